@@ -1,0 +1,81 @@
+"""NotificationClient: how the issue system hands events to notiflow.
+
+``publish`` validates the event first (an invalid event starts nothing), then
+starts ``IssueEventWorkflow`` under the id ``event/{event_id}``. Publishing the
+same event again returns the same id and starts nothing new: a running
+workflow is reused, a finished one is not run again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from notiflow.contracts import IssueEvent, User, parse_event
+from notiflow.settings import Settings, get_settings
+from notiflow.temporal import connect_client, search_attributes
+
+
+def event_summary(event: IssueEvent) -> str:
+    """One readable line for the web UI (ids and type only: no personal data)."""
+    return f"{event.type} · {event.issue.id} · {event.issue.priority}"
+
+
+class NotificationClient:
+    def __init__(self, client: Client, settings: Settings):
+        self.temporal = client
+        self.settings = settings
+
+    @classmethod
+    async def connect(cls, address: str | None = None, *, settings: Settings | None = None) -> "NotificationClient":
+        settings = settings or get_settings()
+        if address:
+            settings = settings.model_copy(update={"temporal_address": address})
+        return cls(await connect_client(settings), settings)
+
+    async def publish(self, event: IssueEvent | dict[str, Any] | str | bytes) -> str:
+        """Start the pipeline for one event; returns its workflow id (idempotent on event_id)."""
+        from workflows.issue_event import IssueEventWorkflow
+
+        if not isinstance(event, IssueEvent):
+            event = parse_event(event)
+        try:
+            handle = await self.temporal.start_workflow(
+                IssueEventWorkflow.run,
+                event,
+                id=event.workflow_id,
+                task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=search_attributes(
+                    issue_id=event.issue.id, notification_type=event.type, priority=event.issue.priority
+                ),
+                static_summary=event_summary(event),
+            )
+            return handle.id
+        except WorkflowAlreadyStartedError:
+            return event.workflow_id
+
+    async def sync_users(self, users: list[User]) -> int:
+        """Upsert directory entries (roles, on-call, locale, time zone, quiet hours)."""
+        from workflows.directory import SyncUsersWorkflow
+
+        return await self.temporal.execute_workflow(
+            SyncUsersWorkflow.run,
+            list(users),
+            id=f"directory/sync/{_users_digest(users)}",
+            task_queue=self.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"directory sync · {len(users)} users",
+        )
+
+
+def _users_digest(users: list[User]) -> str:
+    import hashlib
+
+    blob = "".join(u.model_dump_json() for u in users).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,207 @@
+"""The event contract between the issue system and notiflow (pydantic v2).
+
+These models are also the inputs and outputs of workflows and activities, so
+they stay free of I/O and cheap to import (the workflow sandbox imports them
+through passthrough).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+
+
+class EventType(StrEnum):
+    """Events the issue system sends."""
+
+    ISSUE_CREATED = "ISSUE_CREATED"
+    ISSUE_ASSIGNED = "ISSUE_ASSIGNED"
+    ISSUE_STATUS_CHANGED = "ISSUE_STATUS_CHANGED"
+    ISSUE_RESOLVED = "ISSUE_RESOLVED"
+    ISSUE_COMMENT_ADDED = "ISSUE_COMMENT_ADDED"
+    ISSUE_REOPENED = "ISSUE_REOPENED"
+    AUTO_ISSUE_DETECTED = "AUTO_ISSUE_DETECTED"
+
+
+class NotificationType(StrEnum):
+    """Every kind of message notiflow sends (the tracker team's list plus reopen)."""
+
+    ISSUE_CREATED = "ISSUE_CREATED"
+    ISSUE_ASSIGNED = "ISSUE_ASSIGNED"
+    ISSUE_STATUS_CHANGED = "ISSUE_STATUS_CHANGED"
+    ISSUE_RESOLVED = "ISSUE_RESOLVED"
+    ISSUE_COMMENT_ADDED = "ISSUE_COMMENT_ADDED"
+    ISSUE_REOPENED = "ISSUE_REOPENED"
+    HIGH_PRIORITY_ISSUE = "HIGH_PRIORITY_ISSUE"
+    AUTO_ISSUE_DETECTED = "AUTO_ISSUE_DETECTED"
+    ISSUE_OVERDUE = "ISSUE_OVERDUE"
+    DAILY_ISSUE_SUMMARY = "DAILY_ISSUE_SUMMARY"
+    WEEKLY_ISSUE_REPORT = "WEEKLY_ISSUE_REPORT"
+    SYSTEM_ERROR_SPIKE = "SYSTEM_ERROR_SPIKE"
+
+
+#: Types a person cannot switch off: they are about production being down.
+CRITICAL_TYPES: frozenset[NotificationType] = frozenset(
+    {NotificationType.AUTO_ISSUE_DETECTED, NotificationType.SYSTEM_ERROR_SPIKE}
+)
+
+
+class Priority(StrEnum):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class IssueStatus(StrEnum):
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    RESOLVED = "RESOLVED"
+    CLOSED = "CLOSED"
+
+
+class Channel(StrEnum):
+    EMAIL = "EMAIL"
+    IN_APP = "IN_APP"
+    SMS = "SMS"
+    WEBHOOK = "WEBHOOK"
+    SLACK = "SLACK"
+    TEAMS = "TEAMS"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class Frequency(StrEnum):
+    IMMEDIATE = "IMMEDIATE"
+    HOURLY = "HOURLY"
+    DAILY = "DAILY"
+
+
+class _Strict(BaseModel):
+    """Unknown fields are an error: a typo in the issue system must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UserRef(_Strict):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=32)
+    locale: str | None = Field(default=None, max_length=16)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers
+
+        try:
+            parsed = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"not a phone number in international form (+261…): {exc}") from None
+        if not phonenumbers.is_valid_number(parsed):
+            raise ValueError("not a valid phone number")
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class User(UserRef):
+    """A directory entry, as `NotificationClient.sync_users` takes it."""
+
+    roles: list[str] = Field(default_factory=list)
+    is_on_call: bool = False
+    timezone: str | None = None
+    quiet_hours_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    quiet_hours_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    is_active: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception:
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class Issue(_Strict):
+    id: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=500)
+    description: str | None = None
+    category: str | None = Field(default=None, max_length=64)
+    priority: Priority
+    status: IssueStatus = IssueStatus.OPEN
+    reporter: UserRef | None = None
+    assignee: UserRef | None = None
+    is_auto_reported: bool = False
+    created_at: datetime
+    resolution_notes: str | None = None
+
+
+class FieldChange(_Strict):
+    old: Any = None
+    new: Any = None
+
+
+class Comment(_Strict):
+    id: str | None = None
+    body: str = Field(min_length=1)
+    author: UserRef | None = None
+
+
+class IssueEvent(_Strict):
+    event_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+    type: EventType
+    occurred_at: datetime
+    actor: UserRef | None = None
+    issue: Issue
+    changes: dict[str, FieldChange] | None = None
+    comment: Comment | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must include a time zone (e.g. 2026-11-25T08:00:00Z)")
+        return value
+
+    @property
+    def workflow_id(self) -> str:
+        return f"event/{self.event_id}"
+
+
+class InvalidEvent(ValueError):
+    """An event failed validation; the message names every bad field."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        self.errors = errors
+        parts = []
+        for err in errors:
+            where = ".".join(str(p) for p in err["loc"]) or "event"
+            parts.append(f"{where}: {err['msg']}")
+        super().__init__("invalid IssueEvent — " + "; ".join(parts))
+
+
+def parse_event(data: str | bytes | dict[str, Any]) -> IssueEvent:
+    """Validate raw JSON or a dict into an IssueEvent, raising InvalidEvent naming the fields."""
+    try:
+        if isinstance(data, (str, bytes)):
+            return IssueEvent.model_validate_json(data)
+        return IssueEvent.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(exc.errors(include_url=False)) from None

@@ -1,0 +1,294 @@
+"""SQLAlchemy 2 models. The tracker team's four tables keep their names and
+columns; notiflow's own tables sit beside them (DESIGN §5).
+
+User ids are strings (the issue system's ids, e.g. ``u-7``) rather than the
+tracker note's UUIDs: notiflow mirrors the directory, it does not own it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class UserRow(Base):
+    """Mirror of the issue system's directory: who exists, how to reach them."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(16), server_default="en")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    is_on_call: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    quiet_hours_start: Mapped[time | None] = mapped_column(Time)
+    quiet_hours_end: Mapped[time | None] = mapped_column(Time)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (Index(None, "roles", postgresql_using="gin"),)
+
+
+class IssueRow(Base):
+    """Latest snapshot of each issue, as the newest event (by occurred_at) described it."""
+
+    __tablename__ = "issues"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reporter_id: Mapped[str | None] = mapped_column(String(64))
+    assignee_id: Mapped[str | None] = mapped_column(String(64))
+    is_auto_reported: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        Index(None, "created_at"),
+        Index(None, "resolved_at"),
+        Index(None, "status", "priority"),
+    )
+
+
+class IssueEventRow(Base):
+    """Every event received; event_id is the issue system's idempotency key."""
+
+    __tablename__ = "issue_events"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    issue_id: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = _created_at()
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict] = mapped_column(JSONB)
+
+    __table_args__ = (
+        Index(None, "issue_id", "occurred_at"),
+        Index(None, "occurred_at", "type"),
+    )
+
+
+class NotificationTemplateRow(Base):
+    """The tracker's template table, extended with type, channel, locale, HTML and versions.
+
+    ``name`` is ``{notification_type}.{channel}.{locale}``; each edit inserts a new
+    version and deactivates the previous one, so history is kept.
+    """
+
+    __tablename__ = "notification_templates"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(150))
+    description: Mapped[str | None] = mapped_column(Text)
+    template_type: Mapped[str] = mapped_column(String(50))  # the channel, as the tracker named it
+    notification_type: Mapped[str] = mapped_column(String(50))
+    locale: Mapped[str] = mapped_column(String(16), server_default="en")
+    subject_template: Mapped[str | None] = mapped_column(Text)
+    body_template: Mapped[str] = mapped_column(Text)
+    html_template: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        Index("uq_notification_templates_active_name", "name", unique=True, postgresql_where=text("is_active")),
+        Index(None, "notification_type", "template_type", "locale"),
+    )
+
+
+class NotificationPreferenceRow(Base):
+    """Per user × type × channel: on/off and how often (tracker table + frequency)."""
+
+    __tablename__ = "notification_preferences"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"))
+    notification_type: Mapped[str] = mapped_column(String(50))
+    delivery_method: Mapped[str] = mapped_column(String(20))
+    is_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    frequency: Mapped[str] = mapped_column(String(16), server_default="IMMEDIATE")
+    digest_hour: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (UniqueConstraint("user_id", "notification_type", "delivery_method"),)
+
+
+class NotificationQueueRow(Base):
+    """One row per (event, notification type, recipient, channel): the unit of delivery.
+
+    ``dedupe_key`` makes a duplicate event or a replayed activity find the row
+    that already exists instead of sending again.
+    """
+
+    __tablename__ = "notification_queue"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    recipient_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("users.id", ondelete="SET NULL"))
+    template_name: Mapped[str] = mapped_column(String(100))
+    delivery_method: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)
+    html_content: Mapped[str | None] = mapped_column(Text)
+    context_data: Mapped[dict | None] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(20), server_default="PENDING")
+    scheduled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    retry_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    max_retries: Mapped[int] = mapped_column(Integer, server_default="3")
+    created_at: Mapped[datetime] = _created_at()
+    # notiflow's extensions
+    dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    notification_type: Mapped[str] = mapped_column(String(50))
+    issue_id: Mapped[str | None] = mapped_column(String(64))
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    provider_message_id: Mapped[str | None] = mapped_column(String(300))
+    provider_response: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(None, "created_at", "id"),
+        Index(None, "status", "created_at"),
+        Index(None, "recipient_id", "created_at"),
+        Index(None, "issue_id"),
+        Index(None, "event_id"),
+    )
+
+
+class NotificationLogRow(Base):
+    """One row per delivery attempt, successful or not (audit trail)."""
+
+    __tablename__ = "notification_logs"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("users.id", ondelete="SET NULL"))
+    notification_type: Mapped[str] = mapped_column(String(50))
+    delivery_method: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, server_default="1")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error_details: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (Index(None, "queue_id", "created_at"), Index(None, "created_at"))
+
+
+class InAppNotificationRow(Base):
+    """A message in a person's in-app inbox."""
+
+    __tablename__ = "in_app_notifications"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"))
+    queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="SET NULL"), unique=True
+    )
+    notification_type: Mapped[str] = mapped_column(String(50))
+    issue_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created_at()
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_in_app_notifications_inbox", "user_id", text("created_at DESC"), text("id DESC"),
+              postgresql_where=text("archived_at IS NULL")),
+        Index("ix_in_app_notifications_unread", "user_id", postgresql_where=text("read_at IS NULL AND archived_at IS NULL")),
+    )
+
+
+class WebhookSubscriptionRow(Base):
+    """An outgoing hook (generic webhook, Slack or Teams) and what it wants to hear."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(20))  # WEBHOOK, SLACK, TEAMS
+    url: Mapped[str] = mapped_column(String(1000))
+    secret: Mapped[str | None] = mapped_column(String(200))
+    notification_types: Mapped[list[str]] = mapped_column(ARRAY(String(50)), server_default="{}")
+    min_priority: Mapped[str | None] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class EscalationPolicyRow(Base):
+    """How long an issue of a priority may stay open, and who hears when it does.
+
+    ``tiers`` is a list of ``{"after_minutes": int, "audience": "admins"|"on_call"}``
+    counted from the due time; the last tier repeats ``repeat_last`` times every
+    ``repeat_every_minutes``.
+    """
+
+    __tablename__ = "escalation_policies"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    priority: Mapped[str] = mapped_column(String(16), unique=True)
+    due_minutes: Mapped[int] = mapped_column(Integer)
+    tiers: Mapped[list[dict]] = mapped_column(JSONB, server_default="[]")
+    repeat_last: Mapped[int] = mapped_column(Integer, server_default="0")
+    repeat_every_minutes: Mapped[int] = mapped_column(Integer, server_default="240")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())

@@ -1,0 +1,118 @@
+"""Settings from the environment (prefix ``NOTIFLOW_``).
+
+The issue tracker team's own names (``SMTP_HOST``, ``EMAIL_FROM``,
+``NOTIFICATION_RETRY_ATTEMPTS`` …) are accepted as given, without the prefix.
+A bad value stops start-up with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _tracker_name(name: str) -> AliasChoices:
+    """Accept the tracker team's bare name and the prefixed one."""
+    return AliasChoices(name, f"NOTIFLOW_{name}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFLOW_", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql+asyncpg://user:pass@host:5432/db; unset in `notiflow dev` = embedded PostgreSQL",
+    )
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "notiflow"
+    ui_port: int = Field(default=8233, ge=1, le=65535)
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_host: str = "127.0.0.1"
+    app_url: str = "http://localhost:3000"
+    api_url: str = Field(default="", description="public base URL of this API (unsubscribe links); default http://localhost:{api_port}")
+    ui_url: str = Field(default="", description="public base URL of the Temporal web UI; default http://localhost:{ui_port}")
+    jwt_secret: str = "dev-secret-change-me-in-production-32b"
+    timezone: str = "Indian/Antananarivo"
+    data_dir: str = Field(default=".notiflow", description="where `notiflow dev` keeps its databases and caught mail")
+
+    smtp_host: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_HOST"))
+    smtp_port: int = Field(default=25, ge=1, le=65535, validation_alias=_tracker_name("SMTP_PORT"))
+    smtp_username: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_USERNAME"))
+    smtp_password: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_PASSWORD"))
+    smtp_starttls: bool = Field(default=False, validation_alias=_tracker_name("SMTP_STARTTLS"))
+    smtp_pool_size: int = Field(default=10, ge=1, le=100)
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    email_from: str = Field(default="notiflow@localhost", validation_alias=_tracker_name("EMAIL_FROM"))
+
+    notification_queue_enabled: bool = Field(default=True, validation_alias=_tracker_name("NOTIFICATION_QUEUE_ENABLED"))
+    notification_retry_attempts: int = Field(default=3, ge=1, le=100, validation_alias=_tracker_name("NOTIFICATION_RETRY_ATTEMPTS"))
+    notification_batch_size: int = Field(default=50, ge=1, le=1000, validation_alias=_tracker_name("NOTIFICATION_BATCH_SIZE"))
+    retry_initial_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+
+    max_per_hour: int = Field(default=30, ge=1)
+    spike_min_count: int = Field(default=10, ge=1)
+    spike_factor: float = Field(default=3.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Indian/Antananarivo)") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg://")
+        return value
+
+    @property
+    def public_api_url(self) -> str:
+        return (self.api_url or f"http://localhost:{self.api_port}").rstrip("/")
+
+    @property
+    def public_ui_url(self) -> str:
+        return (self.ui_url or f"http://localhost:{self.ui_port}").rstrip("/")
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SettingsError(
+                "NOTIFLOW_DATABASE_URL is not set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/notiflow); "
+                "`notiflow dev` starts an embedded PostgreSQL instead"
+            )
+        return self.database_url
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line naming it."""
+
+
+def _env_name(field_name: str) -> str:
+    field = Settings.model_fields[field_name]
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"NOTIFLOW_{field_name.upper()}"
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings from the environment, raising SettingsError with one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _env_name(str(first["loc"][0])) if first["loc"] else "settings"
+        raise SettingsError(f"invalid setting {name}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,45 @@
+"""Temporal client factory, the data converter and notiflow's search attributes.
+
+Workflows import the search-attribute keys from here, so this module stays
+free of I/O at import time.
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from notiflow.settings import Settings
+
+ISSUE_ID = SearchAttributeKey.for_keyword("IssueId")
+NOTIFICATION_TYPE = SearchAttributeKey.for_keyword("NotificationType")
+ISSUE_PRIORITY = SearchAttributeKey.for_keyword("IssuePriority")
+
+#: Registered on the dev server (`--search-attribute`) and in tests. No personal data.
+SEARCH_ATTRIBUTES = (ISSUE_ID, NOTIFICATION_TYPE, ISSUE_PRIORITY)
+
+DATA_CONVERTER = pydantic_data_converter
+
+
+def search_attributes(*, issue_id: str | None = None, notification_type: str | None = None,
+                      priority: str | None = None) -> TypedSearchAttributes:
+    pairs = [
+        SearchAttributePair(key, value)
+        for key, value in ((ISSUE_ID, issue_id), (NOTIFICATION_TYPE, notification_type), (ISSUE_PRIORITY, priority))
+        if value
+    ]
+    return TypedSearchAttributes(pairs)
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    args: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    return args
+
+
+async def connect_client(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+    )

@@ -1,0 +1,119 @@
+"""Session-wide real services: PostgreSQL (a migrated database of our own), a
+Temporal dev server, and per-test SMTP servers and task queues."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+from notiflow.seed import seed_templates
+from notiflow.settings import Settings
+from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from tests.services import PostgresProvider, SmtpServer, temporal_binary
+
+#: Tables emptied between tests (templates and escalation policies keep their seeded rows).
+DATA_TABLES = (
+    "notification_logs, in_app_notifications, notification_queue, notification_preferences, "
+    "issue_events, issues, webhook_subscriptions, users"
+)
+
+
+@pytest.fixture(scope="session")
+async def postgres() -> AsyncIterator[PostgresProvider]:
+    provider = PostgresProvider()
+    await provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres: PostgresProvider) -> AsyncIterator[str]:
+    """One migrated, seeded database for the session; dropped at the end."""
+    url = await postgres.create_database()
+    await asyncio.to_thread(upgrade_head, url)
+    engine = make_engine(url, pool_size=2)
+    await seed_templates(make_sessionmaker(engine))
+    await engine.dispose()
+    yield url
+    await postgres.drop_database(url)
+
+
+@pytest.fixture
+async def db(database_url: str):
+    """A session factory over an emptied database."""
+    engine = make_engine(database_url, pool_size=5)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {DATA_TABLES} CASCADE"))
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def smtp() -> SmtpServer:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(database_url: str, smtp: SmtpServer, task_queue: str) -> Settings:
+    """Settings pointing at this test's services, with short retry delays."""
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_pool_size=3,
+        retry_initial_seconds=0.2,
+        retry_max_seconds=1.0,
+        notification_retry_attempts=3,
+        email_from="notiflow@test.local",
+        app_url="http://tracker.test",
+    )
+
+
+@pytest.fixture
+async def worker(temporal_client: Client, settings: Settings, db):
+    """A running notiflow worker on this test's task queue."""
+    from workers.main import build_worker
+
+    async with build_worker(temporal_client, settings) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_worker(client: Client, settings: Settings):
+    from workers.main import build_worker
+
+    async with build_worker(client, settings) as running:
+        yield running

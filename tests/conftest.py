@@ -14,7 +14,6 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from notiflow.db import make_engine, make_sessionmaker, upgrade_head
-from notiflow.seed import seed_templates
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from tests.services import PostgresProvider, SmtpServer, temporal_binary
@@ -37,6 +36,8 @@ async def postgres() -> AsyncIterator[PostgresProvider]:
 @pytest.fixture(scope="session")
 async def database_url(postgres: PostgresProvider) -> AsyncIterator[str]:
     """One migrated, seeded database for the session; dropped at the end."""
+    from notiflow.seed import seed_templates
+
     url = await postgres.create_database()
     await asyncio.to_thread(upgrade_head, url)
     engine = make_engine(url, pool_size=2)

@@ -1,0 +1,29 @@
+# One venv, two commands: `make dev` runs the whole stack, `make test` runs the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install dev demo test bench clean
+
+$(BIN)/notiflow: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/notiflow
+
+dev: install
+	$(BIN)/notiflow dev
+
+demo: install
+	$(BIN)/notiflow demo
+
+test: install
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench.pipeline
+
+clean:
+	rm -rf $(VENV) .notiflow .pytest_cache

@@ -1,0 +1,149 @@
+"""Delivery providers: each sends one queue row and says whether a failure is permanent.
+
+EMAIL goes over SMTP through a small pool of reused aiosmtplib connections.
+Messages carry a deterministic Message-ID (from the queue row) and thread
+headers per issue, so a resend after a crash is recognisable as the same mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+import aiosmtplib
+
+from notiflow.settings import Settings
+
+
+class PermanentDeliveryError(Exception):
+    """Retrying cannot help (bad address, 5xx, template error): the row ends FAILED."""
+
+
+class TransientDeliveryError(Exception):
+    """The provider may accept it later (connection refused, 4xx, timeout)."""
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    queue_id: str
+    to_address: str
+    to_name: str | None
+    subject: str
+    text: str
+    html: str | None
+    issue_id: str | None
+    unsubscribe_url: str | None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    provider_message_id: str
+    response: str
+
+
+def mail_domain(settings: Settings) -> str:
+    return settings.email_from.rsplit("@", 1)[-1] or "notiflow.local"
+
+
+def compose(mail: OutgoingEmail, settings: Settings, *, sent_at) -> EmailMessage:
+    domain = mail_domain(settings)
+    message = EmailMessage()
+    message["From"] = settings.email_from
+    message["To"] = formataddr((mail.to_name or "", mail.to_address))
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = f"<{mail.queue_id}@{domain}>"
+    if mail.issue_id:
+        thread_root = f"<issue-{mail.issue_id}@{domain}>"
+        message["In-Reply-To"] = thread_root
+        message["References"] = thread_root
+        message["X-Notiflow-Issue"] = mail.issue_id
+    if mail.unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(mail.text)
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+class SmtpPool:
+    """Up to ``size`` open SMTP connections shared by every delivery in the worker."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self._slots = asyncio.Semaphore(settings.smtp_pool_size)
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        if not s.smtp_host:
+            raise PermanentDeliveryError("SMTP_HOST is not set: email cannot be delivered")
+        smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_seconds,
+                               start_tls=s.smtp_starttls, use_tls=False)
+        await smtp.connect()
+        if s.smtp_username:
+            await smtp.login(s.smtp_username, s.smtp_password or "")
+        return smtp
+
+    async def send(self, message: EmailMessage) -> str:
+        """Send over a pooled connection; one the server has dropped is replaced once."""
+        async with self._slots:
+            smtp = None if self._idle.empty() else self._idle.get_nowait()
+            try:
+                if smtp is None or not smtp.is_connected:
+                    smtp = await self._open()
+                try:
+                    _, response = await smtp.send_message(message)
+                except aiosmtplib.SMTPServerDisconnected:
+                    smtp = await self._open()
+                    _, response = await smtp.send_message(message)
+            except BaseException:
+                await _quietly_close(smtp)
+                raise
+            self._idle.put_nowait(smtp)
+            return response
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            await _quietly_close(self._idle.get_nowait())
+
+
+async def _quietly_close(smtp: aiosmtplib.SMTP | None) -> None:
+    if smtp is None:
+        return
+    try:
+        await smtp.quit()
+    except Exception:
+        smtp.close()
+
+
+class EmailProvider:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pool = SmtpPool(settings)
+
+    async def send(self, mail: OutgoingEmail, *, sent_at) -> Receipt:
+        message = compose(mail, self.settings, sent_at=sent_at)
+        try:
+            response = await self.pool.send(message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+            if all(500 <= code < 600 for code in codes):
+                raise PermanentDeliveryError(f"recipient refused: {detail}") from None
+            raise TransientDeliveryError(f"recipient deferred: {detail}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise PermanentDeliveryError(f"SMTP {exc.code} {exc.message}") from None
+            raise TransientDeliveryError(f"SMTP {exc.code} {exc.message}") from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            raise TransientDeliveryError(
+                f"SMTP server {self.settings.smtp_host}:{self.settings.smtp_port} unreachable: {exc or type(exc).__name__}"
+            ) from None
+        return Receipt(provider_message_id=str(message["Message-ID"]), response=response)
+
+    async def close(self) -> None:
+        await self.pool.close()

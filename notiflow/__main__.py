@@ -1,0 +1,3 @@
+from notiflow.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""notiflow's HTTP API (FastAPI): one router module per domain, assembled by ``app.create_app``."""

@@ -1,0 +1,186 @@
+"""The `notiflow` command (Typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from notiflow.settings import Settings, SettingsError, get_settings
+
+app = typer.Typer(help="Durable, Temporal-driven notifications for the issue tracker.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+schedules_app = typer.Typer(help="Temporal Schedules for the daily and weekly summaries.")
+app.add_typer(schedules_app, name="schedules")
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(coro) -> None:
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        pass
+    except (SettingsError, RuntimeError) as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (Alembic upgrade head) and seed the default templates."""
+    settings = _settings()
+
+    async def main() -> None:
+        from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+        from notiflow.seed import seed_templates
+
+        url = settings.require_database_url()
+        await asyncio.to_thread(upgrade_head, url)
+        engine = make_engine(url, pool_size=1)
+        added = await seed_templates(make_sessionmaker(engine))
+        await engine.dispose()
+        console.print(f"database at head; {added} default templates added")
+
+    _run(main())
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker against the configured Temporal and PostgreSQL (Ctrl-C / SIGTERM stops it gracefully)."""
+    settings = _settings()
+    settings.require_database_url()
+    from workers.main import run_worker
+
+    errors.print(f"worker on task queue {settings.task_queue!r} at {settings.temporal_address}")
+    _run(run_worker(settings))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (uvicorn)."""
+    settings = _settings()
+    settings.require_database_url()
+    import uvicorn
+
+    from notiflow.api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+@app.command()
+def emit(file: str = typer.Argument(..., help="IssueEvent JSON file, or - for standard input "
+                                               "(one object, a list, or one object per line)")) -> None:
+    """Publish IssueEvent JSON; prints one workflow id per event."""
+    from notiflow.contracts import InvalidEvent, parse_event
+
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    stripped = text.strip()
+    try:
+        if stripped.startswith("["):
+            events = [parse_event(item) for item in json.loads(stripped)]
+        elif "\n" in stripped and not stripped.startswith("{\n"):
+            events = [parse_event(line) for line in stripped.splitlines() if line.strip()]
+        else:
+            events = [parse_event(stripped)]
+    except InvalidEvent as exc:
+        errors.print(f"[red]rejected:[/] {exc}")
+        raise typer.Exit(1) from None
+    except json.JSONDecodeError as exc:
+        errors.print(f"[red]rejected:[/] not JSON: {exc}")
+        raise typer.Exit(1) from None
+    settings = _settings()
+
+    async def main() -> None:
+        from notiflow.client import NotificationClient
+
+        nc = await NotificationClient.connect(settings=settings)
+        for event in events:
+            console.print(await nc.publish(event))
+
+    _run(main())
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole stack on this machine until Ctrl-C: Temporal + web UI, PostgreSQL, mail catcher, worker, API."""
+    settings = _settings()
+
+    async def main() -> None:
+        from notiflow.devstack import DevStack
+
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        async with DevStack(settings) as stack:
+            _print_urls(stack)
+            _print_tokens(stack)
+            console.print("[bold]Ctrl-C stops everything.[/]")
+            await stop.wait()
+            errors.print("stopping…")
+
+    _run(main())
+
+
+@app.command()
+def demo() -> None:
+    """One shot: start the stack, run a scripted issue lifecycle, print the delivery report, stop everything."""
+    settings = _settings()
+
+    async def main() -> None:
+        from notiflow.client import NotificationClient
+        from notiflow.demo import run_demo
+        from notiflow.devstack import DevStack
+
+        async with DevStack(settings, ephemeral=True, with_api=False) as stack:
+            _print_urls(stack)
+            ok = await run_demo(NotificationClient(stack.client, stack.settings), stack.settings.database_url, console)
+            if stack.mail:
+                console.print(f"{len(stack.mail.caught)} mails caught by the local SMTP server")
+        if not ok:
+            raise typer.Exit(1)
+
+    _run(main())
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _print_urls(stack) -> None:
+    table = Table(title="notiflow stack", show_header=False)
+    for name, url in stack.urls.items():
+        table.add_row(name, url)
+    console.print(table)
+
+
+def _print_tokens(stack) -> None:
+    try:
+        from notiflow.api.auth import make_token
+    except ImportError:
+        return
+    table = Table(title="Bearer tokens for /docs → Authorize (valid 7 days)")
+    table.add_column("who")
+    table.add_column("token")
+    secret = stack.settings.jwt_secret
+    for label, user_id, roles in (("demo admin (u-admin)", "u-admin", ["admin"]),
+                                  ("demo user (u-agent)", "u-agent", []),
+                                  ("issue system (service)", "issue-tracker", ["service"])):
+        table.add_row(label, make_token(secret, user_id, roles, 7 * 24 * 3600))
+    console.print(table)

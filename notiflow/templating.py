@@ -1,0 +1,593 @@
+"""Notification templates: a sandboxed Jinja engine, validation and the defaults.
+
+Templates are edited by administrators through the API, so a template is
+untrusted code running inside the worker. It is rendered in Jinja's immutable
+sandbox with strict undefined variables, and ``validate_template`` refuses a bad
+template when it is saved rather than when a notification is due. Any failure
+surfaces as ``TemplateError``, which the delivery activities treat as permanent.
+
+Variables a template sees: the keys of ``sample_context`` (the shape the
+workflows build) and ``locale`` (the template's own locale). Extra filters:
+``datetime`` (in the recipient's time zone), ``hours`` (a duration given in
+hours), ``number`` (locale decimal mark) and ``label`` (an enum value such as a
+priority, status or notification type in the template's language).
+
+Rendering does no I/O: YAML is read only by ``load_default_templates`` and CSS
+is inlined without fetching remote stylesheets.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import css_inline
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import urlize
+from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict
+
+from notiflow.contracts import Channel, NotificationType
+
+#: Every template set covers these; DIGEST bundles the others for digest subscribers.
+TEMPLATE_TYPES: tuple[str, ...] = (*(t.value for t in NotificationType), "DIGEST")
+DEFAULT_CHANNELS: tuple[str, ...] = ("EMAIL", "IN_APP")
+SUBJECT_MAX = 255
+
+#: Roots whose keys are free-form: templates reach them with ``.get`` and ``is defined``.
+_FREE_FORM = frozenset({"context", "changes"})
+#: The sig-dash line ("-- ") that separates an email body from its footer.
+_FOOTER_MARK = "-- "
+
+
+class TemplateError(Exception):
+    """A template that cannot render: syntax, unknown variable, sandbox violation. Permanent."""
+
+
+class TemplateSource(BaseModel):
+    """One template as stored (a notification_templates row or a default from YAML)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    notification_type: str
+    channel: str
+    locale: str
+    subject_template: str | None
+    body_template: str
+    html_template: str | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    text: str
+    html: str | None
+
+
+def template_name(notification_type: str, channel: str, locale: str) -> str:
+    return f"{notification_type}.{channel}.{locale}"
+
+
+# --------------------------------------------------------------------------- filters
+
+_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "ISSUE_CREATED": "New issue", "ISSUE_ASSIGNED": "Assignment",
+        "ISSUE_STATUS_CHANGED": "Status change", "ISSUE_RESOLVED": "Resolved",
+        "ISSUE_COMMENT_ADDED": "New comment", "ISSUE_REOPENED": "Reopened",
+        "HIGH_PRIORITY_ISSUE": "High-priority issue", "AUTO_ISSUE_DETECTED": "Automatic error detected",
+        "ISSUE_OVERDUE": "Overdue issue", "DAILY_ISSUE_SUMMARY": "Daily summary",
+        "WEEKLY_ISSUE_REPORT": "Weekly report", "SYSTEM_ERROR_SPIKE": "Error spike",
+        "DIGEST": "Digest", "on_call": "On call",
+    },
+    "fr": {
+        "CRITICAL": "Critique", "HIGH": "Haute", "MEDIUM": "Moyenne", "LOW": "Basse",
+        "OPEN": "Ouvert", "IN_PROGRESS": "En cours", "RESOLVED": "Résolu", "CLOSED": "Fermé",
+        "HARDWARE": "Matériel", "SOFTWARE": "Logiciel", "NETWORK": "Réseau", "SYSTEM": "Système",
+        "SECURITY": "Sécurité", "ACCOUNT": "Compte", "DATA": "Données", "OTHER": "Autre",
+        "ISSUE_CREATED": "Nouveau ticket", "ISSUE_ASSIGNED": "Attribution",
+        "ISSUE_STATUS_CHANGED": "Changement de statut", "ISSUE_RESOLVED": "Ticket résolu",
+        "ISSUE_COMMENT_ADDED": "Nouveau commentaire", "ISSUE_REOPENED": "Ticket rouvert",
+        "HIGH_PRIORITY_ISSUE": "Ticket prioritaire", "AUTO_ISSUE_DETECTED": "Erreur détectée automatiquement",
+        "ISSUE_OVERDUE": "Ticket en retard", "DAILY_ISSUE_SUMMARY": "Résumé quotidien",
+        "WEEKLY_ISSUE_REPORT": "Rapport hebdomadaire", "SYSTEM_ERROR_SPIKE": "Pic d'erreurs",
+        "DIGEST": "Récapitulatif", "HOURLY": "Horaire", "DAILY": "Quotidien",
+        "assignee": "Responsable", "admins": "Administrateurs", "on_call": "Astreinte",
+    },
+}
+_DATETIME_FORMATS = {"en": "%Y-%m-%d %H:%M %Z", "fr": "%d/%m/%Y %H:%M %Z"}
+
+
+def _locale(ctx: Context) -> str:
+    return str(ctx.get("locale") or "en").split("-")[0].lower()
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except Exception:  # a bad time zone in the directory must not lose the message
+        return None
+
+
+@pass_context
+def _f_datetime(ctx: Context, value: Any, fmt: str | None = None) -> str:
+    """ISO string or datetime -> text, in the recipient's time zone when known."""
+    if value is None or value == "":
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    recipient = ctx.get("recipient")
+    zone = _zone(recipient.get("timezone") or "") if isinstance(recipient, dict) else None
+    if zone is not None:
+        moment = moment.astimezone(zone)
+    return moment.strftime(fmt or _DATETIME_FORMATS.get(_locale(ctx), _DATETIME_FORMATS["en"])).strip()
+
+
+@pass_context
+def _f_hours(ctx: Context, value: Any) -> str:
+    """A duration in hours -> "2 d 3 h" / "2 j 3 h", "5 h 30 min", "45 min"."""
+    if value is None:
+        return "—"
+    days, rest = divmod(round(float(value) * 60), 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} {'j' if _locale(ctx) == 'fr' else 'd'}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes and not days else []
+    return " ".join(parts) or "0 min"
+
+
+@pass_context
+def _f_number(ctx: Context, value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    text = f"{float(value):.{int(digits)}f}"
+    return text.replace(".", ",") if _locale(ctx) == "fr" else text
+
+
+@pass_context
+def _f_label(ctx: Context, value: Any) -> str:
+    """Enum value -> words in the template's language; unknown values read as words too."""
+    if value is None:
+        return "—"
+    raw = str(value)
+    return _LABELS.get(_locale(ctx), {}).get(raw) or raw.replace("_", " ").capitalize()
+
+
+# --------------------------------------------------------------------------- environment
+
+_FORMAT_METHODS = frozenset({"format", "format_map"})
+_MAX_SIZE = 100_000
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, plus: no str.format, no huge ``*``/``**`` results,
+    and ``dict.key`` prefers the key (so ``data.items`` is the digest's items, not dict.items)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in _FORMAT_METHODS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+    def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
+        if op == "**" and isinstance(right, (int, float)) and abs(right) > 100:
+            raise SecurityError("exponent too large")
+        if op == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > _MAX_SIZE:
+                    raise SecurityError("repetition too large")
+        return {"*": operator.mul, "**": operator.pow}[op](left, right)
+
+
+def _make_env(autoescape: bool) -> _Sandbox:
+    env = _Sandbox(
+        undefined=StrictUndefined, autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=False, auto_reload=False,
+    )
+    del env.filters["attr"]  # attribute access by string; the sandbox checks it, but nobody needs it
+    env.filters.update(datetime=_f_datetime, hours=_f_hours, number=_f_number, label=_f_label)
+    return env
+
+
+_TEXT_ENV = _make_env(autoescape=False)
+_HTML_ENV = _make_env(autoescape=True)
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_link_tags=False)
+
+
+@lru_cache(maxsize=2048)
+def _compile(name: str, version: int, part: str, locale: str, text: str) -> Any:
+    """Compiled template, cached per (name, version, part); the text is in the key too,
+    so a preview of an unsaved edit never reuses a stale entry."""
+    env = _HTML_ENV if part == "html" else _TEXT_ENV
+    where = f"{name} ({part})"
+    try:
+        code = env.compile(text, name=where, filename=where)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"{where}, line {exc.lineno}: {exc.message}") from None
+    return env.template_class.from_code(env, code, env.make_globals({"locale": locale}), None)
+
+
+def _template_line(exc: BaseException, where: str) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry the template's line number."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == where:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _run(source: TemplateSource, part: str, text: str, context: dict[str, Any]) -> str:
+    tpl = _compile(source.name, source.version, part, source.locale, text)
+    try:
+        return tpl.render(context)
+    except Exception as exc:
+        where = f"{source.name} ({part})"
+        line = _template_line(exc, where)
+        kind = "forbidden by the sandbox: " if isinstance(exc, SecurityError) else ""
+        raise TemplateError(f"{where}{f', line {line}' if line else ''}: {kind}{exc}") from exc
+
+
+# --------------------------------------------------------------------------- rendering
+
+_BUTTON = {"en": ("View issue", "Open the issue tracker"), "fr": ("Voir le ticket", "Ouvrir l'outil de suivi")}
+
+_LAYOUT = """<!DOCTYPE html>
+<html lang="{{ lang }}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ subject or '' }}</title>
+<style>
+body { margin: 0; padding: 0; background-color: #f3f4f6; color: #1f2937;
+       font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5; }
+.wrapper { background-color: #f3f4f6; padding: 24px 12px; }
+.card { max-width: 600px; margin: 0 auto; background-color: #ffffff; border-radius: 8px; padding: 24px; }
+h1 { margin: 0 0 16px; font-size: 20px; line-height: 1.3; color: #111827; }
+p { margin: 0 0 12px; }
+ul { margin: 0 0 12px; padding-left: 20px; }
+li { margin: 0 0 4px; }
+a { color: #1d4ed8; }
+.action { margin: 20px 0 4px; }
+.button { display: inline-block; padding: 12px 20px; border-radius: 6px; background-color: #1d4ed8;
+          color: #ffffff; font-weight: bold; text-decoration: none; }
+.footer { max-width: 600px; margin: 16px auto 0; padding: 0 24px; font-size: 13px; color: #4b5563; }
+.footer a { color: #374151; }
+</style>
+</head>
+<body>
+<div class="wrapper">
+<div class="card" role="article"{% if subject %} aria-label="{{ subject }}"{% endif %}>
+{% if subject %}<h1>{{ subject }}</h1>{% endif %}
+{{ content }}
+{% if button_url %}<p class="action"><a class="button" href="{{ button_url }}">{{ button_label }}</a></p>{% endif %}
+</div>
+{% if footer %}<div class="footer">{{ footer }}</div>{% endif %}
+</div>
+</body>
+</html>
+"""
+_LAYOUT_SOURCE = TemplateSource(
+    name="layout", notification_type="DIGEST", channel="EMAIL", locale="en",
+    subject_template=None, body_template="", html_template=_LAYOUT,
+)
+
+
+def _tidy(text: str) -> str:
+    """Trim trailing spaces (but keep the "-- " footer mark) and runs of blank lines."""
+    lines = [line if line == _FOOTER_MARK else line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def _one_line(text: str) -> str:
+    subject = " ".join(text.split())
+    return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1].rstrip() + "…"
+
+
+def _paragraphs(text: str) -> Markup:
+    """Plain text -> escaped HTML: blank lines split paragraphs, "- " lines make lists, URLs link."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [Markup(urlize(line.strip(), rel="noopener")) for line in block.splitlines() if line.strip()]
+        if not lines:
+            continue
+        if all(line.startswith(("- ", "• ")) for line in block.strip().splitlines()):
+            items = (Markup("<li>{}</li>").format(Markup(line[2:])) for line in lines)
+            blocks.append(Markup("<ul>\n{}\n</ul>").format(Markup("\n").join(items)))
+        else:
+            blocks.append(Markup("<p>{}</p>").format(Markup("<br>\n").join(lines)))
+    return Markup("\n").join(blocks)
+
+
+def _email_html(source: TemplateSource, subject: str | None, text: str, context: dict[str, Any]) -> str:
+    body, _, footer = text.partition(f"\n{_FOOTER_MARK}\n")
+    content = _paragraphs(body)
+    if source.html_template:
+        custom = _run(source, "html", source.html_template, context)
+        if re.search(r"<html[\s>]", custom, re.I):
+            return _INLINER.inline(custom)
+        content = Markup(custom)
+    lang = source.locale.split("-")[0].lower()
+    view, home = _BUTTON.get(lang, _BUTTON["en"])
+    html = _run(_LAYOUT_SOURCE, "html", _LAYOUT, {
+        "lang": source.locale, "subject": subject, "content": content,
+        "footer": _paragraphs(footer) if footer.strip() else None,
+        "button_url": context.get("issue_url") or context.get("app_url"),
+        "button_label": view if context.get("issue_url") else home,
+    })
+    return _INLINER.inline(html)
+
+
+def render(source: TemplateSource, context: dict[str, Any]) -> Rendered:
+    """Render every part of a template; any failure is a TemplateError naming part and line."""
+    subject = None
+    if source.subject_template is not None:
+        subject = _one_line(_run(source, "subject", source.subject_template, context))
+    text = _tidy(_run(source, "body", source.body_template, context))
+    html = _email_html(source, subject, text, context) if source.channel == Channel.EMAIL else None
+    return Rendered(subject=subject, text=text, html=html)
+
+
+# --------------------------------------------------------------------------- sample contexts
+
+_APP_URL = "http://tracker.example"
+_RAKOTO = {"id": "u-7", "name": "Rakoto", "email": "rakoto@example.mg"}
+_SOA = {"id": "u-3", "name": "Soa Randria", "email": "soa@example.mg"}
+
+
+def _issue(**overrides: Any) -> dict[str, Any]:
+    issue = {
+        "id": "ISS-42", "title": "Licence card printer offline",
+        "description": "The card printer at the Antananarivo office stopped printing licence cards this morning.",
+        "category": "HARDWARE", "priority": "HIGH", "status": "OPEN",
+        "reporter": dict(_RAKOTO), "assignee": dict(_SOA), "is_auto_reported": False,
+        "created_at": "2026-11-25T08:00:00+00:00", "resolution_notes": None,
+    }
+    return issue | overrides
+
+
+def _auto_issue(issue_id: str, title: str) -> dict[str, Any]:
+    return _issue(id=issue_id, title=title, category="SYSTEM", priority="CRITICAL", reporter=None,
+                  assignee=None, is_auto_reported=True, created_at="2026-11-25T09:12:00+00:00",
+                  description="TypeError: Cannot read properties of undefined (reading 'expiry')\n"
+                              "    at renewLicence (renewal.js:118)")
+
+
+def _summary(days: int) -> dict[str, Any]:
+    start = "2026-11-24T05:00:00+00:00" if days == 1 else "2026-11-18T05:00:00+00:00"
+    return {
+        "period_start": start, "period_end": "2026-11-25T05:00:00+00:00",
+        "new_count": 7 * days, "resolved_count": 5 * days,
+        "open_by_priority": {"CRITICAL": 1, "HIGH": 3, "MEDIUM": 6 * days, "LOW": 4 * days},
+        "overdue": [
+            {"id": "ISS-42", "title": "Licence card printer offline", "priority": "HIGH", "age_hours": 30.5},
+            {"id": "ISS-17", "title": "Slow search in the driver registry", "priority": "MEDIUM", "age_hours": 80.0},
+        ],
+        "mean_hours_to_resolve": 9.4, "median_hours_to_resolve": 6.0,
+        "top_categories": [{"category": "HARDWARE", "count": 3 * days}, {"category": "SOFTWARE", "count": 2 * days}],
+        "auto_reported_count": 2 * days,
+    }
+
+
+def sample_context(notification_type: str) -> dict[str, Any]:
+    """A realistic, complete context for ``notification_type``, shaped exactly as the
+    workflows build it; used to validate templates and to preview them."""
+    if notification_type not in TEMPLATE_TYPES:
+        raise ValueError(f"unknown notification type {notification_type!r}")
+    ctx: dict[str, Any] = {
+        "notification_type": notification_type,
+        "recipient": {"id": "u-1", "name": "Hery", "email": "hery@example.mg", "locale": "fr",
+                      "timezone": "Indian/Antananarivo"},
+        "actor": dict(_RAKOTO), "issue": _issue(), "changes": None, "comment": None, "context": {},
+        "app_url": _APP_URL, "issue_url": f"{_APP_URL}/admin/issues/ISS-42",
+        "unsubscribe_url": f"{_APP_URL}/api/v1/notifications/unsubscribe?token=eyJhbGciOiJIUzI1NiJ9.sample",
+        "data": {},
+    }
+    t = notification_type
+    if t == "ISSUE_ASSIGNED":
+        ctx["changes"] = {"assignee": {"old": None, "new": _SOA["id"]}}
+    elif t == "ISSUE_STATUS_CHANGED":
+        ctx |= {"actor": dict(_SOA), "changes": {"status": {"old": "OPEN", "new": "IN_PROGRESS"}},
+                "issue": _issue(status="IN_PROGRESS")}
+    elif t == "ISSUE_RESOLVED":
+        ctx |= {"actor": dict(_SOA), "changes": {"status": {"old": "IN_PROGRESS", "new": "RESOLVED"}},
+                "issue": _issue(status="RESOLVED", resolution_notes="Replaced the ribbon and cleared the paper jam.")}
+    elif t == "ISSUE_COMMENT_ADDED":
+        ctx |= {"actor": dict(_SOA), "comment": {"id": "c-1", "body": "Spare ribbon ordered, arriving tomorrow.",
+                                                 "author": dict(_SOA)}}
+    elif t == "ISSUE_REOPENED":
+        ctx["changes"] = {"status": {"old": "RESOLVED", "new": "OPEN"}}
+        ctx["issue"] = _issue(resolution_notes="Replaced the ribbon and cleared the paper jam.")
+    elif t == "HIGH_PRIORITY_ISSUE":
+        ctx["issue"] = _issue(priority="CRITICAL")
+    elif t == "AUTO_ISSUE_DETECTED":
+        ctx |= {"actor": None, "issue": _auto_issue("ISS-57", "TypeError in licence renewal form"),
+                "issue_url": f"{_APP_URL}/admin/issues/ISS-57",
+                "context": {"error_type": "CRITICAL_JS_ERROR", "url": "/renewals/new"}}
+    elif t == "ISSUE_OVERDUE":
+        ctx |= {"actor": None, "data": {"due_at": "2026-11-25T16:00:00+00:00", "overdue_hours": 5.5,
+                                        "tier": 1, "audience": "admins"}}
+    elif t in ("DAILY_ISSUE_SUMMARY", "WEEKLY_ISSUE_REPORT"):
+        ctx |= {"actor": None, "issue": None, "issue_url": None,
+                "data": _summary(1 if t == "DAILY_ISSUE_SUMMARY" else 7)}
+    elif t == "SYSTEM_ERROR_SPIKE":
+        ctx |= {"actor": None, "issue": _auto_issue("ISS-61", "NetworkError while saving a licence application"),
+                "issue_url": f"{_APP_URL}/admin/issues/ISS-61",
+                "data": {"recent_count": 48, "window_minutes": 5, "baseline_per_minute": 0.8,
+                         "threshold": 5.0, "per_minute": [3, 7, 11, 12, 15]}}
+    elif t == "DIGEST":
+        item = {"notification_type": "ISSUE_CREATED", "issue_id": "ISS-42", "title": "Licence card printer offline",
+                "priority": "HIGH", "occurred_at": "2026-11-25T08:00:00+00:00",
+                "subject": "[HIGH] New issue ISS-42: Licence card printer offline",
+                "issue_url": f"{_APP_URL}/admin/issues/ISS-42", "resolved": False}
+        ctx |= {"actor": None, "issue": None, "issue_url": None, "data": {"period": "HOURLY", "items": [
+            item,
+            item | {"notification_type": "ISSUE_COMMENT_ADDED", "occurred_at": "2026-11-25T08:20:00+00:00",
+                    "subject": "New comment on ISS-42: Licence card printer offline"},
+            {"notification_type": "HIGH_PRIORITY_ISSUE", "issue_id": "ISS-43", "title": "Registry database unreachable",
+             "priority": "CRITICAL", "occurred_at": "2026-11-25T08:35:00+00:00",
+             "subject": "[CRITICAL] High-priority issue ISS-43: Registry database unreachable",
+             "issue_url": f"{_APP_URL}/admin/issues/ISS-43", "resolved": True},
+        ]}}
+    return ctx
+
+
+def _sparse(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The same context with every optional part absent: templates must cope with None."""
+    sparse = ctx | {"actor": None, "unsubscribe_url": None}
+    if sparse["issue"] is not None:
+        keep_assignee = ctx["notification_type"] == "ISSUE_ASSIGNED"
+        sparse["issue"] = sparse["issue"] | {
+            "reporter": None, "description": None, "resolution_notes": None, "category": None,
+            "assignee": sparse["issue"]["assignee"] if keep_assignee else None,
+        }
+    if sparse["comment"] is not None:
+        sparse["comment"] = sparse["comment"] | {"author": None, "id": None}
+    return sparse
+
+
+def _merge(value: Any, full: Any) -> Any:
+    if value is None:
+        return full
+    if isinstance(value, dict) and isinstance(full, dict):
+        return {k: _merge(value.get(k), full.get(k)) for k in {**full, **value}}
+    return value
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _parts(source: TemplateSource) -> list[tuple[str, str]]:
+    parts = [("subject", source.subject_template), ("body", source.body_template), ("html", source.html_template)]
+    return [(part, text) for part, text in parts if text is not None]
+
+
+def _path(node: nodes.Node) -> list[str] | None:
+    """``issue.reporter['name']`` -> ["issue", "reporter", "name"]; None if not a plain path."""
+    keys: list[str] = []
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            keys.append(node.arg.value)
+        else:
+            return None
+        node = node.node
+    return [node.name, *reversed(keys)] if isinstance(node, nodes.Name) else None
+
+
+def _check_forbidden(tree: nodes.Template, where: str) -> None:
+    """Refuse the constructs sandbox escapes are built from, with the line they are on."""
+    for node in tree.find_all(nodes.Node):
+        problem = None
+        if isinstance(node, nodes.Name) and node.name.startswith("_"):
+            problem = f"names starting with '_' are not allowed ({node.name!r})"
+        elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            problem = f"attributes starting with '_' are not allowed ({node.attr!r})"
+        elif isinstance(node, nodes.Getattr) and node.attr in _FORMAT_METHODS:
+            problem = f"str.{node.attr}() is not allowed; use the |format filter"
+        elif (isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const)
+              and isinstance(node.arg.value, str) and node.arg.value.startswith("_")):
+            problem = f"keys starting with '_' are not allowed ({node.arg.value!r})"
+        elif isinstance(node, nodes.Filter) and node.name == "attr":
+            problem = "the 'attr' filter is not allowed"
+        elif isinstance(node, nodes.Keyword) and node.key == "attribute" and isinstance(node.value, nodes.Const) \
+                and re.search(r"(^|\.)_", str(node.value.value)):
+            problem = f"attribute names starting with '_' are not allowed ({node.value.value!r})"
+        if problem:
+            raise TemplateError(f"{where}, line {node.lineno}: {problem}")
+
+
+def _check_names(tree: nodes.Template, shape: dict[str, Any], where: str) -> None:
+    """Unknown variables, and unknown keys under known ones (even in branches the trial render skips)."""
+    known = set(shape) | set(_TEXT_ENV.globals) | {"locale"}
+    unknown = meta.find_undeclared_variables(tree) - known
+    if unknown:
+        first = min((n for n in tree.find_all(nodes.Name) if n.name in unknown), key=lambda n: n.lineno)
+        raise TemplateError(f"{where}, line {first.lineno}: unknown variable {first.name!r} "
+                            f"(known: {', '.join(sorted(shape))})")
+    bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        path = _path(node)
+        if not path or path[0] in bound or path[0] in _FREE_FORM or path[0] not in shape:
+            continue
+        value: Any = shape
+        for i, key in enumerate(path):
+            if not isinstance(value, dict):
+                break
+            if key not in value:
+                if hasattr(dict, key):  # .get, .items, ... on a known mapping
+                    break
+                raise TemplateError(f"{where}, line {node.lineno}: unknown variable {'.'.join(path[: i + 1])!r}")
+            value = value[key]
+
+
+def validate_template(source: TemplateSource) -> None:
+    """Refuse, with a message naming the line, a template that could fail or escape at send time."""
+    if source.notification_type not in TEMPLATE_TYPES:
+        raise TemplateError(f"{source.name}: unknown notification type {source.notification_type!r}")
+    if source.channel not in Channel.__members__:
+        raise TemplateError(f"{source.name}: unknown channel {source.channel!r}")
+    if source.channel == Channel.EMAIL and not (source.subject_template or "").strip():
+        raise TemplateError(f"{source.name}: an EMAIL template needs a subject")
+    sample = sample_context(source.notification_type)
+    shape = _merge(sample, sample_context("ISSUE_COMMENT_ADDED") | {"data": {}})
+    for part, text in _parts(source):
+        env = _HTML_ENV if part == "html" else _TEXT_ENV
+        where = f"{source.name} ({part})"
+        try:
+            tree = env.parse(text)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(f"{where}, line {exc.lineno}: syntax error: {exc.message}") from None
+        _check_forbidden(tree, where)
+        _check_names(tree, shape, where)
+    for ctx in (sample, _sparse(sample)):
+        render(source, ctx)
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> tuple[TemplateSource, ...]:
+    sources = []
+    for path in sorted(resources.files("notiflow").joinpath("templates").iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(".yaml"):
+            continue
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        locale = doc["locale"]
+        for ntype, spec in doc["templates"].items():
+            for channel in DEFAULT_CHANNELS:
+                part = spec[channel]
+                body = part["body"].rstrip() + "\n"
+                if channel == "EMAIL":  # every email ends with why it was sent and how to stop it
+                    body += f"\n{_FOOTER_MARK}\n{spec['reason'].strip()}\n{doc['unsubscribe'].strip()}\n"
+                sources.append(TemplateSource(
+                    name=template_name(ntype, channel, locale), notification_type=ntype, channel=channel,
+                    locale=locale, subject_template=part["subject"].strip(), body_template=body,
+                ))
+    return tuple(sources)
+
+
+def load_default_templates() -> list[TemplateSource]:
+    """The shipped templates (notiflow/templates/*.yaml): every type × EMAIL/IN_APP × locale."""
+    return list(_defaults())

@@ -1,0 +1,52 @@
+"""The notiflow worker: every workflow and activity on the configured task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from datetime import timedelta
+from collections.abc import AsyncIterator
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.pipeline import PipelineActivities
+from notiflow.db import make_engine, make_sessionmaker
+from notiflow.settings import Settings
+from workflows import ALL_WORKFLOWS
+
+
+@contextlib.asynccontextmanager
+async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A running worker; leaving the block drains in-flight activities and closes pools."""
+    engine = make_engine(settings.require_database_url())
+    pipeline = PipelineActivities(make_sessionmaker(engine), settings)
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=pipeline.activities(),
+        max_concurrent_activities=50,
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+    try:
+        async with worker:
+            yield worker
+    finally:
+        await pipeline.close()
+        await engine.dispose()
+
+
+async def run_worker(settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully."""
+    from notiflow.temporal import connect_client
+
+    client = client or await connect_client(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with build_worker(client, settings):
+        await stop.wait()

@@ -431,7 +431,7 @@ async def _record_event(session: AsyncSession, event: IssueEvent, workflow_id: s
 
 
 async def _admin_ids(session: AsyncSession, *, on_call_only: bool) -> list[str]:
-    query = select(UserRow.id).where(UserRow.roles.any("admin"), UserRow.is_active).order_by(UserRow.id)
+    query = select(UserRow.id).where(UserRow.roles.contains(["admin"]), UserRow.is_active).order_by(UserRow.id)
     if on_call_only:
         query = query.where(UserRow.is_on_call)
     return list((await session.execute(query)).scalars())
@@ -439,7 +439,7 @@ async def _admin_ids(session: AsyncSession, *, on_call_only: bool) -> list[str]:
 
 async def _directory(session: AsyncSession, event: IssueEvent) -> Directory:
     admins = (await session.execute(
-        select(UserRow.id, UserRow.is_on_call).where(UserRow.roles.any("admin"), UserRow.is_active).order_by(UserRow.id)
+        select(UserRow.id, UserRow.is_on_call).where(UserRow.roles.contains(["admin"]), UserRow.is_active).order_by(UserRow.id)
     )).all()
     commenters: list[str] = []
     if event.type == EventType.ISSUE_COMMENT_ADDED:

@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import email_validator  # noqa: F401  (EmailStr's validator: loaded here, outside the workflow sandbox)
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
 
@@ -103,8 +106,6 @@ class UserRef(_Strict):
     def _e164(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        import phonenumbers
-
         try:
             parsed = phonenumbers.parse(value, None)
         except phonenumbers.NumberParseException as exc:
@@ -129,8 +130,6 @@ class User(UserRef):
     def _known_timezone(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from zoneinfo import ZoneInfo
-
         try:
             ZoneInfo(value)
         except Exception:

@@ -52,7 +52,7 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
     started = asyncio.get_running_loop().time()
     for event in events:
         workflow_id = await nc.publish(event)
-        outcome = await nc.temporal.get_workflow_handle(workflow_id).result(result_type=DeliveryOutcome)
+        outcome = await nc.temporal.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
         outcomes.append((event, workflow_id, outcome))
     elapsed = asyncio.get_running_loop().time() - started
 

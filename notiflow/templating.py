@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from itertools import groupby
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -178,10 +179,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**"})
 
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, str) and attr in _FORMAT_METHODS:
-            return False
-        return super().is_safe_attribute(obj, attr, value)
+    def wrap_str_format(self, value: Any) -> None:
+        """Jinja would hand out a sandboxed str.format; we refuse it (the |format filter remains)."""
+        if super().wrap_str_format(value) is not None:
+            raise SecurityError(f"str.{value.__name__}() is not allowed; use the |format filter")
+        return None
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        """Fail at the access itself: an unsafe attribute must not survive as an Undefined in a list."""
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, dict) and attribute in obj:
@@ -223,6 +229,8 @@ def _compile(name: str, version: int, part: str, locale: str, text: str) -> Any:
         code = env.compile(text, name=where, filename=where)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{where}, line {exc.lineno}: {exc.message}") from None
+    except Exception as exc:
+        raise TemplateError(f"{where}: {exc}") from None
     return env.template_class.from_code(env, code, env.make_globals({"locale": locale}), None)
 
 
@@ -304,18 +312,19 @@ def _one_line(text: str) -> str:
 
 
 def _paragraphs(text: str) -> Markup:
-    """Plain text -> escaped HTML: blank lines split paragraphs, "- " lines make lists, URLs link."""
-    blocks = []
+    """Plain text -> escaped HTML: blank lines split paragraphs, runs of "- " lines become
+    lists, URLs become links."""
+    html = []
     for block in re.split(r"\n\s*\n", text.strip()):
-        lines = [Markup(urlize(line.strip(), rel="noopener")) for line in block.splitlines() if line.strip()]
-        if not lines:
-            continue
-        if all(line.startswith(("- ", "• ")) for line in block.strip().splitlines()):
-            items = (Markup("<li>{}</li>").format(Markup(line[2:])) for line in lines)
-            blocks.append(Markup("<ul>\n{}\n</ul>").format(Markup("\n").join(items)))
-        else:
-            blocks.append(Markup("<p>{}</p>").format(Markup("<br>\n").join(lines)))
-    return Markup("\n").join(blocks)
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        for bullet, run in groupby(lines, key=lambda line: line.startswith("- ")):
+            cells = [Markup(urlize(line[2:] if bullet else line, rel="noopener")) for line in run]
+            if bullet:
+                items = Markup("\n").join(Markup("<li>{}</li>").format(cell) for cell in cells)
+                html.append(Markup("<ul>\n{}\n</ul>").format(items))
+            else:
+                html.append(Markup("<p>{}</p>").format(Markup("<br>\n").join(cells)))
+    return Markup("\n").join(html)
 
 
 def _email_html(source: TemplateSource, subject: str | None, text: str, context: dict[str, Any]) -> str:
@@ -442,7 +451,7 @@ def sample_context(notification_type: str) -> dict[str, Any]:
         ctx |= {"actor": None, "issue": None, "issue_url": None, "data": {"period": "HOURLY", "items": [
             item,
             item | {"notification_type": "ISSUE_COMMENT_ADDED", "occurred_at": "2026-11-25T08:20:00+00:00",
-                    "subject": "New comment on ISS-42: Licence card printer offline"},
+                    "subject": "[HIGH] New comment on ISS-42: Licence card printer offline"},
             {"notification_type": "HIGH_PRIORITY_ISSUE", "issue_id": "ISS-43", "title": "Registry database unreachable",
              "priority": "CRITICAL", "occurred_at": "2026-11-25T08:35:00+00:00",
              "subject": "[CRITICAL] High-priority issue ISS-43: Registry database unreachable",

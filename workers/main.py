@@ -10,11 +10,18 @@ from collections.abc import AsyncIterator
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.pipeline import PipelineActivities
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from workflows import ALL_WORKFLOWS
+
+
+#: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna", "phonenumbers")
+)
 
 
 @contextlib.asynccontextmanager
@@ -26,6 +33,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         client,
         task_queue=settings.task_queue,
         workflows=ALL_WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=pipeline.activities(),
         max_concurrent_activities=50,
         graceful_shutdown_timeout=timedelta(seconds=20),

@@ -27,14 +27,14 @@ async def db_session(state: Annotated[ApiState, Depends(api_state)]) -> AsyncIte
         yield session
 
 
-async def notification_client(state: Annotated[ApiState, Depends(api_state)]) -> NotificationClient:
+async def notification_client(state: ApiState) -> NotificationClient:
+    """Called by a route once its own checks passed, so a bad request gets its 4xx even while Temporal is down."""
     return NotificationClient(await state.temporal.client(), state.settings)
 
 
 State = Annotated[ApiState, Depends(api_state)]
 AppSettings = Annotated[Settings, Depends(app_settings)]
 Session = Annotated[AsyncSession, Depends(db_session)]
-Notifier = Annotated[NotificationClient, Depends(notification_client)]
 
 
 async def directory_user(session: AsyncSession, user_id: str) -> UserRow:

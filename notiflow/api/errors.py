@@ -1,0 +1,119 @@
+"""Every error leaves as JSON ``{"detail": "<what went wrong and what to do>"}``.
+
+Validation errors add ``errors``: one entry per bad field, named the way the
+client wrote it (``preferences[0].frequency``), not as FastAPI's location tuple.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
+from temporalio.service import RPCError
+
+from notiflow.api.schemas import FieldError, ValidationFailure
+from notiflow.contracts import InvalidEvent
+from notiflow.templating import TemplateError
+
+log = logging.getLogger(__name__)
+
+#: For the router's own 404/405, which otherwise say only "Not Found".
+_ROUTING_MESSAGES = {
+    404: "no route {method} {path}; the API is described at /docs",
+    405: "{method} is not allowed on {path}; the API is described at /docs",
+}
+
+
+def _dotted(path: Sequence[Any]) -> str:
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def field_errors(errors: Sequence[dict[str, Any]], *, location: str | None = None) -> list[FieldError]:
+    """pydantic errors as FieldErrors; ``location`` when the loc has no body/query/path prefix."""
+    result = []
+    for error in errors:
+        loc = list(error["loc"])
+        where = location or (str(loc.pop(0)) if loc else "body")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        result.append(FieldError(field=_dotted(loc), location=where, message=message))
+    return result
+
+
+def _summary(errors: list[FieldError]) -> str:
+    parts = []
+    for error in errors:
+        if error.location == "body":
+            parts.append(f"{error.field or 'request body'}: {error.message}")
+        else:
+            parts.append(f"{error.location} parameter {error.field}: {error.message}")
+    return "invalid request — " + "; ".join(parts)
+
+
+def _validation_response(errors: list[FieldError]) -> JSONResponse:
+    body = ValidationFailure(detail=_summary(errors), errors=errors)
+    return JSONResponse(body.model_dump(), status_code=422)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    detail = exc.detail
+    template = _ROUTING_MESSAGES.get(exc.status_code)
+    if template and detail == exc.__class__(exc.status_code).detail:
+        detail = template.format(method=request.method, path=request.url.path)
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    return _validation_response(field_errors(exc.errors()))
+
+
+async def _event_invalid(_request: Request, exc: InvalidEvent) -> JSONResponse:
+    errors = field_errors(exc.errors, location="body")
+    return JSONResponse(ValidationFailure(detail=str(exc), errors=errors).model_dump(), status_code=422)
+
+
+async def _template_invalid(_request: Request, exc: TemplateError) -> JSONResponse:
+    return JSONResponse({"detail": f"template error: {exc}"}, status_code=422)
+
+
+async def _temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
+    settings = request.app.state.settings
+    return JSONResponse(
+        {"detail": f"Temporal at {settings.temporal_address} refused the request: {exc.message} "
+                   f"({exc.status.name}); /readyz shows whether it is up"},
+        status_code=503,
+    )
+
+
+async def _database_unreachable(request: Request, exc: DBAPIError | ConnectionError) -> JSONResponse:
+    """A lost or refused database connection is an outage (503), any other DBAPIError a bug (500)."""
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        return await _unexpected(request, exc)
+    log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "the database is not reachable; /readyz shows what is down"}, status_code=503)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"detail": "internal error; it has been logged — retry, and report it if it persists"}, status_code=500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(InvalidEvent, _event_invalid)
+    app.add_exception_handler(TemplateError, _template_invalid)
+    app.add_exception_handler(RPCError, _temporal_failed)
+    app.add_exception_handler(DBAPIError, _database_unreachable)
+    app.add_exception_handler(ConnectionError, _database_unreachable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,160 @@
+"""Template administration. Every save is a new version and the previous one stays on record.
+
+A template is named ``{notification_type}.{channel}.{locale}``; at most one
+version per name is active (the one the pipeline renders). Saving validates
+first, so a template that cannot render never becomes active.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from notiflow.api.auth import Admin
+from notiflow.api.deps import Session
+from notiflow.api.schemas import (
+    TemplateCreate,
+    TemplateDraft,
+    TemplateEdit,
+    TemplateOut,
+    TemplatePreview,
+    TemplatePreviewRequest,
+    TemplateType,
+)
+from notiflow.contracts import Channel
+from notiflow.models import NotificationTemplateRow
+from notiflow.templating import TemplateSource, render, sample_context, template_name, validate_template
+
+router = APIRouter(prefix="/api/v1/notifications/templates", tags=["templates"])
+
+#: What a new version copies from the version it edits.
+_COPIED_COLUMNS = (
+    "name", "display_name", "description", "notification_type", "template_type", "locale",
+    "subject_template", "body_template", "html_template",
+)
+
+
+def _source(row: NotificationTemplateRow) -> TemplateSource:
+    return TemplateSource(
+        name=row.name, notification_type=row.notification_type, channel=row.template_type, locale=row.locale,
+        subject_template=row.subject_template, body_template=row.body_template, html_template=row.html_template,
+        version=row.version,
+    )
+
+
+def _unsaved(draft: TemplateDraft) -> NotificationTemplateRow:
+    return NotificationTemplateRow(
+        name=template_name(draft.notification_type, draft.channel, draft.locale),
+        notification_type=draft.notification_type, template_type=str(draft.channel), locale=draft.locale,
+        subject_template=draft.subject_template, body_template=draft.body_template,
+        html_template=draft.html_template, version=0,
+    )
+
+
+def _default_display_name(row: NotificationTemplateRow) -> str:
+    return f"{row.notification_type.replace('_', ' ').title()} ({row.template_type}, {row.locale})"
+
+
+async def _template_or_404(session: Session, template_id: uuid.UUID) -> NotificationTemplateRow:
+    row = await session.get(NotificationTemplateRow, template_id)
+    if row is None:
+        raise HTTPException(404, f"no template version {template_id}; GET /api/v1/notifications/templates lists them")
+    return row
+
+
+async def _active(session: Session, name: str) -> NotificationTemplateRow | None:
+    return await session.scalar(
+        select(NotificationTemplateRow).where(NotificationTemplateRow.name == name, NotificationTemplateRow.is_active)
+    )
+
+
+async def _save_new_version(session: Session, row: NotificationTemplateRow, created_by: str) -> NotificationTemplateRow:
+    """Validate, deactivate the active version of the name, insert ``row`` as the next version."""
+    latest = await session.scalar(
+        select(func.max(NotificationTemplateRow.version)).where(NotificationTemplateRow.name == row.name)
+    )
+    row.version = (latest or 0) + 1
+    row.is_active = True
+    row.created_by = created_by
+    validate_template(_source(row))
+    await session.execute(
+        update(NotificationTemplateRow)
+        .where(NotificationTemplateRow.name == row.name, NotificationTemplateRow.is_active)
+        .values(is_active=False, updated_at=func.now())
+    )
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise HTTPException(409, f"template {row.name} was saved by someone else at the same moment; reload and retry")
+    await session.refresh(row)
+    return row
+
+
+@router.get("", response_model=list[TemplateOut], summary="Active templates")
+async def list_templates(
+    _admin: Admin,
+    session: Session,
+    notification_type: TemplateType | None = None,
+    channel: Channel | None = None,
+    locale: Annotated[str | None, Query(max_length=16)] = None,
+) -> list[TemplateOut]:
+    query = select(NotificationTemplateRow).where(NotificationTemplateRow.is_active)
+    if notification_type:
+        query = query.where(NotificationTemplateRow.notification_type == notification_type)
+    if channel:
+        query = query.where(NotificationTemplateRow.template_type == channel)
+    if locale:
+        query = query.where(NotificationTemplateRow.locale == locale)
+    query = query.order_by(
+        NotificationTemplateRow.notification_type, NotificationTemplateRow.template_type, NotificationTemplateRow.locale
+    )
+    return [TemplateOut.of(row) for row in await session.scalars(query)]
+
+
+@router.post("", status_code=201, response_model=TemplateOut,
+             summary="Create a template (a new version if one with that name is active)")
+async def create_template(body: TemplateCreate, admin: Admin, session: Session) -> TemplateOut:
+    row = _unsaved(body)
+    previous = await _active(session, row.name)
+    row.display_name = body.display_name or (previous.display_name if previous else _default_display_name(row))
+    keep_description = "description" not in body.model_fields_set and previous is not None
+    row.description = previous.description if keep_description else body.description
+    return TemplateOut.of(await _save_new_version(session, row, admin.user_id))
+
+
+@router.put("/{template_id}", response_model=TemplateOut, summary="Edit a template: saves a new active version")
+async def edit_template(template_id: uuid.UUID, body: TemplateEdit, admin: Admin, session: Session) -> TemplateOut:
+    base = await _template_or_404(session, template_id)
+    values = {column: getattr(base, column) for column in _COPIED_COLUMNS}
+    values.update(body.model_dump(exclude_unset=True))
+    return TemplateOut.of(await _save_new_version(session, NotificationTemplateRow(**values), admin.user_id))
+
+
+@router.get("/{template_id}/versions", response_model=list[TemplateOut], summary="Every version, newest first")
+async def list_versions(template_id: uuid.UUID, _admin: Admin, session: Session) -> list[TemplateOut]:
+    base = await _template_or_404(session, template_id)
+    rows = await session.scalars(
+        select(NotificationTemplateRow)
+        .where(NotificationTemplateRow.name == base.name)
+        .order_by(NotificationTemplateRow.version.desc())
+    )
+    return [TemplateOut.of(row) for row in rows]
+
+
+@router.post("/preview", response_model=TemplatePreview, summary="Render a stored version or a draft")
+async def preview_template(request: TemplatePreviewRequest, _admin: Admin, session: Session) -> TemplatePreview:
+    if request.template_id is not None:
+        row = await _template_or_404(session, request.template_id)
+    else:
+        row = _unsaved(request.template)
+    source = _source(row)
+    validate_template(source)
+    context = request.context if request.context is not None else sample_context(row.notification_type)
+    rendered = render(source, context)
+    return TemplatePreview(subject=rendered.subject, text=rendered.text, html=rendered.html, context=context)

@@ -1,0 +1,33 @@
+"""Where the issue system hands over its events (service role)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from notiflow.api.auth import Service
+from notiflow.api.deps import State, notification_client
+from notiflow.api.schemas import WorkflowStarted
+from notiflow.contracts import IssueEvent, parse_event
+
+router = APIRouter(prefix="/api/v1", tags=["issue system"])
+
+#: The body is read raw and validated by parse_event, exactly as `notiflow emit` does, so both
+#: report a bad event the same way; the schema is still documented for /docs.
+EVENT_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{IssueEvent.__name__}"}}},
+    }
+}
+
+
+@router.post(
+    "/events", status_code=202, response_model=WorkflowStarted, openapi_extra=EVENT_BODY_DOC,
+    summary="Publish an issue event",
+    description="Starts the notification pipeline for the event. The same event_id again returns the same "
+    "workflow and sends nothing new.",
+)
+async def publish_event(request: Request, _service: Service, state: State) -> WorkflowStarted:
+    event = parse_event(await request.body())
+    notifier = await notification_client(state)
+    return WorkflowStarted.of(state.settings, await notifier.publish(event))

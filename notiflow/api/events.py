@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from notiflow.api.auth import Service
+from notiflow.api.auth import ROLE_ERRORS, Service
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import State, notification_client
 from notiflow.api.schemas import WorkflowStarted
 from notiflow.contracts import IssueEvent, parse_event
 
-router = APIRouter(prefix="/api/v1", tags=["issue system"])
+router = APIRouter(prefix="/api/v1", tags=["issue system"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
 #: The body is read raw and validated by parse_event, exactly as `notiflow emit` does, so both
 #: report a bad event the same way; the schema is still documented for /docs.

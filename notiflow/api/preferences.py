@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from notiflow.api.auth import CurrentUser
+from notiflow.api.auth import CurrentUser, SIGNED_IN_ERRORS
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import AppSettings, Session, directory_user
 from notiflow.api.schemas import NotificationSettings, PreferencesUpdate, PreferenceState, QuietHours
 from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationType
@@ -17,7 +18,7 @@ from notiflow.models import NotificationPreferenceRow, UserRow
 from notiflow.routing import DEFAULT_CHANNELS
 from notiflow.settings import Settings
 
-router = APIRouter(prefix="/api/v1/notifications/preferences", tags=["preferences"])
+router = APIRouter(prefix="/api/v1/notifications/preferences", tags=["preferences"], responses={**SIGNED_IN_ERRORS, **VALIDATION_ERRORS})
 
 
 def _matrix(stored: list[NotificationPreferenceRow]) -> list[PreferenceState]:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from notiflow.api.auth import Admin
+from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import AppSettings, Session, State, directory_user, notification_client
 from notiflow.api.pagination import PageParams, fetch_page
 from notiflow.api.schemas import CursorPage, QueueItem, SendTestRequest, WorkflowStarted
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 
-router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"])
+router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
 Queue = NotificationQueueRow
 
@@ -32,8 +33,8 @@ async def list_queue(
     channel: Channel | None = None,
     recipient_id: Annotated[str | None, Query(max_length=64)] = None,
     issue_id: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: Annotated[datetime | None, Query(description="inclusive, e.g. 2026-11-25T00:00:00Z")] = None,
-    created_to: Annotated[datetime | None, Query(description="exclusive")] = None,
+    created_from: Annotated[AwareDatetime | None, Query(description="inclusive, e.g. 2026-11-25T00:00:00Z")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
 ) -> CursorPage[QueueItem]:
     filters = (
         (Queue.status, status), (Queue.notification_type, notification_type), (Queue.delivery_method, channel),

@@ -14,7 +14,8 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from notiflow.api.auth import Admin
+from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import Session
 from notiflow.api.schemas import (
     TemplateCreate,
@@ -29,7 +30,7 @@ from notiflow.contracts import Channel
 from notiflow.models import NotificationTemplateRow
 from notiflow.templating import TemplateSource, render, sample_context, template_name, validate_template
 
-router = APIRouter(prefix="/api/v1/notifications/templates", tags=["templates"])
+router = APIRouter(prefix="/api/v1/notifications/templates", tags=["templates"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
 #: What a new version copies from the version it edits.
 _COPIED_COLUMNS = (

@@ -4,18 +4,34 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from notiflow.api.auth import Service
+from notiflow.api.auth import ROLE_ERRORS, Service
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import Session
 from notiflow.contracts import User
 from notiflow.directory import upsert_users
+from notiflow.models import UserRow
 
-router = APIRouter(prefix="/api/v1/users", tags=["issue system"])
+router = APIRouter(prefix="/api/v1/users", tags=["issue system"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
 
-@router.put("/{user_id}", response_model=User, summary="Create or update a directory entry")
+def _clock(value) -> str | None:
+    return value.strftime("%H:%M") if value else None
+
+
+def _as_user(row: UserRow) -> User:
+    return User(
+        id=row.id, name=row.name, email=row.email, phone=row.phone, locale=row.locale, roles=list(row.roles),
+        is_on_call=row.is_on_call, timezone=row.timezone, quiet_hours_start=_clock(row.quiet_hours_start),
+        quiet_hours_end=_clock(row.quiet_hours_end), is_active=row.is_active,
+    )
+
+
+@router.put("/{user_id}", response_model=User, summary="Create or update a directory entry",
+            description="Returns the entry as stored: locale, time zone and quiet hours left out of the body "
+            "keep the values the person chose.")
 async def put_user(user_id: str, user: User, _service: Service, session: Session) -> User:
     if user.id != user_id:
         raise HTTPException(422, f"the body's id {user.id!r} differs from the URL's {user_id!r}; they must match")
     await upsert_users(session, [user])
     await session.commit()
-    return user
+    return _as_user(await session.get(UserRow, user_id, populate_existing=True))

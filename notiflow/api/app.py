@@ -1,0 +1,97 @@
+"""The FastAPI application: routers, error handlers, metrics, and the resources its lifespan owns."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from notiflow.api import (
+    analytics,
+    events,
+    health,
+    inbox,
+    metrics,
+    preferences,
+    queue,
+    templates,
+    unsubscribe,
+    users,
+)
+from notiflow.api.broadcast import InboxBroadcaster, asyncpg_dsn
+from notiflow.api.errors import install_error_handlers
+from notiflow.api.state import ApiState, TemporalClientFactory, TemporalConnector
+from notiflow.contracts import IssueEvent
+from notiflow.db import make_engine, make_sessionmaker
+from notiflow.settings import Settings
+from notiflow.temporal import connect_client
+
+DESCRIPTION = """
+Durable notifications for the issue tracker, driven by Temporal.
+
+**Authorize** with a bearer JWT (HS256, `NOTIFLOW_JWT_SECRET`): `sub` is the user id; `roles` holds
+`admin` for template, queue, analytics and test routes, `service` for the issue system's routes.
+`notiflow dev` prints demo tokens. Every error is JSON `{"detail": "..."}`.
+"""
+
+ROUTERS = (
+    preferences.router, templates.router, queue.router, analytics.router, inbox.router,
+    events.router, users.router, unsubscribe.router, health.router, metrics.router,
+)
+
+def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Add schemas that routes reference by $ref but do not declare as parameters (the raw event body)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(model_schema.pop("$defs", {}))
+                components[model.__name__] = model_schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def create_app(settings: Settings, temporal_client_factory: TemporalClientFactory | None = None) -> FastAPI:
+    """Build the API. The database and the inbox listener open at start-up; Temporal on first use."""
+    database_url = settings.require_database_url()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(database_url)
+        listener = InboxBroadcaster(asyncpg_dsn(database_url))
+        try:
+            await listener.start()
+            app.state.api = ApiState(
+                settings=settings,
+                engine=engine,
+                sessions=make_sessionmaker(engine),
+                temporal=TemporalConnector(settings, temporal_client_factory or connect_client),
+                inbox=listener,
+            )
+            yield
+        finally:
+            await listener.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="notiflow",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics.ApiMetrics()
+    app.add_middleware(metrics.RequestMetricsMiddleware, metrics=app.state.metrics)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    _document_models(app, IssueEvent)
+    return app

@@ -1,0 +1,113 @@
+"""The commands a person runs: `notiflow demo`, `notiflow dev`, `notiflow emit`, and the compose file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import yaml
+
+from notiflow.settings import Settings
+from tests.factories import event_dict
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTIFLOW = [sys.executable, "-m", "notiflow"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFLOW_", "SMTP_"))}
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env | extra
+
+
+def _descendants_alive(pid: int) -> list[psutil.Process]:
+    try:
+        return [p for p in psutil.Process(pid).children(recursive=True) if p.is_running()]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_demo_prints_the_delivery_report_and_leaves_nothing_running(tmp_path):
+    result = subprocess.run(NOTIFLOW + ["demo"], capture_output=True, text=True, timeout=180, cwd=tmp_path, env=_env())
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "Delivery report" in out and "ISSUE_ASSIGNED" in out and "AUTO_ISSUE_DETECTED" in out
+    assert "0 failed" in out and "FAILED" not in out
+    assert not any("temporal" in " ".join(p.cmdline()) and str(tmp_path) in (p.cwd() or "")
+                   for p in psutil.process_iter() if p.is_running() and p.pid != os.getpid()
+                   if _safe_cwd(p))
+
+
+def _safe_cwd(p: psutil.Process) -> bool:
+    try:
+        p.cwd()
+        return True
+    except (psutil.Error, OSError):
+        return False
+
+
+def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
+    ports = {"NOTIFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "NOTIFLOW_UI_PORT": str(free_port()),
+             "NOTIFLOW_API_PORT": str(free_port())}
+    process = subprocess.Popen(NOTIFLOW + ["dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=tmp_path, env=_env(NOTIFLOW_DATABASE_URL=database_url, **ports))
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if "Ctrl-C stops everything" in line or process.poll() is not None:
+                break
+        output = "".join(lines)
+        assert "Ctrl-C stops everything" in output, output[-3000:]
+        assert f"http://localhost:{ports['NOTIFLOW_UI_PORT']}" in output and "Bearer tokens" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/healthz", timeout=5) as reply:
+            assert reply.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_UI_PORT']}/", timeout=5) as reply:
+            assert reply.status == 200  # the Temporal web UI
+        children = _descendants_alive(process.pid)
+        assert children, "the dev server should run as a child process"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        time.sleep(0.5)
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_emit_rejects_a_malformed_event_naming_the_field(tmp_path):
+    raw = event_dict()
+    raw["issue"]["priority"] = "URGENT"
+    result = subprocess.run(NOTIFLOW + ["emit", "-"], input=json.dumps(raw), capture_output=True, text=True,
+                            timeout=30, env=_env())
+    assert result.returncode == 1
+    assert "issue.priority" in result.stderr
+
+
+def test_compose_file_describes_the_production_stack_with_real_setting_names():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "temporal", "temporal-ui", "worker", "api"} <= set(services)
+    assert "postgres" in services["temporal"]["environment"]["DB"]  # Temporal persists in PostgreSQL
+    assert services["worker"]["command"] == ["notiflow", "worker"]
+    assert services["api"]["command"] == ["notiflow", "api"]
+    known = set()
+    for name, field in Settings.model_fields.items():
+        known.add(f"NOTIFLOW_{name.upper()}")
+        alias = field.validation_alias
+        known.update(getattr(alias, "choices", []) or [])
+    for service in ("worker", "api"):
+        env = services[service]["environment"]
+        unknown = set(env) - known
+        assert not unknown, f"{service} sets variables notiflow does not read: {unknown}"
+    Settings(**{k: v for k, v in services["worker"]["environment"].items()})  # every value parses

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -97,18 +98,17 @@ async def _temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
     )
 
 
-async def _value_refused(_request: Request, exc: DataError) -> JSONResponse:
-    """PostgreSQL refused a value (a NUL character, a number out of range): the request's fault, not ours."""
-    reason = str(exc.orig.__cause__ or exc.orig).splitlines()[0]
-    return JSONResponse({"detail": f"the database refused a value in this request: {reason}"}, status_code=422)
-
-
-async def _database_unreachable(request: Request, exc: DBAPIError | ConnectionError) -> JSONResponse:
-    """A lost or refused database connection is an outage (503), any other DBAPIError a bug (500)."""
-    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
-        return await _unexpected(request, exc)
-    log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse({"detail": "the database is not reachable; /readyz shows what is down"}, status_code=503)
+async def _database_error(request: Request, exc: DBAPIError | ConnectionError) -> JSONResponse:
+    """Refused or lost connection: an outage (503). A value PostgreSQL cannot take (a NUL character, a
+    number out of range): the request's fault (422). Anything else: a bug (500)."""
+    if isinstance(exc, ConnectionError) or exc.connection_invalidated:
+        log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "the database is not reachable; /readyz shows what is down"}, status_code=503)
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    if isinstance(exc, DataError) or isinstance(cause, asyncpg.DataError):
+        reason = str(cause or exc.orig).splitlines()[0]
+        return JSONResponse({"detail": f"a value in this request cannot be stored: {reason}"}, status_code=422)
+    return await _unexpected(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -124,7 +124,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidEvent, _event_invalid)
     app.add_exception_handler(TemplateError, _template_invalid)
     app.add_exception_handler(RPCError, _temporal_failed)
-    app.add_exception_handler(DataError, _value_refused)
-    app.add_exception_handler(DBAPIError, _database_unreachable)
-    app.add_exception_handler(ConnectionError, _database_unreachable)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,94 @@
+"""ErrorSpikeWorkflow (id ``error-spike-detector``): auto-reported issues per minute, and an alarm when they spike.
+
+Every auto-reported issue signals it (signal-with-start from ``feed_timers``, which
+also passes the thresholds from the worker's settings, so they are part of the
+history). When the last few minutes exceed max(min_count, factor × baseline),
+on-call admins get one SYSTEM_ERROR_SPIKE, then nothing during the cooldown.
+Once nothing is left inside the baseline horizon the run simply ends: the next
+auto-reported issue starts a fresh one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from notiflow.contracts import NotificationType
+    from notiflow.plans import Audience, NotificationRequest
+    from notiflow.timers import AutoIssueReported, SpikeInput, SpikeReading, minute_of, read_spike, spike_horizon
+
+from workflows.delivery import run_pipeline
+from workflows.history import should_continue_as_new
+
+
+@workflow.defn
+class ErrorSpikeWorkflow:
+    @workflow.init
+    def __init__(self, start: SpikeInput) -> None:
+        self._config = start.config
+        self._seen = dict(start.seen)
+        self._latest_issue_id = start.latest_issue_id
+        self._cooldown_until = start.cooldown_until
+        self._new = False
+
+    @workflow.signal
+    def auto_issue_reported(self, report: AutoIssueReported) -> None:
+        """Count each issue once, in the minute it was reported (never later than now)."""
+        now = workflow.now()
+        minute = minute_of(min(report.occurred_at, now))
+        if report.issue_id in self._seen or minute < spike_horizon(self._config, now):
+            return
+        self._seen[report.issue_id] = minute
+        self._latest_issue_id = report.issue_id
+        self._new = True
+
+    @workflow.query
+    def reading(self) -> SpikeReading:
+        return read_spike(self._seen, self._config, workflow.now())
+
+    @workflow.run
+    async def run(self, start: SpikeInput) -> None:
+        while True:
+            self._new = False
+            horizon = spike_horizon(self._config, workflow.now())
+            self._seen = {issue: minute for issue, minute in self._seen.items() if minute >= horizon}
+            reading = read_spike(self._seen, self._config, workflow.now())
+            if reading.is_spike and not self._cooling_down():
+                await self._alarm(reading)
+                self._cooldown_until = workflow.now() + timedelta(minutes=self._config.cooldown_minutes)
+            if not self._seen and not self._cooling_down():
+                return
+            if should_continue_as_new():
+                workflow.continue_as_new(SpikeInput(config=self._config, seen=self._seen,
+                                                    latest_issue_id=self._latest_issue_id,
+                                                    cooldown_until=self._cooldown_until))
+            workflow.set_current_details(
+                f"{reading.recent_count} auto-reported issues in the last {reading.window_minutes} min "
+                f"(alarm above {reading.threshold:g})"
+                + (f"; cooling down until {self._cooldown_until:%H:%M} UTC" if self._cooling_down() else ""))
+            try:
+                await workflow.wait_condition(lambda: self._new, timeout=self._next_wake() - workflow.now(),
+                                              timeout_summary="window moves on")
+            except TimeoutError:
+                pass
+
+    def _cooling_down(self) -> bool:
+        return self._cooldown_until is not None and workflow.now() < self._cooldown_until
+
+    def _next_wake(self):
+        """When the oldest report leaves the horizon, or the cooldown ends, whichever is first."""
+        span = timedelta(minutes=self._config.window_minutes + self._config.baseline_minutes)
+        candidates = [minute + span for minute in self._seen.values()]
+        if self._cooling_down():
+            candidates.append(self._cooldown_until)
+        return min(candidates)
+
+    async def _alarm(self, reading: SpikeReading) -> None:
+        now = workflow.now()
+        await run_pipeline(NotificationRequest(
+            source_id=f"spike/{minute_of(now):%Y%m%dT%H%MZ}", notification_type=NotificationType.SYSTEM_ERROR_SPIKE,
+            audience=Audience(on_call=True), issue_id=self._latest_issue_id, data=reading.model_dump(mode="json"),
+            workflow_id=workflow.info().workflow_id, as_of=now,
+        ))

@@ -1,0 +1,144 @@
+"""IssueSlaWorkflow (id ``issue/{issue_id}/sla``): an issue's due time and its escalations.
+
+Every event of the issue reaches it by signal-with-start (activity
+``feed_timers``). The timer is a ``wait_condition`` with a timeout, so a signal
+re-arms it at once. Each notice is a NotifyWorkflow child named after its source
+id: it is sent at most once, does not hold up the next tier while it waits out
+someone's quiet hours, and is findable under the issue's search attributes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from notiflow.contracts import NotificationType
+    from notiflow.plans import Audience, NotificationRequest
+    from notiflow.temporal import ISSUE_PRIORITY, search_attributes
+    from notiflow.timers import EscalationPolicy, Firing, IssueObserved, PolicyRequest, SlaInput, SlaState, SlaStatus, observe
+
+from workflows.delivery import BOOKKEEPING_RETRY
+from workflows.history import should_continue_as_new
+from workflows.notify import NotifyWorkflow
+
+
+@workflow.defn
+class IssueSlaWorkflow:
+    @workflow.init
+    def __init__(self, start: SlaInput) -> None:
+        self._issue_id = start.issue_id
+        self._state: SlaState | None = start.state
+        self._changed = False
+
+    @workflow.signal
+    def observe(self, seen: IssueObserved) -> None:
+        self._state = observe(self._state, seen)
+        self._changed = True
+
+    @workflow.query
+    def status(self) -> SlaStatus:
+        state = self._state
+        if state is None:
+            return SlaStatus(issue_id=self._issue_id)
+        upcoming = state.next_firing()
+        return SlaStatus(
+            issue_id=state.issue_id, priority=state.priority, issue_status=state.status, due_at=state.due_at,
+            tier_reached=state.tier_reached, next_firing_at=upcoming.at if upcoming else None,
+            next_tier=upcoming.tier if upcoming else None, next_audience=upcoming.audience if upcoming else None,
+            closed=state.closed,
+        )
+
+    @workflow.run
+    async def run(self, start: SlaInput) -> SlaStatus:
+        await workflow.wait_condition(lambda: self._state is not None)
+        while not self._state.closed:
+            state = self._state
+            if not state.policy_loaded:
+                policy = await self._load_policy(state)
+                if self._state.arm == state.arm:
+                    self._state = self._state.model_copy(update={"policy": policy, "policy_loaded": True})
+                continue
+            schedule = state.schedule()
+            due = [i for i in range(state.fired, len(schedule)) if schedule[i].at <= workflow.now()]
+            if due:  # several past due (re-armed late, or a long outage): only the latest is sent
+                await self._send(state, schedule[due[-1]])
+                if self._state.arm == state.arm:
+                    self._state = self._state.model_copy(update={"fired": due[-1] + 1, "tier_reached": schedule[due[-1]].tier})
+                continue
+            await self._wait_for_change_or(state.next_firing())
+            if not self._state.closed and should_continue_as_new():
+                workflow.continue_as_new(SlaInput(issue_id=self._issue_id, state=self._state))
+        self._show()
+        return self.status()
+
+    async def _load_policy(self, state: SlaState) -> EscalationPolicy | None:
+        return await workflow.execute_activity(
+            "load_escalation_policy", PolicyRequest(priority=state.priority), result_type=EscalationPolicy | None,
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
+        )
+
+    async def _wait_for_change_or(self, firing: Firing | None) -> None:
+        self._show()
+        self._changed = False
+        timeout = firing.at - workflow.now() if firing else None
+        try:
+            await workflow.wait_condition(lambda: self._changed, timeout=timeout,
+                                          timeout_summary=f"tier {firing.tier} ({firing.audience})" if firing else None)
+        except TimeoutError:
+            pass
+
+    async def _send(self, state: SlaState, firing: Firing) -> None:
+        """Start the notice as a child that outlives this run; a notice already on its way is not sent twice."""
+        audience = firing.audience if firing.audience != "assignee" or state.assignee_id else "admins"
+        source_id = f"sla/{state.issue_id}/{state.arm}/tier-{firing.tier}-{firing.repeat}"
+        request = NotificationRequest(
+            source_id=source_id, notification_type=NotificationType.ISSUE_OVERDUE, issue_id=state.issue_id,
+            audience=_audience(audience, state),
+            data={"due_at": state.due_at.isoformat(),
+                  "overdue_hours": round((workflow.now() - state.due_at).total_seconds() / 3600, 1),
+                  "tier": firing.tier, "audience": audience},
+        )
+        try:
+            await workflow.start_child_workflow(
+                NotifyWorkflow.run, request, id=f"notify/{source_id}",
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=search_attributes(issue_id=state.issue_id,
+                                                    notification_type=NotificationType.ISSUE_OVERDUE,
+                                                    priority=state.priority),
+                static_summary=f"overdue · {state.issue_id} · tier {firing.tier} ({audience})",
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+
+    def _show(self) -> None:
+        """What the web UI shows for this run: the issue's priority as a search attribute, the next escalation."""
+        state = self._state
+        if workflow.info().typed_search_attributes.get(ISSUE_PRIORITY) != state.priority:
+            workflow.upsert_search_attributes([ISSUE_PRIORITY.value_set(str(state.priority))])
+        upcoming = state.next_firing()
+        if state.closed:
+            details = f"{state.issue_id} is {state.status}: no further escalation"
+        elif not state.policy:
+            details = f"{state.issue_id} · {state.priority}: no escalation policy for this priority"
+        else:
+            details = f"{state.issue_id} · {state.priority} · due {_utc(state.due_at)} · " + (
+                f"next: tier {upcoming.tier} ({upcoming.audience}) at {_utc(upcoming.at)}"
+                if upcoming else "all escalations sent")
+        workflow.set_current_details(details)
+
+
+def _audience(audience: str, state: SlaState) -> Audience:
+    match audience:
+        case "assignee":
+            return Audience(user_ids=[state.assignee_id])
+        case "on_call":
+            return Audience(on_call=True)
+        case _:
+            return Audience(admins=True)
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from collections import defaultdict
-from datetime import datetime, timezone
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -26,6 +27,7 @@ from notiflow.contracts import (
     Channel,
     DeliveryStatus,
     EventType,
+    Frequency,
     IssueEvent,
     NotificationType,
     User,
@@ -57,6 +59,8 @@ from notiflow.templating import Rendered, TemplateError, TemplateSource, render,
 from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
 
 INBOX_CHANNEL = "notiflow_inbox"
+#: Seconds a worker keeps the active templates before reading them again.
+TEMPLATE_TTL = 5.0
 #: Rows per INSERT: asyncpg allows at most 32,767 bind parameters per statement.
 INSERT_CHUNK = 1000
 
@@ -68,6 +72,7 @@ class PipelineActivities:
         self.sessions = sessions
         self.settings = settings
         self.email = EmailProvider(settings)
+        self._template_cache: tuple[float, dict[str, TemplateSource]] = (float("-inf"), {})
 
     async def close(self) -> None:
         await self.email.close()
@@ -84,12 +89,23 @@ class PipelineActivities:
             recipients, issue = await self._recipients(session, request)
             users = await _users(session, list(recipients))
             prefs = await _preferences(session, list(users), {str(t) for t in recipients.values()})
-            templates = await _templates(session, {str(t) for t in recipients.values()})
-            rows, plan = self._queue_rows(request, recipients, users, prefs, templates, issue, now)
+            templates = await self._active_templates(session)
+            recent = await _recent_immediate_counts(session, list(users), now)
+            rows, plan = self._queue_rows(request, recipients, users, prefs, templates, issue, now, recent)
             deliveries = await _insert_queue_rows(session, rows)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
         return plan
+
+    async def _active_templates(self, session: AsyncSession) -> dict[str, TemplateSource]:
+        """Every active template, re-read at most every TEMPLATE_TTL seconds (edits apply within that)."""
+        loaded_at, templates = self._template_cache
+        if time.monotonic() - loaded_at > TEMPLATE_TTL:
+            rows = (await session.execute(
+                select(NotificationTemplateRow).where(NotificationTemplateRow.is_active))).scalars()
+            templates = {r.name: template_source(r) for r in rows}
+            self._template_cache = (time.monotonic(), templates)
+        return templates
 
     async def _recipients(self, session: AsyncSession, request: NotificationRequest):
         """user id → notification type, and the issue as templates see it."""
@@ -105,13 +121,9 @@ class PipelineActivities:
         issue = await _issue_context_from_db(session, request.issue_id) if request.issue_id else None
         return {uid: request.notification_type for uid in dict.fromkeys(user_ids)}, issue
 
-    def _queue_rows(self, request, recipients, users, prefs, templates, issue, now):
+    def _queue_rows(self, request, recipients, users, prefs, templates, issue, now, recent: Counter):
         settings = self.settings
-        plan = DeliveryPlan(
-            batch_size=settings.notification_batch_size,
-            retry=RetrySpec(maximum_attempts=settings.notification_retry_attempts,
-                            initial_seconds=settings.retry_initial_seconds, max_seconds=settings.retry_max_seconds),
-        )
+        plan = empty_plan(settings)
         rows: list[dict[str, Any]] = []
         channels = request.channels or list(DEFAULT_CHANNELS)
         priority = issue["priority"] if issue else None
@@ -164,6 +176,15 @@ class PipelineActivities:
                     plan.failed[channel] = plan.failed.get(channel, 0) + 1
                 quiet = None if critical else quiet_until(now, user.timezone or settings.timezone,
                                                           user.quiet_hours_start, user.quiet_hours_end)
+                frequency = decision.frequency
+                if (status == DeliveryStatus.PENDING and frequency == Frequency.IMMEDIATE
+                        and not (critical or request.ignore_preferences)):
+                    # Rate cap: past max_per_hour, the rest of the hour goes into an hourly digest.
+                    if recent[(user_id, str(channel))] >= settings.max_per_hour:
+                        frequency = Frequency.HOURLY
+                    else:
+                        recent[(user_id, str(channel))] += 1
+                digest = {"digest": str(frequency)} if frequency != Frequency.IMMEDIATE else {}
                 rows.append(base | {
                     "template_name": source.name if source else template_name(str(notification_type), str(channel), "en"),
                     "subject": (rendered.subject or "")[:255] if rendered else None,
@@ -173,8 +194,9 @@ class PipelineActivities:
                     "error_message": reason,
                     "address": address,
                     "context_data": base["context_data"] | {"unsubscribe_url": unsubscribe, "link": _link(issue, settings),
-                                                            "recipient_name": user.name},
+                                                            "recipient_name": user.name} | digest,
                     "_not_before": quiet,
+                    "_frequency": frequency,
                 })
         return rows, plan
 
@@ -220,32 +242,32 @@ class PipelineActivities:
                 )
             )).scalars().all()
         transient: list[str] = []
-        done = 0
+        results = _ResultWriter(self.sessions, info.attempt)
 
         async def one(row: NotificationQueueRow) -> None:
-            nonlocal done
             try:
                 receipt = await send(row)
             except PermanentDeliveryError as exc:
-                await self._finish(row, DeliveryStatus.FAILED, info.attempt, error=str(exc))
+                await results.add(row, DeliveryStatus.FAILED, error=str(exc))
             except TransientDeliveryError as exc:
                 if last_attempt:
-                    await self._finish(row, DeliveryStatus.FAILED, info.attempt,
-                                       error=f"gave up after {info.attempt} attempts: {exc}")
+                    await results.add(row, DeliveryStatus.FAILED, error=f"gave up after {info.attempt} attempts: {exc}")
                 else:
-                    await self._log_attempt(row, info.attempt, str(exc))
+                    await results.add(row, None, error=str(exc))
                     transient.append(str(exc))
             else:
-                await self._finish(row, DeliveryStatus.SENT, info.attempt, receipt=receipt)
-            done += 1
-            activity.heartbeat(done)
+                await results.add(row, DeliveryStatus.SENT, receipt=receipt)
+            activity.heartbeat(results.written)
 
         await asyncio.gather(*(one(row) for row in rows))
+        await results.flush()
         if transient:
             raise ApplicationError(
                 f"{len(transient)} of {len(rows)} {batch.channel} deliveries will be retried: {transient[0]}",
                 type="TransientDeliveryError",
             )
+        if info.attempt == 1 and len(rows) == len(batch.queue_ids):
+            return BatchResult(sent=results.count(DeliveryStatus.SENT), failed=results.count(DeliveryStatus.FAILED))
         return await self._tally(batch.queue_ids)
 
     async def _send_email(self, row: NotificationQueueRow):
@@ -256,29 +278,6 @@ class PipelineActivities:
             unsubscribe_url=(row.context_data or {}).get("unsubscribe_url"),
         )
         return await self.email.send(mail, sent_at=datetime.now(timezone.utc))
-
-    async def _finish(self, row: NotificationQueueRow, status: DeliveryStatus, attempt: int, *,
-                      error: str | None = None, receipt=None) -> None:
-        """Record the provider's answer and the row's final status in one transaction."""
-        now = datetime.now(timezone.utc)
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(NotificationQueueRow)
-                .where(NotificationQueueRow.id == row.id, NotificationQueueRow.status == DeliveryStatus.PENDING)
-                .values(status=str(status), sent_at=now if status == DeliveryStatus.SENT else None,
-                        error_message=error, retry_count=attempt - 1,
-                        provider_message_id=receipt.provider_message_id if receipt else None,
-                        provider_response=receipt.response if receipt else None)
-            )
-            session.add(_log(row, status, attempt, now, error))
-
-    async def _log_attempt(self, row: NotificationQueueRow, attempt: int, error: str) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(NotificationQueueRow).where(NotificationQueueRow.id == row.id)
-                .values(retry_count=attempt, error_message=error)
-            )
-            session.add(_log(row, DeliveryStatus.FAILED, attempt, None, error))
 
     async def _deliver_in_app(self, batch: DeliveryBatch) -> BatchResult:
         """Inbox rows, SENT marks, logs and NOTIFYs for the whole batch in one transaction."""
@@ -301,11 +300,12 @@ class PipelineActivities:
                 ]
                 await session.execute(insert(InAppNotificationRow).values(inbox))
                 session.add_all([_log(r, DeliveryStatus.SENT, activity.info().attempt, now, None) for r in rows])
-                for item in inbox:
-                    await session.execute(text("SELECT pg_notify(:channel, :payload)"), {
-                        "channel": INBOX_CHANNEL,
-                        "payload": json.dumps({"user_id": item["user_id"], "id": str(item["id"])}),
-                    })
+                await session.execute(text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"), {
+                    "channel": INBOX_CHANNEL,
+                    "payloads": [json.dumps({"user_id": i["user_id"], "id": str(i["id"])}) for i in inbox],
+                })
+        if activity.info().attempt == 1 and len(rows) == len(ids):
+            return BatchResult(sent=len(rows))
         return await self._tally(batch.queue_ids)
 
     @activity.defn(name="mark_failed")
@@ -343,6 +343,98 @@ class PipelineActivities:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+class _ResultWriter:
+    """Records providers' answers in small groups: one transaction per group, not per message.
+
+    Each row becomes SENT (or FAILED) together with its log row. A worker crash can
+    lose at most the last unwritten group's marks; those rows are still PENDING and
+    are sent again on retry with the same Message-ID, which receivers can dedupe.
+    """
+
+    GROUP = 25
+    _QUEUE = NotificationQueueRow.__table__
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], attempt: int):
+        self.sessions = sessions
+        self.attempt = attempt
+        self.written = 0
+        self._pending: list[tuple[NotificationQueueRow, DeliveryStatus | None, str | None, Any]] = []
+        self._statuses: list[DeliveryStatus | None] = []
+        self._lock = asyncio.Lock()
+
+    async def add(self, row, status: DeliveryStatus | None, *, error: str | None = None, receipt=None) -> None:
+        """``status`` None records a failed attempt that will be retried."""
+        self._pending.append((row, status, error, receipt))
+        self._statuses.append(status)
+        if len(self._pending) >= self.GROUP:
+            await self.flush()
+
+    def count(self, status: DeliveryStatus) -> int:
+        return sum(1 for s in self._statuses if s == status)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            group, self._pending = self._pending, []
+            if not group:
+                return
+            now = datetime.now(timezone.utc)
+            q = self._QUEUE.c
+            final = [
+                {"row_id": row.id, "new_status": str(status), "sent": now if status == DeliveryStatus.SENT else None,
+                 "error": error, "retries": self.attempt - 1,
+                 "message_id": receipt.provider_message_id if receipt else None,
+                 "response": receipt.response if receipt else None}
+                for row, status, error, receipt in group if status is not None
+            ]
+            retried = [{"row_id": row.id, "error": error, "retries": self.attempt}
+                       for row, status, error, _ in group if status is None]
+            async with self.sessions.begin() as session:
+                if final:
+                    await session.execute(
+                        update(self._QUEUE)
+                        .where(q.id == bindparam("row_id"), q.status == DeliveryStatus.PENDING)
+                        .values(status=bindparam("new_status"), sent_at=bindparam("sent"),
+                                error_message=bindparam("error"), retry_count=bindparam("retries"),
+                                provider_message_id=bindparam("message_id"), provider_response=bindparam("response")),
+                        final,
+                    )
+                if retried:
+                    await session.execute(
+                        update(self._QUEUE).where(q.id == bindparam("row_id"))
+                        .values(error_message=bindparam("error"), retry_count=bindparam("retries")),
+                        retried,
+                    )
+                session.add_all([
+                    _log(row, status or DeliveryStatus.FAILED, self.attempt,
+                         now if status == DeliveryStatus.SENT else None, error)
+                    for row, status, error, _ in group
+                ])
+            self.written += len(group)
+
+
+def empty_plan(settings: Settings) -> DeliveryPlan:
+    """A plan with the worker's batch and retry settings, before any delivery is added."""
+    return DeliveryPlan(
+        batch_size=settings.notification_batch_size,
+        retry=RetrySpec(maximum_attempts=settings.notification_retry_attempts,
+                        initial_seconds=settings.retry_initial_seconds, max_seconds=settings.retry_max_seconds),
+    )
+
+
+async def _recent_immediate_counts(session: AsyncSession, user_ids: list[str], now: datetime) -> Counter:
+    """(recipient, channel) → notifications queued for immediate delivery in the hour before ``now`` (rate cap)."""
+    if not user_ids:
+        return Counter()
+    q = NotificationQueueRow
+    rows = await session.execute(
+        select(q.recipient_id, q.delivery_method, func.count())
+        .where(q.recipient_id.in_(user_ids), q.created_at > now - timedelta(hours=1),
+               q.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]), q.context_data["digest"].astext.is_(None))
+        .group_by(q.recipient_id, q.delivery_method)
+    )
+    return Counter({(user_id, channel): count for user_id, channel, count in rows})
 
 
 def _ref(ref: UserRef | None) -> dict[str, Any] | None:
@@ -478,17 +570,6 @@ async def _preferences(session: AsyncSession, user_ids: list[str], types: set[st
     }
 
 
-async def _templates(session: AsyncSession, types: set[str]) -> dict[str, TemplateSource]:
-    if not types:
-        return {}
-    rows = (await session.execute(
-        select(NotificationTemplateRow).where(
-            NotificationTemplateRow.is_active, NotificationTemplateRow.notification_type.in_(types)
-        )
-    )).scalars()
-    return {r.name: template_source(r) for r in rows}
-
-
 def template_source(row: NotificationTemplateRow) -> TemplateSource:
     return TemplateSource(
         name=row.name, notification_type=row.notification_type, channel=row.template_type, locale=row.locale,
@@ -510,7 +591,8 @@ async def _insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) 
     """Insert new rows; for each, a Delivery if it is still to be sent, None if it was handled before."""
     if not rows:
         return []
-    not_before = {r["dedupe_key"]: r.pop("_not_before") for r in rows}
+    not_before = {r["dedupe_key"]: r.pop("_not_before", None) for r in rows}
+    frequency = {r["dedupe_key"]: r.pop("_frequency", Frequency.IMMEDIATE) for r in rows}
     for start in range(0, len(rows), INSERT_CHUNK):
         await session.execute(
             insert(NotificationQueueRow).values(rows[start:start + INSERT_CHUNK])
@@ -526,7 +608,8 @@ async def _insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) 
     for key in not_before:
         row = by_key[key]
         if row.status == DeliveryStatus.PENDING:
-            out.append(Delivery(queue_id=str(row.id), channel=Channel(row.delivery_method), not_before=not_before[key]))
+            out.append(Delivery(queue_id=str(row.id), channel=Channel(row.delivery_method), not_before=not_before[key],
+                                frequency=frequency[key]))
         elif row.status == DeliveryStatus.SENT:
             out.append(None)
     return out

@@ -123,29 +123,17 @@ async def latency(nc: NotificationClient, smtp: SmtpServer, rate: float, seconds
     """Publish at a steady rate; time from publish to the SMTP server accepting the mail."""
     recipient = User(id="u-bench", name="Bench", email="bench@example.mg")
     actor = User(id="u-actor", name="Actor", email="actor@example.mg")
-    accepted: dict[str, float] = {}
     sent_at: dict[str, float] = {}
-    original = smtp.sink.handle_DATA
-
-    async def timed(server, session, envelope):
-        reply = await original(server, session, envelope)
-        subject_line = envelope.content.split(b"X-Notiflow-Issue: ", 1)
-        if len(subject_line) == 2:
-            accepted.setdefault(subject_line[1].split(b"\r\n", 1)[0].decode(), time.perf_counter())
-        return reply
-
-    smtp.sink.handle_DATA = timed
+    before = len(smtp.sink.messages)
     tasks = []
-    for i in range(int(rate * seconds)):
+    for _ in range(int(rate * seconds)):
         issue = issue_dict(issue_id=f"LAT-{uuid.uuid4().hex[:8]}", assignee=ref(recipient), priority="LOW")
         sent_at[issue["id"]] = time.perf_counter()
         tasks.append(asyncio.create_task(nc.publish(event("ISSUE_ASSIGNED", issue=issue, actor=actor))))
         await asyncio.sleep(1 / rate)
     await asyncio.gather(*tasks)
-    deadline = time.perf_counter() + 30
-    while len(accepted) < len(sent_at) and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
-    smtp.sink.handle_DATA = original
+    await smtp.wait_for(before + len(sent_at), timeout=60)
+    accepted = {m.message["X-Notiflow-Issue"]: m.received_at for m in smtp.sink.messages[before:]}
     return sorted(accepted[k] - sent_at[k] for k in sent_at if k in accepted)
 
 

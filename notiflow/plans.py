@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from notiflow.contracts import Channel, IssueEvent, NotificationType
+from notiflow.contracts import Channel, Frequency, IssueEvent, NotificationType
 
 
 class Audience(BaseModel):
@@ -55,6 +55,8 @@ class Delivery(BaseModel):
     channel: Channel
     #: quiet hours: not before this instant (None = now).
     not_before: datetime | None = None
+    #: HOURLY / DAILY: goes into the recipient's digest (preference, or over the hourly rate cap).
+    frequency: Frequency = Frequency.IMMEDIATE
 
 
 class DeliveryPlan(BaseModel):
@@ -81,6 +83,8 @@ class ChannelCount(BaseModel):
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+    #: handed to the recipients' digests, sent when those go out.
+    digested: int = 0
 
 
 class DeliveryOutcome(BaseModel):
@@ -88,11 +92,12 @@ class DeliveryOutcome(BaseModel):
 
     channels: dict[str, ChannelCount] = Field(default_factory=dict)
 
-    def add(self, channel: str, *, sent: int = 0, failed: int = 0, skipped: int = 0) -> None:
+    def add(self, channel: str, *, sent: int = 0, failed: int = 0, skipped: int = 0, digested: int = 0) -> None:
         count = self.channels.setdefault(channel, ChannelCount())
         count.sent += sent
         count.failed += failed
         count.skipped += skipped
+        count.digested += digested
 
 
 class MarkFailed(BaseModel):

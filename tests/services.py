@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -122,6 +123,7 @@ class ReceivedMail:
     envelope_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    received_at: float = field(default_factory=time.perf_counter)
 
     @property
     def subject(self) -> str:

@@ -1,5 +1,9 @@
 """The delivery steps every notifying workflow shares: plan, wait out quiet hours, deliver in batches.
 
+Deliveries a recipient wants as a digest (or that exceed the hourly rate cap)
+are not sent here: they are handed to that person's DigestWorkflow, which sends
+them later as one message and then marks their queue rows.
+
 Activities are called by name so this module (re-imported by the sandbox for
 every workflow run) stays light: no SQLAlchemy, SMTP or Jinja2 here.
 """
@@ -14,7 +18,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from notiflow.contracts import Frequency
     from notiflow.plans import BatchResult, DeliveryBatch, DeliveryOutcome, DeliveryPlan, MarkFailed, NotificationRequest
+    from notiflow.timers import DigestRoute, DigestRouting
 
 #: Planning only touches our own database: retry it patiently; bad input is not retried.
 PLAN_RETRY = RetryPolicy(
@@ -32,6 +38,11 @@ async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
         "plan_deliveries", request, result_type=DeliveryPlan,
         start_to_close_timeout=timedelta(minutes=2), retry_policy=PLAN_RETRY,
     )
+    return await deliver_plan(plan)
+
+
+async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
+    """Digest items to the recipients' digests; the rest in waves, each after its recipients' quiet hours."""
     outcome = DeliveryOutcome()
     for channel, count in plan.skipped.items():
         outcome.add(channel, skipped=count)
@@ -44,9 +55,20 @@ async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
         maximum_attempts=plan.retry.maximum_attempts,
         non_retryable_error_types=["PermanentDeliveryError"],
     )
+    digested = [d for d in plan.deliveries if d.frequency != Frequency.IMMEDIATE]
+    if digested:
+        await workflow.execute_activity(
+            "route_to_digest", DigestRouting(items=[DigestRoute(queue_id=d.queue_id, frequency=d.frequency)
+                                                    for d in digested], as_of=workflow.now()),
+            result_type=int, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
+        )
+        for delivery in digested:
+            outcome.add(delivery.channel, digested=1)
     # Group by the instant each delivery may go out (quiet hours), earliest first.
     waves: dict = {}
     for delivery in plan.deliveries:
+        if delivery.frequency != Frequency.IMMEDIATE:
+            continue
         waves.setdefault(delivery.not_before, {}).setdefault(delivery.channel, []).append(delivery.queue_id)
     for not_before in sorted(waves, key=lambda t: (t is not None, t)):
         if not_before is not None and not_before > workflow.now():

@@ -11,8 +11,8 @@ from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notiflow.api.auth import Admin, ROLE_ERRORS
-from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import Session
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import ChannelRates, DeliveryAnalytics, DeliveryCount
 from notiflow.contracts import DeliveryStatus
 from notiflow.models import NotificationQueueRow

@@ -61,9 +61,11 @@ def read_token(secret: str, token: str) -> Principal:
     except jwt.MissingRequiredClaimError as exc:
         raise _unauthorized(f"bearer token lacks the {exc.claim!r} claim; tokens need sub (user id) and exp") from None
     except jwt.PyJWTError as exc:
-        raise _unauthorized(f"bearer token is not valid ({exc}); it must be a JWT signed with NOTIFLOW_JWT_SECRET") from None
+        raise _unauthorized(
+            f"bearer token is not valid ({exc}); it must be a JWT signed with NOTIFLOW_JWT_SECRET"
+        ) from None
     if claims.get("purpose", PURPOSE) != PURPOSE:
-        raise _unauthorized(f"a {claims['purpose']} token cannot be used to call the API")
+        raise _unauthorized(f"this token is for {claims['purpose']!r}, not for calling the API")
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise _unauthorized("bearer token's roles claim must be a list of strings")

@@ -7,6 +7,7 @@ client wrote it (``preferences[0].frequency``), not as FastAPI's location tuple.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +30,6 @@ _ROUTING_MESSAGES = {
     404: "no route {method} {path}; the API is described at /docs",
     405: "{method} is not allowed on {path}; the API is described at /docs",
 }
-
 
 #: For /docs: the shape of a 422 from this API (FastAPI's default differs).
 VALIDATION_ERRORS = {422: {"model": ValidationFailure, "description": "a field of the request is not valid"}}
@@ -63,26 +63,25 @@ def _summary(errors: list[FieldError]) -> str:
     return "invalid request — " + "; ".join(parts)
 
 
-def _validation_response(errors: list[FieldError]) -> JSONResponse:
-    body = ValidationFailure(detail=_summary(errors), errors=errors)
-    return JSONResponse(body.model_dump(), status_code=422)
+def _invalid(detail: str, errors: list[FieldError]) -> JSONResponse:
+    return JSONResponse(ValidationFailure(detail=detail, errors=errors).model_dump(), status_code=422)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail
     template = _ROUTING_MESSAGES.get(exc.status_code)
-    if template and detail == exc.__class__(exc.status_code).detail:
+    if template and detail == HTTPStatus(exc.status_code).phrase:
         detail = template.format(method=request.method, path=request.url.path)
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    return _validation_response(field_errors(exc.errors()))
+    errors = field_errors(exc.errors())
+    return _invalid(_summary(errors), errors)
 
 
 async def _event_invalid(_request: Request, exc: InvalidEvent) -> JSONResponse:
-    errors = field_errors(exc.errors, location="body")
-    return JSONResponse(ValidationFailure(detail=str(exc), errors=errors).model_dump(), status_code=422)
+    return _invalid(str(exc), field_errors(exc.errors, location="body"))
 
 
 async def _template_invalid(_request: Request, exc: TemplateError) -> JSONResponse:

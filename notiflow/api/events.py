@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from notiflow.api.auth import ROLE_ERRORS, Service
-from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import State, notification_client
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import WorkflowStarted
 from notiflow.contracts import IssueEvent, parse_event
 

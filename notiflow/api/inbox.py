@@ -12,13 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from notiflow.api.auth import CurrentUser, SIGNED_IN_ERRORS, StreamUser
-from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import Session, State
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.pagination import PageParams, fetch_page
 from notiflow.api.schemas import InboxItem, InboxPage, ReadAllResult, UnreadCount
 from notiflow.models import InAppNotificationRow
 
-router = APIRouter(prefix="/api/v1/notifications/inbox", tags=["inbox"], responses={**SIGNED_IN_ERRORS, **VALIDATION_ERRORS})
+router = APIRouter(
+    prefix="/api/v1/notifications/inbox", tags=["inbox"], responses={**SIGNED_IN_ERRORS, **VALIDATION_ERRORS}
+)
 
 Inbox = InAppNotificationRow
 #: Comment lines that keep proxies from closing an idle stream (read per request, so tests may shorten it).

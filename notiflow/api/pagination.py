@@ -30,7 +30,9 @@ class PageRequest:
 
 
 def page_request(
-    cursor: Annotated[str | None, Query(description="next_cursor from the previous page; omit for the first page")] = None,
+    cursor: Annotated[
+        str | None, Query(description="next_cursor from the previous page; omit for the first page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
 ) -> PageRequest:
     return PageRequest(cursor=cursor, limit=limit)
@@ -56,7 +58,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise HTTPException(422, "cursor is not valid: pass next_cursor from the previous page unchanged") from None
 
 
-async def fetch_page(session: AsyncSession, query: Select, model: Any, page: PageRequest) -> tuple[list[Any], str | None]:
+async def fetch_page(
+    session: AsyncSession, query: Select, model: Any, page: PageRequest
+) -> tuple[list[Any], str | None]:
     """Rows of ``query`` (selecting ``model``) after the cursor, newest first, and the next cursor."""
     if page.cursor:
         query = query.where(tuple_(model.created_at, model.id) < tuple_(*decode_cursor(page.cursor)))

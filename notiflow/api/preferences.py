@@ -7,10 +7,11 @@ from datetime import time
 from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from notiflow.api.auth import CurrentUser, SIGNED_IN_ERRORS
-from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import AppSettings, Session, directory_user
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import NotificationSettings, PreferencesUpdate, PreferenceState, QuietHours
 from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationType
 from notiflow.directory import DEFAULT_LOCALE
@@ -18,7 +19,10 @@ from notiflow.models import NotificationPreferenceRow, UserRow
 from notiflow.routing import DEFAULT_CHANNELS
 from notiflow.settings import Settings
 
-router = APIRouter(prefix="/api/v1/notifications/preferences", tags=["preferences"], responses={**SIGNED_IN_ERRORS, **VALIDATION_ERRORS})
+router = APIRouter(
+    prefix="/api/v1/notifications/preferences", tags=["preferences"],
+    responses={**SIGNED_IN_ERRORS, **VALIDATION_ERRORS},
+)
 
 
 def _matrix(stored: list[NotificationPreferenceRow]) -> list[PreferenceState]:
@@ -42,7 +46,7 @@ def _matrix(stored: list[NotificationPreferenceRow]) -> list[PreferenceState]:
     return states
 
 
-async def _settings_of(session: Session, user: UserRow, settings: Settings) -> NotificationSettings:
+async def _settings_of(session: AsyncSession, user: UserRow, settings: Settings) -> NotificationSettings:
     stored = (await session.scalars(
         select(NotificationPreferenceRow).where(NotificationPreferenceRow.user_id == user.id)
     )).all()

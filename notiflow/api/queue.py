@@ -10,8 +10,8 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from notiflow.api.auth import Admin, ROLE_ERRORS
-from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import AppSettings, Session, State, directory_user, notification_client
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.pagination import PageParams, fetch_page
 from notiflow.api.schemas import CursorPage, QueueItem, SendTestRequest, WorkflowStarted
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType

@@ -186,7 +186,8 @@ class TemplateEdit(_Request):
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> TemplateEdit:
-        cleared = [f for f in ("body_template", "display_name") if f in self.model_fields_set and getattr(self, f) is None]
+        sent = self.model_fields_set
+        cleared = [f for f in ("body_template", "display_name") if f in sent and getattr(self, f) is None]
         if cleared:
             raise ValueError(f"{' and '.join(cleared)} cannot be null; leave the field out to keep its value")
         return self

@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from notiflow.api.auth import Admin, ROLE_ERRORS
-from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import Session
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import (
     TemplateCreate,
     TemplateDraft,
@@ -30,7 +31,9 @@ from notiflow.contracts import Channel
 from notiflow.models import NotificationTemplateRow
 from notiflow.templating import TemplateSource, render, sample_context, template_name, validate_template
 
-router = APIRouter(prefix="/api/v1/notifications/templates", tags=["templates"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
+router = APIRouter(
+    prefix="/api/v1/notifications/templates", tags=["templates"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}
+)
 
 #: What a new version copies from the version it edits.
 _COPIED_COLUMNS = (
@@ -60,20 +63,20 @@ def _default_display_name(row: NotificationTemplateRow) -> str:
     return f"{row.notification_type.replace('_', ' ').title()} ({row.template_type}, {row.locale})"
 
 
-async def _template_or_404(session: Session, template_id: uuid.UUID) -> NotificationTemplateRow:
+async def _template_or_404(session: AsyncSession, template_id: uuid.UUID) -> NotificationTemplateRow:
     row = await session.get(NotificationTemplateRow, template_id)
     if row is None:
         raise HTTPException(404, f"no template version {template_id}; GET /api/v1/notifications/templates lists them")
     return row
 
 
-async def _active(session: Session, name: str) -> NotificationTemplateRow | None:
+async def _active(session: AsyncSession, name: str) -> NotificationTemplateRow | None:
     return await session.scalar(
         select(NotificationTemplateRow).where(NotificationTemplateRow.name == name, NotificationTemplateRow.is_active)
     )
 
 
-async def _save_new_version(session: Session, row: NotificationTemplateRow, created_by: str) -> NotificationTemplateRow:
+async def _save_new_version(session: AsyncSession, row: NotificationTemplateRow, created_by: str) -> NotificationTemplateRow:
     """Validate, deactivate the active version of the name, insert ``row`` as the next version."""
     latest = await session.scalar(
         select(func.max(NotificationTemplateRow.version)).where(NotificationTemplateRow.name == row.name)

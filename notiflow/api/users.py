@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from notiflow.api.auth import ROLE_ERRORS, Service
-from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.deps import Session
+from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.contracts import User
 from notiflow.directory import upsert_users
 from notiflow.models import UserRow

@@ -65,7 +65,7 @@ async def test_an_unsubscribe_link_token_cannot_log_in(api, db):
     await add_users(db, person("u-1"))
     token = make_unsubscribe_token(JWT_SECRET, UnsubscribeRequest("u-1", "ISSUE_CREATED", "EMAIL"))
     response = await api.get(PREFERENCES, headers={"Authorization": f"Bearer {token}"})
-    assert_error(response, 401, "unsubscribe token cannot be used")
+    assert_error(response, 401, "for 'unsubscribe', not for calling the API")
 
 
 async def test_tokens_from_other_issuers_without_purpose_are_accepted(api, db):

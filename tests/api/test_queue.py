@@ -75,7 +75,8 @@ async def test_filters_combine(api, db):
     assert await subjects(recipient_id="u-2") == ["subject 2"]
     assert await subjects(notification_type="ISSUE_ASSIGNED", issue_id="ISS-2") == ["subject 2"]
     assert await subjects(status="SENT", channel="EMAIL") == ["subject 2"]
-    window = {"created_from": (T0 + timedelta(minutes=1)).isoformat(), "created_to": (T0 + timedelta(minutes=3)).isoformat()}
+    window = {"created_from": (T0 + timedelta(minutes=1)).isoformat(),
+              "created_to": (T0 + timedelta(minutes=3)).isoformat()}
     assert await subjects(**window) == ["subject 2", "subject 1"]
 
 

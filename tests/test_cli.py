@@ -111,3 +111,44 @@ def test_compose_file_describes_the_production_stack_with_real_setting_names():
         unknown = set(env) - known
         assert not unknown, f"{service} sets variables notiflow does not read: {unknown}"
     Settings(**{k: v for k, v in services["worker"]["environment"].items()})  # every value parses
+
+
+async def test_migrate_creates_every_table_and_seeds_templates_idempotently(postgres):
+    import asyncpg
+
+    url = await postgres.create_database("notiflow_migrate")
+    try:
+        for _ in range(2):
+            result = subprocess.run(NOTIFLOW + ["migrate"], capture_output=True, text=True, timeout=120,
+                                    env=_env(NOTIFLOW_DATABASE_URL=url))
+            assert result.returncode == 0, result.stderr
+        assert "0 default templates added" in result.stdout  # the second run adds nothing
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+            templates = await conn.fetchval("SELECT count(*) FROM notification_templates WHERE is_active")
+            policies = await conn.fetchval("SELECT count(*) FROM escalation_policies")
+        finally:
+            await conn.close()
+        assert {"notification_templates", "notification_preferences", "notification_queue", "notification_logs",
+                "users", "issues", "issue_events", "in_app_notifications", "webhook_subscriptions",
+                "escalation_policies"} <= tables
+        assert templates >= 12 * 2 * 2 and policies == 4
+    finally:
+        await postgres.drop_database(url)
+
+
+def test_worker_stops_gracefully_on_sigterm(database_url, temporal_env):
+    address = temporal_env.client.service_client.config.target_host
+    process = subprocess.Popen(NOTIFLOW + ["worker"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_TEMPORAL_ADDRESS=address,
+                                        NOTIFLOW_TASK_QUEUE="sigterm-test"))
+    try:
+        assert "worker on task queue" in process.stdout.readline()
+        time.sleep(1.5)
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

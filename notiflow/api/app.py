@@ -41,6 +41,7 @@ ROUTERS = (
     events.router, users.router, unsubscribe.router, health.router, metrics.router,
 )
 
+
 def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
     """Add schemas that routes reference by $ref but do not declare as parameters (the raw event body)."""
     build = app.openapi

@@ -11,6 +11,7 @@ import time
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notiflow.api.deps import Session
@@ -35,7 +36,7 @@ class ApiMetrics:
             ["channel", "status"], registry=self.registry,
         )
 
-    async def count_notifications(self, session) -> None:
+    async def count_notifications(self, session: AsyncSession) -> None:
         column = NotificationQueueRow.delivery_method
         counts = await session.execute(
             select(column, NotificationQueueRow.status, func.count()).group_by(column, NotificationQueueRow.status)

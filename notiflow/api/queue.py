@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from typing import Annotated
 
@@ -17,7 +18,9 @@ from notiflow.api.schemas import CursorPage, QueueItem, SendTestRequest, Workflo
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 
-router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
+router = APIRouter(
+    prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}
+)
 
 Queue = NotificationQueueRow
 
@@ -47,7 +50,7 @@ async def list_queue(
         query = query.where(Queue.created_at < created_to)
     rows, next_cursor = await fetch_page(session, query, Queue, page)
 
-    attempts: dict = defaultdict(list)
+    attempts: dict[uuid.UUID, list[NotificationLogRow]] = defaultdict(list)
     if rows:
         logs = await session.scalars(
             select(NotificationLogRow)

@@ -34,10 +34,10 @@ class TemporalConnector:
                         self._factory(self._settings), TEMPORAL_CONNECT_TIMEOUT_SECONDS
                     )
                 except Exception as exc:
-                    raise HTTPException(503, self.unreachable_message(exc)) from exc
+                    raise HTTPException(503, self._unreachable(exc)) from exc
             return self._client
 
-    def unreachable_message(self, exc: BaseException) -> str:
+    def _unreachable(self, exc: BaseException) -> str:
         if isinstance(exc, TimeoutError):
             reason = f"no answer within {TEMPORAL_CONNECT_TIMEOUT_SECONDS:g} s"
         else:

@@ -35,6 +35,8 @@ router = APIRouter(
     prefix="/api/v1/notifications/templates", tags=["templates"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}
 )
 
+Template = NotificationTemplateRow
+
 #: What a new version copies from the version it edits.
 _COPIED_COLUMNS = (
     "name", "display_name", "description", "notification_type", "template_type", "locale",
@@ -42,7 +44,7 @@ _COPIED_COLUMNS = (
 )
 
 
-def _source(row: NotificationTemplateRow) -> TemplateSource:
+def _source(row: Template) -> TemplateSource:
     return TemplateSource(
         name=row.name, notification_type=row.notification_type, channel=row.template_type, locale=row.locale,
         subject_template=row.subject_template, body_template=row.body_template, html_template=row.html_template,
@@ -50,8 +52,8 @@ def _source(row: NotificationTemplateRow) -> TemplateSource:
     )
 
 
-def _unsaved(draft: TemplateDraft) -> NotificationTemplateRow:
-    return NotificationTemplateRow(
+def _unsaved(draft: TemplateDraft) -> Template:
+    return Template(
         name=template_name(draft.notification_type, draft.channel, draft.locale),
         notification_type=draft.notification_type, template_type=str(draft.channel), locale=draft.locale,
         subject_template=draft.subject_template, body_template=draft.body_template,
@@ -59,35 +61,31 @@ def _unsaved(draft: TemplateDraft) -> NotificationTemplateRow:
     )
 
 
-def _default_display_name(row: NotificationTemplateRow) -> str:
+def _default_display_name(row: Template) -> str:
     return f"{row.notification_type.replace('_', ' ').title()} ({row.template_type}, {row.locale})"
 
 
-async def _template_or_404(session: AsyncSession, template_id: uuid.UUID) -> NotificationTemplateRow:
-    row = await session.get(NotificationTemplateRow, template_id)
+async def _template_or_404(session: AsyncSession, template_id: uuid.UUID) -> Template:
+    row = await session.get(Template, template_id)
     if row is None:
         raise HTTPException(404, f"no template version {template_id}; GET /api/v1/notifications/templates lists them")
     return row
 
 
-async def _active(session: AsyncSession, name: str) -> NotificationTemplateRow | None:
-    return await session.scalar(
-        select(NotificationTemplateRow).where(NotificationTemplateRow.name == name, NotificationTemplateRow.is_active)
-    )
+async def _active(session: AsyncSession, name: str) -> Template | None:
+    return await session.scalar(select(Template).where(Template.name == name, Template.is_active))
 
 
-async def _save_new_version(session: AsyncSession, row: NotificationTemplateRow, created_by: str) -> NotificationTemplateRow:
+async def _save_new_version(session: AsyncSession, row: Template, created_by: str) -> Template:
     """Validate, deactivate the active version of the name, insert ``row`` as the next version."""
-    latest = await session.scalar(
-        select(func.max(NotificationTemplateRow.version)).where(NotificationTemplateRow.name == row.name)
-    )
+    latest = await session.scalar(select(func.max(Template.version)).where(Template.name == row.name))
     row.version = (latest or 0) + 1
     row.is_active = True
     row.created_by = created_by
     validate_template(_source(row))
     await session.execute(
-        update(NotificationTemplateRow)
-        .where(NotificationTemplateRow.name == row.name, NotificationTemplateRow.is_active)
+        update(Template)
+        .where(Template.name == row.name, Template.is_active)
         .values(is_active=False, updated_at=func.now())
     )
     session.add(row)
@@ -95,7 +93,9 @@ async def _save_new_version(session: AsyncSession, row: NotificationTemplateRow,
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise HTTPException(409, f"template {row.name} was saved by someone else at the same moment; reload and retry")
+        raise HTTPException(
+            409, f"template {row.name} was saved by someone else at the same moment; reload and retry"
+        ) from None
     await session.refresh(row)
     return row
 
@@ -108,16 +108,14 @@ async def list_templates(
     channel: Channel | None = None,
     locale: Annotated[str | None, Query(max_length=16)] = None,
 ) -> list[TemplateOut]:
-    query = select(NotificationTemplateRow).where(NotificationTemplateRow.is_active)
+    query = select(Template).where(Template.is_active)
     if notification_type:
-        query = query.where(NotificationTemplateRow.notification_type == notification_type)
+        query = query.where(Template.notification_type == notification_type)
     if channel:
-        query = query.where(NotificationTemplateRow.template_type == channel)
+        query = query.where(Template.template_type == channel)
     if locale:
-        query = query.where(NotificationTemplateRow.locale == locale)
-    query = query.order_by(
-        NotificationTemplateRow.notification_type, NotificationTemplateRow.template_type, NotificationTemplateRow.locale
-    )
+        query = query.where(Template.locale == locale)
+    query = query.order_by(Template.notification_type, Template.template_type, Template.locale)
     return [TemplateOut.of(row) for row in await session.scalars(query)]
 
 
@@ -137,17 +135,13 @@ async def edit_template(template_id: uuid.UUID, body: TemplateEdit, admin: Admin
     base = await _template_or_404(session, template_id)
     values = {column: getattr(base, column) for column in _COPIED_COLUMNS}
     values.update(body.model_dump(exclude_unset=True))
-    return TemplateOut.of(await _save_new_version(session, NotificationTemplateRow(**values), admin.user_id))
+    return TemplateOut.of(await _save_new_version(session, Template(**values), admin.user_id))
 
 
 @router.get("/{template_id}/versions", response_model=list[TemplateOut], summary="Every version, newest first")
 async def list_versions(template_id: uuid.UUID, _admin: Admin, session: Session) -> list[TemplateOut]:
     base = await _template_or_404(session, template_id)
-    rows = await session.scalars(
-        select(NotificationTemplateRow)
-        .where(NotificationTemplateRow.name == base.name)
-        .order_by(NotificationTemplateRow.version.desc())
-    )
+    rows = await session.scalars(select(Template).where(Template.name == base.name).order_by(Template.version.desc()))
     return [TemplateOut.of(row) for row in rows]
 
 

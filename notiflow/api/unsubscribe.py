@@ -20,11 +20,13 @@ from notiflow.models import NotificationPreferenceRow, UserRow
 from notiflow.settings import Settings
 from notiflow.unsubscribe import InvalidUnsubscribeToken, UnsubscribeRequest, read_token
 
-_HTML_PAGE = {"text/html": {"schema": {"type": "string"}}}
-router = APIRouter(prefix="/api/v1/notifications/unsubscribe", tags=["unsubscribe"], responses={
-    400: {"description": "a page explaining why: tampered or expired link, or a critical type", "content": _HTML_PAGE},
-    404: {"description": "a page saying the person is no longer in the directory", "content": _HTML_PAGE},
-})
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+#: For /docs: refusals are pages for a person who clicked a link, not JSON.
+_REFUSAL_PAGES = {
+    400: {"description": "a page explaining why: tampered or expired link, or a critical type", "content": _HTML},
+    404: {"description": "a page saying the person is no longer in the directory", "content": _HTML},
+}
+router = APIRouter(prefix="/api/v1/notifications/unsubscribe", tags=["unsubscribe"], responses=_REFUSAL_PAGES)
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

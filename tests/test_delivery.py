@@ -1,0 +1,93 @@
+"""The deliver activity on its own: a retried or repeated batch never sends a row twice."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from temporalio.testing import ActivityEnvironment
+
+from activities.pipeline import PipelineActivities
+from notiflow.directory import upsert_users
+from notiflow.models import NotificationLogRow, NotificationQueueRow
+from notiflow.plans import DeliveryBatch, NotificationRequest
+from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY, event
+
+
+@pytest.fixture
+async def pipeline(db, settings):
+    async with db.begin() as session:
+        await upsert_users(session, DIRECTORY)
+    activities = PipelineActivities(db, settings)
+    yield activities
+    await activities.close()
+
+
+async def _plan(pipeline: PipelineActivities, evt):
+    return await ActivityEnvironment().run(
+        pipeline.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-test"))
+
+
+async def test_a_repeated_batch_sends_nothing_more(pipeline, smtp, db):
+    plan = await _plan(pipeline, event("ISSUE_CREATED"))
+    emails = [d.queue_id for d in plan.deliveries if d.channel == "EMAIL"]
+    batch = DeliveryBatch(channel="EMAIL", queue_ids=emails, maximum_attempts=3)
+
+    first = await ActivityEnvironment().run(pipeline.deliver, batch)
+    again = await ActivityEnvironment().run(pipeline.deliver, batch)  # e.g. a retry after a crash
+
+    assert (first.sent, again.sent) == (2, 2)  # the second run reports, but does not resend
+    assert sorted(m.rcpt_tos[0] for m in smtp.sink.messages) == sorted([ADMIN_EN.email, ADMIN_FR.email])
+    async with db() as session:
+        logs = (await session.execute(select(NotificationLogRow))).scalars().all()
+    assert len(logs) == 2
+
+
+async def test_planning_the_same_event_again_queues_nothing_new(pipeline, db):
+    evt = event("ISSUE_CREATED")
+    first = await _plan(pipeline, evt)
+    again = await _plan(pipeline, evt)
+    assert len(first.deliveries) == 4
+    assert {d.queue_id for d in again.deliveries} == {d.queue_id for d in first.deliveries}  # still PENDING: same rows
+    async with db() as session:
+        assert len((await session.execute(select(NotificationQueueRow))).scalars().all()) == 4
+
+
+async def test_the_last_attempt_marks_unreachable_rows_failed_with_the_reason(pipeline, smtp, db):
+    plan = await _plan(pipeline, event("ISSUE_CREATED"))
+    emails = [d.queue_id for d in plan.deliveries if d.channel == "EMAIL"]
+    smtp.stop()
+    env = ActivityEnvironment()
+    env.info = env.info.__class__(**{**env.info.__dict__, "attempt": 3})
+    result = await env.run(pipeline.deliver, DeliveryBatch(channel="EMAIL", queue_ids=emails, maximum_attempts=3))
+    assert (result.sent, result.failed) == (0, 2)
+    async with db() as session:
+        rows = (await session.execute(select(NotificationQueueRow).where(
+            NotificationQueueRow.delivery_method == "EMAIL"))).scalars().all()
+    assert {r.status for r in rows} == {"FAILED"}
+    assert all("gave up after 3 attempts" in r.error_message and "unreachable" in r.error_message for r in rows)
+
+
+async def test_a_broken_template_fails_that_row_with_the_reason_and_sends_the_rest(pipeline, db, smtp):
+    from sqlalchemy import update
+
+    from notiflow.models import NotificationTemplateRow
+
+    async with db.begin() as session:
+        await session.execute(update(NotificationTemplateRow).where(
+            NotificationTemplateRow.name == "HIGH_PRIORITY_ISSUE.EMAIL.fr").values(body_template="{{ issue.nope }}"))
+    try:
+        plan = await _plan(pipeline, event("ISSUE_CREATED"))
+        assert plan.failed == {"EMAIL": 1}
+        async with db() as session:
+            (row,) = (await session.execute(select(NotificationQueueRow).where(
+                NotificationQueueRow.status == "FAILED"))).scalars().all()
+        assert row.recipient_id == ADMIN_FR.id and "HIGH_PRIORITY_ISSUE.EMAIL.fr" in row.error_message
+        assert "nope" in row.error_message
+        assert len([d for d in plan.deliveries if d.channel == "EMAIL"]) == 1
+    finally:
+        async with db.begin() as session:
+            from notiflow.templating import load_default_templates
+
+            original = next(t for t in load_default_templates() if t.name == "HIGH_PRIORITY_ISSUE.EMAIL.fr")
+            await session.execute(update(NotificationTemplateRow).where(
+                NotificationTemplateRow.name == original.name).values(body_template=original.body_template))

@@ -12,6 +12,8 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.digest import DigestActivities
+from activities.summary import SummaryActivities
 from notiflow.contracts import EventType, IssueEvent, NotificationType
 from notiflow.models import EscalationPolicyRow, IssueRow
 from notiflow.routing import is_closed
@@ -104,3 +106,10 @@ class TimerActivities:
 
     def activities(self) -> list:
         return [self.feed_timers, self.load_escalation_policy]
+
+
+def durable_time_activities(sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client) -> list:
+    """Every activity of the timer workflows (SLA, error spike, digest, summary), for the worker to register."""
+    return [*TimerActivities(sessions, settings, client).activities(),
+            *DigestActivities(sessions, settings, client).activities(),
+            *SummaryActivities(sessions, settings).activities()]

@@ -114,6 +114,22 @@ def emit(file: str = typer.Argument(..., help="IssueEvent JSON file, or - for st
     _run(main())
 
 
+@schedules_app.command("sync")
+def schedules_sync() -> None:
+    """Create or update the summary schedules (idempotent; keeps a pause set in the web UI)."""
+    settings = _settings()
+
+    async def main() -> None:
+        from notiflow.schedules import sync_schedules
+        from notiflow.temporal import connect_client
+
+        client = await connect_client(settings)
+        for schedule_id in await sync_schedules(client, settings):
+            console.print(f"{schedule_id}: up to date (time zone {settings.timezone}, task queue {settings.task_queue!r})")
+
+    _run(main())
+
+
 @app.command()
 def dev() -> None:
     """Run the whole stack on this machine until Ctrl-C: Temporal + web UI, PostgreSQL, mail catcher, worker, API."""

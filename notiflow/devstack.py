@@ -133,6 +133,9 @@ class DevStack:
 
         await self._stack.enter_async_context(build_worker(client, self.settings))
         self.urls["Worker"] = f"task queue {self.settings.task_queue!r}"
+        from notiflow.schedules import sync_schedules
+
+        self.urls["Schedules"] = ", ".join(await sync_schedules(client, self.settings))
         if self.with_api:
             await self._api()
 

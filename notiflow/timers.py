@@ -189,17 +189,23 @@ class SpikeInput(BaseModel):
 
 
 class SpikeReading(BaseModel):
-    """The recent window against its baseline; ``data`` of a SYSTEM_ERROR_SPIKE."""
+    """The recent window against its baseline; all but ``alarm_above`` is the ``data`` of a SYSTEM_ERROR_SPIKE."""
 
     recent_count: int
     window_minutes: int
     baseline_per_minute: float
+    #: the configured factor over the usual rate (templates read it as "N times the usual rate")
     threshold: float
     per_minute: list[int]
+    #: the count the window must exceed: max(min_count, factor × baseline per window)
+    alarm_above: float
 
     @property
     def is_spike(self) -> bool:
-        return self.recent_count > self.threshold
+        return self.recent_count > self.alarm_above
+
+    def notification_data(self) -> dict:
+        return self.model_dump(mode="json", exclude={"alarm_above"})
 
 
 def minute_of(moment: datetime) -> datetime:
@@ -219,10 +225,10 @@ def read_spike(seen: dict[str, datetime], config: SpikeConfig, now: datetime) ->
         elif minute >= baseline_start:
             baseline += 1
     baseline_per_minute = baseline / config.baseline_minutes
-    threshold = max(float(config.min_count), config.factor * baseline_per_minute * config.window_minutes)
+    alarm_above = max(float(config.min_count), config.factor * baseline_per_minute * config.window_minutes)
     return SpikeReading(recent_count=sum(per_minute), window_minutes=config.window_minutes,
-                        baseline_per_minute=round(baseline_per_minute, 2), threshold=round(threshold, 2),
-                        per_minute=per_minute)
+                        baseline_per_minute=round(baseline_per_minute, 2), threshold=config.factor,
+                        per_minute=per_minute, alarm_above=round(alarm_above, 2))
 
 
 def spike_horizon(config: SpikeConfig, now: datetime) -> datetime:

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.pipeline import PipelineActivities
+from activities.timers import durable_time_activities
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from workflows import ALL_WORKFLOWS
@@ -28,13 +29,14 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A running worker; leaving the block drains in-flight activities and closes pools."""
     engine = make_engine(settings.require_database_url())
-    pipeline = PipelineActivities(make_sessionmaker(engine), settings)
+    sessions = make_sessionmaker(engine)
+    pipeline = PipelineActivities(sessions, settings)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=ALL_WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
-        activities=pipeline.activities(),
+        activities=pipeline.activities() + durable_time_activities(sessions, settings, client),
         max_concurrent_activities=50,
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

@@ -66,7 +66,7 @@ class ErrorSpikeWorkflow:
                                                     cooldown_until=self._cooldown_until))
             workflow.set_current_details(
                 f"{reading.recent_count} auto-reported issues in the last {reading.window_minutes} min "
-                f"(alarm above {reading.threshold:g})"
+                f"(alarm above {reading.alarm_above:g})"
                 + (f"; cooling down until {self._cooldown_until:%H:%M} UTC" if self._cooling_down() else ""))
             try:
                 await workflow.wait_condition(lambda: self._new, timeout=self._next_wake() - workflow.now(),
@@ -89,6 +89,6 @@ class ErrorSpikeWorkflow:
         now = workflow.now()
         await run_pipeline(NotificationRequest(
             source_id=f"spike/{minute_of(now):%Y%m%dT%H%MZ}", notification_type=NotificationType.SYSTEM_ERROR_SPIKE,
-            audience=Audience(on_call=True), issue_id=self._latest_issue_id, data=reading.model_dump(mode="json"),
+            audience=Audience(on_call=True), issue_id=self._latest_issue_id, data=reading.notification_data(),
             workflow_id=workflow.info().workflow_id, as_of=now,
         ))

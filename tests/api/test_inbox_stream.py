@@ -20,7 +20,8 @@ import pytest
 from notiflow.api import inbox
 from notiflow.api.auth import make_token
 from notiflow.api.broadcast import INBOX_CHANNEL, asyncpg_dsn
-from tests.api.helpers import JWT_SECRET, add_users, bearer, person
+from tests.api.helpers import JWT_SECRET, SERVICE, add_users, bearer, person
+from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, event_dict, issue_dict, ref
 
 STREAM = "/api/v1/notifications/inbox/stream"
 
@@ -139,3 +140,20 @@ async def test_the_listener_survives_a_lost_connection_and_bad_payloads(api, api
 
         second = await deliver_in_app(database_url, "u-1")
         assert str(await asyncio.wait_for(arrivals.get(), 1.0)) == second
+
+
+@pytest.mark.usefixtures("worker")
+async def test_an_event_posted_to_the_api_reaches_the_assignees_open_stream(sse_client, db):
+    """End to end: POST /events → Temporal → worker → in-app row + NOTIFY → this API's SSE stream."""
+    await add_users(db, *DIRECTORY)
+    event = event_dict("ISSUE_ASSIGNED", issue=issue_dict(assignee=ref(ASSIGNEE)), actor=ADMIN_EN)
+    token = make_token(JWT_SECRET, ASSIGNEE.id, [], 300)
+    async with sse_client.stream("GET", STREAM, params={"access_token": token}) as response:
+        events = sse_events(response)
+        assert (await asyncio.wait_for(anext(events), 5))[0] == "unread_count"
+        published = await sse_client.post("/api/v1/events", headers=SERVICE, json=event)
+        assert published.status_code == 202, published.text
+        name, data = await asyncio.wait_for(anext(events), 20)
+    assert name == "notification"
+    item = json.loads(data)
+    assert (item["notification_type"], item["issue_id"]) == ("ISSUE_ASSIGNED", event["issue"]["id"])

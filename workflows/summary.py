@@ -1,0 +1,43 @@
+"""SummaryWorkflow: the daily summary or weekly report, started by the Temporal Schedules of ``notiflow.schedules``.
+
+The period ends at the time the schedule meant to start the run (the
+``TemporalScheduledStartTime`` search attribute), so a backfill or a late
+catch-up reports its own day; a run started by hand ends its period now. Admins
+get it through the ordinary pipeline, so their preferences apply and a second
+run for the same period sends nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+with workflow.unsafe.imports_passed_through():
+    from notiflow.plans import Audience, NotificationRequest
+    from notiflow.timers import SummaryInput, SummaryPeriod, SummaryReport, SummaryResult
+
+from workflows.delivery import BOOKKEEPING_RETRY, run_pipeline
+
+SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+
+
+@workflow.defn
+class SummaryWorkflow:
+    @workflow.run
+    async def run(self, request: SummaryInput) -> SummaryResult:
+        period_end = (workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()).astimezone(timezone.utc)
+        report = await workflow.execute_activity(
+            "compute_summary", SummaryPeriod(report=request.report, period_end=period_end), result_type=SummaryReport,
+            start_to_close_timeout=timedelta(minutes=2), retry_policy=BOOKKEEPING_RETRY,
+        )
+        workflow.set_current_details(f"{request.report} for {report.period_start:%Y-%m-%d %H:%M} – "
+                                     f"{report.period_end:%Y-%m-%d %H:%M} UTC: {report.new_count} new, "
+                                     f"{report.resolved_count} resolved, {len(report.overdue)} overdue")
+        outcome = await run_pipeline(NotificationRequest(
+            source_id=f"summary/{request.report}/{period_end:%Y%m%dT%H%MZ}", notification_type=request.report,
+            audience=Audience(admins=True), data=report.model_dump(mode="json"),
+            workflow_id=workflow.info().workflow_id, as_of=workflow.now(),
+        ))
+        return SummaryResult(report=report, outcome=outcome)

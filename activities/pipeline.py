@@ -33,6 +33,7 @@ from notiflow.contracts import (
     User,
     UserRef,
 )
+from notiflow.db import INBOX_CHANNEL
 from notiflow.directory import upsert_users
 from notiflow.models import (
     InAppNotificationRow,
@@ -58,11 +59,8 @@ from notiflow.settings import Settings
 from notiflow.templating import Rendered, TemplateError, TemplateSource, render, sample_context, template_name
 from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
 
-INBOX_CHANNEL = "notiflow_inbox"
 #: Seconds a worker keeps the active templates before reading them again.
 TEMPLATE_TTL = 5.0
-#: Rows per INSERT: asyncpg allows at most 32,767 bind parameters per statement.
-INSERT_CHUNK = 1000
 
 
 class PipelineActivities:
@@ -298,7 +296,7 @@ class PipelineActivities:
                      "link": (r.context_data or {}).get("link")}
                     for r in rows
                 ]
-                await session.execute(insert(InAppNotificationRow).values(inbox))
+                await session.execute(insert(InAppNotificationRow.__table__), inbox)
                 session.add_all([_log(r, DeliveryStatus.SENT, activity.info().attempt, now, None) for r in rows])
                 await session.execute(text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"), {
                     "channel": INBOX_CHANNEL,
@@ -593,11 +591,9 @@ async def _insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) 
         return []
     not_before = {r["dedupe_key"]: r.pop("_not_before", None) for r in rows}
     frequency = {r["dedupe_key"]: r.pop("_frequency", Frequency.IMMEDIATE) for r in rows}
-    for start in range(0, len(rows), INSERT_CHUNK):
-        await session.execute(
-            insert(NotificationQueueRow).values(rows[start:start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
+    await session.execute(
+        insert(NotificationQueueRow.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows
+    )
     existing = (await session.execute(
         select(NotificationQueueRow.id, NotificationQueueRow.dedupe_key, NotificationQueueRow.status,
                NotificationQueueRow.delivery_method)

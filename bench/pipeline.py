@@ -11,10 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import aiosmtplib
 from rich.console import Console
@@ -32,10 +36,41 @@ from notiflow.seed import seed_templates
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
 from tests.factories import event, issue_dict, ref
-from tests.services import PostgresProvider, SmtpServer
+from tests.services import PostgresProvider, free_port
 from workers.main import build_worker
 
 console = Console()
+
+
+class SinkProcess:
+    """bench.smtp_sink in a subprocess; ``received()`` reads what it has accepted so far."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.log = Path(tempfile.mkstemp(prefix="notiflow-sink-", suffix=".log")[1])
+
+    def __enter__(self) -> "SinkProcess":
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(self.port), str(self.log)],
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.unlink()
+
+    def received(self) -> list[tuple[float, str]]:
+        lines = self.log.read_text().splitlines()
+        return [(float(at), issue) for at, issue in (line.split("\t") for line in lines)]
+
+    async def wait_for(self, count: int, timeout: float = 60) -> list[tuple[float, str]]:
+        deadline = time.monotonic() + timeout
+        while len(got := self.received()) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sink received {len(got)} of {count}")
+            await asyncio.sleep(0.05)
+        return got
 ACTIVITIES_PER_EVENT = 3  # plan_deliveries + deliver(EMAIL) + deliver(IN_APP)
 
 
@@ -62,6 +97,36 @@ async def _concurrently(count: int, make) -> float:
     return time.perf_counter() - started
 
 
+async def run_all(args, url: str, smtp: SinkProcess):
+    await asyncio.to_thread(upgrade_head, url)
+    engine = make_engine(url, pool_size=5)
+    sessions = make_sessionmaker(engine)
+    await seed_templates(sessions)
+    async with sessions.begin() as session:
+        await upsert_users(session, [User(id="u-bench", name="Bench", email="bench@example.mg"),
+                                     User(id="u-actor", name="Actor", email="actor@example.mg")])
+    settings = Settings(database_url=url, task_queue=f"bench-{uuid.uuid4().hex[:6]}", smtp_host="127.0.0.1",
+                        smtp_port=smtp.port, retry_initial_seconds=0.5, max_per_hour=1_000_000)
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
+                                                data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
+    async with env:
+        console.log(f"bare engine: {args.events} workflows × {ACTIVITIES_PER_EVENT} activities")
+        bare = await bare_engine(env.client, args.events)
+        async with build_worker(env.client, settings):
+            nc = NotificationClient(env.client, settings)
+            await pipeline(nc, smtp, 10)  # warm-up: imports, pools, template cache
+            console.log(f"pipeline: {args.events} events")
+            ours = await pipeline(nc, smtp, args.events)
+            console.log(f"raw SMTP blast: {args.fanout} messages over 10 connections")
+            blast = await raw_smtp_blast(smtp.port, args.fanout)
+            console.log(f"fan-out: one event to {args.fanout} recipients")
+            fan = await fanout(nc, smtp, sessions, args.fanout)
+            console.log(f"latency: {args.rate}/s for {args.seconds} s")
+            delays = await latency(nc, smtp, args.rate, args.seconds)
+    await engine.dispose()
+    return bare, ours, blast, fan, delays
+
+
 async def bare_engine(client, count: int) -> float:
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
     async with Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bench_noop],
@@ -71,19 +136,19 @@ async def bare_engine(client, count: int) -> float:
     return count / elapsed
 
 
-async def pipeline(nc: NotificationClient, smtp: SmtpServer, count: int) -> float:
+async def pipeline(nc: NotificationClient, smtp: SinkProcess, count: int) -> float:
     recipient = User(id="u-bench", name="Bench", email="bench@example.mg", locale="en")
     actor = User(id="u-actor", name="Actor", email="actor@example.mg")
     events = [event("ISSUE_ASSIGNED", issue=issue_dict(assignee=ref(recipient), priority="LOW"), actor=actor)
               for _ in range(count)]
-    before = len(smtp.sink.messages)
+    before = len(smtp.received())
 
     async def one(i: int):
         handle = nc.temporal.get_workflow_handle(await nc.publish(events[i]))
         await handle.result()
 
     elapsed = await _concurrently(count, one)
-    assert len(smtp.sink.messages) - before == count
+    await smtp.wait_for(before + count)
     return count / elapsed
 
 
@@ -101,17 +166,17 @@ async def raw_smtp_blast(port: int, count: int, connections: int = 10) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def fanout(nc: NotificationClient, smtp: SmtpServer, sessions, recipients: int) -> float:
+async def fanout(nc: NotificationClient, smtp: SinkProcess, sessions, recipients: int) -> float:
     admins = [User(id=f"u-fan-{i}", name=f"Admin {i}", email=f"admin{i}@example.mg", roles=["admin"])
               for i in range(recipients)]
     async with sessions.begin() as session:
         await upsert_users(session, admins)
-    before = len(smtp.sink.messages)
+    before = len(smtp.received())
     started = time.perf_counter()
     handle = nc.temporal.get_workflow_handle(await nc.publish(event("ISSUE_CREATED", issue=issue_dict(priority="LOW"))))
     await handle.result()
     elapsed = time.perf_counter() - started
-    assert len(smtp.sink.messages) - before >= recipients
+    assert len(smtp.received()) - before >= recipients
     async with sessions.begin() as session:
         from sqlalchemy import text
 
@@ -119,21 +184,20 @@ async def fanout(nc: NotificationClient, smtp: SmtpServer, sessions, recipients:
     return recipients / elapsed
 
 
-async def latency(nc: NotificationClient, smtp: SmtpServer, rate: float, seconds: float) -> list[float]:
+async def latency(nc: NotificationClient, smtp: SinkProcess, rate: float, seconds: float) -> list[float]:
     """Publish at a steady rate; time from publish to the SMTP server accepting the mail."""
     recipient = User(id="u-bench", name="Bench", email="bench@example.mg")
     actor = User(id="u-actor", name="Actor", email="actor@example.mg")
     sent_at: dict[str, float] = {}
-    before = len(smtp.sink.messages)
+    before = len(smtp.received())
     tasks = []
     for _ in range(int(rate * seconds)):
         issue = issue_dict(issue_id=f"LAT-{uuid.uuid4().hex[:8]}", assignee=ref(recipient), priority="LOW")
-        sent_at[issue["id"]] = time.perf_counter()
+        sent_at[issue["id"]] = time.time()
         tasks.append(asyncio.create_task(nc.publish(event("ISSUE_ASSIGNED", issue=issue, actor=actor))))
         await asyncio.sleep(1 / rate)
     await asyncio.gather(*tasks)
-    await smtp.wait_for(before + len(sent_at), timeout=60)
-    accepted = {m.message["X-Notiflow-Issue"]: m.received_at for m in smtp.sink.messages[before:]}
+    accepted = {issue: at for at, issue in (await smtp.wait_for(before + len(sent_at)))[before:]}
     return sorted(accepted[k] - sent_at[k] for k in sent_at if k in accepted)
 
 
@@ -141,37 +205,10 @@ async def main(args) -> None:
     postgres = PostgresProvider()
     await postgres.start()
     url = await postgres.create_database("notiflow_bench")
-    smtp = SmtpServer()
-    smtp.start()
     try:
-        await asyncio.to_thread(upgrade_head, url)
-        engine = make_engine(url, pool_size=5)
-        sessions = make_sessionmaker(engine)
-        await seed_templates(sessions)
-        async with sessions.begin() as session:
-            await upsert_users(session, [User(id="u-bench", name="Bench", email="bench@example.mg"),
-                                         User(id="u-actor", name="Actor", email="actor@example.mg")])
-        settings = Settings(database_url=url, task_queue=f"bench-{uuid.uuid4().hex[:6]}", smtp_host="127.0.0.1",
-                            smtp_port=smtp.port, retry_initial_seconds=0.5)
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
-                                                    data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
-        async with env:
-            console.log(f"bare engine: {args.events} workflows × {ACTIVITIES_PER_EVENT} activities")
-            bare = await bare_engine(env.client, args.events)
-            async with build_worker(env.client, settings):
-                nc = NotificationClient(env.client, settings)
-                await pipeline(nc, smtp, 10)  # warm-up: imports, pools, template cache
-                console.log(f"pipeline: {args.events} events")
-                ours = await pipeline(nc, smtp, args.events)
-                console.log(f"raw SMTP blast: {args.fanout} messages over 10 connections")
-                blast = await raw_smtp_blast(smtp.port, args.fanout)
-                console.log(f"fan-out: one event to {args.fanout} recipients")
-                fan = await fanout(nc, smtp, sessions, args.fanout)
-                console.log(f"latency: {args.rate}/s for {args.seconds} s")
-                delays = await latency(nc, smtp, args.rate, args.seconds)
-        await engine.dispose()
+        with SinkProcess() as smtp:
+            bare, ours, blast, fan, delays = await run_all(args, url, smtp)
     finally:
-        smtp.stop()
         await postgres.drop_database(url)
         postgres.stop()
 

@@ -88,10 +88,30 @@ class Frequency(StrEnum):
     DAILY = "DAILY"
 
 
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: refuse it at the door rather than inside an activity."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _without_nul(key)
+            _without_nul(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _without_nul(item)
+    return value
+
+
 class _Strict(BaseModel):
     """Unknown fields are an error: a typo in the issue system must not pass silently."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return value if isinstance(value, BaseModel) else _without_nul(value)
 
 
 class UserRef(_Strict):

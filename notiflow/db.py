@@ -6,6 +6,9 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+#: PostgreSQL NOTIFY channel: the deliver activity announces new in-app rows, every API process LISTENs.
+INBOX_CHANNEL = "notiflow_inbox"
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

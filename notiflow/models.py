@@ -208,6 +208,7 @@ class NotificationQueueRow(Base):
         Index(None, "recipient_id", "created_at"),
         Index(None, "issue_id"),
         Index(None, "event_id"),
+        Index(None, "delivery_method", "status"),
     )
 
 

@@ -97,3 +97,15 @@ def test_quiet_hours_within_a_day_and_unset():
     now = datetime(2026, 11, 25, 13, 0, tzinfo=timezone.utc)
     assert quiet_until(now, "UTC", time(12), time(14)) == datetime(2026, 11, 25, 14, 0, tzinfo=timezone.utc)
     assert quiet_until(now, "UTC", None, None) is None
+
+
+def test_nul_characters_are_refused_naming_the_field():
+    from notiflow.contracts import InvalidEvent, parse_event
+    from tests.factories import event_dict
+
+    raw = event_dict()
+    raw["issue"]["title"] = "printer\x00offline"
+    raw["context"] = {"trace": ["ok", "bad\x00"]}
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw)
+    assert "issue.title" in str(caught.value) and "context" in str(caught.value)

@@ -172,7 +172,10 @@ async def test_priority_raised_to_critical_rearms_from_creation_and_assignment_d
     await save_history(sla, "issue_sla_rearmed")
 
 
-async def test_timer_armed_by_one_worker_fires_once_in_the_next(time_env, settings, db, smtp):
+async def test_timer_armed_by_one_worker_fires_once_in_the_next(time_env, settings, db, smtp, monkeypatch):
+    import functools, workers.main
+    from temporalio.worker import Worker
+    monkeypatch.setattr(workers.main, "Worker", functools.partial(Worker, max_cached_workflows=0))
     await add_users(db, DIRECTORY)
     nc = NotificationClient(time_env.client, settings)
     created: datetime = await time_env.get_current_time()

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 from sqlalchemy.engine import make_url
 
-INBOX_CHANNEL = "notiflow_inbox"
+from notiflow.db import INBOX_CHANNEL
+
 RECONNECT_DELAY_SECONDS = 1.0
 #: A stream that falls this far behind loses the oldest news; the client re-reads /inbox on reconnect anyway.
 SUBSCRIBER_BACKLOG = 1000

@@ -144,11 +144,13 @@ def test_worker_stops_gracefully_on_sigterm(database_url, temporal_env):
                                env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_TEMPORAL_ADDRESS=address,
                                         NOTIFLOW_TASK_QUEUE="sigterm-test"))
     try:
-        assert "worker on task queue" in process.stdout.readline()
+        first = process.stdout.readline()
+        assert "worker on task queue" in first, first + process.stdout.read(3000)
         time.sleep(1.5)
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, output[-3000:]
     finally:
         if process.poll() is None:
             process.kill()

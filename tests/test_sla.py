@@ -13,9 +13,9 @@ from sqlalchemy import select
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
 from notiflow.temporal import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
-from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
+from workers.main import build_worker
 from workflows.sla import IssueSlaWorkflow
 
 CHANNELS = ("EMAIL", "IN_APP")
@@ -172,26 +172,26 @@ async def test_priority_raised_to_critical_rearms_from_creation_and_assignment_d
     await save_history(sla, "issue_sla_rearmed")
 
 
-async def test_timer_armed_by_one_worker_fires_once_in_the_next(time_env, settings, db, smtp, monkeypatch):
-    import functools, workers.main
-    from temporalio.worker import Worker
-    monkeypatch.setattr(workers.main, "Worker", functools.partial(Worker, max_cached_workflows=0))
+async def test_timer_that_fires_while_no_worker_runs_is_sent_once_by_the_next_worker(time_env, settings, db, smtp):
     await add_users(db, DIRECTORY)
     nc = NotificationClient(time_env.client, settings)
     created: datetime = await time_env.get_current_time()
     issue = issue_dict(priority="CRITICAL", assignee=ref(ASSIGNEE), created_at=created.isoformat())
     sla = time_env.client.get_workflow_handle(f"issue/{issue['id']}/sla")
-    async with running_worker(time_env.client, settings):
+    # Worker A arms the timer, then stops. Without a workflow cache it leaves no sticky queue behind: the real
+    # server releases a stopped worker's sticky queue, the test server cannot (it would wait for A forever).
+    async with build_worker(time_env.client, settings, max_cached_workflows=0):
         await publish(nc, event_at("ISSUE_CREATED", issue, created, actor=REPORTER))
         await sla_status(sla)
     due = created + timedelta(hours=4)
-    # No worker: time passes up to just before the due time (the test server stops its clock at the
-    # due time itself while a workflow task waits for a worker, so the timer fires once B runs).
-    await skip_to(time_env, due - timedelta(minutes=1))
+
+    skipping = asyncio.create_task(skip_to(time_env, due + timedelta(minutes=30)))
+    await asyncio.sleep(1.5)
+    assert not skipping.done()  # the timer fired; the server's clock waits for a worker to take the task
     assert await overdue_rows(db, issue["id"]) == set()
 
-    async with running_worker(time_env.client, settings):  # a new worker, empty cache: it replays the history
-        await skip_to(time_env, due + timedelta(minutes=30))
+    async with build_worker(time_env.client, settings):  # worker B: replays the history, sends the notice
+        await skipping
         await expect_rows(db, issue["id"], sent("tier-0-0", ASSIGNEE))
         await asyncio.sleep(1.0)
     assert await overdue_rows(db, issue["id"]) == sent("tier-0-0", ASSIGNEE)

@@ -26,8 +26,11 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 
 @contextlib.asynccontextmanager
-async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    """A running worker; leaving the block drains in-flight activities and closes pools."""
+async def build_worker(client: Client, settings: Settings, **worker_options) -> AsyncIterator[Worker]:
+    """A running worker; leaving the block drains in-flight activities and closes pools.
+
+    ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
+    """
     engine = make_engine(settings.require_database_url())
     sessions = make_sessionmaker(engine)
     pipeline = PipelineActivities(sessions, settings)
@@ -39,6 +42,7 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         activities=pipeline.activities() + durable_time_activities(sessions, settings, client),
         max_concurrent_activities=50,
         graceful_shutdown_timeout=timedelta(seconds=20),
+        **worker_options,
     )
     try:
         async with worker:

@@ -1,7 +1,7 @@
 """IssueEventWorkflow (id ``event/{event_id}``): one issue event, delivered to everyone who must hear of it.
 
 It also feeds the timers (the issue's SLA, the error-spike detector) with one
-local activity that runs alongside the deliveries.
+activity that runs alongside the deliveries.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class IssueEventWorkflow:
         )
         if not workflow.patched("feed-timers"):  # runs recorded before the timers existed
             return await run_pipeline(request)
-        feeding = workflow.start_local_activity(
+        feeding = workflow.start_activity(
             "feed_timers", event, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
         )
         outcome = await run_pipeline(request)

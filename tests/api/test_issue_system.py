@@ -77,6 +77,6 @@ async def test_users_are_synced_by_the_issue_system_only(api):
     assert_error(await api.put("/api/v1/users/u-5", headers=bearer("u-5"), json=body), 403, "'service' role")
 
 
-async def test_a_value_postgresql_cannot_store_is_422_not_500(api):
+async def test_a_value_postgresql_cannot_store_is_422_naming_the_field(api):
     response = await api.put("/api/v1/users/u-5", headers=SERVICE, json={"id": "u-5", "name": "nul\u0000byte"})
-    assert_error(response, 422, "cannot be stored", "0x00")
+    assert_error(response, 422, "name", "NUL")

@@ -1,0 +1,79 @@
+"""Quiet hours (22:00–07:00 in the recipient's zone) on the time-skipping server: an ordinary
+notification at 23:00 waits until 07:00, a critical one goes out at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
+
+from notiflow.client import NotificationClient
+from notiflow.contracts import User
+from notiflow.models import NotificationQueueRow
+from tests.factories import ADMIN_EN, ASSIGNEE, REPORTER, issue_dict, ref
+from tests.time_skipping import add_users, event_at, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
+
+
+def zone_where_it_is_23h(now: datetime) -> str:
+    """A fixed-offset zone (Etc/GMT±N, UTC-12…UTC+14) in which ``now`` falls in the 23:00 hour."""
+    offset = (23 - now.hour) % 24
+    if offset > 14:
+        offset -= 24
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # POSIX sign: Etc/GMT-3 is UTC+3
+
+
+@pytest.fixture
+async def sleeper(time_env, ts_worker, db) -> User:
+    """The assignee, whose quiet hours 22:00–07:00 have just begun (it is 23:xx where they live)."""
+    now = await time_env.get_current_time()
+    user = ASSIGNEE.model_copy(update={"timezone": zone_where_it_is_23h(now), "quiet_hours_start": "22:00",
+                                       "quiet_hours_end": "07:00"})
+    await add_users(db, [ADMIN_EN, REPORTER, user])
+    return user
+
+
+async def assign(nc: NotificationClient, time_env, user: User, priority: str):
+    now = await time_env.get_current_time()
+    issue = issue_dict(priority=priority, assignee=ref(user), created_at=now.isoformat())
+    event = event_at("ISSUE_ASSIGNED", issue, now, changes={"assignee": {"old": None, "new": user.id}})
+    return nc.temporal.get_workflow_handle(await nc.publish(event)), event
+
+
+async def test_ordinary_notification_at_23h_waits_for_7h(time_env, settings, db, smtp, sleeper):
+    nc = NotificationClient(time_env.client, settings)
+    handle, event = await assign(nc, time_env, sleeper, "LOW")
+    local = event.occurred_at.astimezone(ZoneInfo(sleeper.timezone))
+    assert local.hour == 23
+    seven = datetime.combine(local.date() + timedelta(days=1), time(7), tzinfo=local.tzinfo)
+
+    async def queued():
+        async with db() as session:
+            return (await session.execute(select(NotificationQueueRow).where(
+                NotificationQueueRow.event_id == event.event_id))).scalars().all()
+
+    rows = await wait_until(queued, what="the queue rows")
+    await asyncio.sleep(1.0)
+    assert {r.status for r in rows} == {"PENDING"} and smtp.sink.messages == []
+
+    await skip_to(time_env, seven - timedelta(minutes=1))
+    await asyncio.sleep(0.5)
+    assert smtp.sink.messages == []
+    await skip_to(time_env, seven + timedelta(minutes=1))
+    (mail,) = await smtp.wait_for(1)
+    assert mail.rcpt_tos == [sleeper.email]
+    await wait_closed(handle)
+    fired = [e for e in (await handle.fetch_history()).events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+    (fired_at,) = [e.event_time.ToDatetime().replace(tzinfo=timezone.utc) for e in fired]
+    assert abs(fired_at - seven) < timedelta(seconds=1)  # the durable sleep ended at 07:00 local
+
+
+async def test_critical_notification_at_23h_goes_out_at_once(time_env, settings, db, smtp, sleeper):
+    nc = NotificationClient(time_env.client, settings)
+    handle, _ = await assign(nc, time_env, sleeper, "CRITICAL")
+    (mail,) = await smtp.wait_for(1)
+    assert mail.rcpt_tos == [sleeper.email]
+    await wait_closed(handle)

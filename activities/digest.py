@@ -110,7 +110,7 @@ class DigestActivities:
             rows = [self._digest_row(flush, user, channel, members, entries, templates, plan)
                     for channel, members in sorted(by_channel.items())]
             deliveries = await _insert_queue_rows(session, rows)
-            digest_ids = [str(r.id) for r in (await session.execute(
+            digest_ids = [str(i) for i in (await session.execute(
                 select(q.id).where(q.dedupe_key.in_([r["dedupe_key"] for r in rows])))).scalars()]
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)

@@ -62,6 +62,12 @@ LIMIT :limit
 """)
 
 
+def period_start(period: SummaryPeriod, tz_name: str) -> datetime:
+    """Whole local days back from the end (a DST change does not shift the window by an hour)."""
+    local_end = period.period_end.astimezone(ZoneInfo(tz_name))
+    return (local_end - timedelta(days=SUMMARY_DAYS[period.report])).astimezone(timezone.utc)
+
+
 def _hours(value) -> float | None:
     return None if value is None else round(float(value), 1)
 
@@ -71,14 +77,10 @@ class SummaryActivities:
         self.sessions = sessions
         self.settings = settings
 
-    def period_start(self, period: SummaryPeriod) -> datetime:
-        """Whole local days back from the end (a DST change does not shift the window by an hour)."""
-        local_end = period.period_end.astimezone(ZoneInfo(self.settings.timezone))
-        return (local_end - timedelta(days=SUMMARY_DAYS[period.report])).astimezone(timezone.utc)
-
     @activity.defn(name="compute_summary")
     async def compute_summary(self, period: SummaryPeriod) -> SummaryReport:
-        window = {"start": self.period_start(period), "end": period.period_end.astimezone(timezone.utc)}
+        """New, resolved, open by priority, overdue, resolution times, categories: the ``data`` of a summary."""
+        window = {"start": period_start(period, self.settings.timezone), "end": period.period_end.astimezone(timezone.utc)}
         async with self.sessions() as session:
             totals = (await session.execute(_TOTALS, window)).one()
             open_counts = dict((await session.execute(_OPEN_BY_PRIORITY, window)).all())

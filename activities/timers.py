@@ -1,7 +1,9 @@
-"""Activities that feed and configure the long-running workflows (SLA, error spike).
+"""The activity that feeds the long-running workflows (SLA, error spike) from each issue event.
 
 Workflows cannot signal-with-start another workflow, so ``feed_timers`` does it
-with the worker's own Temporal client: one call per issue event.
+with the worker's own Temporal client: one call per issue event. It also reads
+the escalation policy for the event's priority, so the SLA arms (or re-arms)
+from the signal alone, without an activity of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from notiflow.timers import (
     AutoIssueReported,
     EscalationPolicy,
     IssueObserved,
-    PolicyRequest,
     SlaInput,
     SpikeConfig,
     SpikeInput,
@@ -55,7 +56,7 @@ class TimerActivities:
 
     async def _feed_sla(self, event: IssueEvent) -> None:
         issue = event.issue
-        seen = IssueObserved.of(event)
+        seen = IssueObserved.of(event, await self._escalation_policy(issue.priority))
         workflow_id = sla_workflow_id(issue.id)
         if is_closed(issue.status) or await self._closed_by_newer_event(event):
             # Never start an SLA for a closed issue: only tell a running one.
@@ -81,6 +82,17 @@ class TimerActivities:
             )).first()
         return row is not None and row.last_event_at > event.occurred_at and is_closed(row.status)
 
+    async def _escalation_policy(self, priority: str) -> EscalationPolicy | None:
+        """The current policy for a priority; None when an administrator removed it (no escalation)."""
+        async with self.sessions() as session:
+            row = (await session.execute(
+                select(EscalationPolicyRow).where(EscalationPolicyRow.priority == priority)
+            )).scalar_one_or_none()
+        if row is None:
+            return None
+        return EscalationPolicy(priority=row.priority, due_minutes=row.due_minutes, tiers=row.tiers,
+                                repeat_last=row.repeat_last, repeat_every_minutes=row.repeat_every_minutes)
+
     async def _feed_spike_detector(self, event: IssueEvent) -> None:
         config = SpikeConfig(min_count=self.settings.spike_min_count, factor=self.settings.spike_factor)
         await self.client.start_workflow(
@@ -92,20 +104,8 @@ class TimerActivities:
             static_summary="error spike detector · auto-reported issues per minute",
         )
 
-    @activity.defn(name="load_escalation_policy")
-    async def load_escalation_policy(self, request: PolicyRequest) -> EscalationPolicy | None:
-        """The current policy for a priority; None when an administrator removed it (no escalation)."""
-        async with self.sessions() as session:
-            row = (await session.execute(
-                select(EscalationPolicyRow).where(EscalationPolicyRow.priority == request.priority)
-            )).scalar_one_or_none()
-        if row is None:
-            return None
-        return EscalationPolicy(priority=row.priority, due_minutes=row.due_minutes, tiers=row.tiers,
-                                repeat_last=row.repeat_last, repeat_every_minutes=row.repeat_every_minutes)
-
     def activities(self) -> list:
-        return [self.feed_timers, self.load_escalation_policy]
+        return [self.feed_timers]
 
 
 def durable_time_activities(sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client) -> list:

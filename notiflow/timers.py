@@ -20,26 +20,6 @@ from notiflow.routing import is_closed, quiet_until
 # ----------------------------------------------------------------------- SLA
 
 
-class IssueObserved(BaseModel):
-    """What the SLA needs from one issue event (the signal IssueEventWorkflow sends it)."""
-
-    event_id: str
-    type: EventType
-    occurred_at: datetime
-    issue_id: str
-    priority: Priority
-    status: IssueStatus
-    assignee_id: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, event: IssueEvent) -> "IssueObserved":
-        issue = event.issue
-        return cls(event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, issue_id=issue.id,
-                   priority=issue.priority, status=issue.status,
-                   assignee_id=issue.assignee.id if issue.assignee else None, created_at=issue.created_at)
-
-
 class EscalationTier(BaseModel):
     after_minutes: int = Field(ge=0)
     audience: Literal["admins", "on_call"]
@@ -55,8 +35,27 @@ class EscalationPolicy(BaseModel):
     repeat_every_minutes: int = 240
 
 
-class PolicyRequest(BaseModel):
+class IssueObserved(BaseModel):
+    """What the SLA needs from one issue event: the signal ``feed_timers`` sends it."""
+
+    event_id: str
+    type: EventType
+    occurred_at: datetime
+    issue_id: str
     priority: Priority
+    status: IssueStatus
+    assignee_id: str | None
+    created_at: datetime
+    #: The policy for ``priority`` as the table says now (None: no escalation for it); used when this event arms.
+    policy: EscalationPolicy | None
+
+    @classmethod
+    def of(cls, event: IssueEvent, policy: EscalationPolicy | None) -> "IssueObserved":
+        issue = event.issue
+        return cls(event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, issue_id=issue.id,
+                   priority=issue.priority, status=issue.status,
+                   assignee_id=issue.assignee.id if issue.assignee else None, created_at=issue.created_at,
+                   policy=policy)
 
 
 class Firing(BaseModel):
@@ -94,9 +93,8 @@ class SlaState(BaseModel):
     anchor: datetime
     #: Newest occurred_at applied; older events do not roll the state back.
     last_event_at: datetime
-    #: Loaded by an activity for each arming (None if the priority has no policy).
+    #: Read from escalation_policies (by ``feed_timers``) when this arming began; None: no escalation.
     policy: EscalationPolicy | None = None
-    policy_loaded: bool = False
     #: Firings of the current arming already sent (index into its schedule).
     fired: int = 0
     tier_reached: int | None = None
@@ -122,13 +120,13 @@ class SlaState(BaseModel):
         return None if self.closed or self.fired >= len(schedule) else schedule[self.fired]
 
 
-def observe(state: SlaState | None, seen: IssueObserved) -> SlaState:
+def apply_observation(state: SlaState | None, seen: IssueObserved) -> SlaState:
     """Apply one event: priority change or reopening re-arms, assignment does not, stale events are ignored."""
     if state is None:
         anchor = seen.occurred_at if seen.type == EventType.ISSUE_REOPENED else seen.created_at
         return SlaState(issue_id=seen.issue_id, priority=seen.priority, status=seen.status,
                         assignee_id=seen.assignee_id, created_at=seen.created_at, anchor=anchor,
-                        last_event_at=seen.occurred_at)
+                        last_event_at=seen.occurred_at, policy=seen.policy)
     if seen.occurred_at < state.last_event_at:
         return state
     reopened = seen.type == EventType.ISSUE_REOPENED or (state.closed and not is_closed(seen.status))
@@ -138,7 +136,7 @@ def observe(state: SlaState | None, seen: IssueObserved) -> SlaState:
         "anchor": seen.occurred_at if reopened else state.anchor,
     })
     if updated.arm != state.arm:
-        updated = updated.model_copy(update={"policy": None, "policy_loaded": False, "fired": 0, "tier_reached": None})
+        updated = updated.model_copy(update={"policy": seen.policy, "fired": 0, "tier_reached": None})
     return updated
 
 

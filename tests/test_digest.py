@@ -4,12 +4,14 @@ turn several notifications into one message at the top of the hour, with their q
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import select
 
 from notiflow.client import NotificationClient
+from notiflow.contracts import Frequency
 from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
+from notiflow.timers import next_digest_at
 from tests.factories import ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import (  # noqa: F401
     add_users,
@@ -122,3 +124,35 @@ async def test_over_the_hourly_cap_the_rest_goes_to_an_hourly_digest(time_env, s
         for channel, digest in (("EMAIL", email_digest), ("IN_APP", in_app_digest)):
             capped_rows = (await reporter_rows(db, "ISSUE_COMMENT_ADDED", channel))[3:]
             assert {(r.status, r.provider_response) for r in capped_rows} == {("SENT", f"in digest {digest.id}")}
+
+
+def test_next_digest_time_follows_the_zone_the_digest_hour_and_quiet_hours():
+    at = datetime(2026, 11, 25, 9, 10, tzinfo=timezone.utc)
+    assert next_digest_at(Frequency.HOURLY, at, "Asia/Kolkata") == at.replace(minute=30)  # 14:40 IST → 15:00 IST
+    assert next_digest_at(Frequency.DAILY, at, "Indian/Antananarivo", digest_hour=8) == datetime(
+        2026, 11, 26, 5, 0, tzinfo=timezone.utc)  # 12:10 local → tomorrow 08:00 local
+    assert next_digest_at(Frequency.DAILY, at, "Indian/Antananarivo", digest_hour=18) == datetime(
+        2026, 11, 25, 15, 0, tzinfo=timezone.utc)
+    late = datetime(2026, 11, 25, 18, 30, tzinfo=timezone.utc)  # 21:30 local; 22:00 falls in quiet hours
+    assert next_digest_at(Frequency.HOURLY, late, "Indian/Antananarivo", quiet_start=time(22), quiet_end=time(7)) == \
+        datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)
+
+
+async def test_a_waiting_digest_survives_a_worker_restart(time_env, settings, db, smtp):
+    await add_users(db, DIRECTORY)
+    async with db.begin() as session:
+        session.add(NotificationPreferenceRow(user_id=REPORTER.id, notification_type="ISSUE_COMMENT_ADDED",
+                                              delivery_method="EMAIL", frequency="HOURLY"))
+    nc = NotificationClient(time_env.client, settings)
+    now = await away_from_the_hour(time_env)
+    hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    issue = issue_dict(priority="LOW", assignee=ref(ASSIGNEE), created_at=now.isoformat())
+    async with build_worker(time_env.client, settings, max_cached_workflows=0):  # see test_sla: no sticky queue left
+        for n in range(2):
+            await comment_on(nc, issue, now + timedelta(seconds=n), f"Update {n}")
+    async with build_worker(time_env.client, settings):
+        await comment_on(nc, issue, now + timedelta(seconds=2), "Update 2")
+        await skip_to(time_env, hour + timedelta(minutes=1))
+        await digest_rows(db)
+    (mail,) = await mails_of_type(db, smtp, "DIGEST")
+    assert len(listed(mail)) == 3  # the items the first worker collected are still there

@@ -16,6 +16,7 @@ from notiflow.contracts import User
 from notiflow.models import NotificationQueueRow
 from tests.factories import ADMIN_EN, ASSIGNEE, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
+from workers.main import build_worker
 
 
 def zone_where_it_is_23h(now: datetime) -> str:
@@ -77,3 +78,25 @@ async def test_critical_notification_at_23h_goes_out_at_once(time_env, settings,
     (mail,) = await smtp.wait_for(1)
     assert mail.rcpt_tos == [sleeper.email]
     await wait_closed(handle)
+
+
+async def test_the_quiet_hours_sleep_survives_a_worker_restart(time_env, settings, db, smtp):
+    now = await time_env.get_current_time()
+    user = ASSIGNEE.model_copy(update={"timezone": zone_where_it_is_23h(now), "quiet_hours_start": "22:00",
+                                       "quiet_hours_end": "07:00"})
+    await add_users(db, [ADMIN_EN, REPORTER, user])
+    nc = NotificationClient(time_env.client, settings)
+    async with build_worker(time_env.client, settings, max_cached_workflows=0):  # see test_sla: no sticky queue left
+        handle, event = await assign(nc, time_env, user, "LOW")
+        await wait_until(lambda: _has_timer(handle), what="the quiet-hours sleep")
+    local = event.occurred_at.astimezone(ZoneInfo(user.timezone))
+    seven = datetime.combine(local.date() + timedelta(days=1), time(7), tzinfo=local.tzinfo)
+    async with build_worker(time_env.client, settings):
+        await skip_to(time_env, seven + timedelta(minutes=1))
+        await wait_closed(handle)
+    assert [m.rcpt_tos for m in smtp.sink.messages] == [[user.email]]
+
+
+async def _has_timer(handle) -> bool:
+    history = await handle.fetch_history()
+    return any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events)

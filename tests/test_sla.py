@@ -13,6 +13,14 @@ from sqlalchemy import select
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
 from notiflow.temporal import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
+from notiflow.timers import (
+    EscalationPolicy,
+    EscalationTier,
+    IssueObserved,
+    SlaStatus,
+    apply_observation,
+    escalation_schedule,
+)
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
 from workers.main import build_worker
@@ -196,3 +204,33 @@ async def test_timer_that_fires_while_no_worker_runs_is_sent_once_by_the_next_wo
         await asyncio.sleep(1.0)
     assert await overdue_rows(db, issue["id"]) == sent("tier-0-0", ASSIGNEE)
     assert len(await overdue_mails(db, smtp, ASSIGNEE)) == 1
+
+
+def test_observe_rearms_on_priority_change_and_reopening_only_and_ignores_stale_events():
+    created = datetime(2026, 11, 25, 8, tzinfo=timezone.utc)
+    policies = {p: EscalationPolicy(priority=p, due_minutes=m) for p, m in (("HIGH", 1440), ("LOW", 10080), ("CRITICAL", 240))}
+
+    def seen(event_type: str, hours: float, **issue) -> IssueObserved:
+        issue = {"priority": "HIGH", "status": "OPEN", "assignee_id": None} | issue
+        return IssueObserved(event_id=f"e-{hours}", type=event_type, occurred_at=created + timedelta(hours=hours),
+                             issue_id="ISS-1", created_at=created, policy=policies[issue["priority"]], **issue)
+
+    armed = apply_observation(None, seen("ISSUE_CREATED", 0)).model_copy(update={"fired": 1})
+    assert armed.due_at == created + timedelta(hours=24)
+    assigned = apply_observation(armed, seen("ISSUE_ASSIGNED", 2, assignee_id="u-1"))
+    assert (assigned.arm, assigned.fired, assigned.assignee_id) == (armed.arm, 1, "u-1")
+    assert apply_observation(assigned, seen("ISSUE_STATUS_CHANGED", 1, priority="LOW")) == assigned  # older than the latest
+    raised = apply_observation(assigned, seen("ISSUE_STATUS_CHANGED", 3, priority="CRITICAL", assignee_id="u-1"))
+    assert (raised.due_at, raised.fired) == (created + timedelta(hours=4), 0) and raised.arm != armed.arm
+    resolved = apply_observation(raised, seen("ISSUE_RESOLVED", 4, priority="CRITICAL", status="RESOLVED"))
+    assert resolved.closed and resolved.arm == raised.arm and resolved.next_firing() is None
+    reopened = apply_observation(resolved, seen("ISSUE_REOPENED", 5, priority="CRITICAL"))
+    assert not reopened.closed and reopened.due_at == created + timedelta(hours=9)
+
+
+def test_escalation_schedule_repeats_the_last_tier():
+    due = datetime(2026, 11, 26, 8, tzinfo=timezone.utc)
+    policy = EscalationPolicy(priority="HIGH", due_minutes=1440, repeat_last=2, repeat_every_minutes=240, tiers=[
+        EscalationTier(after_minutes=120, audience="admins"), EscalationTier(after_minutes=240, audience="on_call")])
+    assert [((f.at - due) / timedelta(hours=1), f.tier, f.repeat, f.audience) for f in escalation_schedule(due, policy)] == [
+        (0, 0, 0, "assignee"), (2, 1, 0, "admins"), (4, 2, 0, "on_call"), (8, 2, 1, "on_call"), (12, 2, 2, "on_call")]

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from notiflow.timers import DigestAdditions, DigestComposition, DigestFlush, DigestInput, DigestItem, DigestResult, DigestSettle
 
 from workflows.delivery import BOOKKEEPING_RETRY, deliver_plan
+from workflows.history import should_continue_as_new
 
 
 @workflow.defn
@@ -56,13 +57,18 @@ class DigestWorkflow:
                                               timeout_summary="digest due")
             except TimeoutError:
                 pass
+            if should_continue_as_new():  # a busy day of items for a daily digest
+                workflow.continue_as_new(self._carried_over())
         due = [item for item in self._items.values() if item.flush_at <= workflow.now()]
         result = await self._flush(due)
         for item in due:
             del self._items[item.queue_id]
         if self._items:
-            workflow.continue_as_new(DigestInput(user_id=self._user_id, pending=list(self._items.values())))
+            workflow.continue_as_new(self._carried_over())
         return result
+
+    def _carried_over(self) -> DigestInput:
+        return DigestInput(user_id=self._user_id, pending=list(self._items.values()))
 
     async def _flush(self, due: list[DigestItem]) -> DigestResult:
         """Compose one digest per channel, deliver it like any notification, then settle its items."""

@@ -9,7 +9,7 @@ someone's quiet hours, and is findable under the issue's search attributes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -18,9 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import NotificationType
     from notiflow.plans import Audience, NotificationRequest
     from notiflow.temporal import ISSUE_PRIORITY, search_attributes
-    from notiflow.timers import EscalationPolicy, Firing, IssueObserved, PolicyRequest, SlaInput, SlaState, SlaStatus, observe
+    from notiflow.timers import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
 
-from workflows.delivery import BOOKKEEPING_RETRY
 from workflows.history import should_continue_as_new
 from workflows.notify import NotifyWorkflow
 
@@ -35,7 +34,7 @@ class IssueSlaWorkflow:
 
     @workflow.signal
     def observe(self, seen: IssueObserved) -> None:
-        self._state = observe(self._state, seen)
+        self._state = apply_observation(self._state, seen)
         self._changed = True
 
     @workflow.query
@@ -56,11 +55,6 @@ class IssueSlaWorkflow:
         await workflow.wait_condition(lambda: self._state is not None)
         while not self._state.closed:
             state = self._state
-            if not state.policy_loaded:
-                policy = await self._load_policy(state)
-                if self._state.arm == state.arm:
-                    self._state = self._state.model_copy(update={"policy": policy, "policy_loaded": True})
-                continue
             schedule = state.schedule()
             due = [i for i in range(state.fired, len(schedule)) if schedule[i].at <= workflow.now()]
             if due:  # several past due (re-armed late, or a long outage): only the latest is sent
@@ -73,12 +67,6 @@ class IssueSlaWorkflow:
                 workflow.continue_as_new(SlaInput(issue_id=self._issue_id, state=self._state))
         self._show()
         return self.status()
-
-    async def _load_policy(self, state: SlaState) -> EscalationPolicy | None:
-        return await workflow.execute_activity(
-            "load_escalation_policy", PolicyRequest(priority=state.priority), result_type=EscalationPolicy | None,
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
-        )
 
     async def _wait_for_change_or(self, firing: Firing | None) -> None:
         self._show()

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+import base64
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
 import aiosmtplib
@@ -50,31 +48,53 @@ def mail_domain(settings: Settings) -> str:
     return settings.email_from.rsplit("@", 1)[-1] or "notiflow.local"
 
 
-def compose(mail: OutgoingEmail, settings: Settings, *, sent_at) -> Message:
-    """multipart/alternative (text + HTML) built with the compat32 MIME classes: several
-    times cheaper per message than EmailMessage's header registry, which matters at fan-out."""
+def message_id(mail: OutgoingEmail, settings: Settings) -> str:
+    return f"<{mail.queue_id}@{mail_domain(settings)}>"
+
+
+def _header(value: str) -> str:
+    """RFC 2047 encoding for non-ASCII header text, folded with CRLF."""
+    return value if value.isascii() else Header(value, "utf-8").encode().replace("\n", "\r\n")
+
+
+def _part(content_type: str, body: str) -> bytes:
+    encoded = base64.encodebytes(body.encode()).replace(b"\n", b"\r\n")
+    return (f"Content-Type: {content_type}; charset=\"utf-8\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded
+
+
+def compose(mail: OutgoingEmail, settings: Settings, *, sent_at) -> bytes:
+    """The RFC 5322 bytes of a multipart/alternative (text + HTML) message.
+
+    Written directly rather than through email.mime's generator, which costs
+    several times more CPU per message: at a fan-out of a thousand recipients
+    that is the worker's largest cost. Parts are base64; the boundary is derived
+    from the queue row, so the same row always gives the same message.
+    """
     domain = mail_domain(settings)
-    text = MIMEText(mail.text, "plain", "utf-8")
-    if mail.html:
-        message: Message = MIMEMultipart("alternative")
-        message.attach(text)
-        message.attach(MIMEText(mail.html, "html", "utf-8"))
-    else:
-        message = text
-    message["From"] = settings.email_from
-    message["To"] = formataddr((mail.to_name or "", mail.to_address))
-    message["Subject"] = Header(mail.subject, "utf-8") if not mail.subject.isascii() else mail.subject
-    message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = f"<{mail.queue_id}@{domain}>"
+    headers = [
+        f"From: {settings.email_from}",
+        f"To: {formataddr((mail.to_name or '', mail.to_address), charset='utf-8')}",
+        f"Subject: {_header(mail.subject)}",
+        f"Date: {format_datetime(sent_at)}",
+        f"Message-ID: {message_id(mail, settings)}",
+        "MIME-Version: 1.0",
+    ]
     if mail.issue_id:
         thread_root = f"<issue-{mail.issue_id}@{domain}>"
-        message["In-Reply-To"] = thread_root
-        message["References"] = thread_root
-        message["X-Notiflow-Issue"] = mail.issue_id
+        headers += [f"In-Reply-To: {thread_root}", f"References: {thread_root}", f"X-Notiflow-Issue: {mail.issue_id}"]
     if mail.unsubscribe_url:
-        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return message
+        headers += [f"List-Unsubscribe: <{mail.unsubscribe_url}>", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+    if not mail.html:
+        return "\r\n".join(headers).encode() + b"\r\n" + _part("text/plain", mail.text)
+    boundary = f"=_notiflow_{mail.queue_id}".encode()
+    headers.append(f'Content-Type: multipart/alternative; boundary="{boundary.decode()}"')
+    return b"".join([
+        "\r\n".join(headers).encode(), b"\r\n\r\n",
+        b"--", boundary, b"\r\n", _part("text/plain", mail.text),
+        b"--", boundary, b"\r\n", _part("text/html", mail.html),
+        b"--", boundary, b"--\r\n",
+    ])
 
 
 class SmtpPool:
@@ -96,11 +116,10 @@ class SmtpPool:
             await smtp.login(s.smtp_username, s.smtp_password or "")
         return smtp
 
-    async def send(self, message: Message, recipient: str) -> str:
+    async def send(self, payload: bytes, recipient: str) -> str:
         """Send over a pooled connection; one the server has dropped is replaced once."""
         sender = self.settings.email_from
         recipients = [recipient]
-        payload = message.as_bytes()
         async with self._slots:
             smtp = None if self._idle.empty() else self._idle.get_nowait()
             try:
@@ -137,9 +156,9 @@ class EmailProvider:
         self.pool = SmtpPool(settings)
 
     async def send(self, mail: OutgoingEmail, *, sent_at) -> Receipt:
-        message = compose(mail, self.settings, sent_at=sent_at)
+        payload = compose(mail, self.settings, sent_at=sent_at)
         try:
-            response = await self.pool.send(message, mail.to_address)
+            response = await self.pool.send(payload, mail.to_address)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -154,7 +173,7 @@ class EmailProvider:
             raise TransientDeliveryError(
                 f"SMTP server {self.settings.smtp_host}:{self.settings.smtp_port} unreachable: {exc or type(exc).__name__}"
             ) from None
-        return Receipt(provider_message_id=str(message["Message-ID"]), response=response)
+        return Receipt(provider_message_id=message_id(mail, self.settings), response=response)
 
     async def close(self) -> None:
         await self.pool.close()

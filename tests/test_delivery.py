@@ -91,3 +91,28 @@ async def test_a_broken_template_fails_that_row_with_the_reason_and_sends_the_re
             original = next(t for t in load_default_templates() if t.name == "HIGH_PRIORITY_ISSUE.EMAIL.fr")
             await session.execute(update(NotificationTemplateRow).where(
                 NotificationTemplateRow.name == original.name).values(body_template=original.body_template))
+
+
+def test_composed_mail_parses_back_to_what_was_rendered():
+    from datetime import datetime, timezone
+    from email import message_from_bytes, policy
+
+    from activities.providers import OutgoingEmail, compose
+    from notiflow.settings import Settings
+
+    mail = OutgoingEmail(queue_id="3f2c", to_address="hery@example.mg", to_name="Héry Rasoa",
+                         subject="[HAUTE] Ticket prioritaire ISS-42 : imprimante hors ligne — « urgent » " * 3,
+                         text="Bonjour Héry,\nLe ticket ISS-42 est prioritaire.\n", html="<p>Bonjour <b>Héry</b></p>",
+                         issue_id="ISS-42", unsubscribe_url="http://api.test/api/v1/notifications/unsubscribe/tok")
+    settings = Settings(email_from="noreply@example.mg")
+    sent_at = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+    raw = compose(mail, settings, sent_at=sent_at)
+    assert raw == compose(mail, settings, sent_at=sent_at)  # same row, same bytes
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n")) and b"\n" not in raw.replace(b"\r\n", b"")
+    message = message_from_bytes(raw, policy=policy.default)
+    assert message["Subject"] == mail.subject
+    assert message["To"].addresses[0].display_name == "Héry Rasoa"
+    assert message["Message-ID"] == "<3f2c@example.mg>" and message["References"] == "<issue-ISS-42@example.mg>"
+    assert message["List-Unsubscribe"] == f"<{mail.unsubscribe_url}>"
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == mail.text
+    assert message.get_body(("html",)).get_content().strip() == mail.html

@@ -15,7 +15,7 @@ from temporalio.worker import Replayer
 
 from notiflow.temporal import DATA_CONVERTER
 from workers.main import WORKFLOW_RUNNER
-from workflows import ALL_WORKFLOWS
+from workers.registry import ALL_WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

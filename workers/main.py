@@ -16,7 +16,7 @@ from activities.pipeline import PipelineActivities
 from activities.timers import durable_time_activities
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
-from workflows import ALL_WORKFLOWS
+from workers.registry import ALL_WORKFLOWS
 
 
 #: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox.

@@ -30,8 +30,15 @@ def _settings() -> Settings:
 
 
 def _run(coro) -> None:
+    """Run on uvloop where it is installed (Linux, macOS): the worker is CPU-bound on socket I/O."""
     try:
-        asyncio.run(coro)
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(coro)
     except KeyboardInterrupt:
         pass
     except (SettingsError, RuntimeError) as exc:

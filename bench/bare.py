@@ -1,0 +1,68 @@
+"""The bare engine in the pipeline's shape, with no-op activities: the benchmark's baseline.
+
+Per event, like IssueEventWorkflow: one activity (plan), then three at once
+(feed the timers — which signal-with-starts a long-lived per-issue workflow
+holding a timer, like IssueSlaWorkflow — and one delivery per channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy
+
+RETRY = RetryPolicy(maximum_attempts=3)
+
+
+@workflow.defn
+class BareTimerWorkflow:
+    def __init__(self) -> None:
+        self.observed = 0
+
+    @workflow.signal
+    def observe(self, event_id: str) -> None:
+        self.observed += 1
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.observed > 0)
+        await workflow.sleep(timedelta(days=1))
+
+
+@workflow.defn
+class BareEventWorkflow:
+    @workflow.run
+    async def run(self, event_id: str) -> str:
+        options = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RETRY}
+        await workflow.execute_activity("bare_plan", event_id, **options)
+        await asyncio.gather(
+            workflow.execute_activity("bare_feed", event_id, **options),
+            workflow.execute_activity("bare_deliver", event_id, **options),
+            workflow.execute_activity("bare_deliver", event_id, **options),
+        )
+        return event_id
+
+
+class BareActivities:
+    def __init__(self, client: Client, task_queue: str):
+        self.client = client
+        self.task_queue = task_queue
+
+    @activity.defn(name="bare_plan")
+    async def plan(self, event_id: str) -> str:
+        return event_id
+
+    @activity.defn(name="bare_deliver")
+    async def deliver(self, event_id: str) -> str:
+        return event_id
+
+    @activity.defn(name="bare_feed")
+    async def feed(self, event_id: str) -> None:
+        await self.client.start_workflow(BareTimerWorkflow.run, id=f"bare-timer/{event_id}", task_queue=self.task_queue,
+                                         start_signal="observe", start_signal_args=[event_id])
+
+    def all(self) -> list:
+        return [self.plan, self.deliver, self.feed]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.pipeline import _address, _insert_queue_rows, _log, _pick_template, empty_plan, template_source
+from activities.pipeline import attempt_log, channel_address, empty_plan, insert_queue_rows, pick_template, template_source
 from notiflow.contracts import DeliveryStatus
 from notiflow.models import (
     IssueEventRow,
@@ -109,7 +109,7 @@ class DigestActivities:
             templates = await _digest_templates(session)
             rows = [self._digest_row(flush, user, channel, members, entries, templates, plan)
                     for channel, members in sorted(by_channel.items())]
-            deliveries = await _insert_queue_rows(session, rows)
+            deliveries = await insert_queue_rows(session, rows)
             digest_ids = [str(i) for i in (await session.execute(
                 select(q.id).where(q.dedupe_key.in_([r["dedupe_key"] for r in rows])))).scalars()]
         plan.deliveries = [d for d in deliveries if d is not None]
@@ -141,7 +141,7 @@ class DigestActivities:
     def _digest_row(self, flush: DigestFlush, user: UserRow, channel: str, members, entries, templates, plan):
         settings = self.settings
         listed = sorted((entries[m.id] for m in members), key=lambda e: e["occurred_at"])
-        source = _pick_template(templates, DIGEST, channel, user.locale)
+        source = pick_template(templates, DIGEST, channel, user.locale)
         context = {
             "notification_type": DIGEST,
             "recipient": {"id": user.id, "name": user.name, "email": user.email, "locale": user.locale,
@@ -168,7 +168,7 @@ class DigestActivities:
             "max_retries": settings.notification_retry_attempts, "scheduled_at": datetime.now(timezone.utc),
             "subject": (rendered.subject or "")[:255] if rendered else None,
             "content": rendered.text if rendered else "", "html_content": rendered.html if rendered else None,
-            "status": str(status), "error_message": error, "address": _address(user, channel),
+            "status": str(status), "error_message": error, "address": channel_address(user, channel),
             "context_data": {"source_id": source_id, "critical": False, "recipient_name": user.name, "link": None,
                              "unsubscribe_url": None, "digest_items": [str(m.id) for m in members],
                              "period": str(flush.period)},
@@ -196,7 +196,7 @@ class DigestActivities:
                                     q.status == DeliveryStatus.PENDING)
                     .values(**values).returning(q)
                 )).scalars().all()
-                session.add_all([_log(item, DeliveryStatus(values["status"]), 1, values.get("sent_at"),
+                session.add_all([attempt_log(item, DeliveryStatus(values["status"]), 1, values.get("sent_at"),
                                       values.get("error_message")) for item in items])
                 settled += len(items)
         return settled

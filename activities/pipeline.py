@@ -90,7 +90,7 @@ class PipelineActivities:
             templates = await self._active_templates(session)
             recent = await _recent_immediate_counts(session, list(users), now)
             rows, plan = self._queue_rows(request, recipients, users, prefs, templates, issue, now, recent)
-            deliveries = await _insert_queue_rows(session, rows)
+            deliveries = await insert_queue_rows(session, rows)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
         return plan
@@ -150,9 +150,9 @@ class PipelineActivities:
                 decision = decide(prefs.get((user_id, str(notification_type), str(channel))), critical=critical)
                 if request.ignore_preferences:
                     decision = decide(None, critical=True)
-                address = _address(user, channel)
+                address = channel_address(user, channel)
                 reason = decision.reason if not decision.send else (None if address else f"no {channel.lower()} address")
-                source = _pick_template(templates, notification_type, channel, user.locale)
+                source = pick_template(templates, notification_type, channel, user.locale)
                 if reason is None and source is None:
                     reason, status = f"no active template for {notification_type} on {channel}", DeliveryStatus.FAILED
                 else:
@@ -297,7 +297,7 @@ class PipelineActivities:
                     for r in rows
                 ]
                 await session.execute(insert(InAppNotificationRow.__table__), inbox)
-                session.add_all([_log(r, DeliveryStatus.SENT, activity.info().attempt, now, None) for r in rows])
+                session.add_all([attempt_log(r, DeliveryStatus.SENT, activity.info().attempt, now, None) for r in rows])
                 await session.execute(text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"), {
                     "channel": INBOX_CHANNEL,
                     "payloads": [json.dumps({"user_id": i["user_id"], "id": str(i["id"])}) for i in inbox],
@@ -317,7 +317,7 @@ class PipelineActivities:
                 .values(status=str(DeliveryStatus.FAILED), error_message=request.reason)
                 .returning(NotificationQueueRow)
             )).scalars().all()
-            session.add_all([_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, request.reason) for r in rows])
+            session.add_all([attempt_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, request.reason) for r in rows])
         return await self._tally(request.queue_ids)
 
     async def _tally(self, queue_ids: list[str]) -> BatchResult:
@@ -405,7 +405,7 @@ class _ResultWriter:
                         retried,
                     )
                 session.add_all([
-                    _log(row, status or DeliveryStatus.FAILED, self.attempt,
+                    attempt_log(row, status or DeliveryStatus.FAILED, self.attempt,
                          now if status == DeliveryStatus.SENT else None, error)
                     for row, status, error, _ in group
                 ])
@@ -443,7 +443,7 @@ def _link(issue: dict[str, Any] | None, settings: Settings) -> str | None:
     return f"{settings.app_url.rstrip('/')}/admin/issues/{issue['id']}" if issue else None
 
 
-def _address(user: UserRow, channel: Channel) -> str | None:
+def channel_address(user: UserRow, channel: Channel) -> str | None:
     if channel == Channel.EMAIL:
         return user.email
     if channel == Channel.SMS:
@@ -451,7 +451,7 @@ def _address(user: UserRow, channel: Channel) -> str | None:
     return user.id
 
 
-def _log(row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at, error: str | None):
+def attempt_log(row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at, error: str | None):
     return NotificationLogRow(
         queue_id=row.id, user_id=row.recipient_id, notification_type=row.notification_type,
         delivery_method=row.delivery_method, status=str(status), attempt=attempt, sent_at=sent_at,
@@ -576,7 +576,7 @@ def template_source(row: NotificationTemplateRow) -> TemplateSource:
     )
 
 
-def _pick_template(templates: dict[str, TemplateSource], notification_type, channel, locale: str | None):
+def pick_template(templates: dict[str, TemplateSource], notification_type, channel, locale: str | None):
     """The recipient's language, else English."""
     for candidate in (locale or "en", (locale or "en").split("-")[0], "en"):
         source = templates.get(template_name(str(notification_type), str(channel), candidate))
@@ -585,7 +585,7 @@ def _pick_template(templates: dict[str, TemplateSource], notification_type, chan
     return None
 
 
-async def _insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Delivery | None]:
+async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Delivery | None]:
     """Insert new rows; for each, a Delivery if it is still to be sent, None if it was handled before."""
     if not rows:
         return []

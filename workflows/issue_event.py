@@ -24,8 +24,6 @@ class IssueEventWorkflow:
         request = NotificationRequest(
             source_id=event.event_id, event=event, workflow_id=workflow.info().workflow_id, as_of=workflow.now()
         )
-        if not workflow.patched("feed-timers"):  # runs recorded before the timers existed
-            return await run_pipeline(request)
         feeding = workflow.start_activity(
             "feed_timers", event, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
         )

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.pipeline import attempt_log, channel_address, empty_plan, insert_queue_rows, pick_template, template_source
+from activities.pipeline import (
+    attempt_log,
+    channel_address,
+    empty_plan,
+    insert_queue_rows,
+    pick_template,
+    render_or_reason,
+    template_source,
+)
 from notiflow.contracts import DeliveryStatus
 from notiflow.models import (
     IssueEventRow,
@@ -29,7 +37,7 @@ from notiflow.models import (
 from notiflow.routing import is_closed
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
-from notiflow.templating import TemplateError, render, template_name
+from notiflow.templating import template_name
 from notiflow.timers import (
     DigestAdditions,
     DigestComposition,
@@ -154,10 +162,9 @@ class DigestActivities:
         if source is None:
             status, error = DeliveryStatus.FAILED, f"no active template for {DIGEST} on {channel}"
         else:
-            try:
-                rendered = render(source, context)
-            except TemplateError as exc:
-                status, error = DeliveryStatus.FAILED, f"template {source.name} v{source.version}: {exc}"
+            rendered, error = render_or_reason(source, context)
+            if error:
+                status = DeliveryStatus.FAILED
         if status == DeliveryStatus.FAILED:
             plan.failed[channel] = plan.failed.get(channel, 0) + 1
         source_id = f"digest/{flush.user_id}/{flush.digest_id}"

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +29,6 @@ from notiflow.contracts import (
     EventType,
     Frequency,
     IssueEvent,
-    NotificationType,
     User,
     UserRef,
 )
@@ -164,10 +163,9 @@ class PipelineActivities:
                         unsubscribe = unsubscribe_url(settings.public_api_url, settings.jwt_secret,
                                                       UnsubscribeRequest(user_id, str(notification_type), str(channel)))
                     context = self._template_context(request, notification_type, user, issue, unsubscribe)
-                    try:
-                        rendered = render(source, context)
-                    except TemplateError as exc:
-                        status, reason = DeliveryStatus.FAILED, f"template {source.name} v{source.version}: {exc}"
+                    rendered, reason = render_or_reason(source, context)
+                    if reason:
+                        status = DeliveryStatus.FAILED
                 if status == DeliveryStatus.CANCELLED:
                     plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
                 elif status == DeliveryStatus.FAILED:
@@ -574,6 +572,14 @@ def template_source(row: NotificationTemplateRow) -> TemplateSource:
         subject_template=row.subject_template, body_template=row.body_template, html_template=row.html_template,
         version=row.version,
     )
+
+
+def render_or_reason(source: TemplateSource, context: dict[str, Any]) -> tuple[Rendered | None, str | None]:
+    """The rendered parts, or why the template failed: a permanent failure of that one row, not the batch."""
+    try:
+        return render(source, context), None
+    except TemplateError as exc:
+        return None, f"template {source.name} v{source.version}: {exc}"
 
 
 def pick_template(templates: dict[str, TemplateSource], notification_type, channel, locale: str | None):

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
-from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from notiflow.client import NotificationClient

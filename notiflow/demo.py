@@ -10,14 +10,15 @@ from rich.table import Table
 from sqlalchemy import select
 
 from notiflow.client import NotificationClient
-from notiflow.contracts import IssueEvent, parse_event
+from notiflow.contracts import IssueEvent, NotificationType, parse_event
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.models import NotificationQueueRow
 from notiflow.plans import DeliveryOutcome
+from notiflow.timers import SlaStatus
 
 
 def lifecycle(now: datetime) -> list[IssueEvent]:
-    """A HIGH issue created, assigned, commented and resolved; then an auto-reported CRITICAL error."""
+    """A HIGH issue created, assigned, commented and resolved; an overdue one; an auto-reported CRITICAL error."""
     clerk = {"id": "u-clerk", "name": "Lalao Rina", "email": "lalao@example.mg", "locale": "en"}
     agent = {"id": "u-agent", "name": "Rakoto Andry", "email": "rakoto@example.mg", "locale": "fr"}
     lead = {"id": "u-lead", "name": "Miora Rabe", "email": "miora.lead@example.mg"}
@@ -37,12 +38,39 @@ def lifecycle(now: datetime) -> list[IssueEvent]:
          "comment": {"id": "c-1", "body": "Ribbon jammed; replacing it now.", "author": agent}},
         {"event_id": "demo-iss42-resolved", "type": "ISSUE_RESOLVED", "occurred_at": at(20), "actor": agent,
          "issue": issue | {"assignee": agent, "status": "RESOLVED", "resolution_notes": "Ribbon replaced, test card printed."}},
+        # Filed yesterday, assigned, never resolved: 24 h for HIGH has passed, so its SLA escalates at once.
+        {"event_id": "demo-iss51-assigned", "type": "ISSUE_ASSIGNED", "occurred_at": at(22), "actor": lead,
+         "issue": {"id": "ISS-51", "title": "Kiosk touchscreen frozen at Mahajanga office", "category": "HARDWARE",
+                   "priority": "HIGH", "status": "IN_PROGRESS", "reporter": clerk, "assignee": agent,
+                   "created_at": (now - timedelta(hours=25)).isoformat()}},
         {"event_id": "demo-iss77-auto", "type": "ISSUE_CREATED", "occurred_at": at(25), "actor": bot,
          "issue": {"id": "ISS-77", "title": "TypeError in licence renewal form", "category": "SOFTWARE",
                    "priority": "CRITICAL", "status": "OPEN", "reporter": bot, "is_auto_reported": True,
                    "created_at": at(25), "description": "Uncaught TypeError: cannot read 'expiry' of undefined"}},
     ]
     return [parse_event(e) for e in raw]
+
+
+async def _wait_for_rows(sessions, notification_type: NotificationType, timeout: float = 60) -> None:
+    """Until the queue holds sent rows of that type (the run that makes them is started by Temporal, not by us)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        async with sessions() as session:
+            if (await session.execute(select(NotificationQueueRow.id).where(
+                    NotificationQueueRow.notification_type == notification_type,
+                    NotificationQueueRow.status == "SENT").limit(1))).first():
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"no {notification_type} was delivered within {timeout:.0f} s")
+
+
+async def _escalation(nc: NotificationClient, sessions) -> str:
+    """Wait for ISS-51's overdue notice and read its SLA's status query: what fires next, and when."""
+    await _wait_for_rows(sessions, NotificationType.ISSUE_OVERDUE)
+    status = await nc.temporal.get_workflow_handle("issue/ISS-51/sla").query("status", result_type=SlaStatus)
+    return (f"Escalation: ISS-51 was due {status.due_at:%Y-%m-%d %H:%M} UTC; tier {status.tier_reached} sent "
+            f"(ISSUE_OVERDUE to the assignee); next: tier {status.next_tier} ({status.next_audience}) at "
+            f"{status.next_firing_at:%H:%M} UTC — see issue/ISS-51/sla in the web UI")
 
 
 async def run_demo(nc: NotificationClient, database_url: str, console: Console) -> bool:
@@ -55,6 +83,19 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
         outcome = await nc.temporal.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
         outcomes.append((event, workflow_id, outcome))
     elapsed = asyncio.get_running_loop().time() - started
+    engine = make_engine(database_url, pool_size=1)
+    sessions = make_sessionmaker(engine)
+    try:
+        escalation = await _escalation(nc, sessions)
+        await nc.temporal.get_schedule_handle("summary-daily").trigger()
+        await _wait_for_rows(sessions, NotificationType.DAILY_ISSUE_SUMMARY)
+        async with sessions() as session:
+            rows = (await session.execute(
+                select(NotificationQueueRow).order_by(NotificationQueueRow.created_at, NotificationQueueRow.recipient_id,
+                                                      NotificationQueueRow.delivery_method)
+            )).scalars().all()
+    finally:
+        await engine.dispose()
 
     runs = Table(title="Workflow runs (open them in the Temporal web UI)")
     for column in ("event", "workflow id", "EMAIL sent/failed/skipped", "IN_APP sent/failed/skipped"):
@@ -63,14 +104,9 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
         cells = [f"{c.sent}/{c.failed}/{c.skipped}" if (c := outcome.channels.get(ch)) else "-" for ch in ("EMAIL", "IN_APP")]
         runs.add_row(f"{event.type} {event.issue.id}", workflow_id, *cells)
     console.print(runs)
+    console.print(escalation)
+    console.print("Daily summary: schedule summary-daily triggered once (it also runs every day at 08:00)")
 
-    engine = make_engine(database_url, pool_size=1)
-    async with make_sessionmaker(engine)() as session:
-        rows = (await session.execute(
-            select(NotificationQueueRow).order_by(NotificationQueueRow.created_at, NotificationQueueRow.recipient_id,
-                                                  NotificationQueueRow.delivery_method)
-        )).scalars().all()
-    await engine.dispose()
     report = Table(title="Delivery report: who got what")
     for column in ("issue", "type", "recipient", "channel", "status"):
         report.add_column(column, no_wrap=True)

@@ -40,6 +40,7 @@ def test_demo_prints_the_delivery_report_and_leaves_nothing_running(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "Delivery report" in out and "ISSUE_ASSIGNED" in out and "AUTO_ISSUE_DETECTED" in out
+    assert "ISSUE_OVERDUE" in out and "Escalation: ISS-51" in out and "DAILY_ISSUE_SUMMARY" in out
     assert "0 failed" in out and "FAILED" not in out
     assert not any("temporal" in " ".join(p.cmdline()) and str(tmp_path) in (p.cwd() or "")
                    for p in psutil.process_iter() if p.is_running() and p.pid != os.getpid()

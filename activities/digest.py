@@ -24,6 +24,7 @@ from activities.pipeline import (
     pick_template,
     render_or_reason,
     template_source,
+    write_logs,
 )
 from notiflow.contracts import DeliveryStatus
 from notiflow.models import (
@@ -203,8 +204,8 @@ class DigestActivities:
                                     q.status == DeliveryStatus.PENDING)
                     .values(**values).returning(q)
                 )).scalars().all()
-                session.add_all([attempt_log(item, DeliveryStatus(values["status"]), 1, values.get("sent_at"),
-                                      values.get("error_message")) for item in items])
+                await write_logs(session, [attempt_log(item, DeliveryStatus(values["status"]), 1, values.get("sent_at"),
+                                                       values.get("error_message")) for item in items])
                 settled += len(items)
         return settled
 

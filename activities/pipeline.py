@@ -16,7 +16,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import DateTime, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -253,10 +253,9 @@ class PipelineActivities:
                     transient.append(str(exc))
             else:
                 await results.add(row, DeliveryStatus.SENT, receipt=receipt)
-            activity.heartbeat(results.written)
+            activity.heartbeat(len(results.statuses))
 
         await asyncio.gather(*(one(row) for row in rows))
-        await results.flush()
         if transient:
             raise ApplicationError(
                 f"{len(transient)} of {len(rows)} {batch.channel} deliveries will be retried: {transient[0]}",
@@ -295,7 +294,8 @@ class PipelineActivities:
                     for r in rows
                 ]
                 await session.execute(insert(InAppNotificationRow.__table__), inbox)
-                session.add_all([attempt_log(r, DeliveryStatus.SENT, activity.info().attempt, now, None) for r in rows])
+                await write_logs(session, [attempt_log(r, DeliveryStatus.SENT, activity.info().attempt, now, None)
+                                           for r in rows])
                 await session.execute(text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"), {
                     "channel": INBOX_CHANNEL,
                     "payloads": [json.dumps({"user_id": i["user_id"], "id": str(i["id"])}) for i in inbox],
@@ -315,7 +315,8 @@ class PipelineActivities:
                 .values(status=str(DeliveryStatus.FAILED), error_message=request.reason)
                 .returning(NotificationQueueRow)
             )).scalars().all()
-            session.add_all([attempt_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, request.reason) for r in rows])
+            await write_logs(session, [attempt_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, request.reason)
+                                       for r in rows])
         return await self._tally(request.queue_ids)
 
     async def _tally(self, queue_ids: list[str]) -> BatchResult:
@@ -342,72 +343,50 @@ class PipelineActivities:
 
 
 class _ResultWriter:
-    """Records providers' answers in small groups: one transaction per group, not per message.
-
-    Each row becomes SENT (or FAILED) together with its log row. A worker crash can
-    lose at most the last unwritten group's marks; those rows are still PENDING and
-    are sent again on retry with the same Message-ID, which receivers can dedupe.
+    """Records each provider answer the moment it arrives: the row becomes SENT (or FAILED)
+    in the same transaction as its log row, so a retry after a crash finds it SENT and
+    sends nothing. (Grouping these writes was measured ~10 % faster at a fan-out of
+    1,000, but would widen the resend window after a crash from one message to a group.)
     """
 
-    GROUP = 25
     _QUEUE = NotificationQueueRow.__table__
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], attempt: int):
         self.sessions = sessions
         self.attempt = attempt
-        self.written = 0
-        self._pending: list[tuple[NotificationQueueRow, DeliveryStatus | None, str | None, Any]] = []
-        self._statuses: list[DeliveryStatus | None] = []
-        self._lock = asyncio.Lock()
-
-    async def add(self, row, status: DeliveryStatus | None, *, error: str | None = None, receipt=None) -> None:
-        """``status`` None records a failed attempt that will be retried."""
-        self._pending.append((row, status, error, receipt))
-        self._statuses.append(status)
-        if len(self._pending) >= self.GROUP:
-            await self.flush()
+        self.statuses: list[DeliveryStatus | None] = []
+        self._one_at_a_time = asyncio.Lock()  # one connection per batch, not one per concurrent send
 
     def count(self, status: DeliveryStatus) -> int:
-        return sum(1 for s in self._statuses if s == status)
+        return sum(1 for s in self.statuses if s == status)
 
-    async def flush(self) -> None:
-        async with self._lock:
-            group, self._pending = self._pending, []
-            if not group:
-                return
-            now = datetime.now(timezone.utc)
-            q = self._QUEUE.c
-            final = [
-                {"row_id": row.id, "new_status": str(status), "sent": now if status == DeliveryStatus.SENT else None,
-                 "error": error, "retries": self.attempt - 1,
-                 "message_id": receipt.provider_message_id if receipt else None,
-                 "response": receipt.response if receipt else None}
-                for row, status, error, receipt in group if status is not None
-            ]
-            retried = [{"row_id": row.id, "error": error, "retries": self.attempt}
-                       for row, status, error, _ in group if status is None]
-            async with self.sessions.begin() as session:
-                if final:
-                    await session.execute(
-                        update(self._QUEUE)
-                        .where(q.id == bindparam("row_id"), q.status == DeliveryStatus.PENDING)
-                        .values(status=bindparam("new_status"), sent_at=bindparam("sent"),
-                                error_message=bindparam("error"), retry_count=bindparam("retries"),
-                                provider_message_id=bindparam("message_id"), provider_response=bindparam("response")),
-                        final,
-                    )
-                if retried:
-                    await session.execute(
-                        update(self._QUEUE).where(q.id == bindparam("row_id"))
-                        .values(error_message=bindparam("error"), retry_count=bindparam("retries")),
-                        retried,
-                    )
-                session.add_all([
-                    attempt_log(row, status or DeliveryStatus.FAILED, self.attempt,
-                         now if status == DeliveryStatus.SENT else None, error)
-                    for row, status, error, _ in group
-                ])
-            self.written += len(group)
+    #: One statement per answer: the row changes and its attempt is logged atomically, compiled once.
+    _RECORD = text("""
+        WITH changed AS (
+            UPDATE notification_queue
+               SET status = COALESCE(:new_status, status), sent_at = :sent, error_message = :error,
+                   retry_count = :retries, provider_message_id = :message_id, provider_response = :response
+             WHERE id = :row_id AND status = 'PENDING'
+         RETURNING id, recipient_id, notification_type, delivery_method, workflow_id)
+        INSERT INTO notification_logs (id, queue_id, user_id, notification_type, delivery_method, status,
+                                       attempt, sent_at, error_details, context)
+        SELECT gen_random_uuid(), id, recipient_id, notification_type, delivery_method, :log_status,
+               :attempt, :sent, :error, jsonb_build_object('workflow_id', workflow_id)
+          FROM changed""").bindparams(bindparam("sent", type_=DateTime(timezone=True)))
+
+    async def add(self, row, status: DeliveryStatus | None, *, error: str | None = None, receipt=None) -> None:
+        """``status`` None records a failed attempt that will be retried (the row stays PENDING)."""
+        sent = datetime.now(timezone.utc) if status == DeliveryStatus.SENT else None
+        values = {
+            "row_id": row.id, "new_status": str(status) if status else None, "sent": sent, "error": error,
+            "retries": self.attempt if status is None else self.attempt - 1,
+            "message_id": receipt.provider_message_id if receipt else None,
+            "response": receipt.response if receipt else None,
+            "log_status": str(status or DeliveryStatus.FAILED), "attempt": self.attempt,
+        }
+        async with self._one_at_a_time, self.sessions.begin() as session:
+            await session.execute(self._RECORD, values)
+        self.statuses.append(status)
 
 
 def empty_plan(settings: Settings) -> DeliveryPlan:
@@ -449,12 +428,20 @@ def channel_address(user: UserRow, channel: Channel) -> str | None:
     return user.id
 
 
-def attempt_log(row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at, error: str | None):
-    return NotificationLogRow(
-        queue_id=row.id, user_id=row.recipient_id, notification_type=row.notification_type,
-        delivery_method=row.delivery_method, status=str(status), attempt=attempt, sent_at=sent_at,
-        error_details=error, context={"workflow_id": row.workflow_id},
-    )
+def attempt_log(row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at,
+                error: str | None) -> dict[str, Any]:
+    """One notification_logs row (values for ``write_logs``)."""
+    return {
+        "queue_id": row.id, "user_id": row.recipient_id, "notification_type": row.notification_type,
+        "delivery_method": row.delivery_method, "status": str(status), "attempt": attempt, "sent_at": sent_at,
+        "error_details": error, "context": {"workflow_id": row.workflow_id},
+    }
+
+
+async def write_logs(session: AsyncSession, logs: list[dict[str, Any]]) -> None:
+    """Core executemany: the ORM unit of work costs more than the delivery itself at fan-out."""
+    if logs:
+        await session.execute(insert(NotificationLogRow.__table__), logs)
 
 
 def _issue_context_from_event(event: IssueEvent) -> dict[str, Any]:

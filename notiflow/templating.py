@@ -34,7 +34,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_conte
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import urlize
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
 
 from notiflow.contracts import Channel, NotificationType
@@ -311,6 +311,13 @@ def _one_line(text: str) -> str:
     return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1].rstrip() + "…"
 
 
+def _linkify(line: str) -> Markup:
+    """Escaped text with its URLs as links; urlize is slow, so only lines that may hold one pay for it."""
+    if "://" in line or "www." in line or "@" in line:
+        return Markup(urlize(line, rel="noopener"))
+    return escape(line)
+
+
 def _paragraphs(text: str) -> Markup:
     """Plain text -> escaped HTML: blank lines split paragraphs, runs of "- " lines become
     lists, URLs become links."""
@@ -318,7 +325,7 @@ def _paragraphs(text: str) -> Markup:
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
         for bullet, run in groupby(lines, key=lambda line: line.startswith("- ")):
-            cells = [Markup(urlize(line[2:] if bullet else line, rel="noopener")) for line in run]
+            cells = [_linkify(line[2:] if bullet else line) for line in run]
             if bullet:
                 items = Markup("\n").join(Markup("<li>{}</li>").format(cell) for cell in cells)
                 html.append(Markup("<ul>\n{}\n</ul>").format(items))

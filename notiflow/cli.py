@@ -194,16 +194,13 @@ def _print_urls(stack) -> None:
 
 
 def _print_tokens(stack) -> None:
-    try:
-        from notiflow.api.auth import make_token
-    except ImportError:
-        return
-    table = Table(title="Bearer tokens for /docs → Authorize (valid 7 days)")
-    table.add_column("who")
-    table.add_column("token")
+    """Whole tokens on lines of their own, so they copy cleanly into /docs → Authorize."""
+    from notiflow.api.auth import make_token
+
+    console.print("[bold]Bearer tokens for /docs → Authorize[/] (valid 7 days):")
     secret = stack.settings.jwt_secret
     for label, user_id, roles in (("demo admin (u-admin)", "u-admin", ["admin"]),
                                   ("demo user (u-agent)", "u-agent", []),
                                   ("issue system (service)", "issue-tracker", ["service"])):
-        table.add_row(label, make_token(secret, user_id, roles, 7 * 24 * 3600))
-    console.print(table)
+        console.print(f"  {label}:")
+        console.print(make_token(secret, user_id, roles, 7 * 24 * 3600), soft_wrap=True, highlight=False)

@@ -73,6 +73,12 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
         assert f"http://localhost:{ports['NOTIFLOW_UI_PORT']}" in output and "Bearer tokens" in output
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/healthz", timeout=5) as reply:
             assert reply.status == 200
+        printed = output.splitlines()
+        admin_token = printed[printed.index("  demo admin (u-admin):") + 1].strip()
+        request = urllib.request.Request(f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/api/v1/notifications/templates",
+                                         headers={"Authorization": f"Bearer {admin_token}"})
+        with urllib.request.urlopen(request, timeout=5) as reply:  # the printed token works as printed
+            assert reply.status == 200 and json.loads(reply.read())
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_UI_PORT']}/", timeout=5) as reply:
             assert reply.status == 200  # the Temporal web UI
         children = _descendants_alive(process.pid)

@@ -52,16 +52,16 @@ def lifecycle(now: datetime) -> list[IssueEvent]:
 
 
 async def _wait_for_rows(sessions, notification_type: NotificationType, timeout: float = 60) -> None:
-    """Until the queue holds sent rows of that type (the run that makes them is started by Temporal, not by us)."""
+    """Until rows of that type exist and none is still PENDING (Temporal, not the demo, starts the runs that make them)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         async with sessions() as session:
-            if (await session.execute(select(NotificationQueueRow.id).where(
-                    NotificationQueueRow.notification_type == notification_type,
-                    NotificationQueueRow.status == "SENT").limit(1))).first():
-                return
+            statuses = set((await session.execute(select(NotificationQueueRow.status).where(
+                NotificationQueueRow.notification_type == notification_type))).scalars())
+        if statuses and "PENDING" not in statuses:
+            return
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"no {notification_type} was delivered within {timeout:.0f} s")
+    raise RuntimeError(f"{notification_type} was not delivered within {timeout:.0f} s")
 
 
 async def _escalation(nc: NotificationClient, sessions) -> str:
@@ -114,7 +114,7 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
     for row in rows:
         style = {"SENT": "green", "FAILED": "red", "CANCELLED": "yellow"}.get(row.status, "")
         report.add_row(row.issue_id or "", row.notification_type, row.recipient_id or "", row.delivery_method,
-                       f"[{style}]{row.status}[/]", row.error_message or row.subject or "")
+                       f"[{style}]{row.status}[/]" if style else row.status, row.error_message or row.subject or "")
     console.print(report)
     console.print(f"{len(events)} events in {elapsed:.2f} s; {sum(r.status == 'SENT' for r in rows)} deliveries sent, "
                   f"{sum(r.status == 'FAILED' for r in rows)} failed")

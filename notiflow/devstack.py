@@ -181,6 +181,8 @@ class DevStack:
                 "--log-level", "warn", *dev_server_search_attribute_args()]
         if db_file:
             args += ["--db-filename", str(db_file)]
+        if self.settings.codec_key and self.with_api:  # the UI decrypts payloads through our API
+            args += ["--ui-codec-endpoint", f"{self.settings.public_api_url}/codec"]
         console.log("starting Temporal dev server")
         log_path = data_dir / "temporal.log"
         log = self._stack.enter_context(log_path.open("ab"))

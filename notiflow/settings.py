@@ -7,10 +7,12 @@ A bad value stops start-up with one line naming the variable.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +40,10 @@ class Settings(BaseSettings):
     jwt_secret: str = "dev-secret-change-me-in-production-32b"
     timezone: str = "Indian/Antananarivo"
     data_dir: str = Field(default=".notiflow", description="where `notiflow dev` keeps its databases and caught mail")
+    codec_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 32 random bytes: encrypts Temporal payloads (AES-256-GCM); unset = plaintext",
+    )
 
     smtp_host: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_HOST"))
     smtp_port: int = Field(default=25, ge=1, le=65535, validation_alias=_tracker_name("SMTP_PORT"))
@@ -74,6 +80,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+asyncpg://")
         return value
 
+    @field_validator("codec_key")
+    @classmethod
+    def _aes_256_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():  # an empty variable means unset
+            return None
+        try:
+            key = base64.b64decode(value.get_secret_value(), validate=True)
+        except binascii.Error:
+            key = b""
+        if len(key) != 32:
+            raise ValueError("must be base64 of 32 random bytes (make one with: openssl rand -base64 32)")
+        return value
+
     @property
     def public_api_url(self) -> str:
         return (self.api_url or f"http://localhost:{self.api_port}").rstrip("/")
@@ -95,6 +114,10 @@ class SettingsError(Exception):
     """A setting is missing or invalid; the message is one line naming it."""
 
 
+#: Their rejected values stay out of error messages (and so out of logs).
+_SECRET_FIELDS = {"codec_key"}
+
+
 def _env_name(field_name: str) -> str:
     field = Settings.model_fields.get(field_name)
     if field is None:  # already reported under its environment name
@@ -111,8 +134,10 @@ def load_settings(**overrides) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = _env_name(str(first["loc"][0])) if first["loc"] else "settings"
-        raise SettingsError(f"invalid setting {name}: {first['msg']} (got {first.get('input')!r})") from None
+        field_name = str(first["loc"][0]) if first["loc"] else ""
+        name = _env_name(field_name) if field_name else "settings"
+        got = "value hidden" if field_name in _SECRET_FIELDS else f"got {first.get('input')!r}"
+        raise SettingsError(f"invalid setting {name}: {first['msg']} ({got})") from None
 
 
 @functools.lru_cache(maxsize=1)

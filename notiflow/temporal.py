@@ -6,9 +6,12 @@ free of I/O at import time.
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from notiflow.settings import Settings
 
@@ -19,7 +22,22 @@ ISSUE_PRIORITY = SearchAttributeKey.for_keyword("IssuePriority")
 #: Registered on the dev server (`--search-attribute`) and in tests. No personal data.
 SEARCH_ATTRIBUTES = (ISSUE_ID, NOTIFICATION_TYPE, ISSUE_PRIORITY)
 
+#: Plaintext; tests and replay use it as is.
 DATA_CONVERTER = pydantic_data_converter
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """DATA_CONVERTER, encrypting payloads when NOTIFLOW_CODEC_KEY is set.
+
+    Failure messages move into the encrypted attributes too: an SMTP refusal quotes the address.
+    """
+    from notiflow.codec import codec_for  # here, not at the top: workflows import this module in the sandbox
+
+    codec = codec_for(settings)
+    if codec is None:
+        return DATA_CONVERTER
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 def search_attributes(*, issue_id: str | None = None, notification_type: str | None = None,
@@ -50,5 +68,5 @@ def find_binary(name: str) -> str | None:
 
 async def connect_client(settings: Settings) -> Client:
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings)
     )

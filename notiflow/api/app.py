@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from notiflow.api import (
     analytics,
+    codec,
     events,
     health,
     inbox,
@@ -38,7 +39,7 @@ Durable notifications for the issue tracker, driven by Temporal.
 
 ROUTERS = (
     preferences.router, templates.router, queue.router, analytics.router, inbox.router,
-    events.router, users.router, unsubscribe.router, health.router, metrics.router,
+    events.router, users.router, unsubscribe.router, health.router, metrics.router, codec.router,
 )
 
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings, temporal_client_factory: TemporalClientFactor
     app.state.settings = settings
     app.state.metrics = metrics.ApiMetrics()
     app.add_middleware(metrics.RequestMetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(codec.CodecCors, origin=settings.public_ui_url)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

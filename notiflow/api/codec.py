@@ -1,0 +1,86 @@
+"""Temporal codec server: the web UI sends encrypted payloads here and shows them decrypted.
+
+Temporal's protocol: POST ``{"payloads": [...]}`` (Payloads as protobuf JSON) to
+``/codec/encode`` or ``/codec/decode``, answered in the same shape. Without
+NOTIFLOW_CODEC_KEY payloads pass through unchanged. The UI calls from the
+browser, so these paths (and only these) allow its origin through CORS.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from google.protobuf import json_format
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio.api.common.v1 import Payloads
+
+from notiflow.api.deps import AppSettings
+from notiflow.codec import CodecError, codec_for
+
+router = APIRouter(prefix="/codec", tags=["codec"])
+
+_BYTES = {"type": "string", "format": "byte"}
+_PAYLOADS = {
+    "type": "object",
+    "required": ["payloads"],
+    "properties": {"payloads": {"type": "array", "items": {
+        "type": "object",
+        "properties": {"metadata": {"type": "object", "additionalProperties": _BYTES}, "data": _BYTES},
+    }}},
+}
+#: The body is parsed by protobuf's JSON parser, as the protocol requires; the shape is still shown in /docs.
+_DOC = {
+    "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": _PAYLOADS}}}},
+    "responses": {200: {"content": {"application/json": {"schema": _PAYLOADS}}},
+                  422: {"description": "not Payloads JSON, or a payload this key cannot open"}},
+}
+
+
+async def _payloads(request: Request) -> Payloads:
+    try:
+        return json_format.Parse(await request.body(), Payloads())
+    except (json_format.ParseError, UnicodeDecodeError) as exc:
+        raise HTTPException(
+            422, f'the body must be Temporal Payloads as protobuf JSON {{"payloads": [...]}}: {exc}'
+        ) from None
+
+
+def _answer(payloads: Payloads) -> Response:
+    return Response(json_format.MessageToJson(payloads, indent=None), media_type="application/json")
+
+
+@router.post("/encode", summary="Encrypt payloads (the web UI's codec endpoint)", **_DOC)
+async def encode(request: Request, settings: AppSettings) -> Response:
+    payloads = await _payloads(request)
+    codec = codec_for(settings)
+    if codec:
+        await codec.encode_wrapper(payloads)
+    return _answer(payloads)
+
+
+@router.post("/decode", summary="Decrypt payloads (the web UI's codec endpoint)", **_DOC)
+async def decode(request: Request, settings: AppSettings) -> Response:
+    payloads = await _payloads(request)
+    codec = codec_for(settings)
+    if codec:
+        try:
+            await codec.decode_wrapper(payloads)
+        except CodecError as exc:
+            raise HTTPException(422, str(exc)) from None
+    return _answer(payloads)
+
+
+class CodecCors:
+    """CORS for the web UI's origin on /codec/* alone; the rest of the API is not meant for browsers elsewhere.
+
+    The UI sends X-Namespace, and Authorization or cookies when configured to pass them.
+    """
+
+    def __init__(self, app: ASGIApp, *, origin: str) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, allow_origins=[origin], allow_methods=["POST"], allow_credentials=True,
+                                   allow_headers=["Content-Type", "X-Namespace", "Authorization"])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for_codec = scope["type"] == "http" and scope["path"].startswith(f"{router.prefix}/")
+        await (self.cors if for_codec else self.app)(scope, receive, send)

@@ -16,15 +16,14 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
-from notiflow.db import upgrade_head
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
 from notiflow.timers import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
-from tests.services import PostgresProvider
+from tests.services import migrated_database
 from workflows.sla import IssueSlaWorkflow
 
 POLICY = EscalationPolicy(priority="HIGH", due_minutes=24 * 60,
@@ -74,15 +73,16 @@ async def wait_until_armed(client, count: int, timeout: float = 900) -> None:
 
 
 async def main(count: int) -> None:
-    postgres = PostgresProvider()
-    await postgres.start()
-    url = await postgres.create_database("notiflow_bench_memory")
+    async with migrated_database("notiflow_bench_memory") as url:
+        await measure(url, count)
+
+
+async def measure(url: str, count: int) -> None:
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
                                                 data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
     task_queue = f"memory-{uuid.uuid4().hex[:6]}"
     worker = None
     try:
-        await asyncio.to_thread(upgrade_head, url)
         environment = os.environ | {"NOTIFLOW_DATABASE_URL": url, "NOTIFLOW_TASK_QUEUE": task_queue,
                                     "NOTIFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
         worker = subprocess.Popen([sys.executable, "-m", "notiflow", "worker"], env=environment)
@@ -100,8 +100,6 @@ async def main(count: int) -> None:
             worker.terminate()
             worker.wait(30)
         await env.shutdown()
-        await postgres.drop_database(url)
-        postgres.stop()
 
 
 if __name__ == "__main__":

@@ -28,13 +28,13 @@ from temporalio.worker import Worker
 
 from notiflow.client import NotificationClient
 from notiflow.contracts import User
-from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+from notiflow.db import make_engine, make_sessionmaker
 from notiflow.directory import upsert_users
 from notiflow.seed import seed_templates
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
 from tests.factories import event, issue_dict, ref
-from tests.services import PostgresProvider, free_port
+from tests.services import free_port, migrated_database
 from bench.bare import BareActivities, BareEventWorkflow, BareTimerWorkflow
 from workers.main import build_worker
 
@@ -79,7 +79,6 @@ async def _concurrently(count: int, make) -> float:
 
 
 async def run_all(args, url: str, smtp: SinkProcess):
-    await asyncio.to_thread(upgrade_head, url)
     engine = make_engine(url, pool_size=5)
     sessions = make_sessionmaker(engine)
     await seed_templates(sessions)
@@ -184,15 +183,9 @@ async def latency(nc: NotificationClient, smtp: SinkProcess, rate: float, second
 
 
 async def main(args) -> None:
-    postgres = PostgresProvider()
-    await postgres.start()
-    url = await postgres.create_database("notiflow_bench")
-    try:
+    async with migrated_database("notiflow_bench") as url:
         with SinkProcess() as smtp:
             bare, ours, blast, fan, delays = await run_all(args, url, smtp)
-    finally:
-        await postgres.drop_database(url)
-        postgres.stop()
 
     p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))] if delays else float("nan")
     table = Table(title="notiflow vs baselines (same machine, same run)")

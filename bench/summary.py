@@ -20,10 +20,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.summary import SummaryActivities
 from notiflow.contracts import NotificationType
-from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from notiflow.timers import SummaryPeriod
-from tests.services import PostgresProvider
+from tests.services import migrated_database
 
 FILL = [
     """INSERT INTO issues (id, title, category, priority, status, is_auto_reported, created_at, resolved_at,
@@ -46,11 +46,7 @@ FILL = [
 
 
 async def main(events: int, issues: int, runs: int) -> None:
-    postgres = PostgresProvider()
-    await postgres.start()
-    url = await postgres.create_database("notiflow_bench_summary")
-    try:
-        await asyncio.to_thread(upgrade_head, url)
+    async with migrated_database("notiflow_bench_summary") as url:
         engine = make_engine(url, pool_size=2)
         now = datetime.now(timezone.utc)
         started = time.perf_counter()
@@ -68,9 +64,6 @@ async def main(events: int, issues: int, runs: int) -> None:
                 samples.append(time.perf_counter() - begin)
             print(f"{report:28} {statistics.median(samples):8.3f} {max(samples):8.3f}   ≤ 1 s")
         await engine.dispose()
-    finally:
-        await postgres.drop_database(url)
-        postgres.stop()
 
 
 if __name__ == "__main__":

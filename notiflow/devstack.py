@@ -186,7 +186,8 @@ class DevStack:
         console.log("starting Temporal dev server")
         log_path = data_dir / "temporal.log"
         log = self._stack.enter_context(log_path.open("ab"))
-        process = await asyncio.create_subprocess_exec(*args, stdout=log, stderr=log)
+        # Its own session: a Ctrl-C in the terminal reaches only us, and we stop it after the worker.
+        process = await asyncio.create_subprocess_exec(*args, stdout=log, stderr=log, start_new_session=True)
         self._stack.push_async_callback(_terminate, process)
         for _ in range(150):
             if process.returncode is not None:

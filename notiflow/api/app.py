@@ -22,6 +22,7 @@ from notiflow.api import (
     users,
 )
 from notiflow.api.broadcast import InboxBroadcaster, asyncpg_dsn
+from notiflow.api.docs import install_docs
 from notiflow.api.errors import install_error_handlers
 from notiflow.api.state import ApiState, TemporalClientFactory, TemporalConnector
 from notiflow.contracts import IssueEvent
@@ -87,8 +88,10 @@ def create_app(settings: Settings, temporal_client_factory: TemporalClientFactor
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app, {"persistAuthorization": True})
     app.state.settings = settings
     app.state.metrics = metrics.ApiMetrics()
     app.add_middleware(metrics.RequestMetricsMiddleware, metrics=app.state.metrics)

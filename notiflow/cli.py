@@ -29,6 +29,14 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _database_url(settings: Settings) -> str:
+    try:
+        return settings.require_database_url()
+    except SettingsError as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
 def _run(coro) -> None:
     """Run on uvloop where it is installed (Linux, macOS): the worker is CPU-bound on socket I/O."""
     try:
@@ -52,10 +60,11 @@ def migrate() -> None:
     settings = _settings()
 
     async def main() -> None:
-        from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+        from notiflow.db import check_database, make_engine, make_sessionmaker, upgrade_head
         from notiflow.seed import seed_templates
 
         url = settings.require_database_url()
+        await check_database(url)
         await asyncio.to_thread(upgrade_head, url)
         engine = make_engine(url, pool_size=1)
         added = await seed_templates(make_sessionmaker(engine))
@@ -69,9 +78,10 @@ def migrate() -> None:
 def worker() -> None:
     """Run the worker against the configured Temporal and PostgreSQL (Ctrl-C / SIGTERM stops it gracefully)."""
     settings = _settings()
-    settings.require_database_url()
+    from notiflow.db import check_database
     from workers.main import run_worker
 
+    _run(check_database(_database_url(settings)))
     errors.print(f"worker on task queue {settings.task_queue!r} at {settings.temporal_address}")
     _run(run_worker(settings))
 
@@ -80,11 +90,12 @@ def worker() -> None:
 def api() -> None:
     """Serve the HTTP API (uvicorn)."""
     settings = _settings()
-    settings.require_database_url()
     import uvicorn
 
     from notiflow.api.app import create_app
+    from notiflow.db import check_database
 
+    _run(check_database(_database_url(settings)))
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
 
 

@@ -20,6 +20,28 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+class DatabaseUnreachable(RuntimeError):
+    """PostgreSQL cannot be reached; the message is one line saying where and why."""
+
+
+async def check_database(url: str, timeout: float = 10) -> None:
+    """Fail fast with one readable line instead of a driver traceback at start-up."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    where = f"{parsed.host or parsed.query.get('host') or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
+    try:
+        connection = await asyncio.wait_for(
+            asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1)), timeout)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DatabaseUnreachable(f"cannot reach PostgreSQL at {where} (NOTIFLOW_DATABASE_URL): {reason}") from None
+    await connection.close()
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 

@@ -161,3 +161,13 @@ def test_worker_stops_gracefully_on_sigterm(database_url, temporal_env):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_processes_name_an_unreachable_database_in_one_line():
+    down = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/notiflow"
+    for command in ("api", "migrate", "worker"):
+        result = subprocess.run(NOTIFLOW + [command], capture_output=True, text=True, timeout=60,
+                                env=_env(NOTIFLOW_DATABASE_URL=down))
+        assert result.returncode == 1, (command, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot reach PostgreSQL" in lines[0] and "NOTIFLOW_DATABASE_URL" in lines[0], lines

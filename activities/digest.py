@@ -11,19 +11,20 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
 from activities.pipeline import (
+    ActiveTemplates,
     attempt_log,
     channel_address,
     empty_plan,
     insert_queue_rows,
     pick_template,
+    recipient_context,
     render_or_reason,
-    template_source,
     write_logs,
 )
 from notiflow.contracts import DeliveryStatus
@@ -32,7 +33,6 @@ from notiflow.models import (
     IssueRow,
     NotificationPreferenceRow,
     NotificationQueueRow,
-    NotificationTemplateRow,
     UserRow,
 )
 from notiflow.routing import is_closed
@@ -63,6 +63,7 @@ class DigestActivities:
         self.sessions = sessions
         self.settings = settings
         self.client = client
+        self.templates = ActiveTemplates()
 
     @activity.defn(name="route_to_digest")
     async def route_to_digest(self, routing: DigestRouting) -> int:
@@ -79,13 +80,18 @@ class DigestActivities:
                 .where(q.id.in_([uuid.UUID(i) for i in frequency]), q.status == DeliveryStatus.PENDING)
             )).all()
             by_user: dict[str, list[DigestItem]] = defaultdict(list)
+            flush_times: list[dict[str, Any]] = []
             for row in rows:
                 flush_at = next_digest_at(frequency[str(row.id)], routing.as_of, row.timezone or self.settings.timezone,
                                           digest_hour=row.digest_hour, quiet_start=row.quiet_hours_start,
                                           quiet_end=row.quiet_hours_end)
                 by_user[row.recipient_id].append(
                     DigestItem(queue_id=str(row.id), frequency=frequency[str(row.id)], flush_at=flush_at))
-                await session.execute(update(q).where(q.id == row.id).values(scheduled_at=flush_at))
+                flush_times.append({"row_id": row.id, "flush_at": flush_at})
+            if flush_times:
+                await session.execute(
+                    update(q.__table__).where(q.__table__.c.id == bindparam("row_id"))
+                    .values(scheduled_at=bindparam("flush_at")), flush_times)
         for user_id, items in by_user.items():
             await self.client.start_workflow(
                 DigestWorkflow.run, DigestInput(user_id=user_id), id=digest_workflow_id(user_id),
@@ -115,7 +121,7 @@ class DigestActivities:
             by_channel: dict[str, list[NotificationQueueRow]] = defaultdict(list)
             for item in items:
                 by_channel[item.delivery_method].append(item)
-            templates = await _digest_templates(session)
+            templates = await self.templates.get(session)
             rows = [self._digest_row(flush, user, channel, members, entries, templates, plan)
                     for channel, members in sorted(by_channel.items())]
             deliveries = await insert_queue_rows(session, rows)
@@ -153,8 +159,7 @@ class DigestActivities:
         source = pick_template(templates, DIGEST, channel, user.locale)
         context = {
             "notification_type": DIGEST,
-            "recipient": {"id": user.id, "name": user.name, "email": user.email, "locale": user.locale,
-                          "timezone": user.timezone or settings.timezone},
+            "recipient": recipient_context(user, settings),
             "actor": None, "issue": None, "changes": None, "comment": None, "context": {},
             "app_url": settings.app_url, "issue_url": None, "unsubscribe_url": None,
             "data": {"period": str(flush.period), "items": listed},
@@ -212,8 +217,3 @@ class DigestActivities:
     def activities(self) -> list:
         return [self.route_to_digest, self.compose_digest, self.settle_digest]
 
-
-async def _digest_templates(session: AsyncSession):
-    rows = (await session.execute(select(NotificationTemplateRow).where(
-        NotificationTemplateRow.is_active, NotificationTemplateRow.notification_type == DIGEST))).scalars()
-    return {r.name: template_source(r) for r in rows}

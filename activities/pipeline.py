@@ -62,6 +62,28 @@ from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
 TEMPLATE_TTL = 5.0
 
 
+class ActiveTemplates:
+    """Every active template, re-read at most every TEMPLATE_TTL seconds (edits apply within that)."""
+
+    def __init__(self) -> None:
+        self._loaded: tuple[float, dict[str, TemplateSource]] = (float("-inf"), {})
+
+    async def get(self, session: AsyncSession) -> dict[str, TemplateSource]:
+        loaded_at, templates = self._loaded
+        if time.monotonic() - loaded_at > TEMPLATE_TTL:
+            rows = (await session.execute(
+                select(NotificationTemplateRow).where(NotificationTemplateRow.is_active))).scalars()
+            templates = {r.name: template_source(r) for r in rows}
+            self._loaded = (time.monotonic(), templates)
+        return templates
+
+
+def recipient_context(user: UserRow, settings: Settings) -> dict[str, Any]:
+    """The ``recipient`` every template sees."""
+    return {"id": user.id, "name": user.name, "email": user.email, "locale": user.locale,
+            "timezone": user.timezone or settings.timezone}
+
+
 class PipelineActivities:
     """Activities sharing the worker's database pool and SMTP connections."""
 
@@ -69,7 +91,7 @@ class PipelineActivities:
         self.sessions = sessions
         self.settings = settings
         self.email = EmailProvider(settings)
-        self._template_cache: tuple[float, dict[str, TemplateSource]] = (float("-inf"), {})
+        self.templates = ActiveTemplates()
 
     async def close(self) -> None:
         await self.email.close()
@@ -86,23 +108,13 @@ class PipelineActivities:
             recipients, issue = await self._recipients(session, request)
             users = await _users(session, list(recipients))
             prefs = await _preferences(session, list(users), {str(t) for t in recipients.values()})
-            templates = await self._active_templates(session)
+            templates = await self.templates.get(session)
             recent = await _recent_immediate_counts(session, list(users), now)
             rows, plan = self._queue_rows(request, recipients, users, prefs, templates, issue, now, recent)
             deliveries = await insert_queue_rows(session, rows)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
         return plan
-
-    async def _active_templates(self, session: AsyncSession) -> dict[str, TemplateSource]:
-        """Every active template, re-read at most every TEMPLATE_TTL seconds (edits apply within that)."""
-        loaded_at, templates = self._template_cache
-        if time.monotonic() - loaded_at > TEMPLATE_TTL:
-            rows = (await session.execute(
-                select(NotificationTemplateRow).where(NotificationTemplateRow.is_active))).scalars()
-            templates = {r.name: template_source(r) for r in rows}
-            self._template_cache = (time.monotonic(), templates)
-        return templates
 
     async def _recipients(self, session: AsyncSession, request: NotificationRequest):
         """user id → notification type, and the issue as templates see it."""
@@ -203,8 +215,7 @@ class PipelineActivities:
             issue = base["issue"]
         return base | {
             "notification_type": str(notification_type),
-            "recipient": {"id": user.id, "name": user.name, "email": user.email, "locale": user.locale,
-                          "timezone": user.timezone or self.settings.timezone},
+            "recipient": recipient_context(user, self.settings),
             "actor": _ref(event.actor) if event else base.get("actor"),
             "issue": issue,
             "changes": {k: v.model_dump(mode="json") for k, v in event.changes.items()} if event and event.changes else None,

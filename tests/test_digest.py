@@ -3,6 +3,8 @@ turn several notifications into one message at the top of the hour, with their q
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 from datetime import datetime, time, timedelta, timezone
 
@@ -60,11 +62,17 @@ def listed(mail) -> list[str]:
     return [line for line in mail.part("plain").splitlines() if line.startswith("- ")]
 
 
-async def test_five_comments_for_an_hourly_digest_user_make_one_digest_at_the_hour(time_env, ts_worker, settings, db, smtp):
+@pytest.fixture
+async def hourly_reporter(db):
+    """The directory, with the reporter taking comment mails as an hourly digest."""
     await add_users(db, DIRECTORY)
     async with db.begin() as session:
         session.add(NotificationPreferenceRow(user_id=REPORTER.id, notification_type="ISSUE_COMMENT_ADDED",
                                               delivery_method="EMAIL", frequency="HOURLY"))
+
+
+async def test_five_comments_for_an_hourly_digest_user_make_one_digest_at_the_hour(time_env, ts_worker, settings, db,
+                                                                                   smtp, hourly_reporter):
     nc = NotificationClient(time_env.client, settings)
     now = await away_from_the_hour(time_env)
     hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)  # the reporter's zone is UTC+3
@@ -138,11 +146,7 @@ def test_next_digest_time_follows_the_zone_the_digest_hour_and_quiet_hours():
         datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)
 
 
-async def test_a_waiting_digest_survives_a_worker_restart(time_env, settings, db, smtp):
-    await add_users(db, DIRECTORY)
-    async with db.begin() as session:
-        session.add(NotificationPreferenceRow(user_id=REPORTER.id, notification_type="ISSUE_COMMENT_ADDED",
-                                              delivery_method="EMAIL", frequency="HOURLY"))
+async def test_a_waiting_digest_survives_a_worker_restart(time_env, settings, db, smtp, hourly_reporter):
     nc = NotificationClient(time_env.client, settings)
     now = await away_from_the_hour(time_env)
     hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)

@@ -17,11 +17,12 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.pipeline import (
-    ActiveTemplates,
+    Snapshot,
     attempt_log,
     channel_address,
     empty_plan,
     insert_queue_rows,
+    load_active_templates,
     pick_template,
     recipient_context,
     render_or_reason,
@@ -63,7 +64,7 @@ class DigestActivities:
         self.sessions = sessions
         self.settings = settings
         self.client = client
-        self.templates = ActiveTemplates()
+        self.templates = Snapshot(load_active_templates)
 
     @activity.defn(name="route_to_digest")
     async def route_to_digest(self, routing: DigestRouting) -> int:

@@ -14,7 +14,8 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import DateTime, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -58,24 +59,28 @@ from notiflow.settings import Settings
 from notiflow.templating import Rendered, TemplateError, TemplateSource, render, sample_context, template_name
 from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
 
-#: Seconds a worker keeps the active templates before reading them again.
-TEMPLATE_TTL = 5.0
+#: Seconds a worker keeps templates and escalation policies before reading them again.
+SNAPSHOT_TTL = 5.0
+T = TypeVar("T")
 
 
-class ActiveTemplates:
-    """Every active template, re-read at most every TEMPLATE_TTL seconds (edits apply within that)."""
+class Snapshot(Generic[T]):
+    """A small, rarely edited table, read at most every SNAPSHOT_TTL seconds (edits apply within that)."""
 
-    def __init__(self) -> None:
-        self._loaded: tuple[float, dict[str, TemplateSource]] = (float("-inf"), {})
+    def __init__(self, load: Callable[[AsyncSession], Awaitable[T]]) -> None:
+        self._load = load
+        self._loaded_at = float("-inf")
+        self._value: T | None = None
 
-    async def get(self, session: AsyncSession) -> dict[str, TemplateSource]:
-        loaded_at, templates = self._loaded
-        if time.monotonic() - loaded_at > TEMPLATE_TTL:
-            rows = (await session.execute(
-                select(NotificationTemplateRow).where(NotificationTemplateRow.is_active))).scalars()
-            templates = {r.name: template_source(r) for r in rows}
-            self._loaded = (time.monotonic(), templates)
-        return templates
+    async def get(self, session: AsyncSession) -> T:
+        if time.monotonic() - self._loaded_at > SNAPSHOT_TTL:
+            self._value, self._loaded_at = await self._load(session), time.monotonic()
+        return self._value
+
+
+async def load_active_templates(session: AsyncSession) -> dict[str, TemplateSource]:
+    rows = (await session.execute(select(NotificationTemplateRow).where(NotificationTemplateRow.is_active))).scalars()
+    return {r.name: template_source(r) for r in rows}
 
 
 def recipient_context(user: UserRow, settings: Settings) -> dict[str, Any]:
@@ -91,7 +96,7 @@ class PipelineActivities:
         self.sessions = sessions
         self.settings = settings
         self.email = EmailProvider(settings)
-        self.templates = ActiveTemplates()
+        self.templates = Snapshot(load_active_templates)
 
     async def close(self) -> None:
         await self.email.close()

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.digest import DigestActivities
+from activities.pipeline import Snapshot
 from activities.summary import SummaryActivities
 from notiflow.contracts import EventType, IssueEvent, NotificationType
 from notiflow.models import EscalationPolicyRow, IssueRow
@@ -46,6 +47,7 @@ class TimerActivities:
         self.sessions = sessions
         self.settings = settings
         self.client = client
+        self.policies = Snapshot(_load_policies)
 
     @activity.defn(name="feed_timers")
     async def feed_timers(self, event: IssueEvent) -> None:
@@ -85,13 +87,7 @@ class TimerActivities:
     async def _escalation_policy(self, priority: str) -> EscalationPolicy | None:
         """The current policy for a priority; None when an administrator removed it (no escalation)."""
         async with self.sessions() as session:
-            row = (await session.execute(
-                select(EscalationPolicyRow).where(EscalationPolicyRow.priority == priority)
-            )).scalar_one_or_none()
-        if row is None:
-            return None
-        return EscalationPolicy(priority=row.priority, due_minutes=row.due_minutes, tiers=row.tiers,
-                                repeat_last=row.repeat_last, repeat_every_minutes=row.repeat_every_minutes)
+            return (await self.policies.get(session)).get(priority)
 
     async def _feed_spike_detector(self, event: IssueEvent) -> None:
         config = SpikeConfig(min_count=self.settings.spike_min_count, factor=self.settings.spike_factor)
@@ -106,6 +102,13 @@ class TimerActivities:
 
     def activities(self) -> list:
         return [self.feed_timers]
+
+
+async def _load_policies(session: AsyncSession) -> dict[str, EscalationPolicy]:
+    rows = (await session.execute(select(EscalationPolicyRow))).scalars()
+    return {row.priority: EscalationPolicy(priority=row.priority, due_minutes=row.due_minutes, tiers=row.tiers,
+                                           repeat_last=row.repeat_last, repeat_every_minutes=row.repeat_every_minutes)
+            for row in rows}
 
 
 def durable_time_activities(sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client) -> list:

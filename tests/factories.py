@@ -1,8 +1,17 @@
-"""Builders for events and users used across tests."""
+"""Builders for events and users used across tests.
+
+Event times are relative to the clock the tests run against (this machine's,
+which the Temporal dev server and PostgreSQL share), never fixed dates: a HIGH
+issue stamped with a fixed day becomes overdue on arrival once that day is old
+and the SLA adds an escalation mail. ``shifted`` moves every time by a fixed
+offset, so a test can prove it does not depend on the calendar.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 from notiflow.contracts import IssueEvent, User, parse_event
@@ -13,6 +22,27 @@ ADMIN_FR = User(id="u-admin-fr", name="Hery Rasoa", email="hery@example.mg", loc
 REPORTER = User(id="u-reporter", name="Lalao Rina", email="lalao@example.mg", locale="en", roles=["staff"])
 ASSIGNEE = User(id="u-assignee", name="Rakoto Andry", email="rakoto@example.mg", locale="fr", roles=["staff"])
 DIRECTORY = [ADMIN_EN, ADMIN_FR, REPORTER, ASSIGNEE]
+
+
+#: Start of this test session, to the minute: every event time is an offset from it.
+SESSION_START = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+_shift = timedelta(0)
+
+
+def base_time() -> datetime:
+    """The instant events are stamped from: the session's start, plus any ``shifted`` offset."""
+    return SESSION_START + _shift
+
+
+@contextlib.contextmanager
+def shifted(offset: timedelta) -> Iterator[None]:
+    """Stamp events built inside the block ``offset`` away from now (e.g. a year back or ahead)."""
+    global _shift
+    previous, _shift = _shift, offset
+    try:
+        yield
+    finally:
+        _shift = previous
 
 
 def ref(user: User) -> dict:
@@ -30,7 +60,7 @@ def issue_dict(issue_id: str | None = None, **overrides) -> dict:
         "reporter": ref(REPORTER),
         "assignee": None,
         "is_auto_reported": False,
-        "created_at": "2026-11-25T08:00:00Z",
+        "created_at": base_time().isoformat(),
         "resolution_notes": None,
     }
     return base | overrides
@@ -38,7 +68,7 @@ def issue_dict(issue_id: str | None = None, **overrides) -> dict:
 
 def event_dict(event_type: str = "ISSUE_CREATED", *, issue: dict | None = None, actor: User = REPORTER,
                minutes: int = 0, **extra) -> dict:
-    occurred = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    occurred = base_time() + timedelta(minutes=minutes)
     return {
         "event_id": f"evt-{uuid.uuid4().hex[:10]}",
         "type": event_type,

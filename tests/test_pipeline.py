@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +14,8 @@ from notiflow.contracts import InvalidEvent
 from notiflow.models import InAppNotificationRow, IssueEventRow, IssueRow, NotificationLogRow, NotificationQueueRow
 from notiflow.plans import DeliveryOutcome
 from tests.conftest import running_worker
-from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, event, event_dict, issue_dict, ref
+from tests.factories import (ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, event, event_dict, issue_dict, ref,
+                             shifted)
 
 
 async def _publish_and_wait(nc: NotificationClient, evt) -> DeliveryOutcome:
@@ -66,6 +68,30 @@ async def test_created_high_issue_mails_every_admin_in_their_language(nc, smtp, 
         stored = (await session.execute(select(IssueEventRow).where(IssueEventRow.event_id == evt.event_id))).scalar_one()
         assert stored.workflow_id == f"event/{evt.event_id}"
         assert (await session.get(IssueRow, evt.issue.id)).priority == "HIGH"
+
+
+@pytest.mark.parametrize("offset, overdue", [(timedelta(days=-365), True), (timedelta(days=365), False)],
+                         ids=["a-year-back", "a-year-ahead"])
+async def test_the_suite_does_not_depend_on_the_calendar(offset, overdue, nc, smtp, db):
+    """Events far from today: the event's own mails are the same; only a year-old HIGH issue is overdue.
+
+    This is the check that would have caught fixed dates in the factories: with a
+    stale date the SLA escalates at once and tests counting mails see one more.
+    """
+    with shifted(offset):
+        evt = event("ISSUE_CREATED")
+    outcome = await _publish_and_wait(nc, evt)
+    assert outcome.channels["EMAIL"].sent == 2
+    created = await _queue(db, event_id=evt.event_id, delivery_method="EMAIL")
+    assert {r.recipient_id for r in created} == {ADMIN_EN.id, ADMIN_FR.id}
+    if overdue:  # every tier is past due: the SLA sends only the latest one at once, to the on-call admin
+        await smtp.wait_for(3)
+        escalations = await _queue(db, issue_id=evt.issue.id, notification_type="ISSUE_OVERDUE", delivery_method="EMAIL")
+        assert [r.recipient_id for r in escalations] == [ADMIN_FR.id]
+    else:
+        await asyncio.sleep(1.0)
+        assert len(smtp.sink.messages) == 2
+        assert await _queue(db, issue_id=evt.issue.id, notification_type="ISSUE_OVERDUE") == []
 
 
 async def test_recipients_follow_the_event_type(nc, smtp, db):

@@ -293,3 +293,22 @@ class EscalationPolicyRow(Base):
     repeat_last: Mapped[int] = mapped_column(Integer, server_default="0")
     repeat_every_minutes: Mapped[int] = mapped_column(Integer, server_default="240")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+class AuditLogRow(Base):
+    """Who did what to notiflow's configuration or queue, and when (admin actions, redeliveries).
+
+    ``details`` holds what changed (e.g. before/after of a template, the filters of a
+    redelivery and how many rows it re-queued); never secrets.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str | None] = mapped_column(String(300))
+    details: Mapped[dict | None] = mapped_column(JSONB)
+
+    __table_args__ = (Index(None, "at"), Index(None, "action", "at"))

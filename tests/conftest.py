@@ -21,7 +21,7 @@ from tests.services import PostgresProvider, SmtpServer, temporal_binary
 #: Tables emptied between tests (templates and escalation policies keep their seeded rows).
 DATA_TABLES = (
     "notification_logs, in_app_notifications, notification_queue, notification_preferences, "
-    "issue_events, issues, webhook_subscriptions, users"
+    "issue_events, issues, webhook_subscriptions, users, audit_log"
 )
 
 

@@ -38,16 +38,25 @@ class NotificationRequest(BaseModel):
     #: send-test: fill the template context with sample issue data.
     sample: bool = False
     workflow_id: str | None = None
+    #: the run planning it: a later run of the same workflow (an operator's reset) re-queues what this one left FAILED
+    run_id: str | None = None
     #: the workflow's clock (quiet hours are judged at this instant, not the worker's wall clock)
     as_of: datetime | None = None
 
 
 class RetrySpec(BaseModel):
-    """The worker's retry settings, recorded in history so replays agree."""
+    """The worker's retry settings, recorded in history so replays agree.
+
+    With ``deadline_seconds`` (every plan since durable retries) a transient failure is
+    retried without an attempt limit until the deadline has passed *and* at least
+    ``maximum_attempts`` attempts were made; without it (histories recorded before),
+    ``maximum_attempts`` alone bounds the retries.
+    """
 
     maximum_attempts: int
     initial_seconds: float
     max_seconds: float
+    deadline_seconds: float | None = None
 
 
 class Delivery(BaseModel):
@@ -61,6 +70,8 @@ class Delivery(BaseModel):
 
 class DeliveryPlan(BaseModel):
     deliveries: list[Delivery] = Field(default_factory=list)
+    #: a critical notification's audience was empty and this wider one was used (recorded on the rows too)
+    fallback: str | None = None
     skipped: dict[str, int] = Field(default_factory=dict)
     failed: dict[str, int] = Field(default_factory=dict)
     already_done: int = 0
@@ -71,7 +82,10 @@ class DeliveryPlan(BaseModel):
 class DeliveryBatch(BaseModel):
     channel: Channel
     queue_ids: list[str]
+    #: the fewest attempts before a row may be given up
     maximum_attempts: int
+    #: transient failures after this instant are final (None: ``maximum_attempts`` alone decides)
+    give_up_at: datetime | None = None
 
 
 class BatchResult(BaseModel):
@@ -91,6 +105,28 @@ class DeliveryOutcome(BaseModel):
     """What a pipeline run did, per channel."""
 
     channels: dict[str, ChannelCount] = Field(default_factory=dict)
+    #: set when a critical notification found nobody in its audience and went to a wider one
+    fallback: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """SENT (nothing failed), PARTIAL (some failed), FAILED (every delivery failed) — the run's search attribute."""
+        sent = sum(c.sent + c.digested for c in self.channels.values())
+        failed = sum(c.failed for c in self.channels.values())
+        if not failed:
+            return "SENT"
+        return "PARTIAL" if sent else "FAILED"
+
+    def describe(self) -> str:
+        """One line for the run's details in the web UI, e.g. ``PARTIAL · EMAIL 4 sent, 1 failed · IN_APP 5 sent``."""
+        parts = [self.verdict]
+        for channel, count in sorted(self.channels.items()):
+            figures = [f"{n} {label}" for n, label in ((count.sent, "sent"), (count.failed, "failed"),
+                                                       (count.digested, "digested"), (count.skipped, "skipped")) if n]
+            parts.append(f"{channel} {', '.join(figures) or 'nothing'}")
+        if self.fallback:
+            parts.append(self.fallback)
+        return " · ".join(parts)
 
     def add(self, channel: str, *, sent: int = 0, failed: int = 0, skipped: int = 0, digested: int = 0) -> None:
         count = self.channels.setdefault(channel, ChannelCount())
@@ -103,3 +139,31 @@ class DeliveryOutcome(BaseModel):
 class MarkFailed(BaseModel):
     queue_ids: list[str]
     reason: str
+
+
+class RedeliveryFilter(BaseModel):
+    """Which FAILED rows an operator wants sent again (every field narrows; none = every FAILED row)."""
+
+    issue_id: str | None = None
+    channel: Channel | None = None
+    notification_type: NotificationType | None = None
+    recipient_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    workflow_id: str | None = None
+
+
+class RedeliveryRequest(BaseModel):
+    """One operator request: idempotent on ``request_id`` (workflow ``redeliver/{request_id}``)."""
+
+    request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+    requested_by: str = Field(min_length=1, max_length=200)
+    filter: RedeliveryFilter = Field(default_factory=RedeliveryFilter)
+    workflow_id: str | None = None
+
+
+class Requeued(BaseModel):
+    """What ``requeue_failed`` did: the rows now PENDING again, as a plan the delivery waves can send."""
+
+    plan: DeliveryPlan
+    requeued: int = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -58,7 +59,14 @@ class Settings(BaseSettings):
     notification_retry_attempts: int = Field(default=3, ge=1, le=100, validation_alias=_tracker_name("NOTIFICATION_RETRY_ATTEMPTS"))
     notification_batch_size: int = Field(default=50, ge=1, le=1000, validation_alias=_tracker_name("NOTIFICATION_BATCH_SIZE"))
     retry_initial_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
-    retry_max_seconds: float = Field(default=300.0, gt=0)
+    retry_max_seconds: float = Field(
+        default=60.0, gt=0, description="cap on the retry delay: delivery resumes at most this long after a provider returns"
+    )
+    delivery_deadline: timedelta = Field(
+        default=timedelta(hours=24), gt=timedelta(0),
+        description="how long a transient failure (provider down, 4xx, timeout) is retried before the row is FAILED; "
+                    "seconds (86400) or ISO 8601 (PT24H)",
+    )
 
     max_per_hour: int = Field(default=30, ge=1)
     spike_min_count: int = Field(default=10, ge=1)

@@ -18,9 +18,11 @@ from notiflow.settings import Settings
 ISSUE_ID = SearchAttributeKey.for_keyword("IssueId")
 NOTIFICATION_TYPE = SearchAttributeKey.for_keyword("NotificationType")
 ISSUE_PRIORITY = SearchAttributeKey.for_keyword("IssuePriority")
+#: SENT / PARTIAL / FAILED, set when a notifying run ends: `DeliveryOutcome="FAILED"` finds every run that lost one.
+DELIVERY_OUTCOME = SearchAttributeKey.for_keyword("DeliveryOutcome")
 
 #: Registered on the dev server (`--search-attribute`) and in tests. No personal data.
-SEARCH_ATTRIBUTES = (ISSUE_ID, NOTIFICATION_TYPE, ISSUE_PRIORITY)
+SEARCH_ATTRIBUTES = (ISSUE_ID, NOTIFICATION_TYPE, ISSUE_PRIORITY, DELIVERY_OUTCOME)
 
 #: Plaintext; tests and replay use it as is.
 DATA_CONVERTER = pydantic_data_converter

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import Frequency
     from notiflow.plans import BatchResult, DeliveryBatch, DeliveryOutcome, DeliveryPlan, MarkFailed, NotificationRequest
+    from notiflow.temporal import DELIVERY_OUTCOME
     from notiflow.timers import DigestRoute, DigestRouting
 
 #: Planning only touches our own database: retry it patiently; bad input is not retried.
@@ -31,6 +32,13 @@ PLAN_RETRY = RetryPolicy(
 )
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
                                 maximum_attempts=20)
+#: A deliver attempt that stops heartbeating is presumed dead (its worker was killed) and retried this soon.
+#: The activity heartbeats from a background task, so a slow provider does not trip it.
+DELIVER_HEARTBEAT = timedelta(seconds=10)
+#: One attempt may hold provider answers while the database is down; long enough to outlast a restart.
+DELIVER_ATTEMPT_LIMIT = timedelta(minutes=30)
+#: Marker for the outcome search attribute and run details (runs recorded before it replay without them).
+OUTCOME_VISIBLE = "delivery-outcome-visible"
 
 
 async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
@@ -38,23 +46,26 @@ async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
         "plan_deliveries", request, result_type=DeliveryPlan,
         start_to_close_timeout=timedelta(minutes=2), retry_policy=PLAN_RETRY,
     )
-    return await deliver_plan(plan)
+    outcome = await deliver_plan(plan)
+    show_outcome(outcome)
+    return outcome
+
+
+def show_outcome(outcome: DeliveryOutcome) -> None:
+    """Make failures findable: ``DeliveryOutcome="FAILED"`` (or PARTIAL) in the web UI, and the counts in the details."""
+    if workflow.patched(OUTCOME_VISIBLE):
+        workflow.upsert_search_attributes([DELIVERY_OUTCOME.value_set(outcome.verdict)])
+        workflow.set_current_details(outcome.describe())
 
 
 async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
     """Digest items to the recipients' digests; the rest in waves, each after its recipients' quiet hours."""
-    outcome = DeliveryOutcome()
+    outcome = DeliveryOutcome(fallback=plan.fallback)
     for channel, count in plan.skipped.items():
         outcome.add(channel, skipped=count)
     for channel, count in plan.failed.items():
         outcome.add(channel, failed=count)
-    delivery_retry = RetryPolicy(
-        initial_interval=timedelta(seconds=plan.retry.initial_seconds),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=plan.retry.max_seconds),
-        maximum_attempts=plan.retry.maximum_attempts,
-        non_retryable_error_types=["PermanentDeliveryError"],
-    )
+    delivery_retry, give_up_at = _delivery_retry(plan)
     digested = [d for d in plan.deliveries if d.frequency != Frequency.IMMEDIATE]
     if digested:
         await workflow.execute_activity(
@@ -70,12 +81,14 @@ async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
         if delivery.frequency != Frequency.IMMEDIATE:
             continue
         waves.setdefault(delivery.not_before, {}).setdefault(delivery.channel, []).append(delivery.queue_id)
+    started = workflow.now()
     for not_before in sorted(waves, key=lambda t: (t is not None, t)):
         if not_before is not None and not_before > workflow.now():
             await workflow.sleep(not_before - workflow.now())
         batches = [
             DeliveryBatch(channel=channel, queue_ids=ids[i:i + plan.batch_size],
-                          maximum_attempts=plan.retry.maximum_attempts)
+                          maximum_attempts=plan.retry.maximum_attempts,
+                          give_up_at=give_up_at + (workflow.now() - started) if give_up_at else None)
             for channel, ids in waves[not_before].items()
             for i in range(0, len(ids), plan.batch_size)
         ]
@@ -85,11 +98,37 @@ async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
     return outcome
 
 
+def _delivery_retry(plan: DeliveryPlan):
+    """The deliver activity's retry policy and the instant transient failures become final.
+
+    Transient failures are retried with capped exponential backoff until the
+    plan's deadline (NOTIFLOW_DELIVERY_DEADLINE): the activity itself turns a
+    row FAILED once the deadline has passed, so the policy has no attempt limit;
+    a crashed attempt therefore costs nothing but a retry. Plans recorded
+    before the deadline existed keep their attempt limit.
+    """
+    spec = plan.retry
+    retry = RetryPolicy(
+        initial_interval=timedelta(seconds=spec.initial_seconds),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=spec.max_seconds),
+        maximum_attempts=0 if spec.deadline_seconds else spec.maximum_attempts,
+        non_retryable_error_types=["PermanentDeliveryError"],
+    )
+    give_up_at = workflow.now() + timedelta(seconds=spec.deadline_seconds) if spec.deadline_seconds else None
+    return retry, give_up_at
+
+
 async def _deliver(batch: DeliveryBatch, retry: RetryPolicy) -> BatchResult:
+    # Backstop only: the activity gives up by itself at give_up_at; this bounds a run whose worker never returns.
+    backstop = (batch.give_up_at - workflow.now() + DELIVER_ATTEMPT_LIMIT + 2 * retry.maximum_interval
+                if batch.give_up_at and retry.maximum_interval else None)
     try:
         return await workflow.execute_activity(
             "deliver", batch, result_type=BatchResult,
-            start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=timedelta(seconds=60),
+            start_to_close_timeout=DELIVER_ATTEMPT_LIMIT if batch.give_up_at else timedelta(minutes=5),
+            heartbeat_timeout=DELIVER_HEARTBEAT if batch.give_up_at else timedelta(seconds=60),
+            schedule_to_close_timeout=backstop,
             retry_policy=retry,
         )
     except ActivityError as err:

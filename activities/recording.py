@@ -1,0 +1,167 @@
+"""Recording provider answers so none is lost: grouped writes that wait out a database outage.
+
+A provider's answer (accepted, refused, try later) must reach the queue row, or
+a retry would send the message again or a row would say FAILED for mail that
+arrived. ``AnswerRecorder`` writes answers in groups on one connection, each
+group in one transaction (row status + attempt log in one statement, run as an
+executemany); when the database is unreachable it holds the answers and retries
+the write until it returns, so the activity only completes once every answer is
+stored.
+
+How much can a crash cost? A send holds a *window* slot from before it starts
+until its answer is stored, so at most ``window`` (the SMTP pool size) messages
+are ever sent-but-unrecorded: a ``kill -9`` resends at most that many, each with
+the same Message-ID (derived from the queue row). While the database is down the
+window fills and sending pauses, instead of piling up unrecorded mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from notiflow.contracts import DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+#: How often a running deliver activity tells Temporal it is alive (its heartbeat timeout is 10 s).
+HEARTBEAT_EVERY = 2.0
+#: Waits between write attempts while the database is unreachable: from the first to the cap.
+RETRY_WRITE_FIRST, RETRY_WRITE_CAP = 0.2, 5.0
+#: SQLSTATE classes meaning "the database is not there right now": connection exception, operator
+#: intervention (terminated, shutting down), insufficient resources; 55000 = not accepting connections.
+_UNAVAILABLE_STATES = ("08", "57", "53", "55000")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The write failed because the database is away (try again), not because the statement is wrong."""
+    if isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError, InterfaceError, OperationalError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+        return state.startswith(_UNAVAILABLE_STATES)
+    return False
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(progress) -> AsyncIterator[None]:
+    """Heartbeat in the background for as long as the block runs, whatever it is waiting on.
+
+    Per-send heartbeats alone would let a slow provider or a database outage look
+    like a dead worker and start a second, concurrent attempt; this way only a
+    dead worker stops the heartbeats. ``progress()`` gives the details recorded.
+    """
+    async def beat() -> None:
+        while True:
+            activity.heartbeat(progress())
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class AnswerRecorder:
+    """Stores provider answers in groups; holds them while the database is down. Use as ``async with``."""
+
+    #: One statement per answer: the row changes and its attempt is logged atomically (executemany per group).
+    _RECORD = text("""
+        WITH changed AS (
+            UPDATE notification_queue
+               SET status = COALESCE(:new_status, status), sent_at = :sent, error_message = :error,
+                   retry_count = :retries, provider_message_id = :message_id, provider_response = :response
+             WHERE id = :row_id AND status = 'PENDING'
+         RETURNING id, recipient_id, notification_type, delivery_method, workflow_id)
+        INSERT INTO notification_logs (id, queue_id, user_id, notification_type, delivery_method, status,
+                                       attempt, sent_at, error_details, context)
+        SELECT gen_random_uuid(), id, recipient_id, notification_type, delivery_method, :log_status,
+               :attempt, :sent, :error, jsonb_build_object('workflow_id', workflow_id)
+          FROM changed""").bindparams(bindparam("sent", type_=DateTime(timezone=True)))
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], attempt: int, *, window: int):
+        self.sessions = sessions
+        self.attempt = attempt
+        #: sends in flight plus answers not yet stored never exceed this
+        self.window = asyncio.Semaphore(window)
+        self.statuses: list[DeliveryStatus | None] = []
+        self.held_since: float | None = None
+        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> AnswerRecorder:
+        self._writer = asyncio.create_task(self._write_forever())
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        assert self._writer is not None
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+    def count(self, status: DeliveryStatus) -> int:
+        return sum(1 for s in self.statuses if s == status)
+
+    async def record(self, row_id, status: DeliveryStatus | None, *, error: str | None = None,
+                     message_id: str | None = None, response: str | None = None) -> None:
+        """Store one answer, returning once it is committed. ``status`` None: a failed attempt to retry."""
+        values = {
+            "row_id": row_id, "new_status": str(status) if status else None,
+            "sent": datetime.now(timezone.utc) if status == DeliveryStatus.SENT else None, "error": error,
+            "retries": self.attempt if status is None else self.attempt - 1,
+            "message_id": message_id, "response": response,
+            "log_status": str(status or DeliveryStatus.FAILED), "attempt": self.attempt,
+        }
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((values, stored))
+        self._wake.set()
+        await stored
+        self.statuses.append(status)
+
+    async def _write_forever(self) -> None:
+        delay = RETRY_WRITE_FIRST
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queued:
+                group, self._queued = self._queued, []
+                try:
+                    async with self.sessions.begin() as session:
+                        await session.execute(self._RECORD, [values for values, _ in group])
+                except Exception as exc:
+                    if not database_unavailable(exc):
+                        for _, stored in group:
+                            stored.set_exception(exc)
+                        continue
+                    self._queued = group + self._queued
+                    self._hold(exc, len(self._queued))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_WRITE_CAP)
+                    continue
+                if self.held_since is not None:
+                    log.warning("database back: %d held delivery answers written", len(group))
+                    self.held_since = None
+                delay = RETRY_WRITE_FIRST
+                for _, stored in group:
+                    stored.set_result(None)
+
+    def _hold(self, exc: BaseException, count: int) -> None:
+        if self.held_since is None:
+            self.held_since = asyncio.get_running_loop().time()
+            log.warning("database unreachable, holding %d delivery answers until it returns: %s",
+                        count, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

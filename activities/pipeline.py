@@ -161,7 +161,7 @@ class PipelineActivities:
                     "issue_id": issue["id"] if issue else request.issue_id,
                     "workflow_id": request.workflow_id,
                     "max_retries": settings.notification_retry_attempts,
-                    "context_data": {"source_id": request.source_id, "critical": critical},
+                    "context_data": {"source_id": request.source_id, "critical": critical, "run_id": request.run_id},
                     "scheduled_at": now,
                 }
                 decision = decide(prefs.get((user_id, str(notification_type), str(channel))), critical=critical)
@@ -566,26 +566,43 @@ def pick_template(templates: dict[str, TemplateSource], notification_type, chann
 
 
 async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Delivery | None]:
-    """Insert new rows; for each, a Delivery if it is still to be sent, None if it was handled before."""
+    """Insert new rows; for each, a Delivery if it is still to be sent, None if it was handled before.
+
+    A row that exists FAILED from another run of the same workflow (an operator reset
+    the run after an outage) is planned afresh: it takes this run's rendering and
+    status, keeps its id — hence its Message-ID — and is sent again.
+    """
     if not rows:
         return []
     not_before = {r["dedupe_key"]: r.pop("_not_before", None) for r in rows}
     frequency = {r["dedupe_key"]: r.pop("_frequency", Frequency.IMMEDIATE) for r in rows}
-    await session.execute(
-        insert(NotificationQueueRow.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows
-    )
+    q = NotificationQueueRow
+    await session.execute(insert(q.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
     existing = (await session.execute(
-        select(NotificationQueueRow.id, NotificationQueueRow.dedupe_key, NotificationQueueRow.status,
-               NotificationQueueRow.delivery_method)
-        .where(NotificationQueueRow.dedupe_key.in_(list(not_before)))
+        select(q.id, q.dedupe_key, q.status, q.delivery_method, q.context_data["run_id"].astext.label("run_id"))
+        .where(q.dedupe_key.in_(list(not_before)))
     )).all()
     by_key = {e.dedupe_key: e for e in existing}
+    status = {key: row.status for key, row in by_key.items()}
+    for planned in rows:
+        row = by_key[planned["dedupe_key"]]
+        run_id = (planned.get("context_data") or {}).get("run_id")
+        if row.status == DeliveryStatus.FAILED and run_id and row.run_id != run_id:
+            replan = {k: v for k, v in planned.items() if k not in ("id", "dedupe_key", "created_at")}
+            await session.execute(update(q).where(q.id == row.id, q.status == DeliveryStatus.FAILED).values(replan))
+            await write_logs(session, [{
+                "queue_id": row.id, "user_id": planned["recipient_id"], "notification_type": planned["notification_type"],
+                "delivery_method": planned["delivery_method"], "status": "REQUEUED", "attempt": 0, "sent_at": None,
+                "error_details": f"re-planned by run {run_id} of {planned.get('workflow_id')}",
+                "context": {"workflow_id": planned.get("workflow_id"), "run_id": run_id},
+            }])
+            status[planned["dedupe_key"]] = planned["status"]
     out: list[Delivery | None] = []
     for key in not_before:
         row = by_key[key]
-        if row.status == DeliveryStatus.PENDING:
+        if status[key] == DeliveryStatus.PENDING:
             out.append(Delivery(queue_id=str(row.id), channel=Channel(row.delivery_method), not_before=not_before[key],
                                 frequency=frequency[key]))
-        elif row.status == DeliveryStatus.SENT:
+        elif status[key] == DeliveryStatus.SENT:
             out.append(None)
     return out

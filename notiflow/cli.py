@@ -132,6 +132,47 @@ def emit(file: str = typer.Argument(..., help="IssueEvent JSON file, or - for st
     _run(main())
 
 
+@app.command()
+def redeliver(
+    issue: str | None = typer.Option(None, help="only rows about this issue id"),
+    channel: str | None = typer.Option(None, help="EMAIL, IN_APP, …"),
+    notification_type: str | None = typer.Option(None, "--type", help="e.g. ISSUE_ASSIGNED"),
+    recipient: str | None = typer.Option(None, help="only this person's rows (user id)"),
+    run: str | None = typer.Option(None, help="only rows of this workflow id, e.g. event/evt-9f2c"),
+    since: str | None = typer.Option(None, help="created at or after (ISO 8601 with a zone)"),
+    until: str | None = typer.Option(None, help="created before (ISO 8601 with a zone)"),
+    request_id: str | None = typer.Option(None, help="idempotency key: the same id again sends nothing more"),
+    requested_by: str = typer.Option(..., "--by", help="who asks (recorded in the audit log)"),
+    wait: bool = typer.Option(True, help="wait for the redelivery to finish and print its outcome"),
+) -> None:
+    """Send FAILED deliveries again (status FAILED; narrow with the filters). Same Message-IDs as before."""
+    from pydantic import ValidationError
+
+    from notiflow.plans import RedeliveryFilter
+
+    try:
+        wanted = RedeliveryFilter(issue_id=issue, channel=channel, notification_type=notification_type,
+                                  recipient_id=recipient, workflow_id=run, created_from=since, created_to=until)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        errors.print(f"[red]error:[/] --{first['loc'][0]}: {first['msg']}")
+        raise typer.Exit(2) from None
+    settings = _settings()
+
+    async def main() -> None:
+        from notiflow.client import NotificationClient
+        from notiflow.plans import DeliveryOutcome
+
+        nc = await NotificationClient.connect(settings=settings)
+        workflow_id = await nc.redeliver(wanted, requested_by=requested_by, request_id=request_id)
+        console.print(workflow_id)
+        if wait:
+            outcome = await nc.temporal.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
+            console.print(outcome.describe())
+
+    _run(main())
+
+
 @schedules_app.command("sync")
 def schedules_sync() -> None:
     """Create or update the summary schedules (idempotent; keeps a pause set in the web UI)."""

@@ -3,11 +3,14 @@
 ``publish`` validates the event first (an invalid event starts nothing), then
 starts ``IssueEventWorkflow`` under the id ``event/{event_id}``. Publishing the
 same event again returns the same id and starts nothing new: a running
-workflow is reused, a finished one is not run again.
+workflow is reused, a finished one is not run again. The first event stays
+authoritative; a different body under an event_id already used raises
+``EventConflict`` instead of being dropped without a word.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -16,9 +19,30 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import Channel, IssueEvent, NotificationType, User, parse_event
-from notiflow.plans import Audience, NotificationRequest
+from notiflow.plans import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
 from notiflow.settings import Settings, get_settings
 from notiflow.temporal import connect_client, search_attributes
+
+
+#: Memo key of each event run: SHA-256 of the event as published, to tell a repeat from a conflicting body.
+EVENT_HASH_MEMO = "event_sha256"
+
+
+class EventConflict(Exception):
+    """The event_id was already published with a different body; the first one is kept."""
+
+    def __init__(self, event_id: str, workflow_id: str) -> None:
+        super().__init__(
+            f"event {event_id} was already published with a different body; the first one is kept "
+            f"({workflow_id}). Publish a change as a new event with its own event_id"
+        )
+        self.event_id = event_id
+        self.workflow_id = workflow_id
+
+
+def event_hash(event: IssueEvent) -> str:
+    """Of the validated event, so key order and spacing in the JSON make no difference."""
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
 
 
 def event_summary(event: IssueEvent) -> str:
@@ -39,26 +63,36 @@ class NotificationClient:
         return cls(await connect_client(settings), settings)
 
     async def publish(self, event: IssueEvent | dict[str, Any] | str | bytes) -> str:
-        """Start the pipeline for one event; returns its workflow id (idempotent on event_id)."""
+        """Start the pipeline for one event; returns its workflow id (idempotent on event_id).
+
+        Raises EventConflict when the event_id was published before with a different body.
+        """
         from workflows.issue_event import IssueEventWorkflow
 
         if not isinstance(event, IssueEvent):
             event = parse_event(event)
+        digest = event_hash(event)
         try:
+            # FAIL rather than USE_EXISTING: a running run must be compared too, and only an error says it exists.
             handle = await self.temporal.start_workflow(
                 IssueEventWorkflow.run,
                 event,
                 id=event.workflow_id,
                 task_queue=self.settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 search_attributes=search_attributes(
                     issue_id=event.issue.id, notification_type=event.type, priority=event.issue.priority
                 ),
                 static_summary=event_summary(event),
+                memo={EVENT_HASH_MEMO: digest},
             )
             return handle.id
         except WorkflowAlreadyStartedError:
+            first = await self.temporal.get_workflow_handle(event.workflow_id).describe()
+            # Runs started before hashes were recorded have none: they are taken as repeats, as they used to be.
+            if await first.memo_value(EVENT_HASH_MEMO, digest) != digest:
+                raise EventConflict(event.event_id, event.workflow_id) from None
             return event.workflow_id
 
     async def send_test(self, *, notification_type: str, recipient_id: str, channel: str,
@@ -82,6 +116,28 @@ class NotificationClient:
             static_summary=f"send-test · {notification_type} · {channel}",
         )
         return handle.id
+
+    async def redeliver(self, filter: RedeliveryFilter, *, requested_by: str, request_id: str | None = None) -> str:
+        """Send matching FAILED rows again (same Message-IDs); returns the workflow id ``redeliver/{request_id}``.
+
+        The same ``request_id`` again returns the same run and sends nothing more; without one, each call is new.
+        """
+        from workflows.redelivery import RedeliveryWorkflow
+
+        request = RedeliveryRequest(request_id=request_id or uuid.uuid4().hex, requested_by=requested_by, filter=filter)
+        workflow_id = f"redeliver/{request.request_id}"
+        try:
+            await self.temporal.start_workflow(
+                RedeliveryWorkflow.run, request, id=workflow_id, task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=search_attributes(issue_id=filter.issue_id,
+                                                    notification_type=filter.notification_type),
+                static_summary=f"redelivery · asked by {requested_by}",
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        return workflow_id
 
     async def sync_users(self, users: list[User]) -> int:
         """Upsert directory entries (roles, on-call, locale, time zone, quiet hours)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from datetime import timedelta
 from collections.abc import AsyncIterator
 
 import pytest
@@ -98,6 +99,7 @@ def settings(database_url: str, smtp: SmtpServer, task_queue: str) -> Settings:
         retry_initial_seconds=0.2,
         retry_max_seconds=1.0,
         notification_retry_attempts=3,
+        delivery_deadline=timedelta(seconds=2),
         email_from="notiflow@test.local",
         app_url="http://tracker.test",
     )

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.pipeline import PipelineActivities
+from activities.redelivery import RedeliveryActivities
 from activities.timers import durable_time_activities
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
@@ -39,7 +40,8 @@ async def build_worker(client: Client, settings: Settings, **worker_options) -> 
         task_queue=settings.task_queue,
         workflows=ALL_WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
-        activities=pipeline.activities() + durable_time_activities(sessions, settings, client),
+        activities=[*pipeline.activities(), *RedeliveryActivities(sessions, settings).activities(),
+                    *durable_time_activities(sessions, settings, client)],
         max_concurrent_activities=50,
         graceful_shutdown_timeout=timedelta(seconds=20),
         **worker_options,

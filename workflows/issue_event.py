@@ -22,7 +22,8 @@ class IssueEventWorkflow:
     @workflow.run
     async def run(self, event: IssueEvent) -> DeliveryOutcome:
         request = NotificationRequest(
-            source_id=event.event_id, event=event, workflow_id=workflow.info().workflow_id, as_of=workflow.now()
+            source_id=event.event_id, event=event, workflow_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id, as_of=workflow.now(),
         )
         feeding = workflow.start_activity(
             "feed_timers", event, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,

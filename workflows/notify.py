@@ -17,5 +17,6 @@ from workflows.delivery import run_pipeline
 class NotifyWorkflow:
     @workflow.run
     async def run(self, request: NotificationRequest) -> DeliveryOutcome:
-        request = request.model_copy(update={"workflow_id": workflow.info().workflow_id, "as_of": workflow.now()})
+        request = request.model_copy(update={"workflow_id": workflow.info().workflow_id, "run_id": workflow.info().run_id,
+                                            "as_of": workflow.now()})
         return await run_pipeline(request)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from notiflow.api import (
     analytics,
+    audit,
     codec,
     events,
     health,
@@ -17,6 +18,7 @@ from notiflow.api import (
     metrics,
     preferences,
     queue,
+    redeliver,
     templates,
     unsubscribe,
     users,
@@ -24,6 +26,7 @@ from notiflow.api import (
 from notiflow.api.broadcast import InboxBroadcaster, asyncpg_dsn
 from notiflow.api.docs import install_docs
 from notiflow.api.errors import install_error_handlers
+from notiflow.api.guard import BodyLimit, ClientGate
 from notiflow.api.state import ApiState, TemporalClientFactory, TemporalConnector
 from notiflow.contracts import IssueEvent
 from notiflow.db import make_engine, make_sessionmaker
@@ -34,13 +37,14 @@ DESCRIPTION = """
 Durable notifications for the issue tracker, driven by Temporal.
 
 **Authorize** with a bearer JWT (HS256, `NOTIFLOW_JWT_SECRET`): `sub` is the user id; `roles` holds
-`admin` for template, queue, analytics and test routes, `service` for the issue system's routes.
+`admin` for template, queue, analytics, audit, test and codec routes, `service` for the issue system's routes.
 `notiflow dev` prints demo tokens. Every error is JSON `{"detail": "..."}`.
 """
 
 ROUTERS = (
     preferences.router, templates.router, queue.router, analytics.router, inbox.router,
-    events.router, users.router, unsubscribe.router, health.router, metrics.router, codec.router,
+    events.router, users.router, unsubscribe.router, health.router, metrics.router, codec.router, audit.router,
+    redeliver.router,
 )
 
 
@@ -94,6 +98,9 @@ def create_app(settings: Settings, temporal_client_factory: TemporalClientFactor
     install_docs(app, {"persistAuthorization": True})
     app.state.settings = settings
     app.state.metrics = metrics.ApiMetrics()
+    # Outermost last: CORS answers the UI's preflight, metrics count every refusal, the gate runs before any body.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ClientGate, settings=settings)
     app.add_middleware(metrics.RequestMetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(codec.CodecCors, origin=settings.public_ui_url)
     install_error_handlers(app)

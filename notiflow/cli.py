@@ -37,6 +37,15 @@ def _database_url(settings: Settings) -> str:
         raise typer.Exit(2) from None
 
 
+def _require_jwt_secret(settings: Settings) -> None:
+    """`notiflow dev` and `demo` may sign with the built-in secret; the processes meant for a server may not."""
+    try:
+        settings.require_jwt_secret()
+    except SettingsError as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
 def _run(coro) -> None:
     """Run on uvloop where it is installed (Linux, macOS): the worker is CPU-bound on socket I/O."""
     try:
@@ -78,6 +87,7 @@ def migrate() -> None:
 def worker() -> None:
     """Run the worker against the configured Temporal and PostgreSQL (Ctrl-C / SIGTERM stops it gracefully)."""
     settings = _settings()
+    _require_jwt_secret(settings)
     from notiflow.db import check_database
     from workers.main import run_worker
 
@@ -90,13 +100,34 @@ def worker() -> None:
 def api() -> None:
     """Serve the HTTP API (uvicorn)."""
     settings = _settings()
+    _require_jwt_secret(settings)
     import uvicorn
 
+    from notiflow.api.access_log import uvicorn_log_config
     from notiflow.api.app import create_app
     from notiflow.db import check_database
 
     _run(check_database(_database_url(settings)))
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=uvicorn_log_config())
+
+
+@app.command()
+def codec() -> None:
+    """Serve /codec/encode and /codec/decode without a token on NOTIFLOW_CODEC_HOST:NOTIFLOW_CODEC_PORT.
+
+    For a web UI that cannot pass the operator's token: bind it to a private address only.
+    """
+    settings = _settings()
+    if settings.codec_key is None:
+        errors.print("[red]error:[/] NOTIFLOW_CODEC_KEY is not set: payloads are plaintext and there is nothing to decode")
+        raise typer.Exit(2)
+    import uvicorn
+
+    from notiflow.api.access_log import uvicorn_log_config
+    from notiflow.api.codec import create_codec_app
+
+    uvicorn.run(create_codec_app(settings), host=settings.codec_host, port=settings.codec_port,
+                log_config=uvicorn_log_config())
 
 
 @app.command()

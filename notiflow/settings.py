@@ -17,6 +17,11 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+#: What `notiflow dev`, `notiflow demo` and tests sign tokens with; `notiflow api` and `notiflow worker` refuse it.
+DEV_JWT_SECRET = "dev-secret-change-me-in-production-32b"
+MIN_JWT_SECRET_BYTES = 32
+
+
 def _tracker_name(name: str) -> AliasChoices:
     """Accept the tracker team's bare name and the prefixed one."""
     return AliasChoices(name, f"NOTIFLOW_{name}")
@@ -38,12 +43,24 @@ class Settings(BaseSettings):
     app_url: str = "http://localhost:3000"
     api_url: str = Field(default="", description="public base URL of this API (unsubscribe links); default http://localhost:{api_port}")
     ui_url: str = Field(default="", description="public base URL of the Temporal web UI; default http://localhost:{ui_port}")
-    jwt_secret: str = "dev-secret-change-me-in-production-32b"
+    jwt_secret: str = Field(
+        default=DEV_JWT_SECRET,
+        description="HS256 secret of API tokens and unsubscribe links; at least 32 bytes outside `notiflow dev`/`demo`",
+    )
     timezone: str = "Indian/Antananarivo"
     data_dir: str = Field(default=".notiflow", description="where `notiflow dev` keeps its databases and caught mail")
     codec_key: SecretStr | None = Field(
         default=None,
         description="base64 of 32 random bytes: encrypts Temporal payloads (AES-256-GCM); unset = plaintext",
+    )
+    codec_host: str = Field(default="127.0.0.1", description="`notiflow codec`: the private codec listener's address")
+    codec_port: int = Field(default=8081, ge=1, le=65535, description="`notiflow codec` and `notiflow dev`: its port")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger request bodies are refused (413)")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, description="requests per client (token subject, else address) per minute, per API process"
+    )
+    auth_failure_limit_per_minute: int = Field(
+        default=10, ge=1, description="refused bearer tokens per address per minute before further tries get 429"
     )
 
     smtp_host: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_HOST"))
@@ -117,13 +134,28 @@ class Settings(BaseSettings):
             )
         return self.database_url
 
+    def require_jwt_secret(self) -> str:
+        """For the long-running processes: the built-in development secret would let anyone mint admin tokens."""
+        if not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET:
+            raise SettingsError(
+                "NOTIFLOW_JWT_SECRET is not set; only `notiflow dev` and `notiflow demo` run on the built-in "
+                f"development secret. Set at least {MIN_JWT_SECRET_BYTES} random bytes: openssl rand -base64 48"
+            )
+        size = len(self.jwt_secret.encode())
+        if size < MIN_JWT_SECRET_BYTES:
+            raise SettingsError(
+                f"NOTIFLOW_JWT_SECRET is {size} bytes; it must be at least {MIN_JWT_SECRET_BYTES} "
+                "(make one with: openssl rand -base64 48)"
+            )
+        return self.jwt_secret
+
 
 class SettingsError(Exception):
     """A setting is missing or invalid; the message is one line naming it."""
 
 
 #: Their rejected values stay out of error messages (and so out of logs).
-_SECRET_FIELDS = {"codec_key"}
+_SECRET_FIELDS = {"codec_key", "jwt_secret"}
 
 
 def _env_name(field_name: str) -> str:

@@ -6,14 +6,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime
 from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notiflow.api.auth import Admin, ROLE_ERRORS
 from notiflow.api.deps import Session
 from notiflow.api.errors import VALIDATION_ERRORS
-from notiflow.api.schemas import ChannelRates, DeliveryAnalytics, DeliveryCount
+from notiflow.api.schemas import ChannelRates, DeliveryAnalytics, DeliveryCount, Instant
 from notiflow.contracts import DeliveryStatus
 from notiflow.models import NotificationQueueRow
 
@@ -38,8 +37,8 @@ async def _median_seconds_to_send(session: AsyncSession, window) -> dict[str | N
 async def delivery_analytics(
     _admin: Admin,
     session: Session,
-    created_from: Annotated[AwareDatetime | None, Query(description="inclusive; default: created_to - 7 days")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="exclusive; default: now")] = None,
+    created_from: Annotated[Instant | None, Query(description="inclusive; default: created_to - 7 days")] = None,
+    created_to: Annotated[Instant | None, Query(description="exclusive; default: now")] = None,
 ) -> DeliveryAnalytics:
     created_to = created_to or datetime.now(timezone.utc)
     try:

@@ -4,20 +4,31 @@ Temporal's protocol: POST ``{"payloads": [...]}`` (Payloads as protobuf JSON) to
 ``/codec/encode`` or ``/codec/decode``, answered in the same shape. Without
 NOTIFLOW_CODEC_KEY payloads pass through unchanged. The UI calls from the
 browser, so these paths (and only these) allow its origin through CORS.
+
+Decoding hands out the plaintext of histories and encoding seals anything under
+the production key, so the API serves them to admin tokens only (the UI sends
+the operator's token with ``TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true``; the CLI
+with ``--codec-auth``). A web UI that cannot pass a token — the dev server's —
+uses ``create_codec_app``: the same routes without a token, on a listener of
+their own bound to a private address (``notiflow codec``, ``notiflow dev``).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, params
 from google.protobuf import json_format
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
+from notiflow.api.auth import ADMIN, ROLE_ERRORS, require_role
 from notiflow.api.deps import AppSettings
+from notiflow.api.errors import install_error_handlers
+from notiflow.api.guard import BodyLimit
 from notiflow.codec import CodecError, codec_for
+from notiflow.settings import Settings
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+PREFIX = "/codec"
 
 _BYTES = {"type": "string", "format": "byte"}
 _PAYLOADS = {
@@ -49,7 +60,6 @@ def _answer(payloads: Payloads) -> Response:
     return Response(json_format.MessageToJson(payloads, indent=None), media_type="application/json")
 
 
-@router.post("/encode", summary="Encrypt payloads (the web UI's codec endpoint)", **_DOC)
 async def encode(request: Request, settings: AppSettings) -> Response:
     payloads = await _payloads(request)
     codec = codec_for(settings)
@@ -58,7 +68,6 @@ async def encode(request: Request, settings: AppSettings) -> Response:
     return _answer(payloads)
 
 
-@router.post("/decode", summary="Decrypt payloads (the web UI's codec endpoint)", **_DOC)
 async def decode(request: Request, settings: AppSettings) -> Response:
     payloads = await _payloads(request)
     codec = codec_for(settings)
@@ -68,6 +77,30 @@ async def decode(request: Request, settings: AppSettings) -> Response:
         except CodecError as exc:
             raise HTTPException(422, str(exc)) from None
     return _answer(payloads)
+
+
+def codec_router(*dependencies: params.Depends, responses: dict | None = None) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["codec"], dependencies=list(dependencies), responses=responses)
+    router.add_api_route("/encode", encode, methods=["POST"], summary="Encrypt payloads (the web UI's codec endpoint)",
+                         **_DOC)
+    router.add_api_route("/decode", decode, methods=["POST"], summary="Decrypt payloads (the web UI's codec endpoint)",
+                         **_DOC)
+    return router
+
+
+#: On the API's own listener: admin tokens only.
+router = codec_router(Depends(require_role(ADMIN)), responses=ROLE_ERRORS)
+
+
+def create_codec_app(settings: Settings) -> FastAPI:
+    """The codec alone, without a token: serve it only on a private address (127.0.0.1, an internal network)."""
+    app = FastAPI(title="notiflow codec", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CodecCors, origin=settings.public_ui_url)
+    install_error_handlers(app)
+    app.include_router(codec_router())
+    return app
 
 
 class CodecCors:
@@ -82,5 +115,5 @@ class CodecCors:
                                    allow_headers=["Content-Type", "X-Namespace", "Authorization"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        for_codec = scope["type"] == "http" and scope["path"].startswith(f"{router.prefix}/")
+        for_codec = scope["type"] == "http" and scope["path"].startswith(f"{PREFIX}/")
         await (self.cors if for_codec else self.app)(scope, receive, send)

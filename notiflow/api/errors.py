@@ -17,9 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from notiflow.api.schemas import FieldError, ValidationFailure
+from notiflow.client import EventConflict
 from notiflow.contracts import InvalidEvent
 from notiflow.templating import TemplateError
 
@@ -84,12 +85,19 @@ async def _event_invalid(_request: Request, exc: InvalidEvent) -> JSONResponse:
     return _invalid(str(exc), field_errors(exc.errors, location="body"))
 
 
+async def _event_conflict(_request: Request, exc: EventConflict) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
 async def _template_invalid(_request: Request, exc: TemplateError) -> JSONResponse:
     return JSONResponse({"detail": f"template error: {exc}"}, status_code=422)
 
 
 async def _temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
+    """INVALID_ARGUMENT (e.g. "Blob data size exceeds limit") is this request's fault: a retry gets the same."""
     settings = request.app.state.settings
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        return JSONResponse({"detail": f"Temporal refused this request: {exc.message}"}, status_code=422)
     return JSONResponse(
         {"detail": f"Temporal at {settings.temporal_address} refused the request: {exc.message} "
                    f"({exc.status.name}); /readyz shows whether it is up"},
@@ -105,8 +113,12 @@ async def _database_error(request: Request, exc: DBAPIError | ConnectionError) -
         return JSONResponse({"detail": "the database is not reachable; /readyz shows what is down"}, status_code=503)
     cause = exc.orig.__cause__ if exc.orig is not None else None
     if isinstance(exc, DataError) or isinstance(cause, asyncpg.DataError):
-        reason = str(cause or exc.orig).splitlines()[0]
-        return JSONResponse({"detail": f"a value in this request cannot be stored: {reason}"}, status_code=422)
+        # The driver's words ("invalid input for query argument $2: datetime.datetime(…)") mean nothing to the
+        # caller and show internals: they go to the log; fields that can be checked up front are (schemas.py).
+        log.warning("value refused by PostgreSQL on %s %s: %s", request.method, request.url.path,
+                    str(cause or exc.orig).splitlines()[0])
+        return JSONResponse({"detail": "a value in this request cannot be stored: a date or number out of range, or "
+                                       "a character the database refuses (such as NUL)"}, status_code=422)
     return await _unexpected(request, exc)
 
 
@@ -121,6 +133,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(InvalidEvent, _event_invalid)
+    app.add_exception_handler(EventConflict, _event_conflict)
     app.add_exception_handler(TemplateError, _template_invalid)
     app.add_exception_handler(RPCError, _temporal_failed)
     app.add_exception_handler(DBAPIError, _database_error)

@@ -1,23 +1,28 @@
 """Prometheus metrics: HTTP traffic by route and status, and the delivery queue by channel and status.
 
 Each app has its own registry, so several apps in one process (tests, the dev
-stack) never clash over metric names.
+stack) never clash over metric names. /metrics needs no token (scrapers rarely
+carry one), so the queue counts — a GROUP BY over the whole queue — are taken at
+most once per QUEUE_COUNTS_MAX_AGE_SECONDS whatever the scrape rate, and
+concurrent scrapes share one query.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from notiflow.api.deps import Session
+from notiflow.api.deps import State
 from notiflow.models import NotificationQueueRow
 
 UNMATCHED_ROUTE = "unmatched"
+QUEUE_COUNTS_MAX_AGE_SECONDS = 15.0
 
 
 class ApiMetrics:
@@ -32,18 +37,27 @@ class ApiMetrics:
             ["method", "route"], registry=self.registry,
         )
         self.notifications = Gauge(
-            "notiflow_notifications", "Rows in notification_queue by channel and status, counted at scrape time",
+            "notiflow_notifications",
+            f"Rows in notification_queue by channel and status, counted at most every "
+            f"{QUEUE_COUNTS_MAX_AGE_SECONDS:g} s",
             ["channel", "status"], registry=self.registry,
         )
+        self._counted_at: float | None = None
+        self._counting = asyncio.Lock()
 
-    async def count_notifications(self, session: AsyncSession) -> None:
-        column = NotificationQueueRow.delivery_method
-        counts = await session.execute(
-            select(column, NotificationQueueRow.status, func.count()).group_by(column, NotificationQueueRow.status)
-        )
-        self.notifications.clear()
-        for channel, status, count in counts:
-            self.notifications.labels(channel, status).set(count)
+    async def refresh_notification_counts(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with self._counting:
+            if self._counted_at is not None and time.monotonic() - self._counted_at < QUEUE_COUNTS_MAX_AGE_SECONDS:
+                return
+            column = NotificationQueueRow.delivery_method
+            async with sessions() as session:
+                counts = (await session.execute(
+                    select(column, NotificationQueueRow.status, func.count()).group_by(column, NotificationQueueRow.status)
+                )).all()
+            self.notifications.clear()
+            for channel, status, count in counts:
+                self.notifications.labels(channel, status).set(count)
+            self._counted_at = time.monotonic()
 
 
 class RequestMetricsMiddleware:
@@ -83,7 +97,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")
-async def metrics(request: Request, session: Session) -> Response:
+async def metrics(request: Request, state: State) -> Response:
     api_metrics: ApiMetrics = request.app.state.metrics
-    await api_metrics.count_notifications(session)
+    await api_metrics.refresh_notification_counts(state.sessions)
     return Response(generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST)

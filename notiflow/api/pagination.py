@@ -1,4 +1,4 @@
-"""Keyset pagination on (created_at DESC, id DESC), shared by the queue and the inbox.
+"""Keyset pagination on (created_at DESC, id DESC), shared by the queue, the inbox and the audit log.
 
 An offset scans and throws away every earlier row; a keyset seeks straight to
 the next page through the (created_at, id) index, so page 10,000 of a table
@@ -59,14 +59,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def fetch_page(
-    session: AsyncSession, query: Select, model: Any, page: PageRequest
+    session: AsyncSession, query: Select, model: Any, page: PageRequest, *, time_column: str = "created_at"
 ) -> tuple[list[Any], str | None]:
-    """Rows of ``query`` (selecting ``model``) after the cursor, newest first, and the next cursor."""
+    """Rows of ``query`` (selecting ``model``) after the cursor, newest first by ``time_column``, and the next cursor."""
+    at = getattr(model, time_column)
     if page.cursor:
-        query = query.where(tuple_(model.created_at, model.id) < tuple_(*decode_cursor(page.cursor)))
-    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(page.limit + 1)
+        query = query.where(tuple_(at, model.id) < tuple_(*decode_cursor(page.cursor)))
+    query = query.order_by(at.desc(), model.id.desc()).limit(page.limit + 1)
     rows = list((await session.scalars(query)).all())
     if len(rows) <= page.limit:
         return rows, None
     last = rows[page.limit - 1]
-    return rows[: page.limit], encode_cursor(last.created_at, last.id)
+    return rows[: page.limit], encode_cursor(getattr(last, time_column), last.id)

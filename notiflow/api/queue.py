@@ -7,14 +7,14 @@ from collections import defaultdict
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from notiflow.api.auth import Admin, ROLE_ERRORS
 from notiflow.api.deps import AppSettings, Session, State, directory_user, notification_client
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.pagination import PageParams, fetch_page
-from notiflow.api.schemas import CursorPage, QueueItem, SendTestRequest, WorkflowStarted
+from notiflow.api.schemas import CursorPage, Instant, QueueItem, SendTestRequest, WorkflowStarted
+from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 
@@ -36,8 +36,8 @@ async def list_queue(
     channel: Channel | None = None,
     recipient_id: Annotated[str | None, Query(max_length=64)] = None,
     issue_id: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: Annotated[AwareDatetime | None, Query(description="inclusive, e.g. 2026-11-25T00:00:00Z")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
+    created_from: Annotated[Instant | None, Query(description="inclusive, e.g. 2026-11-25T00:00:00Z")] = None,
+    created_to: Annotated[Instant | None, Query(description="exclusive")] = None,
 ) -> CursorPage[QueueItem]:
     filters = (
         (Queue.status, status), (Queue.notification_type, notification_type), (Queue.delivery_method, channel),
@@ -86,4 +86,9 @@ async def send_test(body: SendTestRequest, admin: Admin, session: Session, state
         notification_type=str(notification_type), recipient_id=body.recipient_id, channel=str(channel),
         requested_by=admin.user_id,
     )
+    await record_audit(session, actor=admin.user_id, action="send_test", target=workflow_id, details={
+        "notification_type": str(notification_type), "channel": str(channel), "recipient_id": body.recipient_id,
+        "template_name": body.template_name,
+    })
+    await session.commit()
     return WorkflowStarted.of(state.settings, workflow_id)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from collections import Counter
+from datetime import datetime, time, timezone
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
@@ -26,7 +27,18 @@ def _known_timezone(value: str) -> str:
     return value
 
 
+def _storable_instant(value: datetime) -> datetime:
+    """0001-01-01T00:00+01:00 is a valid datetime but has no UTC equivalent: say so instead of the driver's error."""
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range: it must fall between years 1 and 9999 in UTC") from None
+    return value
+
+
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_timezone)]
+#: A time filter in a query string: with a zone, and one PostgreSQL can compare with.
+Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=16)]
 #: Channels a person chooses for themselves; webhooks, Slack and Teams are subscriptions, not personal.
 PersonalChannel = Literal["EMAIL", "IN_APP", "SMS"]
@@ -126,18 +138,25 @@ class PreferenceState(BaseModel):
     customized: bool = Field(description="false when this is the default (no choice stored)")
 
 
+#: Each type × personal channel once: more entries than that can only be repeats.
+MAX_PREFERENCES = len(NotificationType) * len(get_args(PersonalChannel))
+
+
 class PreferencesUpdate(_Request):
     """Only the fields sent change; ``null`` timezone means the system default, ``null`` quiet_hours none."""
 
     timezone: TimeZoneName | None = None
     locale: Locale | None = None
     quiet_hours: QuietHours | None = None
-    preferences: list[PreferenceUpdate] = Field(default_factory=list)
+    preferences: list[PreferenceUpdate] = Field(
+        default_factory=list, max_length=MAX_PREFERENCES,
+        description=f"at most {MAX_PREFERENCES} entries: each notification type × channel once",
+    )
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> PreferencesUpdate:
-        keys = [(p.notification_type, p.channel) for p in self.preferences]
-        duplicates = sorted({f"{t} × {c}" for t, c in keys if keys.count((t, c)) > 1})
+        counts = Counter((p.notification_type, p.channel) for p in self.preferences)
+        duplicates = sorted(f"{t} × {c}" for (t, c), count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"each type × channel may appear once; repeated: {', '.join(duplicates)}")
         return self
@@ -357,6 +376,20 @@ class DeliveryAnalytics(DeliveryRates):
     total: int
     by_channel: list[ChannelRates]
     counts: list[DeliveryCount]
+
+
+# ------------------------------------------------------------------ audit
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    at: datetime
+    actor: str = Field(description="the user id of the token that asked")
+    action: str = Field(examples=["send_test", "template.update"])
+    target: str | None = Field(description="what it was done to, e.g. a template name or a workflow id")
+    details: dict[str, Any] | None = Field(description="what changed (before/after, filters, counts); never secrets")
 
 
 # ------------------------------------------------------------------ health

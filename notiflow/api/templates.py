@@ -2,13 +2,22 @@
 
 A template is named ``{notification_type}.{channel}.{locale}``; at most one
 version per name is active (the one the pipeline renders). Saving validates
-first, so a template that cannot render never becomes active.
+first, so a template that cannot render never becomes active. Each save is
+recorded in the audit trail (``template.create`` / ``template.update``) in the
+same transaction, with who saved it and each changed field before and after.
+
+Validation and preview render the template, which is CPU work bounded by the
+limits in ``notiflow.templating`` (0.5 s per render at most); they run in a
+worker thread so the event loop keeps answering (``/healthz``, other requests)
+meanwhile. A thread cannot be stopped from outside, so it is the render's own
+budget that ends a hostile template, not a timeout here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select, update
@@ -27,9 +36,10 @@ from notiflow.api.schemas import (
     TemplatePreviewRequest,
     TemplateType,
 )
+from notiflow.audit import record_audit
 from notiflow.contracts import Channel
 from notiflow.models import NotificationTemplateRow
-from notiflow.templating import TemplateSource, render, sample_context, template_name, validate_template
+from notiflow.templating import Rendered, TemplateSource, render, sample_context, template_name, validate_template
 
 router = APIRouter(
     prefix="/api/v1/notifications/templates", tags=["templates"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}
@@ -42,6 +52,11 @@ _COPIED_COLUMNS = (
     "name", "display_name", "description", "notification_type", "template_type", "locale",
     "subject_template", "body_template", "html_template",
 )
+
+
+#: What the audit trail compares between the version saved and the one it replaces
+#: (the rest of a name's columns cannot differ between its versions).
+_AUDITED_COLUMNS = ("subject_template", "body_template", "html_template", "display_name", "description")
 
 
 def _source(row: Template) -> TemplateSource:
@@ -76,13 +91,33 @@ async def _active(session: AsyncSession, name: str) -> Template | None:
     return await session.scalar(select(Template).where(Template.name == name, Template.is_active))
 
 
-async def _save_new_version(session: AsyncSession, row: Template, created_by: str) -> Template:
-    """Validate, deactivate the active version of the name, insert ``row`` as the next version."""
+def _audit_details(row: Template, previous: Template | None, edited: Template | None) -> dict[str, Any]:
+    """The new version, the version it replaces as active, and each changed field before and after."""
+    changes = {
+        column: {"before": getattr(previous, column) if previous else None, "after": getattr(row, column)}
+        for column in _AUDITED_COLUMNS
+        if previous is None or getattr(previous, column) != getattr(row, column)
+    }
+    details: dict[str, Any] = {
+        "id": str(row.id), "version": row.version,
+        "deactivated": {"id": str(previous.id), "version": previous.version} if previous else None,
+        "changes": changes,
+    }
+    if edited is not None:
+        details["edited_from"] = {"id": str(edited.id), "version": edited.version}
+    return details
+
+
+async def _save_new_version(session: AsyncSession, row: Template, created_by: str,
+                            edited: Template | None = None) -> Template:
+    """Validate, deactivate the active version of the name, insert ``row`` as the next version,
+    and record who did it in the same transaction."""
     latest = await session.scalar(select(func.max(Template.version)).where(Template.name == row.name))
     row.version = (latest or 0) + 1
     row.is_active = True
     row.created_by = created_by
-    validate_template(_source(row))
+    await asyncio.to_thread(validate_template, _source(row))
+    previous = await _active(session, row.name)
     await session.execute(
         update(Template)
         .where(Template.name == row.name, Template.is_active)
@@ -90,6 +125,9 @@ async def _save_new_version(session: AsyncSession, row: Template, created_by: st
     )
     session.add(row)
     try:
+        await session.flush()
+        await record_audit(session, actor=created_by, action="template.update" if latest else "template.create",
+                           target=row.name, details=_audit_details(row, previous, edited))
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -135,7 +173,7 @@ async def edit_template(template_id: uuid.UUID, body: TemplateEdit, admin: Admin
     base = await _template_or_404(session, template_id)
     values = {column: getattr(base, column) for column in _COPIED_COLUMNS}
     values.update(body.model_dump(exclude_unset=True))
-    return TemplateOut.of(await _save_new_version(session, Template(**values), admin.user_id))
+    return TemplateOut.of(await _save_new_version(session, Template(**values), admin.user_id, edited=base))
 
 
 @router.get("/{template_id}/versions", response_model=list[TemplateOut], summary="Every version, newest first")
@@ -145,14 +183,17 @@ async def list_versions(template_id: uuid.UUID, _admin: Admin, session: Session)
     return [TemplateOut.of(row) for row in rows]
 
 
+def _validated_render(source: TemplateSource, context: dict[str, Any]) -> Rendered:
+    validate_template(source)
+    return render(source, context)
+
+
 @router.post("/preview", response_model=TemplatePreview, summary="Render a stored version or a draft")
 async def preview_template(request: TemplatePreviewRequest, _admin: Admin, session: Session) -> TemplatePreview:
     if request.template_id is not None:
         row = await _template_or_404(session, request.template_id)
     else:
         row = _unsaved(request.template)
-    source = _source(row)
-    validate_template(source)
     context = request.context if request.context is not None else sample_context(row.notification_type)
-    rendered = render(source, context)
+    rendered = await asyncio.to_thread(_validated_render, _source(row), context)
     return TemplatePreview(subject=rendered.subject, text=rendered.text, html=rendered.html, context=context)

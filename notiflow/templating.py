@@ -286,7 +286,7 @@ def _check_result(value: Any, what: str) -> Any:
 def _check_int_args(args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
     for arg in (*args, *kwargs.values()):
         if isinstance(arg, int) and abs(arg) > MAX_VALUE_CHARS:
-            raise TemplateLimitError(f"{what}: argument {arg} too large (at most {MAX_VALUE_CHARS:,}; value size limit)")
+            raise TemplateLimitError(f"{what}: argument {arg} too large (value size limit: at most {MAX_VALUE_CHARS:,})")
 
 
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -300,7 +300,7 @@ def _check_printf(template: Any, args: Any) -> None:
         for number in (width, precision):
             if number == "*" or (number and int(number) > MAX_VALUE_CHARS):
                 raise TemplateLimitError(f"format width {number!r} too large or computed "
-                                         f"(at most {MAX_VALUE_CHARS:,}; value size limit)")
+                                         f"(value size limit: at most {MAX_VALUE_CHARS:,})")
     _check_size(len(template) + _weight(args), "formatted text")
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from activities.pipeline import render_or_reason
 from notiflow.contracts import NotificationType
 from notiflow.templating import (
+    RENDER_SECONDS,
     Rendered,
     TemplateError,
+    TemplateLimitError,
     TemplateSource,
     load_default_templates,
     render,
@@ -269,6 +274,97 @@ def test_resource_abuse_is_refused():
     for body in ("{{ 'x' * 10000000 }}", "{{ 10 ** 100000 }}", "{{ [1] * 10000000 }}"):
         with pytest.raises(TemplateError, match="too large"):
             render(source(body), ctx)
+
+
+# --------------------------------------------------------------------------- limits (issue 9 item 5)
+
+FAN_OUT = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}"
+
+#: Each refused by a deterministic limit in milliseconds (the time limit is tested apart).
+PATHOLOGICAL = {
+    "nested range(100000) loops": ("{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+                                   "range limit"),
+    "nested loops within the range limit": (
+        "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}", "loop iteration limit"),
+    "nested loops over a long string": (
+        "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}", "loop iteration limit"),
+    "|center(20000000)": ("{{ issue.title|center(20000000) }}", "value size limit"),
+    "str.ljust(20000000)": ("{{ issue.title.ljust(20000000) }}", "value size limit"),
+    "((9**100)**100)**100": ("{{ ((9**100)**100)**100 }}", "integer size limit"),
+    "repeated multiplication": ("{% set n = 9**100 %}{{ n * n * n * n * n * n * n * n * n * n * n * n * n * n }}",
+                                "integer size limit"),
+    "3,000 nested ifs": ("{%if 1%}" * 3000 + "x" + "{%endif%}" * 3000, "nesting limit"),
+    "3,000 nested parentheses": ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nesting limit"),
+    "30 nested loops": ("{% for a in [1] %}" * 30 + "x" + "{% endfor %}" * 30, "nesting limit"),
+    "a 3,000-term sum": ("{{ 1" + " + 1" * 3000 + " }}", "nesting limit"),
+    "printf width": ("{{ '%020000000d'|format(1) }}", "value size limit"),
+    "% operator width": ("{{ '%020000000d' % 1 }}", "value size limit"),
+    "replace amplifying": ("{% set s = 'x' * 100000 %}{{ s|replace('x', s) }}", "value size limit"),
+    "join with a huge separator": ("{% set s = 'x' * 900000 %}{{ [s, s]|join(s) }}", "value size limit"),
+    "a list of one big string printed": ("{% set s = 'x' * 900000 %}{{ [s] * 10 }}", "value size limit"),
+    "~ of big strings": ("{% set s = 'x' * 900000 %}{{ s ~ s }}", "value size limit"),
+    "a macro buffering gigabytes": (
+        "{% set s = 'x' * 900000 %}{% macro m() %}{% for i in range(5000) %}{{ s }}{% endfor %}{% endmacro %}"
+        "{{ m()|length }}", "output size limit"),
+    "|batch filling 10**8 slots": ("{{ [1]|batch(100000000, 'x')|list|length }}", "value size limit"),
+    "|tojson with a huge indent": ("{{ ([issue.title] * 1000)|tojson(indent=100000) }}", "value size limit"),
+    "unbounded recursion": ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recursion limit"),
+    "a 70,000-character template": ("x" * 70_000, "template size limit"),
+}
+
+
+@pytest.mark.parametrize("body,limit", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_pathological_templates_are_refused_within_a_second_naming_the_limit(body: str, limit: str):
+    started = time.perf_counter()
+    with pytest.raises(TemplateLimitError, match=re.escape(f"({limit}")) as info:
+        validate_template(source(body))
+    assert time.perf_counter() - started < 1.0
+    assert str(info.value).startswith("ISSUE_CREATED.EMAIL.en (body)")
+
+
+def test_the_time_budget_stops_what_the_other_limits_let_through():
+    started = time.perf_counter()
+    with pytest.raises(TemplateLimitError, match=r"\(body\), line 1: rendering took longer than 0.5 s \(time limit\)"):
+        render(source(FAN_OUT), sample_context("ISSUE_CREATED"))
+    assert RENDER_SECONDS <= time.perf_counter() - started < RENDER_SECONDS + 0.3
+
+
+def test_an_expensive_branch_the_sample_skips_fails_at_send_time_naming_the_limit():
+    hidden = source("Hello\n{% if issue.priority == 'CRITICAL' %}{{ ((9**100)**100)**100 }}{% endif %}")
+    validate_template(hidden)  # the sample issue is HIGH: nothing to see at save time
+    ctx = sample_context("ISSUE_CREATED")
+    ctx["issue"] = ctx["issue"] | {"priority": "CRITICAL"}
+    started = time.perf_counter()
+    rendered, reason = render_or_reason(hidden, ctx)  # what the worker's plan activity calls
+    assert time.perf_counter() - started < 0.1
+    assert rendered is None
+    assert reason == ("template ISSUE_CREATED.EMAIL.en v1: ISSUE_CREATED.EMAIL.en (body), line 2: "
+                      "power too large: more than 4,096 bits (integer size limit)")
+
+
+def test_limits_leave_room_for_real_templates():
+    ctx = sample_context("DIGEST")
+    ctx["data"]["items"] = ctx["data"]["items"] * 400  # 1,200 items: a very busy day
+    started = time.perf_counter()
+    out = render(default("DIGEST", "EMAIL", "en"), ctx)
+    assert time.perf_counter() - started < RENDER_SECONDS / 2
+    assert out.text.count("\n- ") == 1200 and len(out.html) > 200_000
+    loops = source("{% for a in range(10000) %}{% for b in range(9) %}{{ a * b + 1 if b == 8 else '' }}"
+                   "{% endfor %}{% endfor %}", channel="IN_APP")
+    assert len(render(loops, sample_context("ISSUE_CREATED")).text) > 40_000
+    assert render(source("{{ 2 ** 4000 }} {{ 'ab' * 400000 }}", channel="IN_APP"),
+                  sample_context("ISSUE_CREATED")).text.endswith("ab")
+
+
+def test_each_render_has_its_own_budget_across_threads():
+    """The API renders in threads: one hostile render must not charge its time to another."""
+    tpl, ctx = default("HIGH_PRIORITY_ISSUE", "EMAIL", "en"), sample_context("HIGH_PRIORITY_ISSUE")
+    with ThreadPoolExecutor(4) as pool:
+        hostile = pool.submit(render, source(FAN_OUT), sample_context("ISSUE_CREATED"))
+        fine = [pool.submit(lambda: [render(tpl, ctx) for _ in range(100)]) for _ in range(3)]
+        assert all(len(f.result()) == 100 for f in fine)
+        with pytest.raises(TemplateLimitError, match="time limit"):
+            hostile.result()
 
 
 def test_render_errors_are_template_errors_with_the_line():

@@ -31,6 +31,7 @@ from notiflow.contracts import (
     EventType,
     Frequency,
     IssueEvent,
+    NotificationType,
     User,
     UserRef,
 )
@@ -55,10 +56,23 @@ from notiflow.plans import (
     NotificationRequest,
     RetrySpec,
 )
-from notiflow.routing import DEFAULT_CHANNELS, Directory, Preference, decide, is_critical, quiet_until, resolve_recipients
+from notiflow.routing import (
+    DEFAULT_CHANNELS,
+    Directory,
+    Preference,
+    decide,
+    derived_types,
+    is_critical,
+    quiet_until,
+    resolve_recipients,
+)
 from notiflow.settings import Settings
 from notiflow.templating import Rendered, TemplateError, TemplateSource, render, sample_context, template_name
 from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
+
+#: Fallbacks of a critical audience, recorded on the rows (``context_data.fallback``) and in the run's outcome.
+NO_ON_CALL = "no admin on call: sent to every admin"
+NOBODY = "no admin in the directory: nobody could be told"
 
 #: Seconds a worker keeps templates and escalation policies before reading them again.
 SNAPSHOT_TTL = 5.0
@@ -111,30 +125,48 @@ class PipelineActivities:
         async with self.sessions.begin() as session:
             if request.event is not None:
                 await _record_event(session, request.event, request.workflow_id)
-            recipients, issue = await self._recipients(session, request)
+            recipients, issue, fallback = await self._recipients(session, request)
             users = await _users(session, list(recipients))
             prefs = await _preferences(session, list(users), {str(t) for t in recipients.values()})
             templates = await self.templates.get(session)
             recent = await _recent_immediate_counts(session, list(users), now)
             rows, plan = self._queue_rows(request, recipients, users, prefs, templates, issue, now, recent)
+            if fallback:
+                plan.fallback = fallback
+                for row in rows:
+                    row["context_data"]["fallback"] = fallback
             deliveries = await insert_queue_rows(session, rows)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
         return plan
 
     async def _recipients(self, session: AsyncSession, request: NotificationRequest):
-        """user id → notification type, and the issue as templates see it."""
+        """user id → notification type, the issue as templates see it, and the fallback taken if any.
+
+        A critical notification never goes to nobody: with no admin on call it goes to
+        every admin, and the plan says so (recorded on its rows and in the run).
+        """
         if request.event is not None:
             event = request.event
             directory = await _directory(session, event)
-            return resolve_recipients(event, directory), _issue_context_from_event(event)
+            recipients = resolve_recipients(event, directory)
+            fallback = None
+            if not directory.on_call_admins and NotificationType.AUTO_ISSUE_DETECTED in derived_types(event):
+                fallback = NO_ON_CALL if directory.admins else NOBODY
+            return recipients, _issue_context_from_event(event), fallback
         assert request.notification_type and request.audience is not None
         audience = request.audience
         user_ids = list(audience.user_ids)
+        fallback = None
         if audience.admins or audience.on_call:
-            user_ids += await _admin_ids(session, on_call_only=audience.on_call and not audience.admins)
+            on_call_only = audience.on_call and not audience.admins
+            admins = await _admin_ids(session, on_call_only=on_call_only)
+            if on_call_only and not admins:
+                admins = await _admin_ids(session, on_call_only=False)
+                fallback = NO_ON_CALL if admins else NOBODY
+            user_ids += admins
         issue = await _issue_context_from_db(session, request.issue_id) if request.issue_id else None
-        return {uid: request.notification_type for uid in dict.fromkeys(user_ids)}, issue
+        return {uid: request.notification_type for uid in dict.fromkeys(user_ids)}, issue, fallback
 
     def _queue_rows(self, request, recipients, users, prefs, templates, issue, now, recent: Counter):
         settings = self.settings
@@ -465,13 +497,19 @@ async def _record_event(session: AsyncSession, event: IssueEvent, workflow_id: s
     issue = event.issue
     people = {r.id: r for r in (event.actor, issue.reporter, issue.assignee, event.comment and event.comment.author) if r}
     for ref in people.values():
+        # An event may introduce a person and fill their blanks, never overwrite the directory: one event
+        # with a wrong address must not redirect someone's notifications (sync_users / PUT /users own it).
         values = {"id": ref.id, "name": ref.name, "email": ref.email, "phone": ref.phone}
         if ref.locale:
             values["locale"] = ref.locale
-        updates = {k: v for k, v in values.items() if v is not None and k != "id"}
-        await session.execute(
-            insert(UserRow).values(values).on_conflict_do_update(index_elements=["id"], set_=updates)
-        )
+        statement = insert(UserRow).values(values)
+        blanks = {column: func.coalesce(getattr(UserRow, column), getattr(statement.excluded, column))
+                  for column in ("email", "phone") if values[column] is not None}
+        if blanks:
+            statement = statement.on_conflict_do_update(index_elements=["id"], set_=blanks)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=["id"])
+        await session.execute(statement)
     resolved_at = event.occurred_at if event.type == EventType.ISSUE_RESOLVED else None
     snapshot = {
         "title": issue.title, "description": issue.description, "category": issue.category,

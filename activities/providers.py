@@ -8,6 +8,7 @@ headers per issue, so a resend after a crash is recognisable as the same mail.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 import base64
 from email.header import Header
@@ -52,9 +53,24 @@ def message_id(mail: OutgoingEmail, settings: Settings) -> str:
     return f"<{mail.queue_id}@{mail_domain(settings)}>"
 
 
+#: Anything that could end a header line or start a new one.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def _one_line(value: str) -> str:
+    """Control characters become a space: no value, whatever its source, can add a header line."""
+    return _LINE_BREAKS.sub(" ", value)
+
+
 def _header(value: str) -> str:
-    """RFC 2047 encoding for non-ASCII header text, folded with CRLF."""
+    """RFC 2047 encoding for non-ASCII header text, folded with CRLF; always a single logical line."""
+    value = _one_line(value)
     return value if value.isascii() else Header(value, "utf-8").encode().replace("\n", "\r\n")
+
+
+def _token(value: str) -> str:
+    """An id inside a header or a Message-ID: only characters that cannot break out of ``<…>``."""
+    return re.sub(r"[^A-Za-z0-9._:\-]", "_", value)
 
 
 def _part(content_type: str, body: str) -> bytes:
@@ -74,17 +90,18 @@ def compose(mail: OutgoingEmail, settings: Settings, *, sent_at) -> bytes:
     domain = mail_domain(settings)
     headers = [
         f"From: {settings.email_from}",
-        f"To: {formataddr((mail.to_name or '', mail.to_address), charset='utf-8')}",
+        f"To: {formataddr((_one_line(mail.to_name or ''), _one_line(mail.to_address)), charset='utf-8')}",
         f"Subject: {_header(mail.subject)}",
         f"Date: {format_datetime(sent_at)}",
         f"Message-ID: {message_id(mail, settings)}",
         "MIME-Version: 1.0",
     ]
     if mail.issue_id:
-        thread_root = f"<issue-{mail.issue_id}@{domain}>"
-        headers += [f"In-Reply-To: {thread_root}", f"References: {thread_root}", f"X-Notiflow-Issue: {mail.issue_id}"]
+        issue = _token(mail.issue_id)
+        thread_root = f"<issue-{issue}@{domain}>"
+        headers += [f"In-Reply-To: {thread_root}", f"References: {thread_root}", f"X-Notiflow-Issue: {issue}"]
     if mail.unsubscribe_url:
-        headers += [f"List-Unsubscribe: <{mail.unsubscribe_url}>", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+        headers += [f"List-Unsubscribe: <{_one_line(mail.unsubscribe_url)}>", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
     if not mail.html:
         return "\r\n".join(headers).encode() + b"\r\n" + _part("text/plain", mail.text)
     boundary = f"=_notiflow_{mail.queue_id}".encode()

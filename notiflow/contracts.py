@@ -7,6 +7,7 @@ through passthrough).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import email_validator  # noqa: F401  (EmailStr's validator: loaded here, outside the workflow sandbox)
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 
 
 class EventType(StrEnum):
@@ -88,6 +89,40 @@ class Frequency(StrEnum):
     DAILY = "DAILY"
 
 
+#: One limit on both sides of Temporal: what `publish` and `POST /events` accept, the worker can decode.
+#: (Its JSON decoder stops at 200 levels; Temporal refuses payloads over 2 MB.)
+MAX_CONTEXT_DEPTH = 32
+MAX_EVENT_BYTES = 256 * 1024
+
+#: Control characters (C0, DEL, C1, line/paragraph separators): never in a name, id or title — one CR/LF in a
+#: name was enough to add a Bcc: header to a mail.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _single_line(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise ValueError("must not contain control characters (line breaks, tabs, NUL …)")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of JSON-like data, without recursion (hostile input may be thousands deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, (list, tuple)):
+            items = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_CONTEXT_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in items)
+    return deepest
+
+
 def _without_nul(value: Any) -> Any:
     """PostgreSQL text cannot hold NUL: refuse it at the door rather than inside an activity."""
     if isinstance(value, str):
@@ -121,6 +156,11 @@ class UserRef(_Strict):
     phone: str | None = Field(default=None, max_length=32)
     locale: str | None = Field(default=None, max_length=16)
 
+    @field_validator("id", "name", "locale")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return _single_line(value)
+
     @field_validator("phone")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
@@ -135,6 +175,10 @@ class UserRef(_Strict):
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+#: The role that makes an admin "on call" (same fact as ``User.is_on_call``).
+ON_CALL_ROLE = "on_call"
+
+
 class User(UserRef):
     """A directory entry, as `NotificationClient.sync_users` takes it."""
 
@@ -144,6 +188,18 @@ class User(UserRef):
     quiet_hours_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     quiet_hours_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     is_active: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_call_is_a_role(cls, data: Any) -> Any:
+        """DESIGN §2 names "roles such as admin, on_call": the role and the flag are one fact, kept in step."""
+        if isinstance(data, dict):
+            roles = list(data.get("roles") or [])
+            on_call = bool(data.get("is_on_call")) or ON_CALL_ROLE in roles
+            if on_call and ON_CALL_ROLE not in roles:
+                roles.append(ON_CALL_ROLE)
+            data = {**data, "roles": roles, "is_on_call": on_call}
+        return data
 
     @field_validator("timezone")
     @classmethod
@@ -169,6 +225,11 @@ class Issue(_Strict):
     is_auto_reported: bool = False
     created_at: datetime
     resolution_notes: str | None = None
+
+    @field_validator("id", "title", "category")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return _single_line(value)
 
 
 class FieldChange(_Strict):
@@ -199,6 +260,20 @@ class IssueEvent(_Strict):
             raise ValueError("must include a time zone (e.g. 2026-11-25T08:00:00Z)")
         return value
 
+    @field_validator("context")
+    @classmethod
+    def _shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > MAX_CONTEXT_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_CONTEXT_DEPTH} levels (MAX_CONTEXT_DEPTH)")
+        return value
+
+    @model_validator(mode="after")
+    def _small_enough(self) -> IssueEvent:
+        size = len(self.model_dump_json())
+        if size > MAX_EVENT_BYTES:
+            raise ValueError(f"event is {size} bytes as JSON, over the {MAX_EVENT_BYTES}-byte limit (MAX_EVENT_BYTES)")
+        return self
+
     @property
     def workflow_id(self) -> str:
         return f"event/{self.event_id}"
@@ -218,9 +293,18 @@ class InvalidEvent(ValueError):
 
 def parse_event(data: str | bytes | dict[str, Any]) -> IssueEvent:
     """Validate raw JSON or a dict into an IssueEvent, raising InvalidEvent naming the fields."""
+    if isinstance(data, (str, bytes)) and len(data) > MAX_EVENT_BYTES:
+        raise InvalidEvent([{"loc": (), "msg": f"event is {len(data)} bytes, over the {MAX_EVENT_BYTES}-byte limit "
+                                                "(MAX_EVENT_BYTES)"}])
     try:
         if isinstance(data, (str, bytes)):
             return IssueEvent.model_validate_json(data)
         return IssueEvent.model_validate(data)
     except ValidationError as exc:
-        raise InvalidEvent(exc.errors(include_url=False)) from None
+        errors = exc.errors(include_url=False)
+        if any(e["type"] == "json_invalid" and "recursion limit" in e["msg"] for e in errors):
+            errors = [{"loc": ("context",), "msg": f"nested deeper than {MAX_CONTEXT_DEPTH} levels (MAX_CONTEXT_DEPTH)"}]
+        raise InvalidEvent(errors) from None
+    except RecursionError:
+        raise InvalidEvent([{"loc": ("context",), "msg": f"nested deeper than {MAX_CONTEXT_DEPTH} levels "
+                                                         "(MAX_CONTEXT_DEPTH)"}]) from None

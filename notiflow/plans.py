@@ -113,6 +113,8 @@ class DeliveryOutcome(BaseModel):
         """SENT (nothing failed), PARTIAL (some failed), FAILED (every delivery failed) — the run's search attribute."""
         sent = sum(c.sent + c.digested for c in self.channels.values())
         failed = sum(c.failed for c in self.channels.values())
+        if not sent and self.fallback and not self.channels:  # a critical notification found nobody at all
+            return "FAILED"
         if not failed:
             return "SENT"
         return "PARTIAL" if sent else "FAILED"

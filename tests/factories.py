@@ -73,7 +73,7 @@ def event_dict(event_type: str = "ISSUE_CREATED", *, issue: dict | None = None, 
         "event_id": f"evt-{uuid.uuid4().hex[:10]}",
         "type": event_type,
         "occurred_at": occurred.isoformat(),
-        "actor": ref(actor),
+        "actor": ref(actor) if actor else None,
         "issue": issue or issue_dict(),
         **extra,
     }

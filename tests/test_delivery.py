@@ -116,3 +116,24 @@ def test_composed_mail_parses_back_to_what_was_rendered():
     assert message["List-Unsubscribe"] == f"<{mail.unsubscribe_url}>"
     assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == mail.text
     assert message.get_body(("html",)).get_content().strip() == mail.html
+
+
+def test_no_header_value_can_add_a_header_line():
+    """Names and ids come from outside: CR/LF in them must never become Bcc:, X-Injected: or forged threading."""
+    from datetime import datetime, timezone
+    from email import message_from_bytes, policy
+
+    from activities.providers import OutgoingEmail, compose
+    from notiflow.settings import Settings
+
+    mail = OutgoingEmail(queue_id="3f2c", to_address="hery@example.mg", to_name="Eve\r\nBcc: spy@evil.test\nX-Injected: 1",
+                         subject="Hello\r\nBcc: spy@evil.test", text="body", html=None,
+                         issue_id="ISS-1>\r\nIn-Reply-To: <forged@evil.test", unsubscribe_url="http://u\r\nX-Injected: 2")
+    raw = compose(mail, Settings(email_from="noreply@example.mg"), sent_at=datetime.now(timezone.utc))
+    message = message_from_bytes(raw, policy=policy.default)
+    names = [name.lower() for name in message.keys()]
+    assert "bcc" not in names and "x-injected" not in names
+    assert names.count("in-reply-to") == 1
+    assert message["In-Reply-To"] == "<issue-ISS-1___In-Reply-To:__forged_evil.test@example.mg>"  # one msg-id
+    assert message["X-Notiflow-Issue"] == "ISS-1___In-Reply-To:__forged_evil.test"
+    assert message["To"].addresses[0].addr_spec == "hery@example.mg"

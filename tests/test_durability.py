@@ -137,3 +137,31 @@ async def test_resetting_a_run_sends_what_it_left_failed(temporal_client, settin
     assert sorted(m.rcpt_tos[0] for m in smtp.sink.messages) == sorted([ADMIN_EN.email, ADMIN_FR.email])
     rows = await _rows(db, event_id=evt.event_id)
     assert {r.status for r in rows} == {"SENT"} and len(rows) == 4
+
+
+async def test_on_call_is_a_role_and_a_critical_notice_never_goes_to_nobody(temporal_client, settings, db, smtp,
+                                                                            worker):
+    from notiflow.contracts import User
+    from notiflow.models import UserRow
+
+    nc = NotificationClient(temporal_client, settings)
+    nobody_on_call = [u.model_copy(update={"is_on_call": False, "roles": ["admin"]}) if "admin" in u.roles else u
+                      for u in DIRECTORY]
+    await nc.sync_users(nobody_on_call)
+    crash = event("AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True, reporter=None),
+                  actor=None)
+    outcome = await _result(temporal_client, await nc.publish(crash))
+    assert outcome.fallback == "no admin on call: sent to every admin"
+    rows = await _rows(db, event_id=crash.event_id, delivery_method="EMAIL")
+    assert {r.recipient_id for r in rows} == {ADMIN_EN.id, ADMIN_FR.id}
+    assert all(r.context_data["fallback"] == outcome.fallback and r.status == "SENT" for r in rows)
+
+    # DESIGN §2: "roles such as admin, on_call" — the role alone puts a person on call.
+    await nc.sync_users([User(id=ADMIN_EN.id, name=ADMIN_EN.name, email=ADMIN_EN.email, roles=["admin", "on_call"])])
+    async with db() as session:
+        assert (await session.get(UserRow, ADMIN_EN.id)).is_on_call
+    second = event("AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True, reporter=None),
+                   actor=None)
+    outcome = await _result(temporal_client, await nc.publish(second))
+    assert outcome.fallback is None
+    assert [r.recipient_id for r in await _rows(db, event_id=second.event_id, delivery_method="EMAIL")] == [ADMIN_EN.id]

@@ -18,6 +18,15 @@ from tests.factories import (ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, 
                              shifted)
 
 
+def _nested(depth: int) -> dict:
+    root: dict = {}
+    level = root
+    for _ in range(depth - 1):
+        level["a"] = {}
+        level = level["a"]
+    return root
+
+
 async def _publish_and_wait(nc: NotificationClient, evt) -> DeliveryOutcome:
     workflow_id = await nc.publish(evt)
     return await nc.temporal.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
@@ -175,7 +184,13 @@ async def test_smtp_550_fails_that_row_only_without_retrying(nc, smtp, db):
     (lambda e: e["issue"].__setitem__("priority", "URGENT"), "issue.priority"),
     (lambda e: e.__setitem__("colour", "red"), "colour"),
     (lambda e: e.__setitem__("occurred_at", "yesterday"), "occurred_at"),
-])
+    (lambda e: e["actor"].__setitem__("name", "Eve\r\nBcc: spy@evil.test"), "actor.name"),
+    (lambda e: e["issue"].__setitem__("id", "ISS-1\r\nX-Injected: 1"), "issue.id"),
+    (lambda e: e.__setitem__("context", _nested(220)), "MAX_CONTEXT_DEPTH"),
+    (lambda e: e.__setitem__("context", _nested(2_000)), "MAX_CONTEXT_DEPTH"),
+    (lambda e: e.__setitem__("context", {"dump": "x" * 300_000}), "MAX_EVENT_BYTES"),
+], ids=["no-title", "bad-priority", "unknown-field", "naive-time", "crlf-name", "crlf-issue-id", "nested-220",
+        "nested-2000", "300-kB"])
 async def test_malformed_event_is_rejected_naming_the_field_and_starts_nothing(mutate, field, temporal_client,
                                                                                settings, db):
     raw = event_dict("ISSUE_CREATED")
@@ -188,3 +203,19 @@ async def test_malformed_event_is_rejected_naming_the_field_and_starts_nothing(m
         await temporal_client.get_workflow_handle(f"event/{raw['event_id']}").describe()
     async with db() as session:
         assert (await session.execute(select(IssueEventRow))).first() is None
+
+
+async def test_an_event_cannot_rewrite_the_directory(nc, smtp, db):
+    """People named in an event may be added or have blanks filled; what sync_users set stays."""
+    from notiflow.models import UserRow
+
+    wrong = {"id": ASSIGNEE.id, "name": "Someone Else", "email": "attacker@example.org", "locale": "en"}
+    newcomer = {"id": "u-new", "name": "New Person", "email": "new@example.mg"}
+    evt = event("ISSUE_ASSIGNED", issue=issue_dict(assignee=wrong, reporter=newcomer), actor=ADMIN_EN)
+    await _publish_and_wait(nc, evt)
+    async with db() as session:
+        assignee = await session.get(UserRow, ASSIGNEE.id)
+        added = await session.get(UserRow, "u-new")
+    assert (assignee.name, assignee.email, assignee.locale) == (ASSIGNEE.name, ASSIGNEE.email, "fr")
+    assert added.email == "new@example.mg"
+    assert [m.rcpt_tos for m in smtp.sink.messages] == [[ASSIGNEE.email]]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import pytest
+from sqlalchemy import select
 
+from notiflow.client import NotificationClient
+from notiflow.models import AuditLogRow, NotificationQueueRow
+from notiflow.plans import DeliveryOutcome
 from tests.api.helpers import ADMIN, assert_error, bearer
+from tests.factories import ADMIN_EN, DIRECTORY, event, issue_dict
 
 URL = "/api/v1/notifications/templates"
 
@@ -138,3 +145,130 @@ async def test_templates_are_for_admins(api):
     assert_error(await api.post(URL, json=SMS_ASSIGNED), 401)
     assert_error(await api.post(URL, headers=bearer("u-1"), json=SMS_ASSIGNED), 403, "admin")
     assert_error(await api.post(f"{URL}/preview", headers=bearer("u-1"), json={}), 403, "admin")
+
+
+# --------------------------------------------------------------------------- limits (issue 9 item 5)
+
+#: Finite on unbounded code too (seconds, not forever), so these tests fail there instead of hanging.
+PATHOLOGICAL = {
+    "nested range loops": ("{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}",
+                           "loop iteration limit"),
+    "huge center": ("{{ issue.title|center(20000000) }}", "value size limit"),
+    "huge power": ("{{ ((9**100)**100)**100 }}", "integer size limit"),
+    "3,000-deep nesting": ("{%if 1%}" * 3000 + "x" + "{%endif%}" * 3000, "nesting limit"),
+    "recursive fan-out": ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+                          "{{ f(22) }}", "time limit"),
+}
+#: Sample data passes (a HIGH issue); an issue titled "kaboom" takes the branch.
+HIDDEN = "{{ issue.id }}{% if 'kaboom' in issue.title %}{{ ((9**100)**100)**100 }}{% endif %}"
+
+
+async def timed_while_probing_healthz(api, request) -> tuple[object, float, list[float]]:
+    """Run ``request`` while another task asks /healthz every 10 ms; its time and each probe's latency."""
+    done, latencies = asyncio.Event(), []
+
+    async def probe() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            assert (await api.get("/healthz")).status_code == 200
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.01)
+
+    prober = asyncio.create_task(probe())
+    await asyncio.sleep(0.03)
+    started = time.perf_counter()
+    response = await request
+    elapsed = time.perf_counter() - started
+    done.set()
+    await prober
+    return response, elapsed, latencies
+
+
+@pytest.mark.parametrize("body,limit", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+async def test_pathological_template_is_refused_within_a_second_while_healthz_answers(api, body, limit):
+    for path, payload in ((URL, SMS_ASSIGNED | {"body_template": body}),
+                          (f"{URL}/preview", {"template": SMS_ASSIGNED | {"body_template": body}})):
+        response, elapsed, latencies = await timed_while_probing_healthz(api, api.post(path, headers=ADMIN,
+                                                                                       json=payload))
+        assert_error(response, 422, "template error", f"({limit}")
+        assert elapsed < 1.0, f"{path} took {elapsed:.2f} s"
+        assert max(latencies) < 0.25, f"/healthz stalled {max(latencies):.2f} s during {path}"
+        if limit == "time limit":  # half a second of rendering: /healthz answered all along
+            assert len(latencies) >= 10
+    assert await active(api, channel="SMS") == []
+
+
+async def test_an_expensive_branch_is_refused_once_a_context_takes_it(api):
+    response = await api.post(URL, headers=ADMIN, json=SMS_ASSIGNED | {"body_template": HIDDEN})
+    assert response.status_code == 201, response.text  # the sample never takes the branch
+    taken = {"issue": {"id": "ISS-1", "title": "kaboom"}}
+    response, elapsed, _ = await timed_while_probing_healthz(api, api.post(
+        f"{URL}/preview", headers=ADMIN, json={"template_id": response.json()["id"], "context": taken}))
+    assert_error(response, 422, "(body), line 1: power too large", "(integer size limit)")
+    assert elapsed < 1.0
+
+
+async def test_an_expensive_branch_taken_at_send_time_fails_that_row_naming_the_limit(
+        api, temporal_client, settings, worker, db):
+    saved = await api.post(URL, headers=ADMIN, json={
+        "notification_type": "ISSUE_CREATED", "channel": "EMAIL", "locale": "en",
+        "subject_template": "New: {{ issue.title }}", "body_template": HIDDEN})
+    assert saved.status_code == 201, saved.text
+    nc = NotificationClient(temporal_client, settings)
+    await nc.sync_users(DIRECTORY)
+    workflow_id = await nc.publish(event("ISSUE_CREATED", issue=issue_dict(title="kaboom", priority="MEDIUM")))
+    outcome = await temporal_client.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
+    assert outcome.channels["EMAIL"].failed == 1 and outcome.channels["EMAIL"].sent == 1  # the French admin's mail
+    async with db() as session:
+        [row] = (await session.scalars(select(NotificationQueueRow).where(
+            NotificationQueueRow.recipient_id == ADMIN_EN.id, NotificationQueueRow.delivery_method == "EMAIL"))).all()
+    assert row.status == "FAILED"
+    assert row.error_message == (f"template ISSUE_CREATED.EMAIL.en v{saved.json()['version']}: ISSUE_CREATED.EMAIL.en "
+                                 "(body), line 1: power too large: more than 4,096 bits (integer size limit)")
+
+
+# --------------------------------------------------------------------------- audit
+
+
+async def audit_rows(db) -> list[AuditLogRow]:
+    async with db() as session:
+        return list(await session.scalars(select(AuditLogRow).order_by(AuditLogRow.at)))
+
+
+async def test_template_edits_are_audited_with_who_and_what_changed(api, db):
+    created = (await api.post(URL, headers=ADMIN, json=SMS_ASSIGNED)).json()
+    edit = {"body_template": "{{ issue.id }} assigned to you", "display_name": "Short SMS"}
+    edited = (await api.put(f"{URL}/{created['id']}", headers=bearer("u-boss", "admin"), json=edit)).json()
+    assert_error(await api.put(f"{URL}/{edited['id']}", headers=ADMIN, json={"body_template": "{{ nope }}"}), 422)
+
+    first, second = await audit_rows(db)  # the refused edit left no trace
+    assert (first.actor, first.action, first.target) == ("u-admin", "template.create", "ISSUE_ASSIGNED.SMS.en")
+    assert first.details == {
+        "id": created["id"], "version": 1, "deactivated": None,
+        "changes": {"subject_template": {"before": None, "after": None},
+                    "body_template": {"before": None, "after": SMS_ASSIGNED["body_template"]},
+                    "html_template": {"before": None, "after": None},
+                    "display_name": {"before": None, "after": "Issue Assigned (SMS, en)"},
+                    "description": {"before": None, "after": None}},
+    }
+    assert (second.actor, second.action, second.target) == ("u-boss", "template.update", "ISSUE_ASSIGNED.SMS.en")
+    assert second.details == {
+        "id": edited["id"], "version": 2,
+        "deactivated": {"id": created["id"], "version": 1}, "edited_from": {"id": created["id"], "version": 1},
+        "changes": {"body_template": {"before": SMS_ASSIGNED["body_template"], "after": edit["body_template"]},
+                    "display_name": {"before": "Issue Assigned (SMS, en)", "after": "Short SMS"}},
+    }
+    assert first.at < second.at
+
+
+async def test_saving_over_a_seeded_template_records_what_it_replaced(api, db):
+    [seeded] = await active(api, notification_type="ISSUE_ASSIGNED", channel="IN_APP", locale="fr")
+    response = await api.post(URL, headers=ADMIN, json={
+        "notification_type": "ISSUE_ASSIGNED", "channel": "IN_APP", "locale": "fr",
+        "subject_template": seeded["subject_template"], "body_template": "{{ issue.id }} est à vous"})
+    assert response.status_code == 201, response.text
+    [row] = await audit_rows(db)
+    assert (row.action, row.target) == ("template.update", "ISSUE_ASSIGNED.IN_APP.fr")
+    assert row.details["deactivated"] == {"id": seeded["id"], "version": seeded["version"]}
+    assert row.details["changes"] == {"body_template": {"before": seeded["body_template"],
+                                                        "after": "{{ issue.id }} est à vous"}}

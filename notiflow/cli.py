@@ -118,9 +118,6 @@ def codec() -> None:
     For a web UI that cannot pass the operator's token: bind it to a private address only.
     """
     settings = _settings()
-    if settings.codec_key is None:
-        errors.print("[red]error:[/] NOTIFLOW_CODEC_KEY is not set: payloads are plaintext and there is nothing to decode")
-        raise typer.Exit(2)
     import uvicorn
 
     from notiflow.api.access_log import uvicorn_log_config

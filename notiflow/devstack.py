@@ -4,6 +4,11 @@ Temporal's dev server (with the web UI) from the `temporal` binary, an embedded
 PostgreSQL unless NOTIFLOW_DATABASE_URL is set, a mail catcher unless SMTP_HOST
 is set, migrations and seeds, the worker and the HTTP API. Everything started
 here is stopped when the stack's ``async with`` block ends.
+
+With NOTIFLOW_CODEC_KEY the dev web UI decodes payloads through a codec
+listener of its own on 127.0.0.1:NOTIFLOW_CODEC_PORT: the UI of
+``temporal server start-dev`` has no login, so it has no token to pass to the
+API's /codec routes (which need an admin token).
 """
 
 from __future__ import annotations
@@ -138,6 +143,8 @@ class DevStack:
         self.urls["Schedules"] = ", ".join(await sync_schedules(client, self.settings))
         if self.with_api:
             await self._api()
+            if self.settings.codec_key:
+                await self._codec()
 
     async def _embedded_postgres(self, pgdata: Path) -> str:
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
@@ -181,8 +188,8 @@ class DevStack:
                 "--log-level", "warn", *dev_server_search_attribute_args()]
         if db_file:
             args += ["--db-filename", str(db_file)]
-        if self.settings.codec_key and self.with_api:  # the UI decrypts payloads through our API
-            args += ["--ui-codec-endpoint", f"{self.settings.public_api_url}/codec"]
+        if self.settings.codec_key and self.with_api:  # the UI decrypts payloads through our codec listener
+            args += ["--ui-codec-endpoint", self.codec_endpoint]
         console.log("starting Temporal dev server")
         log_path = data_dir / "temporal.log"
         log = self._stack.enter_context(log_path.open("ab"))
@@ -205,30 +212,40 @@ class DevStack:
         self.urls["Temporal web UI"] = f"http://localhost:{self.settings.ui_port}"
         return client
 
-    async def _api(self) -> None:
-        import uvicorn
+    @property
+    def codec_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.settings.codec_port}/codec"
 
+    async def _api(self) -> None:
         from notiflow.api.app import create_app
 
-        app = create_app(self.settings)
-        config = uvicorn.Config(app, host=self.settings.api_host, port=self.settings.api_port, log_level="warning",
-                                lifespan="on")
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-
-        async def stop_api() -> None:
-            server.should_exit = True
-            await task
-
-        self._stack.push_async_callback(stop_api)
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError(f"the API could not start on port {self.settings.api_port}")
-            await asyncio.sleep(0.05)
+        await self._serve(create_app(self.settings), self.settings.api_host, self.settings.api_port, "the API")
         base = f"http://localhost:{self.settings.api_port}"
         self.urls["HTTP API"] = base
         self.urls["API docs"] = f"{base}/docs"
+
+    async def _codec(self) -> None:
+        from notiflow.api.codec import create_codec_app
+
+        await self._serve(create_codec_app(self.settings), "127.0.0.1", self.settings.codec_port, "the codec listener")
+        self.urls["Codec (web UI only)"] = f"{self.codec_endpoint} (127.0.0.1 only, no token)"
+
+    async def _serve(self, app, host: str, port: int, name: str) -> None:
+        import uvicorn
+
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        task = asyncio.create_task(server.serve())
+
+        async def stop() -> None:
+            server.should_exit = True
+            await task
+
+        self._stack.push_async_callback(stop)
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"{name} could not start on port {port}")
+            await asyncio.sleep(0.05)
 
 
 async def _terminate(process: asyncio.subprocess.Process) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTIFLOW = [sys.executable, "-m", "notiflow"]
+#: What `notiflow api` and `notiflow worker` need to start outside `notiflow dev`.
+SERVER_SECRET = {"NOTIFLOW_JWT_SECRET": "cli-test-secret-of-at-least-thirty-two-bytes"}
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -57,9 +61,11 @@ def _safe_cwd(p: psutil.Process) -> bool:
 
 def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
     ports = {"NOTIFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "NOTIFLOW_UI_PORT": str(free_port()),
-             "NOTIFLOW_API_PORT": str(free_port())}
+             "NOTIFLOW_API_PORT": str(free_port()), "NOTIFLOW_CODEC_PORT": str(free_port())}
     process = subprocess.Popen(NOTIFLOW + ["dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               cwd=tmp_path, env=_env(NOTIFLOW_DATABASE_URL=database_url, **ports))
+                               cwd=tmp_path, env=_env(NOTIFLOW_DATABASE_URL=database_url,
+                                                      NOTIFLOW_CODEC_KEY=base64.b64encode(os.urandom(32)).decode(),
+                                                      **ports))
     try:
         lines = []
         deadline = time.monotonic() + 90
@@ -81,6 +87,7 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
             assert reply.status == 200 and json.loads(reply.read())
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_UI_PORT']}/", timeout=5) as reply:
             assert reply.status == 200  # the Temporal web UI
+        _assert_the_ui_decodes_through_a_private_codec(ports, admin_token)
         children = _descendants_alive(process.pid)
         assert children, "the dev server should run as a child process"
         process.send_signal(signal.SIGINT)
@@ -92,6 +99,33 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
             process.kill()
 
 
+def _post_json(url: str, body: dict, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, dict(reply.headers), json.loads(reply.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(refused.headers), json.loads(refused.read())
+
+
+def _assert_the_ui_decodes_through_a_private_codec(ports: dict[str, str], admin_token: str) -> None:
+    """The dev UI has no login, so it cannot pass a token: it is pointed at a codec listener on 127.0.0.1."""
+    ui = f"http://127.0.0.1:{ports['NOTIFLOW_UI_PORT']}"
+    with urllib.request.urlopen(f"{ui}/api/v1/settings", timeout=5) as reply:
+        endpoint = json.loads(reply.read())["Codec"]["Endpoint"]
+    assert endpoint == f"http://127.0.0.1:{ports['NOTIFLOW_CODEC_PORT']}/codec"
+    plain = {"payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+                           "data": base64.b64encode(b'{"email": "rakoto@example.mg"}').decode()}]}
+    origin = {"Origin": f"http://localhost:{ports['NOTIFLOW_UI_PORT']}"}
+    status, headers, sealed = _post_json(f"{endpoint}/encode", plain, origin)
+    assert status == 200 and headers["access-control-allow-origin"] == origin["Origin"]
+    assert _post_json(f"{endpoint}/decode", sealed, origin)[2] == plain
+    api = f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/codec/decode"
+    assert _post_json(api, sealed)[0] == 401  # the API's own codec routes want a token
+    assert _post_json(api, sealed, {"Authorization": f"Bearer {admin_token}"})[2] == plain
+
+
 def test_emit_rejects_a_malformed_event_naming_the_field(tmp_path):
     raw = event_dict()
     raw["issue"]["priority"] = "URGENT"
@@ -99,6 +133,53 @@ def test_emit_rejects_a_malformed_event_naming_the_field(tmp_path):
                             timeout=30, env=_env())
     assert result.returncode == 1
     assert "issue.priority" in result.stderr
+
+
+def test_api_start_up_refuses_a_missing_or_short_jwt_secret():
+    for command in ("api", "worker"):
+        for secret, says in ((None, "is not set"), ("short-secret", "is 12 bytes")):
+            extra = {"NOTIFLOW_JWT_SECRET": secret} if secret else {}
+            result = subprocess.run(NOTIFLOW + [command], capture_output=True, text=True, timeout=60,
+                                    env=_env(NOTIFLOW_DATABASE_URL="postgresql+asyncpg://x@127.0.0.1/x", **extra))
+            lines = result.stderr.strip().splitlines()
+            assert result.returncode == 2 and len(lines) == 1, (command, result.stderr)
+            assert "NOTIFLOW_JWT_SECRET" in lines[0] and says in lines[0] and "short-secret" not in lines[0]
+
+
+def test_the_api_access_log_holds_no_tokens(database_url):
+    from notiflow.api.auth import make_token
+    from notiflow.unsubscribe import UnsubscribeRequest
+    from notiflow.unsubscribe import make_token as make_unsubscribe_token
+
+    port = free_port()
+    process = subprocess.Popen(NOTIFLOW + ["api"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_API_PORT=str(port),
+                                        **SERVER_SECRET))
+    secret = SERVER_SECRET["NOTIFLOW_JWT_SECRET"]
+    stream_token = make_token("another-secret-of-at-least-thirty-two-bytes", "u-1", [], 300)
+    link_token = make_unsubscribe_token(secret, UnsubscribeRequest("u-1", "ISSUE_CREATED", "EMAIL"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "notiflow api did not start"
+                time.sleep(0.2)
+        for path in (f"/api/v1/notifications/inbox/stream?access_token={stream_token}&x=1",
+                     f"/api/v1/notifications/unsubscribe/{link_token}"):
+            try:
+                urllib.request.urlopen(base + path, timeout=5).close()
+            except urllib.error.HTTPError:
+                pass
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert "GET /api/v1/notifications/inbox/stream?access_token=[redacted]&x=1" in output, output
+    assert "GET /api/v1/notifications/unsubscribe/[redacted]" in output, output
+    assert stream_token not in output and link_token not in output and link_token.split(".")[2] not in output
 
 
 def test_compose_file_describes_the_production_stack_with_real_setting_names():
@@ -118,6 +199,16 @@ def test_compose_file_describes_the_production_stack_with_real_setting_names():
         unknown = set(env) - known
         assert not unknown, f"{service} sets variables notiflow does not read: {unknown}"
     Settings(**{k: v for k, v in services["worker"]["environment"].items()})  # every value parses
+
+
+def test_compose_file_has_no_usable_secret_and_keeps_the_codec_private():
+    text = (ROOT / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    assert services["api"]["environment"]["NOTIFLOW_JWT_SECRET"].startswith("${NOTIFLOW_JWT_SECRET:?")
+    assert services["codec"]["command"] == ["notiflow", "codec"]
+    assert services["codec"]["ports"] == ["127.0.0.1:8081:8081"]  # loopback of the host only
+    assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081/codec"
+    assert all(port.startswith("127.0.0.1:") for port in services["temporal-ui"]["ports"])
 
 
 async def test_migrate_creates_every_table_and_seeds_templates_idempotently(postgres):
@@ -149,7 +240,7 @@ def test_worker_stops_gracefully_on_sigterm(database_url, temporal_env):
     address = temporal_env.client.service_client.config.target_host
     process = subprocess.Popen(NOTIFLOW + ["worker"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_TEMPORAL_ADDRESS=address,
-                                        NOTIFLOW_TASK_QUEUE="sigterm-test"))
+                                        NOTIFLOW_TASK_QUEUE="sigterm-test", **SERVER_SECRET))
     try:
         first = process.stdout.readline()
         assert "worker on task queue" in first, first + process.stdout.read(3000)
@@ -167,7 +258,7 @@ def test_processes_name_an_unreachable_database_in_one_line():
     down = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/notiflow"
     for command in ("api", "migrate", "worker"):
         result = subprocess.run(NOTIFLOW + [command], capture_output=True, text=True, timeout=60,
-                                env=_env(NOTIFLOW_DATABASE_URL=down))
+                                env=_env(NOTIFLOW_DATABASE_URL=down, **SERVER_SECRET))
         assert result.returncode == 1, (command, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "cannot reach PostgreSQL" in lines[0] and "NOTIFLOW_DATABASE_URL" in lines[0], lines

@@ -1,7 +1,8 @@
 """Payload encryption: the codec, its setting, and the codec server the web UI calls.
 
 End to end on the real dev server: a keyed worker delivers the mail while the
-history Temporal stores holds no personal data, and /codec/decode reads it back.
+history Temporal stores holds no personal data, and /codec/decode reads it back
+for an admin token only (or, without a token, on the private codec listener).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from notiflow.api.app import create_app
+from notiflow.api.codec import create_codec_app
 from notiflow.client import NotificationClient
 from notiflow.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, key_id
 from notiflow.settings import Settings, SettingsError, load_settings
 from notiflow.temporal import DATA_CONVERTER, data_converter
-from tests.api.helpers import UI_URL, asgi_client
+from tests.api.helpers import ADMIN, JWT_SECRET, SERVICE, UI_URL, asgi_client, bearer
 from tests.factories import DIRECTORY, REPORTER, event
 from workers.main import build_worker
 
@@ -114,8 +116,9 @@ async def test_history_holds_no_personal_data_and_the_codec_server_reads_it(temp
     [started_input] = history.events[0].workflow_execution_started_event_attributes.input.payloads
     assert started_input.metadata["encoding"] == ENCODING
 
-    async with asgi_client(create_app(keyed)) as api:
-        response = await api.post("/codec/decode", json=as_json(started_input), headers={"X-Namespace": "default"})
+    async with asgi_client(create_app(keyed.model_copy(update={"jwt_secret": JWT_SECRET}))) as api:
+        response = await api.post("/codec/decode", json=as_json(started_input),
+                                  headers={"X-Namespace": "default", **ADMIN})
     assert response.status_code == 200, response.text
     [decoded] = json_format.ParseDict(response.json(), Payloads()).payloads
     assert decoded.metadata["encoding"] == b"json/plain"
@@ -124,29 +127,53 @@ async def test_history_holds_no_personal_data_and_the_codec_server_reads_it(temp
 
 @pytest.fixture
 def ui_settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, ui_url=UI_URL, codec_key=new_key())
+    return Settings(database_url=database_url, ui_url=UI_URL, codec_key=new_key(), jwt_secret=JWT_SECRET)
 
 
 async def test_codec_server_encodes_and_refuses_what_it_cannot_open(ui_settings, db):
     async with asgi_client(create_app(ui_settings)) as api:
-        encoded = await api.post("/codec/encode", json=as_json(PLAIN))
+        encoded = await api.post("/codec/encode", json=as_json(PLAIN), headers=ADMIN)
         assert encoded.status_code == 200, encoded.text
         assert REPORTER.email not in encoded.text
-        decoded = await api.post("/codec/decode", json=encoded.json())
+        decoded = await api.post("/codec/decode", json=encoded.json(), headers=ADMIN)
         assert decoded.json() == as_json(PLAIN)
 
     other = ui_settings.model_copy(update={"codec_key": SecretStr(new_key())})
     async with asgi_client(create_app(other)) as api:
-        refused = await api.post("/codec/decode", json=encoded.json())
+        refused = await api.post("/codec/decode", json=encoded.json(), headers=ADMIN)
         assert refused.status_code == 422 and "NOTIFLOW_CODEC_KEY" in refused.json()["detail"]
-        garbage = await api.post("/codec/decode", content=b'{"payloads": "no"}')
+        garbage = await api.post("/codec/decode", content=b'{"payloads": "no"}', headers=ADMIN)
         assert garbage.status_code == 422 and "protobuf JSON" in garbage.json()["detail"]
+
+
+async def test_the_apis_codec_routes_refuse_anyone_but_an_admin(ui_settings, db):
+    sealed = as_json(*await codec(ui_settings.codec_key.get_secret_value()).encode([PLAIN]))
+    async with asgi_client(create_app(ui_settings)) as api:
+        for path, body in (("/codec/decode", sealed), ("/codec/encode", as_json(PLAIN))):
+            anonymous = await api.post(path, json=body, headers={"X-Namespace": "default"})
+            assert anonymous.status_code == 401 and "Authorization: Bearer" in anonymous.json()["detail"]
+            assert REPORTER.email not in anonymous.text
+            for someone in (bearer("u-1"), SERVICE):
+                refused = await api.post(path, json=body, headers=someone)
+                assert refused.status_code == 403 and "'admin' role" in refused.json()["detail"]
+
+
+async def test_the_private_codec_listener_serves_the_ui_without_a_token(ui_settings):
+    """What `notiflow codec` and `notiflow dev` serve on 127.0.0.1 for a web UI that has no token to pass."""
+    app = create_codec_app(ui_settings)
+    async with asgi_client(app) as listener:
+        encoded = await listener.post("/codec/encode", json=as_json(PLAIN), headers={"Origin": UI_URL})
+        assert encoded.status_code == 200 and REPORTER.email not in encoded.text
+        assert encoded.headers["access-control-allow-origin"] == UI_URL
+        decoded = await listener.post("/codec/decode", json=encoded.json())
+        assert decoded.json() == as_json(PLAIN)
+        assert (await listener.get("/api/v1/notifications/queue", headers=ADMIN)).status_code == 404  # codec only
 
 
 async def test_without_a_key_the_codec_server_passes_payloads_through(ui_settings, db):
     async with asgi_client(create_app(ui_settings.model_copy(update={"codec_key": None}))) as api:
         for path in ("/codec/encode", "/codec/decode"):
-            response = await api.post(path, json=as_json(PLAIN))
+            response = await api.post(path, json=as_json(PLAIN), headers=ADMIN)
             assert response.json() == as_json(PLAIN)
 
 
@@ -163,8 +190,10 @@ async def test_cors_lets_the_web_ui_call_the_codec_paths_only(ui_settings, db):
         stranger = await api.options("/codec/decode", headers={"Origin": "http://evil.test", **preflight})
         assert stranger.status_code == 400 and "access-control-allow-origin" not in stranger.headers
 
-        post = await api.post("/codec/decode", json=as_json(PLAIN), headers={"Origin": UI_URL})
-        assert post.headers["access-control-allow-origin"] == UI_URL
+        post = await api.post("/codec/decode", json=as_json(PLAIN), headers={"Origin": UI_URL, **ADMIN})
+        assert post.status_code == 200 and post.headers["access-control-allow-origin"] == UI_URL
+        refused = await api.post("/codec/decode", json=as_json(PLAIN), headers={"Origin": UI_URL})
+        assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == UI_URL
 
         elsewhere = await api.options("/api/v1/events", headers={"Origin": UI_URL, **preflight})
         assert "access-control-allow-origin" not in elsewhere.headers

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(
         default=60.0, gt=0, description="cap on the retry delay: delivery resumes at most this long after a provider returns"
     )
+    worker_metrics_address: str | None = Field(
+        default=None,
+        description="host:port where `notiflow worker` serves Temporal's Prometheus metrics (e.g. 0.0.0.0:9464): "
+                    "workflow task failures (temporal_workflow_task_execution_failed), activity latencies, slots",
+    )
     delivery_deadline: timedelta = Field(
         default=timedelta(hours=24), gt=timedelta(0),
         description="how long a transient failure (provider down, 4xx, timeout) is retried before the row is FAILED; "

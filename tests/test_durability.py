@@ -165,3 +165,36 @@ async def test_on_call_is_a_role_and_a_critical_notice_never_goes_to_nobody(temp
     outcome = await _result(temporal_client, await nc.publish(second))
     assert outcome.fallback is None
     assert [r.recipient_id for r in await _rows(db, event_id=second.event_id, delivery_method="EMAIL")] == [ADMIN_EN.id]
+
+
+async def test_a_workflow_task_that_keeps_failing_is_surfaced(temporal_env, settings, db, caplog):
+    """A run the worker cannot decode is counted in the worker's metrics and logged with its run id."""
+    import logging
+
+    import httpx
+    from temporalio.client import Client
+
+    from notiflow.temporal import DATA_CONVERTER, metrics_runtime
+    from tests.services import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    client = await Client.connect(temporal_env.client.service_client.config.target_host,
+                                  data_converter=DATA_CONVERTER, runtime=metrics_runtime(address))
+    caplog.set_level(logging.WARNING)
+    async with running_worker(client, settings):
+        handle = await client.start_workflow(  # bypasses publish's validation, as a foreign client could
+            "IssueEventWorkflow", {"event_id": "not-an-event"}, id=f"event/poison-{uuid.uuid4().hex[:6]}",
+            task_queue=settings.task_queue,
+        )
+        failed = 0.0
+        for _ in range(100):
+            scrape = httpx.get(f"http://{address}/metrics").text
+            failed = sum(float(line.rsplit(" ", 1)[1]) for line in scrape.splitlines()
+                         if line.startswith("temporal_workflow_task_execution_failed"))
+            if failed:
+                break
+            await asyncio.sleep(0.1)
+        await handle.terminate("test over")
+    assert failed >= 1
+    assert any(handle.result_run_id in record.getMessage() or handle.result_run_id in str(record.args)
+               for record in caplog.records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from datetime import timedelta
 from collections.abc import AsyncIterator
@@ -56,9 +57,11 @@ async def build_worker(client: Client, settings: Settings, **worker_options) -> 
 
 async def run_worker(settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully."""
-    from notiflow.temporal import connect_client
+    from notiflow.temporal import connect_client, metrics_runtime
 
-    client = client or await connect_client(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
+    client = client or await connect_client(settings, runtime=runtime)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

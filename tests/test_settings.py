@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from notiflow.settings import Settings, SettingsError, load_settings
+from notiflow.settings import DEV_JWT_SECRET, Settings, SettingsError, load_settings
 
 
 def test_tracker_team_names_are_read_as_given(monkeypatch):
@@ -46,3 +46,24 @@ def test_cli_stops_at_start_up_with_one_line():
                             env={"PATH": "", "NOTIFLOW_API_PORT": "eighty"})
     assert result.returncode == 2
     assert "NOTIFLOW_API_PORT" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("secret, says", [
+    (None, "is not set"),
+    ("", "is not set"),
+    (DEV_JWT_SECRET, "is not set"),  # the built-in one is public: it counts as none
+    ("thirty-one-bytes-is-one-too-few", "is 31 bytes"),
+])
+def test_servers_refuse_a_missing_or_short_jwt_secret(monkeypatch, secret, says):
+    if secret is not None:
+        monkeypatch.setenv("NOTIFLOW_JWT_SECRET", secret)
+    with pytest.raises(SettingsError) as caught:
+        load_settings().require_jwt_secret()
+    message = str(caught.value)
+    assert message.startswith("NOTIFLOW_JWT_SECRET") and says in message and "\n" not in message
+    assert not secret or secret not in message
+
+
+def test_a_long_enough_jwt_secret_is_accepted(monkeypatch):
+    monkeypatch.setenv("NOTIFLOW_JWT_SECRET", "x" * 32)
+    assert load_settings().require_jwt_secret() == "x" * 32

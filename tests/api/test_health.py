@@ -64,3 +64,25 @@ async def test_metrics_count_requests_by_route_and_deliveries_by_channel(api, db
         (("channel", "EMAIL"), ("status", "FAILED")): 1,
         (("channel", "IN_APP"), ("status", "PENDING")): 1,
     }
+
+
+async def test_scrapes_do_not_count_the_queue_each_time(api, db, monkeypatch):
+    """/metrics needs no token, so the GROUP BY over the queue runs at most once per QUEUE_COUNTS_MAX_AGE_SECONDS."""
+    from notiflow.api import metrics
+
+    def queue_row(status: str) -> dict:
+        return {"template_name": "t", "delivery_method": "EMAIL", "notification_type": "ISSUE_CREATED",
+                "content": "c", "status": status, "dedupe_key": str(uuid.uuid4())}
+
+    async with db.begin() as session:
+        await session.execute(insert(NotificationQueueRow), [queue_row("SENT")])
+    first = samples((await api.get("/metrics")).text, "notiflow_notifications")
+    async with db.begin() as session:
+        await session.execute(insert(NotificationQueueRow), [queue_row("SENT"), queue_row("FAILED")])
+    for _ in range(20):
+        assert samples((await api.get("/metrics")).text, "notiflow_notifications") == first
+    assert first == {(("channel", "EMAIL"), ("status", "SENT")): 1}
+
+    monkeypatch.setattr(metrics, "QUEUE_COUNTS_MAX_AGE_SECONDS", 0.0)  # as if the interval had passed
+    assert samples((await api.get("/metrics")).text, "notiflow_notifications") == {
+        (("channel", "EMAIL"), ("status", "SENT")): 2, (("channel", "EMAIL"), ("status", "FAILED")): 1}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from notiflow.client import EVENT_HASH_MEMO, EventConflict, NotificationClient, event_hash
+from notiflow.contracts import parse_event
 from notiflow.models import UserRow
 from tests.api.helpers import ADMIN, SERVICE, UI_URL, assert_error, bearer, person
 from tests.factories import event_dict
@@ -24,6 +27,32 @@ async def test_publish_starts_the_pipeline_once_per_event_id(temporal_api, tempo
     assert again.status_code == 202 and again.json() == first.json()
     run = await temporal_client.get_workflow_handle(workflow_id).describe()
     assert run.status == WorkflowExecutionStatus.RUNNING and run.task_queue == api_settings.task_queue
+
+
+async def test_the_same_event_id_with_another_body_is_409_and_the_first_is_kept(temporal_api, temporal_client):
+    event = event_dict()
+    first = await temporal_api.post(EVENTS, headers=SERVICE, json=event)
+    assert first.status_code == 202, first.text
+    reordered = dict(reversed(list(event.items())))  # the same event, written differently
+    assert (await temporal_api.post(EVENTS, headers=SERVICE, json=reordered)).json() == first.json()
+
+    changed = event | {"issue": event["issue"] | {"title": "Another title", "priority": "CRITICAL"}}
+    conflict = await temporal_api.post(EVENTS, headers=SERVICE, json=changed)
+    assert_error(conflict, 409, f"event {event['event_id']}", "different body", "first one is kept")
+    started = await temporal_client.get_workflow_handle(f"event/{event['event_id']}").describe()
+    assert await started.memo_value(EVENT_HASH_MEMO) == event_hash(parse_event(event))  # the first body's run
+    assert (await temporal_api.post(EVENTS, headers=SERVICE, json=event)).status_code == 202
+
+
+async def test_the_python_client_raises_event_conflict(temporal_client, api_settings):
+    client = NotificationClient(temporal_client, api_settings)
+    event = event_dict()
+    workflow_id = await client.publish(event)
+    assert await client.publish(event) == workflow_id
+    with pytest.raises(EventConflict) as caught:
+        await client.publish(event | {"issue": event["issue"] | {"title": "Changed"}})
+    assert (caught.value.event_id, caught.value.workflow_id) == (event["event_id"], workflow_id)
+    assert event["event_id"] in str(caught.value)
 
 
 async def test_an_invalid_event_is_422_naming_every_bad_field(api):

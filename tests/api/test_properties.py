@@ -22,6 +22,7 @@ OPERATIONS = [
     ("/api/v1/notifications/templates/preview", "POST"),
     ("/api/v1/notifications/queue", "GET"),
     ("/api/v1/notifications/analytics", "GET"),
+    ("/api/v1/notifications/audit", "GET"),
     ("/api/v1/notifications/inbox", "GET"),
     ("/api/v1/notifications/inbox/{notification_id}/archive", "POST"),
     ("/api/v1/events", "POST"),

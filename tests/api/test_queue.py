@@ -146,3 +146,10 @@ async def test_analytics_defaults_to_the_last_week_and_checks_the_range(api):
     backwards = {"created_from": T0.isoformat(), "created_to": (T0 - timedelta(days=1)).isoformat()}
     assert_error(await api.get(ANALYTICS, headers=ADMIN, params=backwards), 422, "created_from must be before")
     assert_error(await api.get(ANALYTICS, headers=bearer("u-1")), 403)
+
+
+async def test_a_time_without_a_utc_equivalent_is_422_about_the_field_not_the_driver(api):
+    for url, field in ((QUEUE, "created_from"), (ANALYTICS, "created_to"), ("/api/v1/notifications/audit", "at_from")):
+        response = await api.get(url, headers=ADMIN, params={field: "0001-01-01T00:00:00+01:00"})
+        body = assert_error(response, 422, field, "out of range")
+        assert "query argument" not in body["detail"] and "datetime.datetime" not in body["detail"]

@@ -84,7 +84,7 @@ async def test_put_user_creates_then_updates_the_directory_entry(api, db):
     update = {"id": "u-5", "name": "Renamed", "roles": ["staff"], "is_on_call": True}
     updated = (await api.put("/api/v1/users/u-5", headers=SERVICE, json=update)).json()
     assert (updated["name"], updated["roles"], updated["is_on_call"], updated["email"]) == (
-        "Renamed", ["staff"], True, None)
+        "Renamed", ["staff", "on_call"], True, None)  # on call is also the on_call role
     # what the sync leaves out is what the person chose: it stays
     assert (updated["locale"], updated["timezone"], updated["quiet_hours_start"]) == ("fr", "Europe/Paris", "22:00")
     async with db() as session:

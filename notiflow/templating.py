@@ -207,11 +207,13 @@ MAX_INT_BITS = 4_096
 #: Characters of one value a template builds (a string, or a list or dict as text), and
 #: the largest number a filter or string method accepts as a width or count.
 MAX_VALUE_CHARS = 1_000_000
-#: Characters written by one render, all parts together (subject, text, HTML and the
-#: layout around it), counted where they are written, so a macro's output counts once in
-#: the macro and again where it is printed. The largest digest we expect (1,000 items)
-#: writes about 1.2 M.
-MAX_OUTPUT_CHARS = 4_000_000
+#: Characters one render writes or builds, all parts together (subject, text, HTML and the
+#: layout around it): each piece of output where it is written (so a macro's output counts
+#: in the macro and again where it is printed), and each string or container a filter, call,
+#: operator or ``~`` returns (containers by item count). This is what bounds memory when
+#: every single value is within MAX_VALUE_CHARS: ``range(10000)|map('center', 999999)|join``
+#: would otherwise hold 10 GB before the clock ran out. A 1,200-item digest uses 0.4 M.
+MAX_OUTPUT_CHARS = 8_000_000
 #: Wall-clock budget of one render, all parts together: 250 times the slowest shipped template.
 RENDER_SECONDS = 0.5
 
@@ -223,12 +225,12 @@ class TemplateLimitError(TemplateError):
 class _Budget:
     """What one ``render()`` may still spend; one per render, found through ``_BUDGET``."""
 
-    __slots__ = ("deadline", "iterations", "written")
+    __slots__ = ("deadline", "iterations", "produced")
 
     def __init__(self) -> None:
         self.deadline = time.monotonic() + RENDER_SECONDS
         self.iterations = 0
-        self.written = 0
+        self.produced = 0
 
 
 #: The running render's budget. A context variable, so concurrent renders in threads
@@ -242,6 +244,17 @@ def _tick() -> _Budget | None:
     if budget is not None and time.monotonic() > budget.deadline:
         raise TemplateLimitError(f"rendering took longer than {RENDER_SECONDS} s (time limit)")
     return budget
+
+
+def _charge(size: int) -> None:
+    """Count characters written or built against MAX_OUTPUT_CHARS (no clock: whatever
+    repeats a write or a step, a loop or a call, checks it already)."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.produced += size
+        if budget.produced > MAX_OUTPUT_CHARS:
+            raise TemplateLimitError(f"more than {MAX_OUTPUT_CHARS:,} characters written or built "
+                                     f"(output size limit)")
 
 
 def _weight(value: Any) -> int:
@@ -278,10 +291,12 @@ def _check_int(value: Any) -> Any:
 
 
 def _check_result(value: Any, what: str) -> Any:
-    """After a step: a string or container past the value limit, or an integer past the bit limit, fails.
-    Shallow (``len``), so it is cheap; the steps that can multiply sizes are checked before they run."""
+    """After a step: a string or container past the value limit, or an integer past the bit limit, fails;
+    its size is charged to the render. Shallow (``len``), so it is cheap; the steps that can multiply
+    sizes are checked before they run."""
     if isinstance(value, (str, list, tuple, dict, set, frozenset)):
         _check_size(len(value), what)
+        _charge(len(value))
     return _check_int(value)
 
 
@@ -537,7 +552,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             _check_size(_weight(left) + _weight(right), "sum")
         elif op == "%":
             _check_printf(left, right)
-        return self.binop_table[op](left, right)
+        result = self.binop_table[op](left, right)
+        if isinstance(result, (str, list, tuple)):
+            _charge(len(result))
+        return result
 
     # Called from the code _Generator emits.
 
@@ -554,7 +572,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def bounded_concat(self, join: Any, pieces: tuple[Any, ...]) -> Any:
         _tick()
-        _check_size(sum(_weight(piece) for piece in pieces), "joined text (~)")
+        size = sum(_weight(piece) for piece in pieces)
+        _check_size(size, "joined text (~)")
+        _charge(size)
         return join(pieces)
 
     def bounded_print(self, value: Any) -> Any:
@@ -565,12 +585,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return value
 
     def bounded_write(self, text: str) -> str:
-        """Counts, without the clock: whatever repeats a write (a loop, a call) checks it already."""
-        budget = _BUDGET.get()
-        if budget is not None:
-            budget.written += len(text)
-            if budget.written > MAX_OUTPUT_CHARS:
-                raise TemplateLimitError(f"output larger than {MAX_OUTPUT_CHARS:,} characters (output size limit)")
+        _charge(len(text))
         return text
 
 

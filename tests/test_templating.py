@@ -306,6 +306,7 @@ PATHOLOGICAL = {
     "a macro buffering gigabytes": (
         "{% set s = 'x' * 900000 %}{% macro m() %}{% for i in range(5000) %}{{ s }}{% endfor %}{% endmacro %}"
         "{{ m()|length }}", "output size limit"),
+    "many values each within the limit": ("{{ range(10000)|map('center', 999999)|join }}", "output size limit"),
     "|batch filling 10**8 slots": ("{{ [1]|batch(100000000, 'x')|list|length }}", "value size limit"),
     "|tojson with a huge indent": ("{{ ([issue.title] * 1000)|tojson(indent=100000) }}", "value size limit"),
     "unbounded recursion": ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recursion limit"),

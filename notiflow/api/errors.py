@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from notiflow.api.schemas import FieldError, ValidationFailure
 from notiflow.client import EventConflict
@@ -94,10 +94,7 @@ async def _template_invalid(_request: Request, exc: TemplateError) -> JSONRespon
 
 
 async def _temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
-    """INVALID_ARGUMENT (e.g. "Blob data size exceeds limit") is this request's fault: a retry gets the same."""
     settings = request.app.state.settings
-    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-        return JSONResponse({"detail": f"Temporal refused this request: {exc.message}"}, status_code=422)
     return JSONResponse(
         {"detail": f"Temporal at {settings.temporal_address} refused the request: {exc.message} "
                    f"({exc.status.name}); /readyz shows whether it is up"},

@@ -153,3 +153,9 @@ async def test_a_time_without_a_utc_equivalent_is_422_about_the_field_not_the_dr
         response = await api.get(url, headers=ADMIN, params={field: "0001-01-01T00:00:00+01:00"})
         body = assert_error(response, 422, field, "out of range")
         assert "query argument" not in body["detail"] and "datetime.datetime" not in body["detail"]
+
+
+async def test_a_value_the_database_refuses_is_422_without_the_drivers_words(api):
+    response = await api.get(QUEUE, headers=ADMIN, params={"recipient_id": "u-\x00"})
+    body = assert_error(response, 422, "cannot be stored", "NUL")
+    assert "0x00" not in body["detail"] and "UTF8" not in body["detail"]

@@ -5,6 +5,8 @@ untrusted code running inside the worker. It is rendered in Jinja's immutable
 sandbox with strict undefined variables, and ``validate_template`` refuses a bad
 template when it is saved rather than when a notification is due. Any failure
 surfaces as ``TemplateError``, which the delivery activities treat as permanent.
+Every render is bounded in time, size and work (see "limits" below); going past a
+limit is a ``TemplateLimitError`` naming it, at save, preview and send alike.
 
 Variables a template sees: the keys of ``sample_context`` (the shape the
 workflows build) and ``locale`` (the template's own locale). Extra filters:

@@ -36,21 +36,12 @@ from notiflow.models import (
     NotificationQueueRow,
     UserRow,
 )
-from notiflow.routing import is_closed
+from workflows.delivery.rules import is_closed
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
 from notiflow.templating import template_name
-from notiflow.timers import (
-    DigestAdditions,
-    DigestComposition,
-    DigestFlush,
-    DigestInput,
-    DigestItem,
-    DigestRouting,
-    DigestSettle,
-    next_digest_at,
-)
-from workflows.digest import DigestWorkflow
+from workflows.digest.types import DigestAdditions, DigestComposition, DigestFlush, DigestInput, DigestItem, DigestRouting, DigestSettle, next_digest_at
+from workflows.digest.workflows import DigestWorkflow
 
 DIGEST = "DIGEST"
 

@@ -47,7 +47,7 @@ from notiflow.models import (
     NotificationTemplateRow,
     UserRow,
 )
-from notiflow.plans import (
+from workflows.delivery.types import (
     BatchResult,
     Delivery,
     DeliveryBatch,
@@ -56,7 +56,7 @@ from notiflow.plans import (
     NotificationRequest,
     RetrySpec,
 )
-from notiflow.routing import (
+from workflows.delivery.rules import (
     DEFAULT_CHANNELS,
     Directory,
     Preference,

@@ -17,7 +17,7 @@ from activities.pipeline import empty_plan, write_logs
 from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus
 from notiflow.models import AuditLogRow, NotificationQueueRow
-from notiflow.plans import Delivery, RedeliveryRequest, Requeued
+from workflows.delivery.types import Delivery, RedeliveryRequest, Requeued
 from notiflow.settings import Settings
 
 #: Rows one request re-queues at most (its plan travels in the workflow history); run another for the rest.

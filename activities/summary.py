@@ -17,7 +17,7 @@ from temporalio import activity
 
 from notiflow.contracts import Priority
 from notiflow.settings import Settings
-from notiflow.timers import SUMMARY_DAYS, CategoryCount, OverdueIssue, SummaryPeriod, SummaryReport
+from workflows.summary.types import SUMMARY_DAYS, CategoryCount, OverdueIssue, SummaryPeriod, SummaryReport
 
 OVERDUE_LISTED = 20
 TOP_CATEGORIES = 5

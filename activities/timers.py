@@ -19,19 +19,13 @@ from activities.pipeline import Snapshot
 from activities.summary import SummaryActivities
 from notiflow.contracts import EventType, IssueEvent, NotificationType
 from notiflow.models import EscalationPolicyRow, IssueRow
-from notiflow.routing import is_closed
+from workflows.delivery.rules import is_closed
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
-from notiflow.timers import (
-    AutoIssueReported,
-    EscalationPolicy,
-    IssueObserved,
-    SlaInput,
-    SpikeConfig,
-    SpikeInput,
-)
-from workflows.error_spike import ErrorSpikeWorkflow
-from workflows.sla import IssueSlaWorkflow
+from workflows.spike.types import AutoIssueReported, SpikeConfig, SpikeInput
+from workflows.sla.types import EscalationPolicy, IssueObserved, SlaInput
+from workflows.spike.workflows import ErrorSpikeWorkflow
+from workflows.sla.workflows import IssueSlaWorkflow
 
 SPIKE_DETECTOR_ID = "error-spike-detector"
 #: Event types that mean "a new auto-reported issue" (the tracker may send either for one issue).

@@ -22,9 +22,9 @@ import psutil
 from temporalio.testing import WorkflowEnvironment
 
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
-from notiflow.timers import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
+from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
 from tests.services import migrated_database
-from workflows.sla import IssueSlaWorkflow
+from workflows.sla.workflows import IssueSlaWorkflow
 
 POLICY = EscalationPolicy(priority="HIGH", due_minutes=24 * 60,
                           tiers=[EscalationTier(after_minutes=120, audience="admins")])

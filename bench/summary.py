@@ -22,7 +22,7 @@ from activities.summary import SummaryActivities
 from notiflow.contracts import NotificationType
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
-from notiflow.timers import SummaryPeriod
+from workflows.summary.types import SummaryPeriod
 from tests.services import migrated_database
 
 FILL = [

@@ -176,7 +176,7 @@ def redeliver(
     """Send FAILED deliveries again (status FAILED; narrow with the filters). Same Message-IDs as before."""
     from pydantic import ValidationError
 
-    from notiflow.plans import RedeliveryFilter
+    from workflows.delivery.types import RedeliveryFilter
 
     try:
         wanted = RedeliveryFilter(issue_id=issue, channel=channel, notification_type=notification_type,
@@ -189,7 +189,7 @@ def redeliver(
 
     async def main() -> None:
         from notiflow.client import NotificationClient
-        from notiflow.plans import DeliveryOutcome
+        from workflows.delivery.types import DeliveryOutcome
 
         nc = await NotificationClient.connect(settings=settings)
         workflow_id = await nc.redeliver(wanted, requested_by=requested_by, request_id=request_id)

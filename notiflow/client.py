@@ -19,7 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import Channel, IssueEvent, NotificationType, User, parse_event
-from notiflow.plans import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
+from workflows.delivery.types import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
 from notiflow.settings import Settings, get_settings
 from notiflow.temporal import connect_client, search_attributes
 
@@ -67,7 +67,7 @@ class NotificationClient:
 
         Raises EventConflict when the event_id was published before with a different body.
         """
-        from workflows.issue_event import IssueEventWorkflow
+        from workflows.delivery.workflows import IssueEventWorkflow
 
         if not isinstance(event, IssueEvent):
             event = parse_event(event)
@@ -98,7 +98,7 @@ class NotificationClient:
     async def send_test(self, *, notification_type: str, recipient_id: str, channel: str,
                         requested_by: str | None = None) -> str:
         """Deliver one sample notification to one person through the real pipeline; returns the workflow id."""
-        from workflows.notify import NotifyWorkflow
+        from workflows.delivery.workflows import NotifyWorkflow
 
         source_id = f"send-test-{uuid.uuid4().hex[:12]}"
         request = NotificationRequest(
@@ -122,7 +122,7 @@ class NotificationClient:
 
         The same ``request_id`` again returns the same run and sends nothing more; without one, each call is new.
         """
-        from workflows.redelivery import RedeliveryWorkflow
+        from workflows.delivery.workflows import RedeliveryWorkflow
 
         request = RedeliveryRequest(request_id=request_id or uuid.uuid4().hex, requested_by=requested_by, filter=filter)
         workflow_id = f"redeliver/{request.request_id}"
@@ -141,7 +141,7 @@ class NotificationClient:
 
     async def sync_users(self, users: list[User]) -> int:
         """Upsert directory entries (roles, on-call, locale, time zone, quiet hours)."""
-        from workflows.directory import SyncUsersWorkflow
+        from workflows.directory.workflows import SyncUsersWorkflow
 
         return await self.temporal.execute_workflow(
             SyncUsersWorkflow.run,

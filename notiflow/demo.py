@@ -13,8 +13,8 @@ from notiflow.client import NotificationClient
 from notiflow.contracts import IssueEvent, NotificationType, parse_event
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.models import NotificationQueueRow
-from notiflow.plans import DeliveryOutcome
-from notiflow.timers import SlaStatus
+from workflows.delivery.types import DeliveryOutcome
+from workflows.sla.types import SlaStatus
 
 
 def lifecycle(now: datetime) -> list[IssueEvent]:

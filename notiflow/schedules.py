@@ -25,7 +25,7 @@ from temporalio.client import (
 from notiflow.contracts import NotificationType
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
-from notiflow.timers import SummaryInput
+from workflows.summary.types import SummaryInput
 
 #: schedule id → (report, cron in the configured time zone)
 SUMMARY_SCHEDULES: dict[str, tuple[NotificationType, str]] = {
@@ -35,7 +35,7 @@ SUMMARY_SCHEDULES: dict[str, tuple[NotificationType, str]] = {
 
 
 def summary_schedule(report: NotificationType, cron: str, settings: Settings, schedule_id: str) -> Schedule:
-    from workflows.summary import SummaryWorkflow
+    from workflows.summary.workflows import SummaryWorkflow
 
     return Schedule(
         action=ScheduleActionStartWorkflow(

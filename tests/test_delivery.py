@@ -9,7 +9,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.pipeline import PipelineActivities
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationQueueRow
-from notiflow.plans import DeliveryBatch, NotificationRequest
+from workflows.delivery.types import DeliveryBatch, NotificationRequest
 from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY, event
 
 

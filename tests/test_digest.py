@@ -13,7 +13,7 @@ from sqlalchemy import select
 from notiflow.client import NotificationClient
 from notiflow.contracts import Frequency
 from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
-from notiflow.timers import next_digest_at
+from workflows.digest.types import next_digest_at
 from tests.factories import ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import (  # noqa: F401
     add_users,

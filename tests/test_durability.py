@@ -18,7 +18,7 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 
 from notiflow.client import NotificationClient
 from notiflow.models import AuditLogRow, NotificationLogRow, NotificationQueueRow
-from notiflow.plans import DeliveryOutcome, RedeliveryFilter
+from workflows.delivery.types import DeliveryOutcome, RedeliveryFilter
 from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, event, issue_dict, ref
 

@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 from notiflow.client import NotificationClient
 from notiflow.contracts import InvalidEvent
 from notiflow.models import InAppNotificationRow, IssueEventRow, IssueRow, NotificationLogRow, NotificationQueueRow
-from notiflow.plans import DeliveryOutcome
+from workflows.delivery.types import DeliveryOutcome
 from tests.conftest import running_worker
 from tests.factories import (ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, event, event_dict, issue_dict, ref,
                              shifted)
@@ -128,7 +128,7 @@ async def test_same_event_twice_sends_each_mail_once(nc, smtp, db, temporal_clie
     assert await nc.publish(evt) == first  # after it finished: same id, nothing new
     await asyncio.sleep(0.5)
     # Even a second run of the pipeline over the same event (e.g. after history retention) sends nothing.
-    from workflows.issue_event import IssueEventWorkflow
+    from workflows.delivery.workflows import IssueEventWorkflow
 
     rerun = await temporal_client.execute_workflow(
         IssueEventWorkflow.run, evt, id=f"rerun/{evt.event_id}", task_queue=nc.settings.task_queue,

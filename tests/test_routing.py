@@ -7,7 +7,7 @@ from datetime import datetime, time, timezone
 import pytest
 
 from notiflow.contracts import Frequency, NotificationType
-from notiflow.routing import Directory, Preference, decide, derived_types, is_critical, quiet_until, resolve_recipients
+from workflows.delivery.rules import Directory, Preference, decide, derived_types, is_critical, quiet_until, resolve_recipients
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
 
 DIRECTORY = Directory(admins=(ADMIN_EN.id, ADMIN_FR.id), on_call_admins=(ADMIN_FR.id,),

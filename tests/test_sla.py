@@ -13,18 +13,11 @@ from sqlalchemy import select
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
 from notiflow.temporal import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
-from notiflow.timers import (
-    EscalationPolicy,
-    EscalationTier,
-    IssueObserved,
-    SlaStatus,
-    apply_observation,
-    escalation_schedule,
-)
+from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaStatus, apply_observation, escalation_schedule
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
 from workers.main import build_worker
-from workflows.sla import IssueSlaWorkflow
+from workflows.sla.workflows import IssueSlaWorkflow
 
 CHANNELS = ("EMAIL", "IN_APP")
 

@@ -1,13 +1,14 @@
-"""Every workflow the worker runs (kept out of ``workflows/__init__`` so a run imports only its own module)."""
+"""Every workflow the worker runs: each feature's ``WORKFLOWS``, assembled in one place.
 
-from workflows.digest import DigestWorkflow
-from workflows.directory import SyncUsersWorkflow
-from workflows.error_spike import ErrorSpikeWorkflow
-from workflows.issue_event import IssueEventWorkflow
-from workflows.notify import NotifyWorkflow
-from workflows.redelivery import RedeliveryWorkflow
-from workflows.sla import IssueSlaWorkflow
-from workflows.summary import SummaryWorkflow
+Kept out of ``workflows/__init__`` (which stays empty) so that a run, which the
+sandbox re-imports, loads only its own feature's module.
+"""
 
-ALL_WORKFLOWS = [IssueEventWorkflow, NotifyWorkflow, SyncUsersWorkflow,
-                 IssueSlaWorkflow, DigestWorkflow, SummaryWorkflow, ErrorSpikeWorkflow, RedeliveryWorkflow]
+from workflows.delivery.workflows import WORKFLOWS as DELIVERY
+from workflows.digest.workflows import WORKFLOWS as DIGEST
+from workflows.directory.workflows import WORKFLOWS as DIRECTORY
+from workflows.sla.workflows import WORKFLOWS as SLA
+from workflows.spike.workflows import WORKFLOWS as SPIKE
+from workflows.summary.workflows import WORKFLOWS as SUMMARY
+
+ALL_WORKFLOWS = [*DELIVERY, *DIRECTORY, *SLA, *DIGEST, *SUMMARY, *SPIKE]

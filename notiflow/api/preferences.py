@@ -16,7 +16,7 @@ from notiflow.api.schemas import NotificationSettings, PreferencesUpdate, Prefer
 from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationType
 from notiflow.directory import DEFAULT_LOCALE
 from notiflow.models import NotificationPreferenceRow, UserRow
-from notiflow.routing import DEFAULT_CHANNELS
+from workflows.delivery.rules import DEFAULT_CHANNELS
 from notiflow.settings import Settings
 
 router = APIRouter(

@@ -11,7 +11,7 @@ from notiflow.api.auth import Admin, ROLE_ERRORS
 from notiflow.api.deps import State, notification_client
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import WorkflowStarted
-from notiflow.plans import RedeliveryFilter
+from workflows.delivery.types import RedeliveryFilter
 
 router = APIRouter(
     prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}

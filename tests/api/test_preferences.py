@@ -6,7 +6,7 @@ import time
 
 from notiflow.api.schemas import MAX_PREFERENCES
 from notiflow.contracts import CRITICAL_TYPES, NotificationType
-from notiflow.routing import DEFAULT_CHANNELS
+from workflows.delivery.rules import DEFAULT_CHANNELS
 from tests.api.helpers import add_users, assert_error, bearer, person
 
 URL = "/api/v1/notifications/preferences"

@@ -15,10 +15,10 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from notiflow.plans import Audience, NotificationRequest
-    from notiflow.timers import SummaryInput, SummaryPeriod, SummaryReport, SummaryResult
+    from workflows.delivery.types import Audience, NotificationRequest
+    from workflows.summary.types import SummaryInput, SummaryPeriod, SummaryReport, SummaryResult
 
-from workflows.delivery import BOOKKEEPING_RETRY, run_pipeline
+from workflows.delivery.workflows import BOOKKEEPING_RETRY, run_pipeline
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
@@ -41,3 +41,6 @@ class SummaryWorkflow:
             workflow_id=workflow.info().workflow_id, as_of=workflow.now(),
         ))
         return SummaryResult(report=report, outcome=outcome)
+
+
+WORKFLOWS = [SummaryWorkflow]

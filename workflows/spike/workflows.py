@@ -16,10 +16,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import NotificationType
-    from notiflow.plans import Audience, NotificationRequest
-    from notiflow.timers import AutoIssueReported, SpikeInput, SpikeReading, minute_of, read_spike, spike_horizon
+    from workflows.delivery.types import Audience, NotificationRequest
+    from workflows.spike.types import AutoIssueReported, SpikeInput, SpikeReading, minute_of, read_spike, spike_horizon
 
-from workflows.delivery import run_pipeline
+from workflows.delivery.workflows import run_pipeline
 from workflows.history import should_continue_as_new
 
 
@@ -92,3 +92,6 @@ class ErrorSpikeWorkflow:
             audience=Audience(on_call=True), issue_id=self._latest_issue_id, data=reading.notification_data(),
             workflow_id=workflow.info().workflow_id, as_of=now,
         ))
+
+
+WORKFLOWS = [ErrorSpikeWorkflow]

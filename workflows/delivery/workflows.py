@@ -1,4 +1,13 @@
-"""The delivery steps every notifying workflow shares: plan, wait out quiet hours, deliver in batches.
+"""Delivery: the workflows that tell people something, and the steps they share.
+
+- ``IssueEventWorkflow`` (id ``event/{event_id}``): one issue event, delivered to everyone who must hear of it;
+  it also feeds the timers (the issue's SLA, the error-spike detector) with one activity alongside.
+- ``NotifyWorkflow``: an explicit notification (type, audience, data) through the same path — send-test,
+  escalations, summaries, alarms.
+- ``RedeliveryWorkflow`` (id ``redeliver/{request_id}``): an operator's choice of FAILED rows, sent again once
+  per request id, through the same waves.
+
+The shared steps: plan, wait out quiet hours, deliver in batches.
 
 Deliveries a recipient wants as a digest (or that exceed the hourly rate cap)
 are not sent here: they are handed to that person's DigestWorkflow, which sends
@@ -18,10 +27,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from notiflow.contracts import Frequency
-    from notiflow.plans import BatchResult, DeliveryBatch, DeliveryOutcome, DeliveryPlan, MarkFailed, NotificationRequest
+    from notiflow.contracts import Frequency, IssueEvent
     from notiflow.temporal import DELIVERY_OUTCOME
-    from notiflow.timers import DigestRoute, DigestRouting
+    from workflows.delivery.types import (
+        BatchResult,
+        DeliveryBatch,
+        DeliveryOutcome,
+        DeliveryPlan,
+        MarkFailed,
+        NotificationRequest,
+        RedeliveryRequest,
+        Requeued,
+    )
+    from workflows.digest.types import DigestRoute, DigestRouting
 
 #: Planning only touches our own database: retry it patiently; bad input is not retried.
 PLAN_RETRY = RetryPolicy(
@@ -137,3 +155,46 @@ async def _deliver(batch: DeliveryBatch, retry: RetryPolicy) -> BatchResult:
             "mark_failed", MarkFailed(queue_ids=batch.queue_ids, reason=reason), result_type=BatchResult,
             start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
         )
+
+
+@workflow.defn
+class IssueEventWorkflow:
+    @workflow.run
+    async def run(self, event: IssueEvent) -> DeliveryOutcome:
+        request = NotificationRequest(
+            source_id=event.event_id, event=event, workflow_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id, as_of=workflow.now(),
+        )
+        feeding = workflow.start_activity(
+            "feed_timers", event, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
+        )
+        outcome = await run_pipeline(request)
+        await feeding
+        return outcome
+
+
+@workflow.defn
+class NotifyWorkflow:
+    @workflow.run
+    async def run(self, request: NotificationRequest) -> DeliveryOutcome:
+        request = request.model_copy(update={"workflow_id": workflow.info().workflow_id, "run_id": workflow.info().run_id,
+                                            "as_of": workflow.now()})
+        return await run_pipeline(request)
+
+
+@workflow.defn
+class RedeliveryWorkflow:
+    @workflow.run
+    async def run(self, request: RedeliveryRequest) -> DeliveryOutcome:
+        request = request.model_copy(update={"workflow_id": workflow.info().workflow_id})
+        requeued = await workflow.execute_activity(
+            "requeue_failed", request, result_type=Requeued,
+            start_to_close_timeout=timedelta(minutes=2), retry_policy=BOOKKEEPING_RETRY,
+        )
+        workflow.set_current_details(f"{requeued.requeued} FAILED rows re-queued by {request.requested_by}")
+        outcome = await deliver_plan(requeued.plan)
+        show_outcome(outcome)
+        return outcome
+
+
+WORKFLOWS = [IssueEventWorkflow, NotifyWorkflow, RedeliveryWorkflow]

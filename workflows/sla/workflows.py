@@ -16,12 +16,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import NotificationType
-    from notiflow.plans import Audience, NotificationRequest
+    from workflows.delivery.types import Audience, NotificationRequest
     from notiflow.temporal import ISSUE_PRIORITY, search_attributes
-    from notiflow.timers import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
+    from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
 
 from workflows.history import should_continue_as_new
-from workflows.notify import NotifyWorkflow
+from workflows.delivery.workflows import NotifyWorkflow
 
 
 @workflow.defn
@@ -130,3 +130,6 @@ def _audience(audience: str, state: SlaState) -> Audience:
 
 def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+WORKFLOWS = [IssueSlaWorkflow]

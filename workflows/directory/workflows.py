@@ -9,7 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import User
 
-from workflows.delivery import BOOKKEEPING_RETRY
+from workflows.delivery.workflows import BOOKKEEPING_RETRY
 
 
 @workflow.defn
@@ -20,3 +20,6 @@ class SyncUsersWorkflow:
             "sync_users", users, result_type=int,
             start_to_close_timeout=timedelta(seconds=60), retry_policy=BOOKKEEPING_RETRY,
         )
+
+
+WORKFLOWS = [SyncUsersWorkflow]

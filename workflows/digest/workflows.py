@@ -21,9 +21,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import Frequency
-    from notiflow.timers import DigestAdditions, DigestComposition, DigestFlush, DigestInput, DigestItem, DigestResult, DigestSettle
+    from workflows.digest.types import DigestAdditions, DigestComposition, DigestFlush, DigestInput, DigestItem, DigestResult, DigestSettle
 
-from workflows.delivery import BOOKKEEPING_RETRY, deliver_plan
+from workflows.delivery.workflows import BOOKKEEPING_RETRY, deliver_plan
 from workflows.history import should_continue_as_new
 
 
@@ -86,3 +86,6 @@ class DigestWorkflow:
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
             )
         return DigestResult(items=len(due), outcome=outcome)
+
+
+WORKFLOWS = [DigestWorkflow]

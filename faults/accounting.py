@@ -41,6 +41,8 @@ class Tally:
     first_at: dict[Key, float] = field(default_factory=dict)
     failed_reasons: list[str] = field(default_factory=list)
     duplicate_same_message_id: int = 0
+    #: (previous copy accepted at, this copy accepted at) for each receipt beyond the first of its key
+    duplicate_times: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def last_delivery_at(self) -> float | None:
@@ -90,7 +92,13 @@ async def tally(stack: Stack, issue_ids: set[str], expected: set[Key], *, since:
         first_at=first_at,
         failed_reasons=reasons,
         duplicate_same_message_id=same_mid,
+        duplicate_times=sorted(pair for r in receipts_by_key.values()
+                               for pair in _pairs(sorted(x.at for x in r))),
     )
+
+
+def _pairs(times: list[float]) -> list[tuple[float, float]]:
+    return list(zip(times, times[1:]))
 
 
 def _local_part(message_id: str) -> str:

@@ -9,6 +9,9 @@ line-buffered, so each line reaches the kernel at once and survives a
 what the ledger holds (the client may still lose the 250 answer: that window
 is what a crash-safe sender must handle by resending with the same Message-ID).
 
+A message fully received is accepted even when the client disconnects while it
+waits for the answer, as a real MTA does once it has the final ".".
+
 ``--delay-file`` holds a number of seconds, re-read for every message: each DATA
 is held that long before it is accepted. A slow mail server keeps a fan-out in
 flight long enough to inject faults into it, and the harness can change the
@@ -51,13 +54,19 @@ class Ledger:
             return 0.0
 
     async def handle_DATA(self, server, session, envelope):
+        # Shielded: aiosmtpd cancels the handler when the client disconnects, but a real MTA
+        # that has the whole message (the client sent the final ".") delivers it even if the
+        # client is gone before reading the 250 — the window a crash-safe sender must cover.
+        await asyncio.shield(asyncio.ensure_future(self._accept(envelope)))
+        return "250 OK"
+
+    async def _accept(self, envelope) -> None:
         if (delay := self.delay()) > 0:
             await asyncio.sleep(delay)
         mid = message_id(envelope.content)
         now = time.time()
         for rcpt in envelope.rcpt_tos:
             self.file.write(f"{now:.6f}\t{mid}\t{rcpt}\n")
-        return "250 OK"
 
 
 def main() -> None:

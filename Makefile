@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev demo test bench clean
+.PHONY: install dev demo test bench faults clean
 
 $(BIN)/notiflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.pipeline
+
+# Real faults into real processes (issue 8 §3); prints a table, writes faults/results.json. ~20 min.
+faults: install
+	$(BIN)/python -m faults
 
 clean:
 	rm -rf $(VENV) .notiflow .pytest_cache

@@ -58,6 +58,11 @@ def plan(args) -> list[tuple[str, dict]]:
 
 
 def commit() -> str:
+    """The commit the delivery code came from (FAULTS_COMMIT when run from an exported snapshot)."""
+    import os
+
+    if os.environ.get("FAULTS_COMMIT"):
+        return os.environ["FAULTS_COMMIT"]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
-from activities.summary import SummaryActivities
+from activities.summary.activities import SummaryActivities
 from notiflow.contracts import NotificationType
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
-from activities.pipeline import PipelineActivities
+from activities.delivery.activities import DeliveryActivities
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationQueueRow
 from workflows.delivery.types import DeliveryBatch, NotificationRequest
@@ -17,12 +17,12 @@ from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY, event
 async def pipeline(db, settings):
     async with db.begin() as session:
         await upsert_users(session, DIRECTORY)
-    activities = PipelineActivities(db, settings)
+    activities = DeliveryActivities(db, settings)
     yield activities
     await activities.close()
 
 
-async def _plan(pipeline: PipelineActivities, evt):
+async def _plan(pipeline: DeliveryActivities, evt):
     return await ActivityEnvironment().run(
         pipeline.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-test"))
 
@@ -97,13 +97,14 @@ def test_composed_mail_parses_back_to_what_was_rendered():
     from datetime import datetime, timezone
     from email import message_from_bytes, policy
 
-    from activities.providers import OutgoingEmail, compose
+    from activities.delivery.providers.base import OutgoingMessage
+    from activities.delivery.providers.smtp import compose
     from notiflow.settings import Settings
 
-    mail = OutgoingEmail(queue_id="3f2c", to_address="hery@example.mg", to_name="Héry Rasoa",
+    mail = OutgoingMessage(queue_id="3f2c", address="hery@example.mg", recipient_name="Héry Rasoa",
                          subject="[HAUTE] Ticket prioritaire ISS-42 : imprimante hors ligne — « urgent » " * 3,
                          text="Bonjour Héry,\nLe ticket ISS-42 est prioritaire.\n", html="<p>Bonjour <b>Héry</b></p>",
-                         issue_id="ISS-42", unsubscribe_url="http://api.test/api/v1/notifications/unsubscribe/tok")
+                         issue_id="ISS-42", link=None, notification_type="HIGH_PRIORITY_ISSUE", unsubscribe_url="http://api.test/api/v1/notifications/unsubscribe/tok")
     settings = Settings(email_from="noreply@example.mg")
     sent_at = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
     raw = compose(mail, settings, sent_at=sent_at)
@@ -123,12 +124,14 @@ def test_no_header_value_can_add_a_header_line():
     from datetime import datetime, timezone
     from email import message_from_bytes, policy
 
-    from activities.providers import OutgoingEmail, compose
+    from activities.delivery.providers.base import OutgoingMessage
+    from activities.delivery.providers.smtp import compose
     from notiflow.settings import Settings
 
-    mail = OutgoingEmail(queue_id="3f2c", to_address="hery@example.mg", to_name="Eve\r\nBcc: spy@evil.test\nX-Injected: 1",
+    mail = OutgoingMessage(queue_id="3f2c", address="hery@example.mg", recipient_name="Eve\r\nBcc: spy@evil.test\nX-Injected: 1",
                          subject="Hello\r\nBcc: spy@evil.test", text="body", html=None,
-                         issue_id="ISS-1>\r\nIn-Reply-To: <forged@evil.test", unsubscribe_url="http://u\r\nX-Injected: 2")
+                         issue_id="ISS-1>\r\nIn-Reply-To: <forged@evil.test", link=None,
+                           notification_type="ISSUE_CREATED", unsubscribe_url="http://u\r\nX-Injected: 2")
     raw = compose(mail, Settings(email_from="noreply@example.mg"), sent_at=datetime.now(timezone.utc))
     message = message_from_bytes(raw, policy=policy.default)
     names = [name.lower() for name in message.keys()]

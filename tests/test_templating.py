@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from activities.pipeline import render_or_reason
+from activities.templates import render_or_reason
 from notiflow.contracts import NotificationType
 from notiflow.templating import (
     RENDER_SECONDS,

@@ -13,12 +13,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.pipeline import PipelineActivities
-from activities.redelivery import RedeliveryActivities
-from activities.timers import durable_time_activities
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
-from workers.registry import ALL_WORKFLOWS
+from workers.registry import ALL_WORKFLOWS, worker_activities
 
 
 #: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox.
@@ -35,14 +32,13 @@ async def build_worker(client: Client, settings: Settings, **worker_options) -> 
     """
     engine = make_engine(settings.require_database_url())
     sessions = make_sessionmaker(engine)
-    pipeline = PipelineActivities(sessions, settings)
+    activities, close_activities = worker_activities(sessions, settings, client)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=ALL_WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[*pipeline.activities(), *RedeliveryActivities(sessions, settings).activities(),
-                    *durable_time_activities(sessions, settings, client)],
+        activities=activities,
         max_concurrent_activities=50,
         graceful_shutdown_timeout=timedelta(seconds=20),
         **worker_options,
@@ -51,7 +47,7 @@ async def build_worker(client: Client, settings: Settings, **worker_options) -> 
         async with worker:
             yield worker
     finally:
-        await pipeline.close()
+        await close_activities()
         await engine.dispose()
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from notiflow.contracts import (
     CRITICAL_TYPES,
     Channel,
+    DeliveryStatus,
     EventType,
     Frequency,
     IssueEvent,
@@ -148,3 +149,43 @@ def quiet_until(now: datetime, tz_name: str, start: time | None, end: time | Non
         return None
     end_day: date = local.date() if clock < end else local.date() + timedelta(days=1)
     return datetime.combine(end_day, end, tzinfo=zone).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RecipientDecision:
+    """What happens to one notification for one person on one channel, before rendering."""
+
+    #: PENDING (to send), CANCELLED (skipped: reason says why) or FAILED (cannot be sent: reason says why)
+    status: DeliveryStatus
+    reason: str | None = None
+    #: IMMEDIATE, or HOURLY/DAILY for the person's digest (a preference, or over the hourly rate cap)
+    frequency: Frequency = Frequency.IMMEDIATE
+    #: quiet hours: not before this instant (None = now)
+    not_before: datetime | None = None
+    #: sent at once and so counted against the person's hourly rate cap
+    counts_toward_cap: bool = False
+
+
+def decide_for_recipient(*, notification_type: NotificationType | str, channel: Channel, critical: bool, forced: bool, preference: Preference | None,
+                         address: str | None, has_template: bool, now: datetime, timezone_name: str,
+                         quiet_start: time | None, quiet_end: time | None, sent_this_hour: int,
+                         max_per_hour: int) -> RecipientDecision:
+    """Every per-recipient rule in one place, in order: preference (critical and send-test override it),
+    an address for the channel, a template, quiet hours, then digest or rate cap.
+
+    Critical messages ignore opt-outs, quiet hours, digests and the rate cap.
+    """
+    choice = decide(None if forced else preference, critical=critical or forced)
+    if not choice.send:
+        return RecipientDecision(DeliveryStatus.CANCELLED, choice.reason)
+    if not address:
+        return RecipientDecision(DeliveryStatus.CANCELLED, f"no {channel.lower()} address")
+    if not has_template:
+        return RecipientDecision(DeliveryStatus.FAILED, f"no active template for {notification_type} on {channel}")
+    quiet = None if critical else quiet_until(now, timezone_name, quiet_start, quiet_end)
+    frequency = choice.frequency
+    if frequency != Frequency.IMMEDIATE or critical or forced:
+        return RecipientDecision(DeliveryStatus.PENDING, frequency=frequency, not_before=quiet)
+    if sent_this_hour >= max_per_hour:  # past the cap, the rest of the hour goes into an hourly digest
+        return RecipientDecision(DeliveryStatus.PENDING, frequency=Frequency.HOURLY, not_before=quiet)
+    return RecipientDecision(DeliveryStatus.PENDING, not_before=quiet, counts_toward_cap=True)

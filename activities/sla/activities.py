@@ -14,9 +14,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.digest import DigestActivities
-from activities.pipeline import Snapshot
-from activities.summary import SummaryActivities
+from activities.snapshot import Snapshot
 from notiflow.contracts import EventType, IssueEvent, NotificationType
 from notiflow.models import EscalationPolicyRow, IssueRow
 from workflows.delivery.rules import is_closed
@@ -36,7 +34,7 @@ def sla_workflow_id(issue_id: str) -> str:
     return f"issue/{issue_id}/sla"
 
 
-class TimerActivities:
+class SlaActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client):
         self.sessions = sessions
         self.settings = settings
@@ -103,10 +101,3 @@ async def _load_policies(session: AsyncSession) -> dict[str, EscalationPolicy]:
     return {row.priority: EscalationPolicy(priority=row.priority, due_minutes=row.due_minutes, tiers=row.tiers,
                                            repeat_last=row.repeat_last, repeat_every_minutes=row.repeat_every_minutes)
             for row in rows}
-
-
-def durable_time_activities(sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client) -> list:
-    """Every activity of the timer workflows (SLA, error spike, digest, summary), for the worker to register."""
-    return [*TimerActivities(sessions, settings, client).activities(),
-            *DigestActivities(sessions, settings, client).activities(),
-            *SummaryActivities(sessions, settings).activities()]

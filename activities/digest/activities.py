@@ -16,18 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.pipeline import (
-    Snapshot,
-    attempt_log,
-    channel_address,
-    empty_plan,
-    insert_queue_rows,
-    load_active_templates,
-    pick_template,
-    recipient_context,
-    render_or_reason,
-    write_logs,
-)
+from activities.delivery.planning import channel_address, empty_plan
+from activities.delivery.queries import attempt_log, insert_queue_rows, write_logs
+from activities.snapshot import Snapshot
+from activities.templates import load_active_templates, recipient_context, render_for
 from notiflow.contracts import DeliveryStatus
 from notiflow.models import (
     IssueEventRow,
@@ -39,7 +31,6 @@ from notiflow.models import (
 from workflows.delivery.rules import is_closed
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
-from notiflow.templating import template_name
 from workflows.digest.types import DigestAdditions, DigestComposition, DigestFlush, DigestInput, DigestItem, DigestRouting, DigestSettle, next_digest_at
 from workflows.digest.workflows import DigestWorkflow
 
@@ -148,7 +139,6 @@ class DigestActivities:
     def _digest_row(self, flush: DigestFlush, user: UserRow, channel: str, members, entries, templates, plan):
         settings = self.settings
         listed = sorted((entries[m.id] for m in members), key=lambda e: e["occurred_at"])
-        source = pick_template(templates, DIGEST, channel, user.locale)
         context = {
             "notification_type": DIGEST,
             "recipient": recipient_context(user, settings),
@@ -156,24 +146,17 @@ class DigestActivities:
             "app_url": settings.app_url, "issue_url": None, "unsubscribe_url": None,
             "data": {"period": str(flush.period), "items": listed},
         }
-        status, error, rendered = DeliveryStatus.PENDING, None, None
-        if source is None:
-            status, error = DeliveryStatus.FAILED, f"no active template for {DIGEST} on {channel}"
-        else:
-            rendered, error = render_or_reason(source, context)
-            if error:
-                status = DeliveryStatus.FAILED
+        outcome = render_for(templates, DIGEST, channel, user.locale, context)
+        status = DeliveryStatus.FAILED if outcome.failure else DeliveryStatus.PENDING
         if status == DeliveryStatus.FAILED:
             plan.failed[channel] = plan.failed.get(channel, 0) + 1
         source_id = f"digest/{flush.user_id}/{flush.digest_id}"
         return {
             "id": uuid.uuid4(), "dedupe_key": f"{source_id}|{DIGEST}|{user.id}|{channel}", "recipient_id": user.id,
-            "template_name": source.name if source else template_name(DIGEST, channel, "en"),
             "delivery_method": channel, "notification_type": DIGEST, "workflow_id": digest_workflow_id(user.id),
             "max_retries": settings.notification_retry_attempts, "scheduled_at": datetime.now(timezone.utc),
-            "subject": (rendered.subject or "")[:255] if rendered else None,
-            "content": rendered.text if rendered else "", "html_content": rendered.html if rendered else None,
-            "status": str(status), "error_message": error, "address": channel_address(user, channel),
+            **outcome.row_fields(),
+            "status": str(status), "error_message": outcome.failure, "address": channel_address(user, channel),
             "context_data": {"source_id": source_id, "critical": False, "recipient_name": user.name, "link": None,
                              "unsubscribe_url": None, "digest_items": [str(m.id) for m in members],
                              "period": str(flush.period)},

@@ -13,7 +13,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.pipeline import empty_plan, write_logs
+from activities.delivery.planning import empty_plan
+from activities.delivery.queries import write_logs
 from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus
 from notiflow.models import AuditLogRow, NotificationQueueRow

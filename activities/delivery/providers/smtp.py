@@ -1,6 +1,5 @@
-"""Delivery providers: each sends one queue row and says whether a failure is permanent.
+"""The EMAIL provider: SMTP through a small pool of reused aiosmtplib connections.
 
-EMAIL goes over SMTP through a small pool of reused aiosmtplib connections.
 Messages carry a deterministic Message-ID (from the queue row) and thread
 headers per issue, so a resend after a crash is recognisable as the same mail.
 """
@@ -9,47 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
 import base64
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 
+from activities.delivery.providers.base import (
+    OutgoingMessage,
+    PermanentDeliveryError,
+    Receipt,
+    TransientDeliveryError,
+)
+from notiflow.contracts import Channel
 from notiflow.settings import Settings
-
-
-class PermanentDeliveryError(Exception):
-    """Retrying cannot help (bad address, 5xx, template error): the row ends FAILED."""
-
-
-class TransientDeliveryError(Exception):
-    """The provider may accept it later (connection refused, 4xx, timeout)."""
-
-
-@dataclass(frozen=True)
-class OutgoingEmail:
-    queue_id: str
-    to_address: str
-    to_name: str | None
-    subject: str
-    text: str
-    html: str | None
-    issue_id: str | None
-    unsubscribe_url: str | None
-
-
-@dataclass(frozen=True)
-class Receipt:
-    provider_message_id: str
-    response: str
 
 
 def mail_domain(settings: Settings) -> str:
     return settings.email_from.rsplit("@", 1)[-1] or "notiflow.local"
 
 
-def message_id(mail: OutgoingEmail, settings: Settings) -> str:
+def message_id(mail: OutgoingMessage, settings: Settings) -> str:
     return f"<{mail.queue_id}@{mail_domain(settings)}>"
 
 
@@ -79,7 +58,7 @@ def _part(content_type: str, body: str) -> bytes:
             "Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded
 
 
-def compose(mail: OutgoingEmail, settings: Settings, *, sent_at) -> bytes:
+def compose(mail: OutgoingMessage, settings: Settings, *, sent_at) -> bytes:
     """The RFC 5322 bytes of a multipart/alternative (text + HTML) message.
 
     Written directly rather than through email.mime's generator, which costs
@@ -90,7 +69,7 @@ def compose(mail: OutgoingEmail, settings: Settings, *, sent_at) -> bytes:
     domain = mail_domain(settings)
     headers = [
         f"From: {settings.email_from}",
-        f"To: {formataddr((_one_line(mail.to_name or ''), _one_line(mail.to_address)), charset='utf-8')}",
+        f"To: {formataddr((_one_line(mail.recipient_name or ''), _one_line(mail.address)), charset='utf-8')}",
         f"Subject: {_header(mail.subject)}",
         f"Date: {format_datetime(sent_at)}",
         f"Message-ID: {message_id(mail, settings)}",
@@ -167,15 +146,18 @@ async def _quietly_close(smtp: aiosmtplib.SMTP | None) -> None:
         smtp.close()
 
 
-class EmailProvider:
+class SmtpProvider:
+    channel = Channel.EMAIL
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.pool = SmtpPool(settings)
+        self.concurrency = settings.smtp_pool_size
 
-    async def send(self, mail: OutgoingEmail, *, sent_at) -> Receipt:
+    async def send(self, mail: OutgoingMessage, *, sent_at) -> Receipt:
         payload = compose(mail, self.settings, sent_at=sent_at)
         try:
-            response = await self.pool.send(payload, mail.to_address)
+            response = await self.pool.send(payload, mail.address)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)

@@ -1,0 +1,185 @@
+"""The delivery feature's activities: plan (record, route, decide, render, queue), deliver, mark failed.
+
+Idempotency lives in the database: one queue row per (source, type, recipient,
+channel); deliver sends only rows still PENDING and stores every provider answer
+before it completes (``AnswerRecorder``), so a retried batch skips what was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.delivery import queries
+from activities.delivery.in_app import deliver_in_app
+from activities.delivery.planning import NOBODY, NO_ON_CALL, Audience, issue_context_from_event, queue_rows
+from activities.delivery.providers import make_providers
+from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
+from activities.delivery.recording import AnswerRecorder, heartbeating
+from activities.snapshot import Snapshot
+from activities.templates import load_active_templates
+from notiflow.contracts import Channel, DeliveryStatus, NotificationType
+from notiflow.models import NotificationQueueRow
+from notiflow.settings import Settings
+from workflows.delivery.rules import derived_types, resolve_recipients
+from workflows.delivery.types import BatchResult, DeliveryBatch, DeliveryPlan, MarkFailed, NotificationRequest
+
+
+class DeliveryActivities:
+    """Activities sharing the worker's database pool and provider connections."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings):
+        self.sessions = sessions
+        self.settings = settings
+        self.providers: dict[Channel, Provider] = make_providers(settings)
+        self.templates = Snapshot(load_active_templates)
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()
+
+    @activity.defn(name="plan_deliveries")
+    async def plan_deliveries(self, request: NotificationRequest) -> DeliveryPlan:
+        """Record the event, resolve recipients, decide and render per recipient × channel, queue the rows."""
+        now = request.as_of or datetime.now(timezone.utc)
+        async with self.sessions.begin() as session:
+            if request.event is not None:
+                await queries.record_event(session, request.event, request.workflow_id)
+            audience = await self._audience(session, request, now)
+            rows, plan = await asyncio.to_thread(queue_rows, request, audience, self.settings, now)
+            deliveries = await queries.insert_queue_rows(session, rows)
+        plan.deliveries = [d for d in deliveries if d is not None]
+        plan.already_done = sum(1 for d in deliveries if d is None)
+        return plan
+
+    async def _audience(self, session: AsyncSession, request: NotificationRequest, now: datetime) -> Audience:
+        """Who hears (one type each), and what the rules need about them.
+
+        A critical notification never goes to nobody: with no admin on call it goes to
+        every admin, and the plan says so (recorded on its rows and in the run).
+        """
+        fallback = None
+        if request.event is not None:
+            event = request.event
+            directory = await queries.directory_for(session, event)
+            recipients = resolve_recipients(event, directory)
+            if not directory.on_call_admins and NotificationType.AUTO_ISSUE_DETECTED in derived_types(event):
+                fallback = NO_ON_CALL if directory.admins else NOBODY
+            issue = issue_context_from_event(event)
+        else:
+            assert request.notification_type and request.audience is not None
+            wanted = request.audience
+            user_ids = list(wanted.user_ids)
+            if wanted.admins or wanted.on_call:
+                on_call_only = wanted.on_call and not wanted.admins
+                admins = await queries.admin_ids(session, on_call_only=on_call_only)
+                if on_call_only and not admins:
+                    admins = await queries.admin_ids(session, on_call_only=False)
+                    fallback = NO_ON_CALL if admins else NOBODY
+                user_ids += admins
+            recipients = {uid: request.notification_type for uid in dict.fromkeys(user_ids)}
+            issue = await queries.issue_context_from_db(session, request.issue_id) if request.issue_id else None
+            if request.issue_id and issue is None:
+                # An escalation or alarm can start while the issue's own event is still being planned (a
+                # year-old issue is overdue on arrival): wait for its snapshot rather than render without it.
+                raise ApplicationError(f"issue {request.issue_id} is not recorded yet; retrying until its event is",
+                                       type="IssueNotRecorded")
+        users = await queries.users_by_id(session, list(recipients))
+        return Audience(
+            recipients=recipients, users=users,
+            preferences=await queries.preferences_for(session, list(users), {str(t) for t in recipients.values()}),
+            templates=await self.templates.get(session), issue=issue,
+            sent_this_hour=await queries.recent_immediate_counts(session, list(users), now), fallback=fallback,
+        )
+
+    @activity.defn(name="deliver")
+    async def deliver(self, batch: DeliveryBatch) -> BatchResult:
+        """Send a batch of queue rows over one channel; only rows still PENDING are sent."""
+        if batch.channel == Channel.IN_APP:
+            async with self.sessions.begin() as session:
+                delivered = await deliver_in_app(session, batch.queue_ids, activity.info().attempt)
+            if activity.info().attempt == 1 and delivered == len(batch.queue_ids):
+                return BatchResult(sent=delivered)
+            return await self._tally(batch.queue_ids)
+        provider = self.providers.get(batch.channel)
+        if provider is None:
+            raise ApplicationError(f"channel {batch.channel} has no provider", type="PermanentDeliveryError",
+                                   non_retryable=True)
+        return await self._deliver_through(provider, batch)
+
+    async def _deliver_through(self, provider: Provider, batch: DeliveryBatch) -> BatchResult:
+        """Send the batch's PENDING rows; every answer is stored before the activity completes.
+
+        A transient failure leaves the row PENDING (its attempt logged) and fails the
+        activity so Temporal retries the rest later; once the batch's deadline has passed
+        (and at least ``maximum_attempts`` were made) it is final and the row FAILED.
+        """
+        info = activity.info()
+        async with self.sessions() as session:
+            rows = await queries.pending_rows(session, batch.queue_ids)
+        transient: list[str] = []
+        final = _attempt_is_final(batch, info.attempt)
+        async with AnswerRecorder(self.sessions, info.attempt, window=provider.concurrency) as answers:
+
+            async def one(row: NotificationQueueRow) -> None:
+                async with answers.window:
+                    try:
+                        receipt = await provider.send(_outgoing(row), sent_at=datetime.now(timezone.utc))
+                    except PermanentDeliveryError as exc:
+                        await answers.record(row.id, DeliveryStatus.FAILED, error=str(exc))
+                    except TransientDeliveryError as exc:
+                        if final:
+                            await answers.record(row.id, DeliveryStatus.FAILED,
+                                                 error=f"gave up after {info.attempt} attempts: {exc}")
+                        else:
+                            await answers.record(row.id, None, error=str(exc))
+                            transient.append(str(exc))
+                    else:
+                        await answers.record(row.id, DeliveryStatus.SENT, message_id=receipt.provider_message_id,
+                                             response=receipt.response)
+
+            async with heartbeating(lambda: len(answers.statuses)):
+                await asyncio.gather(*(one(row) for row in rows))
+        if transient:
+            raise ApplicationError(
+                f"{len(transient)} of {len(rows)} {batch.channel} deliveries will be retried: {transient[0]}",
+                type="TransientDeliveryError",
+            )
+        if info.attempt == 1 and len(rows) == len(batch.queue_ids):
+            return BatchResult(sent=answers.count(DeliveryStatus.SENT), failed=answers.count(DeliveryStatus.FAILED))
+        return await self._tally(batch.queue_ids)
+
+    @activity.defn(name="mark_failed")
+    async def mark_failed(self, request: MarkFailed) -> BatchResult:
+        """After the last attempt: rows still PENDING become FAILED with the reason."""
+        async with self.sessions.begin() as session:
+            await queries.fail_pending(session, request.queue_ids, request.reason)
+        return await self._tally(request.queue_ids)
+
+    async def _tally(self, queue_ids: list[str]) -> BatchResult:
+        async with self.sessions() as session:
+            return await queries.tally(session, queue_ids)
+
+    def activities(self) -> list:
+        return [self.plan_deliveries, self.deliver, self.mark_failed]
+
+
+def _attempt_is_final(batch: DeliveryBatch, attempt: int) -> bool:
+    """A transient failure in this attempt ends the row FAILED: enough attempts, and past the deadline if any."""
+    if attempt < batch.maximum_attempts:
+        return False
+    return batch.give_up_at is None or datetime.now(timezone.utc) >= batch.give_up_at
+
+
+def _outgoing(row: NotificationQueueRow) -> OutgoingMessage:
+    context = row.context_data or {}
+    return OutgoingMessage(
+        queue_id=str(row.id), address=row.address or "", recipient_name=context.get("recipient_name"),
+        subject=row.subject or "", text=row.content, html=row.html_content, issue_id=row.issue_id,
+        link=context.get("link"), unsubscribe_url=context.get("unsubscribe_url"),
+        notification_type=row.notification_type,
+    )

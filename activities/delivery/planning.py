@@ -1,0 +1,167 @@
+"""Turning "tell these people this" into queue rows: the rules decide, the template renders, a row records it.
+
+``queue_rows`` is pure (no I/O): the plan activity loads what it needs, calls it
+off the event loop (rendering is bounded but CPU-bound), then inserts the rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from activities.templates import recipient_context, pick_template, render_for
+from notiflow.contracts import Channel, DeliveryStatus, Frequency, IssueEvent, NotificationType, UserRef
+from notiflow.models import UserRow
+from notiflow.settings import Settings
+from notiflow.templating import TemplateSource, sample_context, template_name
+from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
+from workflows.delivery.rules import DEFAULT_CHANNELS, Preference, decide_for_recipient, is_critical
+from workflows.delivery.types import DeliveryPlan, NotificationRequest, RetrySpec
+
+#: Fallbacks of a critical audience, recorded on the rows (``context_data.fallback``) and in the run's outcome.
+NO_ON_CALL = "no admin on call: sent to every admin"
+NOBODY = "no admin in the directory: nobody could be told"
+
+
+def empty_plan(settings: Settings) -> DeliveryPlan:
+    """A plan with the worker's batch and retry settings, before any delivery is added."""
+    return DeliveryPlan(
+        batch_size=settings.notification_batch_size,
+        retry=RetrySpec(maximum_attempts=settings.notification_retry_attempts,
+                        initial_seconds=settings.retry_initial_seconds, max_seconds=settings.retry_max_seconds,
+                        deadline_seconds=settings.delivery_deadline.total_seconds()),
+    )
+
+
+@dataclass
+class Audience:
+    """Everything ``queue_rows`` needs, loaded by the plan activity in one transaction."""
+
+    recipients: dict[str, NotificationType]
+    users: dict[str, UserRow]
+    preferences: dict[tuple[str, str, str], Preference]
+    templates: dict[str, TemplateSource]
+    issue: dict[str, Any] | None
+    #: (recipient, channel) → immediate notifications in the last hour (rate cap)
+    sent_this_hour: Counter
+    fallback: str | None = None
+
+
+def queue_rows(request: NotificationRequest, audience: Audience, settings: Settings,
+               now: datetime) -> tuple[list[dict[str, Any]], DeliveryPlan]:
+    """One row per recipient × channel, decided by ``decide_for_recipient`` and rendered; the plan's counts."""
+    plan = empty_plan(settings)
+    plan.fallback = audience.fallback
+    rows: list[dict[str, Any]] = []
+    channels = request.channels or list(DEFAULT_CHANNELS)
+    issue = audience.issue
+    priority = issue["priority"] if issue else None
+    for user_id, notification_type in audience.recipients.items():
+        user = audience.users.get(user_id)
+        if user is None or not user.is_active:
+            for channel in channels:
+                plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
+            continue
+        critical = is_critical(notification_type, priority, on_call=request.data.get("audience") == "on_call")
+        for channel in channels:
+            source = pick_template(audience.templates, notification_type, channel, user.locale)
+            decision = decide_for_recipient(
+                notification_type=notification_type, channel=channel, critical=critical,
+                forced=request.ignore_preferences,
+                preference=audience.preferences.get((user_id, str(notification_type), str(channel))),
+                address=channel_address(user, channel),
+                has_template=source is not None,
+                now=now, timezone_name=user.timezone or settings.timezone, quiet_start=user.quiet_hours_start,
+                quiet_end=user.quiet_hours_end, sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
+                max_per_hour=settings.max_per_hour,
+            )
+            status, reason, unsubscribe = decision.status, decision.reason, None
+            fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
+            if status == DeliveryStatus.PENDING:
+                if channel == Channel.EMAIL and not critical:
+                    unsubscribe = unsubscribe_url(settings.public_api_url, settings.jwt_secret,
+                                                  UnsubscribeRequest(user_id, str(notification_type), str(channel)))
+                context = template_context(request, notification_type, user, issue, unsubscribe, settings)
+                outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
+                fields, reason = outcome.row_fields(), outcome.failure
+                status = DeliveryStatus.FAILED if reason else status
+            if status == DeliveryStatus.PENDING and decision.counts_toward_cap:
+                audience.sent_this_hour[(user_id, str(channel))] += 1
+            elif status == DeliveryStatus.CANCELLED:
+                plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
+            elif status == DeliveryStatus.FAILED:
+                plan.failed[channel] = plan.failed.get(channel, 0) + 1
+            digest = {"digest": str(decision.frequency)} if decision.frequency != Frequency.IMMEDIATE else {}
+            context_data = {"source_id": request.source_id, "critical": critical, "run_id": request.run_id,
+                            "unsubscribe_url": unsubscribe, "link": issue_link(issue, settings),
+                            "recipient_name": user.name} | digest
+            if audience.fallback:
+                context_data["fallback"] = audience.fallback
+            rows.append({
+                "id": uuid.uuid4(),
+                "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",
+                "recipient_id": user_id,
+                "delivery_method": str(channel),
+                "notification_type": str(notification_type),
+                "event_id": request.event.event_id if request.event else None,
+                "issue_id": issue["id"] if issue else request.issue_id,
+                "workflow_id": request.workflow_id,
+                "max_retries": settings.notification_retry_attempts,
+                "scheduled_at": now,
+                "template_name": fields["template_name"],
+                "subject": fields.get("subject"),
+                "content": fields.get("content", ""),
+                "html_content": fields.get("html_content"),
+                "status": str(status),
+                "error_message": reason,
+                "address": channel_address(user, channel),
+                "context_data": context_data,
+                "_not_before": decision.not_before,
+                "_frequency": decision.frequency,
+            })
+    return rows, plan
+
+
+def template_context(request: NotificationRequest, notification_type, user: UserRow, issue: dict[str, Any] | None,
+                     unsubscribe: str | None, settings: Settings) -> dict[str, Any]:
+    """What every template sees (send-test fills the issue and data with samples)."""
+    event = request.event
+    base = sample_context(str(notification_type)) if request.sample else {}
+    if request.sample:
+        issue = base["issue"]
+    return base | {
+        "notification_type": str(notification_type),
+        "recipient": recipient_context(user, settings),
+        "actor": _ref(event.actor) if event else base.get("actor"),
+        "issue": issue,
+        "changes": {k: v.model_dump(mode="json") for k, v in event.changes.items()} if event and event.changes else None,
+        "comment": event.comment.model_dump(mode="json") if event and event.comment else None,
+        "context": event.context if event else {},
+        "app_url": settings.app_url,
+        "issue_url": issue_link(issue, settings),
+        "unsubscribe_url": unsubscribe,
+        "data": base.get("data", {}) | request.data,
+    }
+
+
+def issue_context_from_event(event: IssueEvent) -> dict[str, Any]:
+    return event.issue.model_dump(mode="json")
+
+
+def issue_link(issue: dict[str, Any] | None, settings: Settings) -> str | None:
+    return f"{settings.app_url.rstrip('/')}/admin/issues/{issue['id']}" if issue else None
+
+
+def channel_address(user: UserRow, channel: Channel | str) -> str | None:
+    if channel == Channel.EMAIL:
+        return user.email
+    if channel == Channel.SMS:
+        return user.phone
+    return user.id
+
+
+def _ref(ref: UserRef | None) -> dict[str, Any] | None:
+    return ref.model_dump(mode="json") if ref else None

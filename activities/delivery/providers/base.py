@@ -1,0 +1,59 @@
+"""The provider interface: one module per outside system (SMTP today), each sending one message at a time.
+
+A provider turns a queued, rendered message into a ``Receipt`` or raises:
+``PermanentDeliveryError`` when retrying cannot help (the row ends FAILED at once),
+``TransientDeliveryError`` when the system may accept it later (retried until the
+delivery deadline). Concurrency, recording every answer, heartbeats and giving up
+are the deliver activity's job (``activities/delivery/activities.py``), the same for
+every provider; a provider only speaks its protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from notiflow.contracts import Channel
+
+
+class PermanentDeliveryError(Exception):
+    """Retrying cannot help (bad address, 5xx, template error): the row ends FAILED."""
+
+
+class TransientDeliveryError(Exception):
+    """The provider may accept it later (connection refused, 4xx, timeout)."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A queue row as every provider sees it: rendered, addressed, with its stable id."""
+
+    queue_id: str
+    address: str
+    recipient_name: str | None
+    subject: str
+    text: str
+    html: str | None
+    issue_id: str | None
+    link: str | None
+    unsubscribe_url: str | None
+    notification_type: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    provider_message_id: str
+    response: str
+
+
+class Provider(Protocol):
+    """What the deliver activity needs of a channel's provider."""
+
+    channel: Channel
+    #: how many messages it may have in flight at once (its connection pool)
+    concurrency: int
+
+    async def send(self, message: OutgoingMessage, *, sent_at: datetime) -> Receipt: ...
+
+    async def close(self) -> None: ...

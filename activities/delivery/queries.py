@@ -1,0 +1,245 @@
+"""SQL of the delivery feature: the event and issue snapshot, recipients, preferences, queue rows and logs.
+
+Idempotency lives here: one ``notification_queue`` row per (source, type,
+recipient, channel) via ``dedupe_key``, so a duplicate event or a retried plan
+finds the rows that exist instead of queueing them again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notiflow.contracts import Channel, DeliveryStatus, EventType, Frequency, IssueEvent
+from notiflow.models import (
+    IssueEventRow,
+    IssueRow,
+    NotificationLogRow,
+    NotificationPreferenceRow,
+    NotificationQueueRow,
+    UserRow,
+)
+from workflows.delivery.rules import Directory, Preference
+from workflows.delivery.types import BatchResult, Delivery
+
+
+async def recent_immediate_counts(session: AsyncSession, user_ids: list[str], now: datetime) -> Counter:
+    """(recipient, channel) → notifications queued for immediate delivery in the hour before ``now`` (rate cap)."""
+    if not user_ids:
+        return Counter()
+    q = NotificationQueueRow
+    rows = await session.execute(
+        select(q.recipient_id, q.delivery_method, func.count())
+        .where(q.recipient_id.in_(user_ids), q.created_at > now - timedelta(hours=1),
+               q.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]), q.context_data["digest"].astext.is_(None))
+        .group_by(q.recipient_id, q.delivery_method)
+    )
+    return Counter({(user_id, channel): count for user_id, channel, count in rows})
+
+
+def attempt_log(row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at,
+                error: str | None) -> dict[str, Any]:
+    """One notification_logs row (values for ``write_logs``)."""
+    return {
+        "queue_id": row.id, "user_id": row.recipient_id, "notification_type": row.notification_type,
+        "delivery_method": row.delivery_method, "status": str(status), "attempt": attempt, "sent_at": sent_at,
+        "error_details": error, "context": {"workflow_id": row.workflow_id},
+    }
+
+
+async def write_logs(session: AsyncSession, logs: list[dict[str, Any]]) -> None:
+    """Core executemany: the ORM unit of work costs more than the delivery itself at fan-out."""
+    if logs:
+        await session.execute(insert(NotificationLogRow.__table__), logs)
+
+
+async def issue_context_from_db(session: AsyncSession, issue_id: str) -> dict[str, Any] | None:
+    issue = await session.get(IssueRow, issue_id)
+    if issue is None:
+        return None
+    people = await users_by_id(session, [i for i in (issue.reporter_id, issue.assignee_id) if i])
+
+    def person(user_id):
+        user = people.get(user_id)
+        return {"id": user.id, "name": user.name, "email": user.email} if user else None
+
+    return {
+        "id": issue.id, "title": issue.title, "description": issue.description, "category": issue.category,
+        "priority": issue.priority, "status": issue.status, "reporter": person(issue.reporter_id),
+        "assignee": person(issue.assignee_id), "is_auto_reported": issue.is_auto_reported,
+        "created_at": issue.created_at.isoformat(), "resolution_notes": issue.resolution_notes,
+    }
+
+
+async def record_event(session: AsyncSession, event: IssueEvent, workflow_id: str | None) -> None:
+    """Store the event (once), the people it mentions, and the issue's newest snapshot."""
+    await session.execute(
+        insert(IssueEventRow).values(
+            event_id=event.event_id, type=str(event.type), issue_id=event.issue.id,
+            actor_id=event.actor.id if event.actor else None, occurred_at=event.occurred_at,
+            workflow_id=workflow_id, payload=event.model_dump(mode="json"),
+        ).on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    issue = event.issue
+    people = {r.id: r for r in (event.actor, issue.reporter, issue.assignee, event.comment and event.comment.author) if r}
+    for ref in people.values():
+        # An event may introduce a person and fill their blanks, never overwrite the directory: one event
+        # with a wrong address must not redirect someone's notifications (sync_users / PUT /users own it).
+        values = {"id": ref.id, "name": ref.name, "email": ref.email, "phone": ref.phone}
+        if ref.locale:
+            values["locale"] = ref.locale
+        statement = insert(UserRow).values(values)
+        blanks = {column: func.coalesce(getattr(UserRow, column), getattr(statement.excluded, column))
+                  for column in ("email", "phone") if values[column] is not None}
+        if blanks:
+            statement = statement.on_conflict_do_update(index_elements=["id"], set_=blanks)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=["id"])
+        await session.execute(statement)
+    resolved_at = event.occurred_at if event.type == EventType.ISSUE_RESOLVED else None
+    snapshot = {
+        "title": issue.title, "description": issue.description, "category": issue.category,
+        "priority": str(issue.priority), "status": str(issue.status),
+        "reporter_id": issue.reporter.id if issue.reporter else None,
+        "assignee_id": issue.assignee.id if issue.assignee else None,
+        "is_auto_reported": issue.is_auto_reported, "resolution_notes": issue.resolution_notes,
+        "created_at": issue.created_at, "last_event_at": event.occurred_at,
+    }
+    statement = insert(IssueRow).values(id=issue.id, resolved_at=resolved_at, **snapshot)
+    on_newer = {**snapshot, "resolved_at": func.coalesce(statement.excluded.resolved_at, IssueRow.resolved_at)}
+    if event.type == EventType.ISSUE_REOPENED:
+        on_newer["resolved_at"] = None
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["id"], set_=on_newer, where=IssueRow.last_event_at <= statement.excluded.last_event_at
+        )
+    )
+
+
+async def admin_ids(session: AsyncSession, *, on_call_only: bool) -> list[str]:
+    query = select(UserRow.id).where(UserRow.roles.contains(["admin"]), UserRow.is_active).order_by(UserRow.id)
+    if on_call_only:
+        query = query.where(UserRow.is_on_call)
+    return list((await session.execute(query)).scalars())
+
+
+async def directory_for(session: AsyncSession, event: IssueEvent) -> Directory:
+    admins = (await session.execute(
+        select(UserRow.id, UserRow.is_on_call).where(UserRow.roles.contains(["admin"]), UserRow.is_active).order_by(UserRow.id)
+    )).all()
+    commenters: list[str] = []
+    if event.type == EventType.ISSUE_COMMENT_ADDED:
+        commenters = list((await session.execute(
+            select(IssueEventRow.actor_id).where(
+                IssueEventRow.issue_id == event.issue.id,
+                IssueEventRow.type == EventType.ISSUE_COMMENT_ADDED,
+                IssueEventRow.occurred_at < event.occurred_at,
+                IssueEventRow.actor_id.is_not(None),
+            ).distinct()
+        )).scalars())
+    return Directory(
+        admins=tuple(a.id for a in admins),
+        on_call_admins=tuple(a.id for a in admins if a.is_on_call),
+        earlier_commenters=tuple(sorted(commenters)),
+    )
+
+
+async def users_by_id(session: AsyncSession, user_ids: list[str]) -> dict[str, UserRow]:
+    if not user_ids:
+        return {}
+    rows = (await session.execute(select(UserRow).where(UserRow.id.in_(user_ids)))).scalars()
+    return {u.id: u for u in rows}
+
+
+async def preferences_for(session: AsyncSession, user_ids: list[str], types: set[str]):
+    if not user_ids:
+        return {}
+    rows = (await session.execute(
+        select(NotificationPreferenceRow).where(
+            NotificationPreferenceRow.user_id.in_(user_ids), NotificationPreferenceRow.notification_type.in_(types)
+        )
+    )).scalars()
+    return {
+        (p.user_id, p.notification_type, p.delivery_method): Preference(p.is_enabled, p.frequency) for p in rows
+    }
+
+
+async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Delivery | None]:
+    """Insert new rows; for each, a Delivery if it is still to be sent, None if it was handled before.
+
+    A row that exists FAILED from another run of the same workflow (an operator reset
+    the run after an outage) is planned afresh: it takes this run's rendering and
+    status, keeps its id — hence its Message-ID — and is sent again.
+    """
+    if not rows:
+        return []
+    not_before = {r["dedupe_key"]: r.pop("_not_before", None) for r in rows}
+    frequency = {r["dedupe_key"]: r.pop("_frequency", Frequency.IMMEDIATE) for r in rows}
+    q = NotificationQueueRow
+    await session.execute(insert(q.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+    existing = (await session.execute(
+        select(q.id, q.dedupe_key, q.status, q.delivery_method, q.context_data["run_id"].astext.label("run_id"))
+        .where(q.dedupe_key.in_(list(not_before)))
+    )).all()
+    by_key = {e.dedupe_key: e for e in existing}
+    status = {key: row.status for key, row in by_key.items()}
+    for planned in rows:
+        row = by_key[planned["dedupe_key"]]
+        run_id = (planned.get("context_data") or {}).get("run_id")
+        if row.status == DeliveryStatus.FAILED and run_id and row.run_id != run_id:
+            replan = {k: v for k, v in planned.items() if k not in ("id", "dedupe_key", "created_at")}
+            await session.execute(update(q).where(q.id == row.id, q.status == DeliveryStatus.FAILED).values(replan))
+            await write_logs(session, [{
+                "queue_id": row.id, "user_id": planned["recipient_id"], "notification_type": planned["notification_type"],
+                "delivery_method": planned["delivery_method"], "status": "REQUEUED", "attempt": 0, "sent_at": None,
+                "error_details": f"re-planned by run {run_id} of {planned.get('workflow_id')}",
+                "context": {"workflow_id": planned.get("workflow_id"), "run_id": run_id},
+            }])
+            status[planned["dedupe_key"]] = planned["status"]
+    out: list[Delivery | None] = []
+    for key in not_before:
+        row = by_key[key]
+        if status[key] == DeliveryStatus.PENDING:
+            out.append(Delivery(queue_id=str(row.id), channel=Channel(row.delivery_method), not_before=not_before[key],
+                                frequency=frequency[key]))
+        elif status[key] == DeliveryStatus.SENT:
+            out.append(None)
+    return out
+
+
+async def tally(session: AsyncSession, queue_ids: list[str]) -> BatchResult:
+    """Final counts over a whole batch, including rows sent by earlier attempts."""
+    counts = dict((await session.execute(
+        select(NotificationQueueRow.status, func.count())
+        .where(NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]))
+        .group_by(NotificationQueueRow.status)
+    )).all())
+    return BatchResult(sent=counts.get(DeliveryStatus.SENT, 0), failed=counts.get(DeliveryStatus.FAILED, 0))
+
+
+async def pending_rows(session: AsyncSession, queue_ids: list[str]) -> list[NotificationQueueRow]:
+    """The batch's rows still to send (a retried batch skips what earlier attempts settled)."""
+    return list((await session.execute(
+        select(NotificationQueueRow).where(
+            NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
+            NotificationQueueRow.status == DeliveryStatus.PENDING,
+        )
+    )).scalars())
+
+
+async def fail_pending(session: AsyncSession, queue_ids: list[str], reason: str) -> None:
+    """Rows still PENDING become FAILED with the reason, each with its attempt logged."""
+    rows = (await session.execute(
+        update(NotificationQueueRow)
+        .where(NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
+               NotificationQueueRow.status == DeliveryStatus.PENDING)
+        .values(status=str(DeliveryStatus.FAILED), error_message=reason)
+        .returning(NotificationQueueRow)
+    )).scalars().all()
+    await write_logs(session, [attempt_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, reason) for r in rows])

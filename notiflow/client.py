@@ -20,6 +20,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import Channel, IssueEvent, NotificationType, User, parse_event
 from workflows.delivery.types import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
+from notiflow.keys import directory_sync_workflow_id, notify_workflow_id, redelivery_workflow_id
 from notiflow.settings import Settings, get_settings
 from notiflow.temporal import connect_client, search_attributes
 
@@ -111,7 +112,7 @@ class NotificationClient:
             data={"requested_by": requested_by},
         )
         handle = await self.temporal.start_workflow(
-            NotifyWorkflow.run, request, id=f"notify/{source_id}", task_queue=self.settings.task_queue,
+            NotifyWorkflow.run, request, id=notify_workflow_id(source_id), task_queue=self.settings.task_queue,
             search_attributes=search_attributes(notification_type=str(notification_type)),
             static_summary=f"send-test · {notification_type} · {channel}",
         )
@@ -125,7 +126,7 @@ class NotificationClient:
         from workflows.delivery.workflows import RedeliveryWorkflow
 
         request = RedeliveryRequest(request_id=request_id or uuid.uuid4().hex, requested_by=requested_by, filter=filter)
-        workflow_id = f"redeliver/{request.request_id}"
+        workflow_id = redelivery_workflow_id(request.request_id)
         try:
             await self.temporal.start_workflow(
                 RedeliveryWorkflow.run, request, id=workflow_id, task_queue=self.settings.task_queue,
@@ -146,7 +147,7 @@ class NotificationClient:
         return await self.temporal.execute_workflow(
             SyncUsersWorkflow.run,
             list(users),
-            id=f"directory/sync/{_users_digest(users)}",
+            id=directory_sync_workflow_id(_users_digest(users)),
             task_queue=self.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

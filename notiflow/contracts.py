@@ -7,12 +7,15 @@ through passthrough).
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notiflow.keys import event_workflow_id
 import email_validator  # noqa: F401  (EmailStr's validator: loaded here, outside the workflow sandbox)
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
@@ -76,6 +79,10 @@ class Channel(StrEnum):
     TEAMS = "TEAMS"
 
 
+#: Channels every person has unless they switch them off; the shipped templates cover them.
+DEFAULT_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.IN_APP)
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "PENDING"
     SENT = "SENT"
@@ -110,6 +117,7 @@ def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
+        items: Iterable[Any]
         if isinstance(item, dict):
             items = item.values()
         elif isinstance(item, (list, tuple)):
@@ -138,6 +146,25 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+#: Where a phone number written without its country code is read (NOTIFLOW_SMS_DEFAULT_REGION, read once here
+#: so the contract stays free of settings I/O; the worker and API validate the same variable at start-up).
+PHONE_REGION = (os.environ.get("NOTIFLOW_SMS_DEFAULT_REGION") or "MG").strip().upper()
+
+
+def normalise_phone(value: str | None, region: str | None = None) -> str | None:
+    """A phone number in E.164 (``+261341234567``); a national one ("034 12 345 67") is read in ``region``."""
+    if value is None or not value.strip():
+        return None
+    region = region or PHONE_REGION
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number (+261 34 12 345 67, or national in {region}): {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"not a valid phone number (read in {region} when written without +country code)")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 class _Strict(BaseModel):
     """Unknown fields are an error: a typo in the issue system must not pass silently."""
 
@@ -164,15 +191,7 @@ class UserRef(_Strict):
     @field_validator("phone")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parsed = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError(f"not a phone number in international form (+261…): {exc}") from None
-        if not phonenumbers.is_valid_number(parsed):
-            raise ValueError("not a valid phone number")
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return normalise_phone(value)
 
 
 #: The role that makes an admin "on call" (same fact as ``User.is_on_call``).
@@ -276,7 +295,7 @@ class IssueEvent(_Strict):
 
     @property
     def workflow_id(self) -> str:
-        return f"event/{self.event_id}"
+        return event_workflow_id(self.event_id)
 
 
 class InvalidEvent(ValueError):
@@ -301,7 +320,7 @@ def parse_event(data: str | bytes | dict[str, Any]) -> IssueEvent:
             return IssueEvent.model_validate_json(data)
         return IssueEvent.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
+        errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
         if any(e["type"] == "json_invalid" and "recursion limit" in e["msg"] for e in errors):
             errors = [{"loc": ("context",), "msg": f"nested deeper than {MAX_CONTEXT_DEPTH} levels (MAX_CONTEXT_DEPTH)"}]
         raise InvalidEvent(errors) from None

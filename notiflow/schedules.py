@@ -23,14 +23,15 @@ from temporalio.client import (
 )
 
 from notiflow.contracts import NotificationType
+from notiflow.keys import DAILY_SUMMARY_SCHEDULE_ID, WEEKLY_SUMMARY_SCHEDULE_ID
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
 from workflows.summary.types import SummaryInput
 
 #: schedule id → (report, cron in the configured time zone)
 SUMMARY_SCHEDULES: dict[str, tuple[NotificationType, str]] = {
-    "summary-daily": (NotificationType.DAILY_ISSUE_SUMMARY, "0 8 * * *"),  # 08:00 every day
-    "summary-weekly": (NotificationType.WEEKLY_ISSUE_REPORT, "0 8 * * 1"),  # Monday 08:00
+    DAILY_SUMMARY_SCHEDULE_ID: (NotificationType.DAILY_ISSUE_SUMMARY, "0 8 * * *"),  # 08:00 every day
+    WEEKLY_SUMMARY_SCHEDULE_ID: (NotificationType.WEEKLY_ISSUE_REPORT, "0 8 * * 1"),  # Monday 08:00
 }
 
 

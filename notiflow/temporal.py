@@ -11,6 +11,7 @@ import dataclasses
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from notiflow.settings import Settings
@@ -68,19 +69,19 @@ def find_binary(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
 
 
-def metrics_runtime(bind_address: str):
+def metrics_runtime(bind_address: str) -> Runtime:
     """A Temporal runtime serving the SDK's Prometheus metrics at ``bind_address``.
 
     That is how a workflow task that keeps failing (a run whose code or input the
     worker cannot handle) is surfaced: ``temporal_workflow_task_execution_failed``
     rises, and the worker logs the run id with each failure.
     """
-    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+    from temporalio.runtime import PrometheusConfig, TelemetryConfig
 
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
 
 
-async def connect_client(settings: Settings, *, runtime=None) -> Client:
+async def connect_client(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings),
         runtime=runtime,

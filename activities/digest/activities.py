@@ -19,8 +19,8 @@ from temporalio.client import Client
 from activities.delivery.planning import channel_address, empty_plan
 from activities.delivery.queries import attempt_log, insert_queue_rows, write_logs
 from activities.snapshot import Snapshot
-from activities.templates import load_active_templates, recipient_context, render_for
 from notiflow.contracts import DeliveryStatus
+from notiflow.keys import digest_workflow_id
 from notiflow.models import (
     IssueEventRow,
     IssueRow,
@@ -31,14 +31,11 @@ from notiflow.models import (
 from workflows.delivery.rules import is_closed
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
+from notiflow.templates.store import load_active_templates, recipient_context, render_for
 from workflows.digest.types import DigestAdditions, DigestComposition, DigestFlush, DigestInput, DigestItem, DigestRouting, DigestSettle, next_digest_at
 from workflows.digest.workflows import DigestWorkflow
 
 DIGEST = "DIGEST"
-
-
-def digest_workflow_id(user_id: str) -> str:
-    return f"digest/{user_id}"
 
 
 class DigestActivities:

@@ -18,6 +18,7 @@ from activities.snapshot import Snapshot
 from notiflow.contracts import EventType, IssueEvent, NotificationType
 from notiflow.models import EscalationPolicyRow, IssueRow
 from workflows.delivery.rules import is_closed
+from notiflow.keys import SPIKE_DETECTOR_ID, sla_workflow_id
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
 from workflows.spike.types import AutoIssueReported, SpikeConfig, SpikeInput
@@ -25,13 +26,8 @@ from workflows.sla.types import EscalationPolicy, IssueObserved, SlaInput
 from workflows.spike.workflows import ErrorSpikeWorkflow
 from workflows.sla.workflows import IssueSlaWorkflow
 
-SPIKE_DETECTOR_ID = "error-spike-detector"
 #: Event types that mean "a new auto-reported issue" (the tracker may send either for one issue).
 AUTO_REPORT_TYPES = frozenset({EventType.ISSUE_CREATED, EventType.AUTO_ISSUE_DETECTED})
-
-
-def sla_workflow_id(issue_id: str) -> str:
-    return f"issue/{issue_id}/sla"
 
 
 class SlaActivities:

@@ -22,9 +22,6 @@ from notiflow.contracts import (
     Priority,
 )
 
-#: Channels every person has unless they switch them off.
-DEFAULT_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.IN_APP)
-
 #: When several types apply to one person, the first in this order is the one they get.
 TYPE_PRECEDENCE: tuple[NotificationType, ...] = (
     NotificationType.SYSTEM_ERROR_SPIKE,

@@ -20,14 +20,14 @@ every workflow run) stays light: no SQLAlchemy, SMTP or Jinja2 here.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from notiflow.contracts import Frequency, IssueEvent
+    from notiflow.contracts import Channel, Frequency, IssueEvent
     from notiflow.temporal import DELIVERY_OUTCOME
     from workflows.delivery.types import (
         BatchResult,
@@ -94,7 +94,7 @@ async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
         for delivery in digested:
             outcome.add(delivery.channel, digested=1)
     # Group by the instant each delivery may go out (quiet hours), earliest first.
-    waves: dict = {}
+    waves: dict[datetime | None, dict[Channel, list[str]]] = {}
     for delivery in plan.deliveries:
         if delivery.frequency != Frequency.IMMEDIATE:
             continue
@@ -116,7 +116,7 @@ async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
     return outcome
 
 
-def _delivery_retry(plan: DeliveryPlan):
+def _delivery_retry(plan: DeliveryPlan) -> tuple[RetryPolicy, datetime | None]:
     """The deliver activity's retry policy and the instant transient failures become final.
 
     Transient failures are retried with capped exponential backoff until the
@@ -142,19 +142,21 @@ async def _deliver(batch: DeliveryBatch, retry: RetryPolicy) -> BatchResult:
     backstop = (batch.give_up_at - workflow.now() + DELIVER_ATTEMPT_LIMIT + 2 * retry.maximum_interval
                 if batch.give_up_at and retry.maximum_interval else None)
     try:
-        return await workflow.execute_activity(
+        result: BatchResult = await workflow.execute_activity(
             "deliver", batch, result_type=BatchResult,
             start_to_close_timeout=DELIVER_ATTEMPT_LIMIT if batch.give_up_at else timedelta(minutes=5),
             heartbeat_timeout=DELIVER_HEARTBEAT if batch.give_up_at else timedelta(seconds=60),
             schedule_to_close_timeout=backstop,
             retry_policy=retry,
         )
+        return result
     except ActivityError as err:
         reason = str(err.cause) if err.cause else str(err)
-        return await workflow.execute_activity(
+        failed: BatchResult = await workflow.execute_activity(
             "mark_failed", MarkFailed(queue_ids=batch.queue_ids, reason=reason), result_type=BatchResult,
             start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
         )
+        return failed
 
 
 @workflow.defn

@@ -16,10 +16,11 @@ from workflows.delivery.workflows import BOOKKEEPING_RETRY
 class SyncUsersWorkflow:
     @workflow.run
     async def run(self, users: list[User]) -> int:
-        return await workflow.execute_activity(
+        written: int = await workflow.execute_activity(
             "sync_users", users, result_type=int,
             start_to_close_timeout=timedelta(seconds=60), retry_policy=BOOKKEEPING_RETRY,
         )
+        return written
 
 
 WORKFLOWS = [SyncUsersWorkflow]

@@ -109,7 +109,8 @@ class SlaState(BaseModel):
         return self.anchor + timedelta(minutes=self.policy.due_minutes) if self.policy else None
 
     def schedule(self) -> list[Firing]:
-        return escalation_schedule(self.due_at, self.policy) if self.policy else []
+        due_at = self.due_at
+        return escalation_schedule(due_at, self.policy) if self.policy and due_at else []
 
     def next_firing(self) -> Firing | None:
         schedule = self.schedule()

@@ -16,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import NotificationType
+    from notiflow.keys import notify_workflow_id
     from workflows.delivery.types import Audience, NotificationRequest
     from notiflow.temporal import ISSUE_PRIORITY, search_attributes
     from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
@@ -50,21 +51,28 @@ class IssueSlaWorkflow:
             closed=state.closed,
         )
 
+    @property
+    def _current(self) -> SlaState:
+        """The state once the first observation arrived (``run`` waits for it)."""
+        assert self._state is not None
+        return self._state
+
     @workflow.run
     async def run(self, start: SlaInput) -> SlaStatus:
         await workflow.wait_condition(lambda: self._state is not None)
-        while not self._state.closed:
-            state = self._state
+        while not self._current.closed:
+            state = self._current
             schedule = state.schedule()
             due = [i for i in range(state.fired, len(schedule)) if schedule[i].at <= workflow.now()]
             if due:  # several past due (re-armed late, or a long outage): only the latest is sent
                 await self._send(state, schedule[due[-1]])
-                if self._state.arm == state.arm:
-                    self._state = self._state.model_copy(update={"fired": due[-1] + 1, "tier_reached": schedule[due[-1]].tier})
+                if self._current.arm == state.arm:
+                    self._state = self._current.model_copy(
+                        update={"fired": due[-1] + 1, "tier_reached": schedule[due[-1]].tier})
                 continue
             await self._wait_for_change_or(state.next_firing())
-            if not self._state.closed and should_continue_as_new():
-                workflow.continue_as_new(SlaInput(issue_id=self._issue_id, state=self._state))
+            if not self._current.closed and should_continue_as_new():
+                workflow.continue_as_new(SlaInput(issue_id=self._issue_id, state=self._current))
         self._show()
         return self.status()
 
@@ -80,6 +88,7 @@ class IssueSlaWorkflow:
 
     async def _send(self, state: SlaState, firing: Firing) -> None:
         """Start the notice as a child that outlives this run; a notice already on its way is not sent twice."""
+        assert state.due_at is not None  # a state with firings has a due time
         audience = firing.audience if firing.audience != "assignee" or state.assignee_id else "admins"
         source_id = f"sla/{state.issue_id}/{state.arm}/tier-{firing.tier}-{firing.repeat}"
         request = NotificationRequest(
@@ -91,7 +100,7 @@ class IssueSlaWorkflow:
         )
         try:
             await workflow.start_child_workflow(
-                NotifyWorkflow.run, request, id=f"notify/{source_id}",
+                NotifyWorkflow.run, request, id=notify_workflow_id(source_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 search_attributes=search_attributes(issue_id=state.issue_id,
                                                     notification_type=NotificationType.ISSUE_OVERDUE,
@@ -103,7 +112,7 @@ class IssueSlaWorkflow:
 
     def _show(self) -> None:
         """What the web UI shows for this run: the issue's priority as a search attribute, the next escalation."""
-        state = self._state
+        state = self._current
         if workflow.info().typed_search_attributes.get(ISSUE_PRIORITY) != state.priority:
             workflow.upsert_search_attributes([ISSUE_PRIORITY.value_set(str(state.priority))])
         upcoming = state.next_firing()
@@ -112,6 +121,7 @@ class IssueSlaWorkflow:
         elif not state.policy:
             details = f"{state.issue_id} · {state.priority}: no escalation policy for this priority"
         else:
+            assert state.due_at is not None
             details = f"{state.issue_id} · {state.priority} · due {_utc(state.due_at)} · " + (
                 f"next: tier {upcoming.tier} ({upcoming.audience}) at {_utc(upcoming.at)}"
                 if upcoming else "all escalations sent")
@@ -121,7 +131,7 @@ class IssueSlaWorkflow:
 def _audience(audience: str, state: SlaState) -> Audience:
     match audience:
         case "assignee":
-            return Audience(user_ids=[state.assignee_id])
+            return Audience(user_ids=[state.assignee_id] if state.assignee_id else [])
         case "on_call":
             return Audience(on_call=True)
         case _:

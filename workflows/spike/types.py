@@ -7,6 +7,7 @@ callers pass ``now`` (the workflow's clock or the activity's ``as_of``).
 
 from __future__ import annotations
 
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, Field
@@ -52,7 +53,7 @@ class SpikeReading(BaseModel):
     def is_spike(self) -> bool:
         return self.recent_count > self.alarm_above
 
-    def notification_data(self) -> dict:
+    def notification_data(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"alarm_above"})
 
 

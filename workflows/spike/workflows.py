@@ -10,7 +10,7 @@ auto-reported issue starts a fresh one.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -77,11 +77,11 @@ class ErrorSpikeWorkflow:
     def _cooling_down(self) -> bool:
         return self._cooldown_until is not None and workflow.now() < self._cooldown_until
 
-    def _next_wake(self):
+    def _next_wake(self) -> datetime:
         """When the oldest report leaves the horizon, or the cooldown ends, whichever is first."""
         span = timedelta(minutes=self._config.window_minutes + self._config.baseline_minutes)
         candidates = [minute + span for minute in self._seen.values()]
-        if self._cooling_down():
+        if self._cooldown_until is not None and self._cooling_down():
             candidates.append(self._cooldown_until)
         return min(candidates)
 

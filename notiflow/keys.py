@@ -1,0 +1,44 @@
+"""Every workflow id notiflow uses, in one place (PostHog's ``keys.py``).
+
+An id is the unit of "at most once": a second start with the same id finds the
+first run. They carry only ids (never names or addresses), so they can be
+searched in the web UI and logged.
+"""
+
+from __future__ import annotations
+
+#: The one error-spike detector of a namespace (signal-with-start from every auto-reported issue).
+SPIKE_DETECTOR_ID = "error-spike-detector"
+#: Temporal Schedules that start SummaryWorkflow.
+DAILY_SUMMARY_SCHEDULE_ID = "summary-daily"
+WEEKLY_SUMMARY_SCHEDULE_ID = "summary-weekly"
+
+
+def event_workflow_id(event_id: str) -> str:
+    """IssueEventWorkflow: one run per issue event, ever."""
+    return f"event/{event_id}"
+
+
+def sla_workflow_id(issue_id: str) -> str:
+    """IssueSlaWorkflow: one per issue, fed by every event of that issue."""
+    return f"issue/{issue_id}/sla"
+
+
+def notify_workflow_id(source_id: str) -> str:
+    """NotifyWorkflow: one per logical notification (an escalation tier, a send-test)."""
+    return f"notify/{source_id}"
+
+
+def digest_workflow_id(user_id: str) -> str:
+    """DigestWorkflow: one per person, collecting their HOURLY / DAILY notifications."""
+    return f"digest/{user_id}"
+
+
+def redelivery_workflow_id(request_id: str) -> str:
+    """RedeliveryWorkflow: one per operator request (the request id is its idempotency key)."""
+    return f"redeliver/{request_id}"
+
+
+def directory_sync_workflow_id(content_digest: str) -> str:
+    """SyncUsersWorkflow: one per distinct batch of directory entries."""
+    return f"directory/sync/{content_digest}"

@@ -30,7 +30,7 @@ from notiflow.client import NotificationClient
 from notiflow.contracts import User
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.directory import upsert_users
-from notiflow.seed import seed_templates
+from notiflow.templates.store import seed_templates
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
 from tests.factories import event, issue_dict, ref

@@ -250,7 +250,7 @@ class Database:
 
     async def create(self) -> None:
         from notiflow.db import make_engine, make_sessionmaker, upgrade_head
-        from notiflow.seed import seed_templates
+        from notiflow.templates.store import seed_templates
 
         try:
             await self.provider.start()

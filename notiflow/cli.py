@@ -70,7 +70,7 @@ def migrate() -> None:
 
     async def main() -> None:
         from notiflow.db import check_database, make_engine, make_sessionmaker, upgrade_head
-        from notiflow.seed import seed_templates
+        from notiflow.templates.store import seed_templates
 
         url = settings.require_database_url()
         await check_database(url)

@@ -163,7 +163,8 @@ class DevStack:
         return uri.replace("postgresql://postgres:@", "postgresql+asyncpg://postgres@", 1)
 
     async def _seed(self) -> None:
-        from notiflow.seed import seed_demo_users, seed_templates
+        from notiflow.seed import seed_demo_users
+        from notiflow.templates.store import seed_templates
 
         engine = make_engine(self.settings.database_url, pool_size=2)
         try:

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from notiflow.client import NotificationClient
 from notiflow.db import make_engine, make_sessionmaker
-from notiflow.seed import seed_templates
+from notiflow.templates.store import seed_templates
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
 from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref

@@ -8,20 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from activities.templates import render_or_reason
 from notiflow.contracts import NotificationType
-from notiflow.templating import (
-    RENDER_SECONDS,
-    Rendered,
-    TemplateError,
-    TemplateLimitError,
-    TemplateSource,
-    load_default_templates,
-    render,
-    sample_context,
-    template_name,
-    validate_template,
-)
+from notiflow.templates.defaults import load_default_templates
+from notiflow.templates.errors import TemplateError, TemplateLimitError
+from notiflow.templates.limits import RENDER_SECONDS
+from notiflow.templates.render import Rendered, TemplateSource, render, template_name
+from notiflow.templates.samples import sample_context
+from notiflow.templates.store import render_or_reason
+from notiflow.templates.validation import validate_template
 
 DEFAULTS = load_default_templates()
 TYPES = [t.value for t in NotificationType] + ["DIGEST"]

@@ -21,10 +21,10 @@ from activities.delivery.providers import make_providers
 from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from activities.delivery.recording import AnswerRecorder, heartbeating
 from activities.snapshot import Snapshot
-from activities.templates import load_active_templates
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationQueueRow
 from notiflow.settings import Settings
+from notiflow.templates.store import load_active_templates
 from workflows.delivery.rules import derived_types, resolve_recipients
 from workflows.delivery.types import BatchResult, DeliveryBatch, DeliveryPlan, MarkFailed, NotificationRequest
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from activities.templates import recipient_context, pick_template, render_for
-from notiflow.contracts import Channel, DeliveryStatus, Frequency, IssueEvent, NotificationType, UserRef
+from notiflow.contracts import DEFAULT_CHANNELS, Channel, DeliveryStatus, Frequency, IssueEvent, NotificationType, UserRef
 from notiflow.models import UserRow
 from notiflow.settings import Settings
-from notiflow.templating import TemplateSource, sample_context, template_name
+from notiflow.templates.render import TemplateSource, template_name
+from notiflow.templates.samples import sample_context
+from notiflow.templates.store import pick_template, recipient_context, render_for
 from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
-from workflows.delivery.rules import DEFAULT_CHANNELS, Preference, decide_for_recipient, is_critical
+from workflows.delivery.rules import Preference, decide_for_recipient, is_critical
 from workflows.delivery.types import DeliveryPlan, NotificationRequest, RetrySpec
 
 #: Fallbacks of a critical audience, recorded on the rows (``context_data.fallback``) and in the run's outcome.

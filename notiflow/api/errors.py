@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from notiflow.api.schemas import FieldError, ValidationFailure
 from notiflow.client import EventConflict
 from notiflow.contracts import InvalidEvent
-from notiflow.templating import TemplateError
+from notiflow.templates.errors import TemplateError
 
 log = logging.getLogger(__name__)
 

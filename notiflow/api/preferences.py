@@ -13,10 +13,9 @@ from notiflow.api.auth import CurrentUser, SIGNED_IN_ERRORS
 from notiflow.api.deps import AppSettings, Session, directory_user
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import NotificationSettings, PreferencesUpdate, PreferenceState, QuietHours
-from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationType
+from notiflow.contracts import CRITICAL_TYPES, DEFAULT_CHANNELS, Channel, Frequency, NotificationType
 from notiflow.directory import DEFAULT_LOCALE
 from notiflow.models import NotificationPreferenceRow, UserRow
-from workflows.delivery.rules import DEFAULT_CHANNELS
 from notiflow.settings import Settings
 
 router = APIRouter(

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 from notiflow.settings import Settings
-from notiflow.templating import TEMPLATE_TYPES
+from notiflow.templates.render import TEMPLATE_TYPES
 
 HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 

@@ -7,7 +7,7 @@ recorded in the audit trail (``template.create`` / ``template.update``) in the
 same transaction, with who saved it and each changed field before and after.
 
 Validation and preview render the template, which is CPU work bounded by the
-limits in ``notiflow.templating`` (0.5 s per render at most); they run in a
+limits in ``notiflow.templates.limits`` (0.5 s per render at most); they run in a
 worker thread so the event loop keeps answering (``/healthz``, other requests)
 meanwhile. A thread cannot be stopped from outside, so it is the render's own
 budget that ends a hostile template, not a timeout here.
@@ -39,7 +39,9 @@ from notiflow.api.schemas import (
 from notiflow.audit import record_audit
 from notiflow.contracts import Channel
 from notiflow.models import NotificationTemplateRow
-from notiflow.templating import Rendered, TemplateSource, render, sample_context, template_name, validate_template
+from notiflow.templates.render import Rendered, TemplateSource, render, template_name
+from notiflow.templates.samples import sample_context
+from notiflow.templates.validation import validate_template
 
 router = APIRouter(
     prefix="/api/v1/notifications/templates", tags=["templates"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}

@@ -1,7 +1,10 @@
-"""Templates as the activities use them: the active set (a 5-second snapshot), picked by locale, rendered.
+"""Templates in the database, as the activities use them: rows ↔ sources, the active set (read
+through the activities' 5-second snapshot), picked by locale, rendered; and the shipped defaults
+seeded into the table (``notiflow migrate``).
 
 "Pick the template, else FAILED; render it, else FAILED" is one function,
-``render_for``, shared by the delivery plan and the digest.
+``render_for``, shared by the delivery plan and the digest. The only module of this package
+that imports SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notiflow.models import NotificationTemplateRow, UserRow
 from notiflow.settings import Settings
-from notiflow.templating import Rendered, TemplateError, TemplateSource, render, template_name
+from notiflow.templates.defaults import load_default_templates
+from notiflow.templates.errors import TemplateError
+from notiflow.templates.render import Rendered, TemplateSource, render, template_name
 
 
 async def load_active_templates(session: AsyncSession) -> dict[str, TemplateSource]:
@@ -80,3 +86,34 @@ def recipient_context(user: UserRow, settings: Settings) -> dict[str, Any]:
     """The ``recipient`` every template sees."""
     return {"id": user.id, "name": user.name, "email": user.email, "locale": user.locale,
             "timezone": user.timezone or settings.timezone}
+
+
+def display_name(source: TemplateSource) -> str:
+    """How a shipped template is listed: "Issue Created (EMAIL, fr)"."""
+    return f"{source.notification_type.replace('_', ' ').title()} ({source.channel}, {source.locale})"
+
+
+async def seed_templates(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Insert each default template that has no version yet; edited templates are left alone."""
+    defaults = load_default_templates()
+    async with sessions.begin() as session:
+        present = set((await session.execute(select(NotificationTemplateRow.name))).scalars())
+        missing = [t for t in defaults if t.name not in present]
+        if missing:
+            await session.execute(insert(NotificationTemplateRow).values([
+                {
+                    "name": t.name,
+                    "display_name": display_name(t),
+                    "description": "default template shipped with notiflow",
+                    "template_type": t.channel,
+                    "notification_type": t.notification_type,
+                    "locale": t.locale,
+                    "subject_template": t.subject_template,
+                    "body_template": t.body_template,
+                    "html_template": t.html_template,
+                    "version": 1,
+                    "created_by": "notiflow",
+                }
+                for t in missing
+            ]).on_conflict_do_nothing())
+    return len(missing)

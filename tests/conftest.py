@@ -19,6 +19,9 @@ from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from tests.services import PostgresProvider, SmtpServer, temporal_binary
 
+#: Fixtures of the time-skipping server (time_env, ts_worker) for every test module.
+pytest_plugins = ["tests.time_skipping"]
+
 #: Tables emptied between tests (templates and escalation policies keep their seeded rows).
 DATA_TABLES = (
     "notification_logs, in_app_notifications, notification_queue, notification_preferences, "
@@ -37,7 +40,7 @@ async def postgres() -> AsyncIterator[PostgresProvider]:
 @pytest.fixture(scope="session")
 async def database_url(postgres: PostgresProvider) -> AsyncIterator[str]:
     """One migrated, seeded database for the session; dropped at the end."""
-    from notiflow.seed import seed_templates
+    from notiflow.templates.store import seed_templates
 
     url = await postgres.create_database()
     await asyncio.to_thread(upgrade_head, url)

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
-from notiflow.templating import sample_context
+from notiflow.templates.samples import sample_context
 from workflows.spike.types import SpikeConfig, minute_of, read_spike
 from tests.factories import ADMIN_FR, issue_dict
-from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
+from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
 from workflows.spike.workflows import ErrorSpikeWorkflow
 

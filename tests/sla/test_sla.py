@@ -15,7 +15,7 @@ from notiflow.models import NotificationQueueRow
 from notiflow.temporal import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
 from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaStatus, apply_observation, escalation_schedule
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
-from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
+from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
 from workflows.sla.workflows import IssueSlaWorkflow
 

@@ -86,7 +86,7 @@ async def test_a_broken_template_fails_that_row_with_the_reason_and_sends_the_re
         assert len([d for d in plan.deliveries if d.channel == "EMAIL"]) == 1
     finally:
         async with db.begin() as session:
-            from notiflow.templating import load_default_templates
+            from notiflow.templates.defaults import load_default_templates
 
             original = next(t for t in load_default_templates() if t.name == "HIGH_PRIORITY_ISSUE.EMAIL.fr")
             await session.execute(update(NotificationTemplateRow).where(

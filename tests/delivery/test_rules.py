@@ -109,3 +109,51 @@ def test_nul_characters_are_refused_naming_the_field():
     with pytest.raises(InvalidEvent) as caught:
         parse_event(raw)
     assert "issue.title" in str(caught.value) and "context" in str(caught.value)
+
+
+# ------------------------------------------------------- decide_for_recipient: every per-recipient rule, in order
+
+
+def _decide(**overrides):
+    from notiflow.contracts import Channel
+    from workflows.delivery.rules import decide_for_recipient
+
+    facts = dict(notification_type="ISSUE_ASSIGNED", channel=Channel.EMAIL, critical=False, forced=False,
+                 preference=None, address="rakoto@example.mg", has_template=True,
+                 now=datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc), timezone_name="Indian/Antananarivo",
+                 quiet_start=None, quiet_end=None, sent_this_hour=0, max_per_hour=30)
+    return decide_for_recipient(**(facts | overrides))
+
+
+def test_decision_sends_at_once_by_default_and_counts_toward_the_cap():
+    decision = _decide()
+    assert (decision.status, decision.frequency, decision.not_before, decision.counts_toward_cap) == (
+        "PENDING", "IMMEDIATE", None, True)
+
+
+def test_decision_follows_the_preference_unless_critical_or_forced():
+    off = Preference(is_enabled=False)
+    assert _decide(preference=off).status == "CANCELLED"
+    assert _decide(preference=off, critical=True).status == "PENDING"
+    assert _decide(preference=off, forced=True).status == "PENDING"
+    assert _decide(preference=Preference(True, "DAILY")).frequency == "DAILY"
+    assert _decide(preference=Preference(True, "DAILY"), critical=True).frequency == "IMMEDIATE"
+
+
+def test_decision_needs_an_address_then_a_template():
+    assert _decide(address=None) == _decide(address=None, has_template=False)  # no address wins: skipped
+    assert _decide(address=None).reason == "no email address"
+    missing = _decide(has_template=False)
+    assert missing.status == "FAILED" and missing.reason == "no active template for ISSUE_ASSIGNED on EMAIL"
+
+
+def test_decision_holds_for_quiet_hours_except_critical():
+    night = dict(now=datetime(2026, 11, 25, 20, 0, tzinfo=timezone.utc), quiet_start=time(22), quiet_end=time(7))
+    assert _decide(**night).not_before == datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)  # 07:00 local
+    assert _decide(**night, critical=True).not_before is None
+
+
+def test_decision_past_the_hourly_cap_goes_to_an_hourly_digest():
+    capped = _decide(sent_this_hour=30)
+    assert (capped.status, capped.frequency, capped.counts_toward_cap) == ("PENDING", "HOURLY", False)
+    assert _decide(sent_this_hour=30, critical=True).frequency == "IMMEDIATE"

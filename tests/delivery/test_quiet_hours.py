@@ -15,7 +15,7 @@ from notiflow.client import NotificationClient
 from notiflow.contracts import User
 from notiflow.models import NotificationQueueRow
 from tests.factories import ADMIN_EN, ASSIGNEE, REPORTER, issue_dict, ref
-from tests.time_skipping import add_users, event_at, skip_to, time_env, ts_worker, wait_closed, wait_until  # noqa: F401
+from tests.time_skipping import add_users, event_at, skip_to, wait_closed, wait_until
 from workers.main import build_worker
 
 

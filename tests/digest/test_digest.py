@@ -15,17 +15,7 @@ from notiflow.contracts import Frequency
 from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
 from workflows.digest.types import next_digest_at
 from tests.factories import ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
-from tests.time_skipping import (  # noqa: F401
-    add_users,
-    event_at,
-    mails_of_type,
-    save_history,
-    skip_to,
-    time_env,
-    ts_worker,
-    wait_closed,
-    wait_until,
-)
+from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
 
 

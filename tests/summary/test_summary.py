@@ -12,7 +12,7 @@ from temporalio.client import ScheduleActionResult, ScheduleBackfill, ScheduleOv
 
 from notiflow.models import IssueEventRow, IssueRow, NotificationPreferenceRow
 from notiflow.schedules import SUMMARY_SCHEDULES, sync_schedules
-from notiflow.templating import sample_context
+from notiflow.templates.samples import sample_context
 from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY
 from tests.time_skipping import add_users, mails_of_type, save_history, wait_until
 from workflows.summary.workflows import SummaryWorkflow

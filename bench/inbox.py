@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import text
 
 from notiflow.api.app import create_app
-from notiflow.api.auth import make_token
+from notiflow.tokens import make_api_token
 from notiflow.db import make_engine
 from notiflow.settings import Settings
 from tests.services import migrated_database
@@ -68,8 +68,8 @@ async def main(rows: int, requests: int) -> None:
 
         settings = Settings(database_url=url)
         app = create_app(settings)
-        user = {"Authorization": f"Bearer {make_token(settings.jwt_secret, 'u-7', [], 3600)}"}
-        admin = {"Authorization": f"Bearer {make_token(settings.jwt_secret, 'u-1', ['admin'], 3600)}"}
+        user = {"Authorization": f"Bearer {make_api_token(settings.jwt_secret, 'u-7', [], 3600)}"}
+        admin = {"Authorization": f"Bearer {make_api_token(settings.jwt_secret, 'u-1', ['admin'], 3600)}"}
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

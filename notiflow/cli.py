@@ -275,7 +275,7 @@ def _print_urls(stack) -> None:
 
 def _print_tokens(stack) -> None:
     """Whole tokens on lines of their own, so they copy cleanly into /docs → Authorize."""
-    from notiflow.api.auth import make_token
+    from notiflow.tokens import make_api_token
 
     console.print("[bold]Bearer tokens for /docs → Authorize[/] (valid 7 days):")
     secret = stack.settings.jwt_secret
@@ -283,4 +283,4 @@ def _print_tokens(stack) -> None:
                                   ("demo user (u-agent)", "u-agent", []),
                                   ("issue system (service)", "issue-tracker", ["service"])):
         console.print(f"  {label}:")
-        console.print(make_token(secret, user_id, roles, 7 * 24 * 3600), soft_wrap=True, highlight=False)
+        console.print(make_api_token(secret, user_id, roles, 7 * 24 * 3600), soft_wrap=True, highlight=False)

@@ -147,16 +147,14 @@ def test_api_start_up_refuses_a_missing_or_short_jwt_secret():
 
 
 def test_the_api_access_log_holds_no_tokens(database_url):
-    from notiflow.api.auth import make_token
-    from notiflow.unsubscribe import UnsubscribeRequest
-    from notiflow.unsubscribe import make_token as make_unsubscribe_token
+    from notiflow.tokens import UnsubscribeRequest, make_api_token, make_unsubscribe_token
 
     port = free_port()
     process = subprocess.Popen(NOTIFLOW + ["api"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_API_PORT=str(port),
                                         **SERVER_SECRET))
     secret = SERVER_SECRET["NOTIFLOW_JWT_SECRET"]
-    stream_token = make_token("another-secret-of-at-least-thirty-two-bytes", "u-1", [], 300)
+    stream_token = make_api_token("another-secret-of-at-least-thirty-two-bytes", "u-1", [], 300)
     link_token = make_unsubscribe_token(secret, UnsubscribeRequest("u-1", "ISSUE_CREATED", "EMAIL"))
     base = f"http://127.0.0.1:{port}"
     try:

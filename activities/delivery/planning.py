@@ -18,7 +18,7 @@ from notiflow.settings import Settings
 from notiflow.templates.render import TemplateSource, template_name
 from notiflow.templates.samples import sample_context
 from notiflow.templates.store import pick_template, recipient_context, render_for
-from notiflow.unsubscribe import UnsubscribeRequest, unsubscribe_url
+from notiflow.tokens import UnsubscribeRequest, unsubscribe_url
 from workflows.delivery.rules import Preference, decide_for_recipient, is_critical
 from workflows.delivery.types import DeliveryPlan, NotificationRequest, RetrySpec
 

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from notiflow.api.auth import NO_TOKEN, read_token
+from notiflow.api.auth import NO_TOKEN, authenticate
 from notiflow.api.unsubscribe import router as unsubscribe_router
 from notiflow.settings import Settings
 
@@ -122,7 +122,7 @@ class ClientGate:
             refusal = _error(401, NO_TOKEN, {"WWW-Authenticate": "Bearer"}) if has_body(headers) else None
             return refusal, anonymous
         try:
-            principal = read_token(self.settings.jwt_secret, token)
+            principal = authenticate(self.settings.jwt_secret, token)
         except HTTPException as refused:
             wait = self.auth_failures.take(address)
             if wait:

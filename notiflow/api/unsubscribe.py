@@ -18,7 +18,7 @@ from notiflow.api.deps import AppSettings, Session
 from notiflow.contracts import CRITICAL_TYPES, Channel, NotificationType
 from notiflow.models import NotificationPreferenceRow, UserRow
 from notiflow.settings import Settings
-from notiflow.unsubscribe import InvalidUnsubscribeToken, UnsubscribeRequest, read_token
+from notiflow.tokens import InvalidUnsubscribeToken, UnsubscribeRequest, read_unsubscribe_token
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 #: For /docs: refusals are pages for a person who clicked a link, not JSON.
@@ -56,7 +56,7 @@ def _describe(request: UnsubscribeRequest) -> str:
 def _checked(settings: Settings, token: str) -> UnsubscribeRequest:
     """The token's request if it can be honoured; _Refusal with a page's worth of explanation if not."""
     try:
-        request = read_token(settings.jwt_secret, token)
+        request = read_unsubscribe_token(settings.jwt_secret, token)
     except InvalidUnsubscribeToken as exc:
         raise _Refusal(400, "This link does not work", f"{exc}.") from None
     if request.notification_type not in NotificationType.__members__ or request.channel not in Channel.__members__:

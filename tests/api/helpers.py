@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from notiflow.api.auth import make_token
+from notiflow.tokens import make_api_token
 from notiflow.contracts import User
 from notiflow.directory import upsert_users
 from tests.services import free_port
@@ -23,7 +23,7 @@ UI_URL = "http://temporal-ui.test"
 
 
 def bearer(user_id: str = "u-1", *roles: str, ttl: int = 300) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token(JWT_SECRET, user_id, list(roles), ttl)}"}
+    return {"Authorization": f"Bearer {make_api_token(JWT_SECRET, user_id, list(roles), ttl)}"}
 
 
 ADMIN = bearer("u-admin", "admin")

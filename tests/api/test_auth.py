@@ -6,25 +6,23 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 
-from notiflow.api.auth import make_token
-from notiflow.unsubscribe import UnsubscribeRequest
-from notiflow.unsubscribe import make_token as make_unsubscribe_token
+from notiflow.tokens import UnsubscribeRequest, make_api_token, make_unsubscribe_token
 from tests.api.helpers import ADMIN, JWT_SECRET, SERVICE, add_users, assert_error, bearer, person
 
 PREFERENCES = "/api/v1/notifications/preferences"
 TEMPLATES = "/api/v1/notifications/templates"
 
 
-async def test_a_token_from_make_token_identifies_the_user(api, db):
+async def test_a_token_from_make_api_token_identifies_the_user(api, db):
     await add_users(db, person("u-1"))
     response = await api.get(PREFERENCES, headers=bearer("u-1"))
     assert response.status_code == 200, response.text
     assert response.json()["user_id"] == "u-1"
 
 
-def test_make_token_accepts_seconds_or_a_timedelta():
+def test_make_api_token_accepts_seconds_or_a_timedelta():
     for ttl in (60, timedelta(minutes=1)):
-        claims = jwt.decode(make_token(JWT_SECRET, "u-1", ["admin"], ttl), JWT_SECRET, algorithms=["HS256"])
+        claims = jwt.decode(make_api_token(JWT_SECRET, "u-1", ["admin"], ttl), JWT_SECRET, algorithms=["HS256"])
         assert claims["sub"] == "u-1" and claims["roles"] == ["admin"]
         assert claims["exp"] - claims["iat"] == 60
 
@@ -41,7 +39,7 @@ async def test_expired_token_is_401(api):
 
 
 async def test_token_signed_with_another_secret_is_401(api):
-    forged = make_token("some-other-secret-of-thirty-two-bytes!", "u-1", ["admin"], 300)
+    forged = make_api_token("some-other-secret-of-thirty-two-bytes!", "u-1", ["admin"], 300)
     response = await api.get(TEMPLATES, headers={"Authorization": f"Bearer {forged}"})
     assert_error(response, 401, "NOTIFLOW_JWT_SECRET")
 

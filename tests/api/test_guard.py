@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from notiflow.api.app import create_app
-from notiflow.api.auth import make_token
+from notiflow.tokens import make_api_token
 from tests.api.helpers import ADMIN, SERVICE, add_users, asgi_client, assert_error, bearer, person
 from tests.factories import event_dict
 
@@ -72,7 +72,7 @@ def huge_preferences() -> bytes:
 
 async def test_a_body_without_a_valid_token_is_refused_before_a_byte_is_read(upload):
     body = huge_preferences()
-    forged = make_token("someone-elses-secret-of-thirty-two-bytes", "u-1", ["admin"], 300)
+    forged = make_api_token("someone-elses-secret-of-thirty-two-bytes", "u-1", ["admin"], 300)
     for headers in ({}, {"Authorization": f"Bearer {forged}"}, {"Authorization": "Bearer not.a.jwt"}):
         status, answer, pulled = await upload.send("PUT", PREFERENCES, body, headers)
         assert (status, pulled) == (401, 0), answer
@@ -121,7 +121,7 @@ async def test_a_burst_meets_429_with_retry_after_per_client(limited, db):
 
 async def test_refused_tokens_meet_a_stricter_limit_that_spares_valid_ones(limited, db):
     await add_users(db, person("u-1"))
-    forged = {"Authorization": f"Bearer {make_token('guessed-secret-of-at-least-32-bytes!', 'u-1', ['admin'], 60)}"}
+    forged = {"Authorization": f"Bearer {make_api_token('guessed-secret-of-at-least-32-bytes!', 'u-1', ['admin'], 60)}"}
     async with asgi_client(create_app(limited)) as api:
         guesses = [await api.get("/api/v1/notifications/queue", headers=forged) for _ in range(4)]
         assert [g.status_code for g in guesses] == [401, 401, 401, 429]

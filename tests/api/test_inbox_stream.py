@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from notiflow.api import inbox
-from notiflow.api.auth import make_token
+from notiflow.tokens import make_api_token
 from notiflow.api.broadcast import INBOX_CHANNEL, asyncpg_dsn
 from tests.api.helpers import JWT_SECRET, SERVICE, add_users, bearer, person
 from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, event_dict, issue_dict, ref
@@ -74,7 +74,7 @@ async def sse_client(live_api) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_a_delivered_notification_reaches_the_stream_within_a_second(sse_client, db, database_url):
     await add_users(db, person("u-1"), person("u-2"))
-    token = make_token(JWT_SECRET, "u-1", [], 300)
+    token = make_api_token(JWT_SECRET, "u-1", [], 300)
     async with sse_client.stream("GET", STREAM, params={"access_token": token}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -147,7 +147,7 @@ async def test_an_event_posted_to_the_api_reaches_the_assignees_open_stream(sse_
     """End to end: POST /events → Temporal → worker → in-app row + NOTIFY → this API's SSE stream."""
     await add_users(db, *DIRECTORY)
     event = event_dict("ISSUE_ASSIGNED", issue=issue_dict(assignee=ref(ASSIGNEE)), actor=ADMIN_EN)
-    token = make_token(JWT_SECRET, ASSIGNEE.id, [], 300)
+    token = make_api_token(JWT_SECRET, ASSIGNEE.id, [], 300)
     async with sse_client.stream("GET", STREAM, params={"access_token": token}) as response:
         events = sse_events(response)
         assert (await asyncio.wait_for(anext(events), 5))[0] == "unread_count"

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from notiflow.models import NotificationPreferenceRow
-from notiflow.unsubscribe import UnsubscribeRequest, make_token, unsubscribe_url
+from notiflow.tokens import UnsubscribeRequest, make_unsubscribe_token, unsubscribe_url
 from tests.api.helpers import JWT_SECRET, add_users, bearer, person
 
 COMMENTS_BY_EMAIL = UnsubscribeRequest("u-1", "ISSUE_COMMENT_ADDED", "EMAIL")
 
 
 def path(request: UnsubscribeRequest, **kwargs) -> str:
-    return f"/api/v1/notifications/unsubscribe/{make_token(JWT_SECRET, request, **kwargs)}"
+    return f"/api/v1/notifications/unsubscribe/{make_unsubscribe_token(JWT_SECRET, request, **kwargs)}"
 
 
 async def stored(db) -> list[tuple[str, str, str, bool]]:

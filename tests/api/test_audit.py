@@ -9,10 +9,12 @@ from sqlalchemy import update
 from notiflow.audit import record_audit
 from notiflow.models import AuditLogRow
 from tests.api.helpers import ADMIN, add_users, assert_error, bearer, person
+from tests.factories import SESSION_START
 
 AUDIT = "/api/v1/notifications/audit"
 SEND_TEST = "/api/v1/notifications/send-test"
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+#: Rows are stamped relative to the session's clock, like every time the server compares with now.
+T0 = SESSION_START
 
 
 async def test_a_send_test_is_recorded_with_who_when_and_what(temporal_api, db):

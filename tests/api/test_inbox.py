@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import insert
 
 from notiflow.models import InAppNotificationRow
 from tests.api.helpers import add_users, assert_error, bearer, person
+from tests.factories import SESSION_START
 
 URL = "/api/v1/notifications/inbox"
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+#: Rows are stamped relative to the session's clock, like every time the server compares with now.
+T0 = SESSION_START
 ME = bearer("u-1")
 
 
@@ -40,7 +42,7 @@ async def test_lists_my_notifications_newest_first_with_unread_count(api, db):
     assert first["items"][0] | {"id": None} == {
         "id": None, "notification_type": "ISSUE_ASSIGNED", "issue_id": "ISS-42", "title": "title 4",
         "body": "body 4", "link": "http://tracker.test/admin/issues/ISS-42",
-        "created_at": "2026-11-25T08:04:00Z", "read_at": None, "archived_at": None,
+        "created_at": f"{T0 + timedelta(minutes=4):%Y-%m-%dT%H:%M:%SZ}", "read_at": None, "archived_at": None,
     }
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from sqlalchemy import insert
 
 from notiflow.models import NotificationLogRow, NotificationQueueRow
 from tests.api.helpers import ADMIN, UI_URL, add_users, assert_error, bearer, person
+from tests.factories import SESSION_START
 
 QUEUE = "/api/v1/notifications/queue"
 ANALYTICS = "/api/v1/notifications/analytics"
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+#: Rows are stamped relative to the session's clock, like every time the server compares with now.
+T0 = SESSION_START
 
 
 def queued(n: int, **fields) -> dict:

@@ -8,7 +8,7 @@ and read in ``notiflow.tokens``; here a refusal becomes a 401 a person can act o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -40,8 +40,11 @@ def authenticate(secret: str, token: str) -> Principal:
 
 
 #: For /docs: what routes behind a token may answer besides their own responses.
-SIGNED_IN_ERRORS = {401: {"model": Error, "description": "no bearer token, or a bad or expired one"}}
-ROLE_ERRORS = {**SIGNED_IN_ERRORS, 403: {"model": Error, "description": "the token lacks the role this route needs"}}
+#: OpenAPI ``responses`` entries, typed as FastAPI takes them.
+Responses = dict[int | str, dict[str, Any]]
+
+SIGNED_IN_ERRORS: Responses = {401: {"model": Error, "description": "no bearer token, or a bad or expired one"}}
+ROLE_ERRORS: Responses = {**SIGNED_IN_ERRORS, 403: {"model": Error, "description": "the token lacks the role this route needs"}}
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 NO_TOKEN = "no bearer token: send the header Authorization: Bearer <JWT>"

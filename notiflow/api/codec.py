@@ -15,6 +15,8 @@ their own bound to a private address (``notiflow codec``, ``notiflow dev``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, params
 from google.protobuf import json_format
 from starlette.middleware.cors import CORSMiddleware
@@ -40,11 +42,11 @@ _PAYLOADS = {
     }}},
 }
 #: The body is parsed by protobuf's JSON parser, as the protocol requires; the shape is still shown in /docs.
-_DOC = {
-    "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": _PAYLOADS}}}},
-    "responses": {200: {"content": {"application/json": {"schema": _PAYLOADS}}},
-                  422: {"description": "not Payloads JSON, or a payload this key cannot open"}},
-}
+_OPENAPI_EXTRA: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _PAYLOADS}}}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"schema": _PAYLOADS}}},
+    422: {"description": "not Payloads JSON, or a payload this key cannot open"}}
 
 
 async def _payloads(request: Request) -> Payloads:
@@ -79,12 +81,12 @@ async def decode(request: Request, settings: AppSettings) -> Response:
     return _answer(payloads)
 
 
-def codec_router(*dependencies: params.Depends, responses: dict | None = None) -> APIRouter:
+def codec_router(*dependencies: params.Depends, responses: dict[int | str, dict[str, Any]] | None = None) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["codec"], dependencies=list(dependencies), responses=responses)
     router.add_api_route("/encode", encode, methods=["POST"], summary="Encrypt payloads (the web UI's codec endpoint)",
-                         **_DOC)
+                         openapi_extra=_OPENAPI_EXTRA, responses=_RESPONSES)
     router.add_api_route("/decode", decode, methods=["POST"], summary="Decrypt payloads (the web UI's codec endpoint)",
-                         **_DOC)
+                         openapi_extra=_OPENAPI_EXTRA, responses=_RESPONSES)
     return router
 
 

@@ -33,7 +33,7 @@ _ROUTING_MESSAGES = {
 }
 
 #: For /docs: the shape of a 422 from this API (FastAPI's default differs).
-VALIDATION_ERRORS = {422: {"model": ValidationFailure, "description": "a field of the request is not valid"}}
+VALIDATION_ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ValidationFailure, "description": "a field of the request is not valid"}}
 
 
 def _dotted(path: Sequence[Any]) -> str:

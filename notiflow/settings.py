@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     spike_min_count: int = Field(default=10, ge=1)
     spike_factor: float = Field(default=3.0, gt=0)
 
+    outbound_allow: str = Field(
+        default="",
+        description="comma-separated CIDRs and host names that webhooks, Slack, Teams and the SMS gateway may reach "
+                    "although private or loopback (and over plain http); `notiflow dev` and tests: 127.0.0.1",
+    )
+    outbound_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=15, description="seconds a webhook, Slack or Teams receiver has to answer"
+    )
+    webhook_secret_grace: timedelta = Field(
+        default=timedelta(hours=24), ge=timedelta(0),
+        description="after a signing secret is rotated, how long deliveries are also signed with the previous one",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -122,6 +135,21 @@ class Settings(BaseSettings):
         if len(key) != 32:
             raise ValueError("must be base64 of 32 random bytes (make one with: openssl rand -base64 32)")
         return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        from notiflow.outbound import AllowList
+
+        AllowList.parse(value)
+        return value
+
+    @property
+    def outbound_allowlist(self):
+        """``NOTIFLOW_OUTBOUND_ALLOW`` parsed (``notiflow.outbound.AllowList``)."""
+        from notiflow.outbound import allow_list
+
+        return allow_list(self.outbound_allow)
 
     @property
     def public_api_url(self) -> str:

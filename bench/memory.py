@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
+from notiflow.dev.binaries import find_binary
+from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
 from tests.services import migrated_database
 from workflows.sla.workflows import IssueSlaWorkflow

@@ -32,9 +32,11 @@ from notiflow.db import make_engine, make_sessionmaker
 from notiflow.directory import upsert_users
 from notiflow.templates.store import seed_templates
 from notiflow.settings import Settings
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
+from notiflow.dev.binaries import find_binary
+from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from tests.factories import event, issue_dict, ref
-from tests.services import free_port, migrated_database
+from notiflow.dev.ports import free_port
+from tests.services import migrated_database
 from bench.bare import BareActivities, BareEventWorkflow, BareTimerWorkflow
 from workers.main import build_worker
 

@@ -223,7 +223,7 @@ def dev() -> None:
     settings = _settings()
 
     async def main() -> None:
-        from notiflow.devstack import DevStack
+        from notiflow.dev.stack import DevStack
 
         stop = asyncio.Event()
         _stop_on_signals(stop)
@@ -244,14 +244,14 @@ def demo() -> None:
 
     async def main() -> None:
         from notiflow.client import NotificationClient
-        from notiflow.demo import run_demo
-        from notiflow.devstack import DevStack
+        from notiflow.dev.demo import run_demo
+        from notiflow.dev.stack import DevStack
 
         async with DevStack(settings, ephemeral=True, with_api=False) as stack:
             _print_urls(stack)
             ok = await run_demo(NotificationClient(stack.client, stack.settings), stack.settings.database_url, console)
             if stack.mail:
-                console.print(f"{len(stack.mail.caught)} mails caught by the local SMTP server")
+                console.print(f"{len(stack.mail.sink.messages)} mails caught by the local SMTP server")
         if not ok:
             raise typer.Exit(1)
 

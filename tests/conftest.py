@@ -15,9 +15,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+from notiflow.dev.mailcatcher import MailCatcher
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
-from tests.services import PostgresProvider, SmtpServer, temporal_binary
+from tests.services import PostgresProvider, temporal_binary
 
 #: Fixtures of the time-skipping server (time_env, ts_worker) for every test module.
 pytest_plugins = ["tests.time_skipping"]
@@ -78,8 +79,8 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 @pytest.fixture
-def smtp() -> SmtpServer:
-    server = SmtpServer()
+def smtp() -> MailCatcher:
+    server = MailCatcher()
     server.start()
     yield server
     server.stop()
@@ -91,7 +92,7 @@ def task_queue() -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, smtp: SmtpServer, task_queue: str) -> Settings:
+def settings(database_url: str, smtp: MailCatcher, task_queue: str) -> Settings:
     """Settings pointing at this test's services, with short retry delays."""
     return Settings(
         database_url=database_url,

@@ -17,9 +17,11 @@ from notiflow.client import NotificationClient
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.templates.store import seed_templates
 from notiflow.settings import Settings
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, find_binary
+from notiflow.dev.binaries import find_binary
+from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref
-from tests.services import SmtpServer, migrated_database
+from notiflow.dev.mailcatcher import MailCatcher
+from tests.services import migrated_database
 from workers.main import build_worker
 
 OUT = Path(__file__).parent / "histories"
@@ -40,7 +42,7 @@ async def record_issue_events(client, settings: Settings) -> None:
 
 
 async def main() -> None:
-    smtp = SmtpServer()
+    smtp = MailCatcher()
     smtp.start()
     try:
         async with migrated_database("notiflow_record") as url:
@@ -49,7 +51,7 @@ async def main() -> None:
         smtp.stop()
 
 
-async def record(url: str, smtp: SmtpServer) -> None:
+async def record(url: str, smtp: MailCatcher) -> None:
     engine = make_engine(url, pool_size=1)
     await seed_templates(make_sessionmaker(engine))
     await engine.dispose()

@@ -1,4 +1,5 @@
-"""Real services for the test suite: PostgreSQL, an SMTP server, a Temporal server.
+"""Real services for the test suite: PostgreSQL and the Temporal binaries (the SMTP server is
+``notiflow.dev.mailcatcher.MailCatcher``, the dev stack's catcher).
 
 Nothing here is a mock. A service that cannot be had fails the test with a
 message saying how to provide it (DESIGN §7).
@@ -10,16 +11,12 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 
 import asyncpg
-from aiosmtpd.controller import Controller
+
+from notiflow.db import asyncpg_dsn
 
 HOW_TO_GET_POSTGRES = (
     "no PostgreSQL for the tests. Provide one of: NOTIFLOW_TEST_DATABASE_URL=postgresql+asyncpg://…; "
@@ -42,12 +39,6 @@ async def migrated_database(prefix: str) -> AsyncIterator[str]:
     finally:
         await provider.drop_database(url)
         provider.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _answers(dsn: str) -> bool:
@@ -78,7 +69,7 @@ class PostgresProvider:
     async def start(self) -> None:
         explicit = os.environ.get("NOTIFLOW_TEST_DATABASE_URL")
         if explicit:
-            dsn = explicit.replace("postgresql+asyncpg://", "postgresql://")
+            dsn = asyncpg_dsn(explicit)
             if not await _answers(dsn):
                 raise RuntimeError(f"NOTIFLOW_TEST_DATABASE_URL={explicit} does not answer. " + HOW_TO_GET_POSTGRES)
             self.admin_dsn, self.source = dsn, "NOTIFLOW_TEST_DATABASE_URL"
@@ -136,73 +127,8 @@ class PostgresProvider:
             fn()
 
 
-@dataclass
-class ReceivedMail:
-    envelope_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-    received_at: float = field(default_factory=time.perf_counter)
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"])
-
-    def part(self, subtype: str) -> str:
-        body = self.message.get_body(preferencelist=(subtype,))
-        return body.get_content() if body is not None else ""
-
-
-@dataclass
-class SmtpSink:
-    """An aiosmtpd handler that keeps what it accepts and refuses chosen addresses with 550."""
-
-    messages: list[ReceivedMail] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)
-    received: asyncio.Event | None = None
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.rejected:
-            return f"550 5.1.1 {self.rejected[address]}"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[ReceivedMail]:
-        return [m for m in self.messages if address in m.rcpt_tos]
-
-
-class SmtpServer:
-    """A real SMTP server on a TCP port of its own; can be stopped and started again."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.sink = SmtpSink()
-        self._controller: Controller | None = None
-
-    def start(self) -> None:
-        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller:
-            self._controller.stop()
-            self._controller = None
-
-    async def wait_for(self, count: int, timeout: float = 20.0) -> list[ReceivedMail]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.sink.messages) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"expected {count} mails, SMTP server received {len(self.sink.messages)}")
-            await asyncio.sleep(0.05)
-        return self.sink.messages
-
-
 def temporal_binary(name: str) -> str:
-    from notiflow.temporal import find_binary
+    from notiflow.dev.binaries import find_binary
 
     path = find_binary(name)
     if not path:

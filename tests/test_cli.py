@@ -16,9 +16,10 @@ from pathlib import Path
 import psutil
 import yaml
 
+from notiflow.db import asyncpg_dsn
+from notiflow.dev.ports import free_port
 from notiflow.settings import Settings
 from tests.factories import event_dict
-from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTIFLOW = [sys.executable, "-m", "notiflow"]
@@ -219,7 +220,7 @@ async def test_migrate_creates_every_table_and_seeds_templates_idempotently(post
                                     env=_env(NOTIFLOW_DATABASE_URL=url))
             assert result.returncode == 0, result.stderr
         assert "0 default templates added" in result.stdout  # the second run adds nothing
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
             tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
             templates = await conn.fetchval("SELECT count(*) FROM notification_templates WHERE is_active")

@@ -23,13 +23,13 @@ from notiflow.api import (
     unsubscribe,
     users,
 )
-from notiflow.api.broadcast import InboxBroadcaster, asyncpg_dsn
+from notiflow.api.broadcast import InboxBroadcaster
 from notiflow.api.docs import install_docs
 from notiflow.api.errors import install_error_handlers
 from notiflow.api.guard import BodyLimit, ClientGate
 from notiflow.api.state import ApiState, TemporalClientFactory, TemporalConnector
 from notiflow.contracts import IssueEvent
-from notiflow.db import make_engine, make_sessionmaker
+from notiflow.db import asyncpg_dsn, make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from notiflow.temporal import connect_client
 

@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from notiflow.db import INBOX_CHANNEL
 
@@ -27,11 +26,6 @@ RECONNECT_DELAY_SECONDS = 1.0
 SUBSCRIBER_BACKLOG = 1000
 
 log = logging.getLogger(__name__)
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    """asyncpg wants postgresql://, SQLAlchemy's URL says postgresql+asyncpg://."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class InboxBroadcaster:

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from notiflow.api.app import create_app
 from notiflow.settings import Settings
 from tests.api.helpers import JWT_SECRET, UI_URL, LiveServer, asgi_client, temporal_address
-from tests.services import free_port
+from notiflow.dev.ports import free_port
 
 
 @pytest.fixture
@@ -33,6 +33,8 @@ def api_settings(database_url: str, task_queue: str) -> Settings:
         app_url="http://tracker.test",
         rate_limit_per_minute=1_000_000,
         auth_failure_limit_per_minute=1_000_000,
+        outbound_allow="127.0.0.1",
+        sms_url="http://127.0.0.1:9/sms",  # SMS can be chosen only where a gateway is configured
     )
 
 

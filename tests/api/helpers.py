@@ -16,7 +16,7 @@ from temporalio.client import Client
 from notiflow.tokens import make_api_token
 from notiflow.contracts import User
 from notiflow.directory import upsert_users
-from tests.services import free_port
+from notiflow.dev.ports import free_port
 
 JWT_SECRET = "api-test-secret-of-at-least-thirty-two-bytes"
 UI_URL = "http://temporal-ui.test"

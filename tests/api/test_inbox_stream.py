@@ -19,7 +19,7 @@ import pytest
 
 from notiflow.api import inbox
 from notiflow.tokens import make_api_token
-from notiflow.api.broadcast import INBOX_CHANNEL, asyncpg_dsn
+from notiflow.db import INBOX_CHANNEL, asyncpg_dsn
 from tests.api.helpers import JWT_SECRET, SERVICE, add_users, bearer, person
 from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, event_dict, issue_dict, ref
 

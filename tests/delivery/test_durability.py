@@ -175,7 +175,7 @@ async def test_a_workflow_task_that_keeps_failing_is_surfaced(temporal_env, sett
     from temporalio.client import Client
 
     from notiflow.temporal import DATA_CONVERTER, metrics_runtime
-    from tests.services import free_port
+    from notiflow.dev.ports import free_port
 
     address = f"127.0.0.1:{free_port()}"
     client = await Client.connect(temporal_env.client.service_client.config.target_host,

@@ -16,70 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from pathlib import Path
 
 from rich.console import Console
 
 from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+from notiflow.dev.binaries import find_binary
+from notiflow.dev.mailcatcher import MailCatcher
+from notiflow.dev.ports import free_port, port_is_free
 from notiflow.settings import Settings
-from notiflow.temporal import connect_client, dev_server_search_attribute_args, find_binary
+from notiflow.temporal import connect_client, dev_server_search_attribute_args
 
 console = Console(stderr=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-@dataclass
-class CaughtMail:
-    path: Path
-    to: list[str]
-    subject: str
-
-
-class MailCatcher:
-    """A real SMTP server (aiosmtpd) that files every message as an .eml and keeps a listing."""
-
-    def __init__(self, folder: Path, port: int):
-        self.folder = folder
-        self.port = port
-        self.caught: list[CaughtMail] = []
-        self._controller = None
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        index = len(self.caught) + 1
-        path = self.folder / f"{index:05d}.eml"
-        path.write_bytes(envelope.content)
-        mail = CaughtMail(path, list(envelope.rcpt_tos), str(message["Subject"]))
-        self.caught.append(mail)
-        with (self.folder / "index.txt").open("a") as listing:
-            listing.write(f"{path.name}\t{', '.join(mail.to)}\t{mail.subject}\n")
-        return "250 Message accepted for delivery"
-
-    def start(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller:
-            self._controller.stop()
 
 
 @dataclass
@@ -120,11 +71,11 @@ class DevStack:
             self.urls["PostgreSQL"] = self.settings.database_url
         if not self.settings.smtp_host:
             port = free_port()
-            self.mail = MailCatcher(data_dir / "mail", port)
+            self.mail = MailCatcher(port, folder=data_dir / "mail")
             self.mail.start()
             self._stack.callback(self.mail.stop)
             updates |= {"smtp_host": "127.0.0.1", "smtp_port": port}
-            self.urls["Mail catcher"] = f"smtp://127.0.0.1:{port} → {self.mail.folder}/ (index.txt lists them)"
+            self.urls["Mail catcher"] = f"smtp://127.0.0.1:{port} → {data_dir / 'mail'}/ (index.txt lists them)"
         self.settings = self.settings.model_copy(update=updates)
 
         console.log("applying migrations and seeds")
@@ -163,7 +114,7 @@ class DevStack:
         return uri.replace("postgresql://postgres:@", "postgresql+asyncpg://postgres@", 1)
 
     async def _seed(self) -> None:
-        from notiflow.seed import seed_demo_users
+        from notiflow.dev.seed import seed_demo_users
         from notiflow.templates.store import seed_templates
 
         engine = make_engine(self.settings.database_url, pool_size=2)

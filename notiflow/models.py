@@ -10,7 +10,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time
 
+from typing import cast
+
 from sqlalchemy import (
+    Table,
     Boolean,
     DateTime,
     ForeignKey,
@@ -38,6 +41,11 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Core table, for executemany statements (typed: ``__table__`` is declared as a FromClause)."""
+    return cast(Table, model.__table__)
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:

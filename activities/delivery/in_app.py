@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.delivery.queries import attempt_log, write_logs
 from notiflow.contracts import DeliveryStatus
 from notiflow.db import INBOX_CHANNEL
-from notiflow.models import InAppNotificationRow, NotificationQueueRow
+from notiflow.models import InAppNotificationRow, NotificationQueueRow, table
 
 _NOTIFY = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload")
 
@@ -40,7 +40,7 @@ async def deliver_in_app(session: AsyncSession, queue_ids: list[str], attempt: i
          "link": (r.context_data or {}).get("link")}
         for r in rows
     ]
-    await session.execute(insert(InAppNotificationRow.__table__), inbox)
+    await session.execute(insert(table(InAppNotificationRow)), inbox)
     await write_logs(session, [attempt_log(r, DeliveryStatus.SENT, attempt, now, None) for r in rows])
     await session.execute(_NOTIFY, {
         "channel": INBOX_CHANNEL,

@@ -24,6 +24,7 @@ from notiflow.models import (
     NotificationPreferenceRow,
     NotificationQueueRow,
     UserRow,
+    table,
 )
 from workflows.delivery.rules import Directory, Preference
 from workflows.delivery.types import BatchResult, Delivery
@@ -56,7 +57,7 @@ def attempt_log(row: NotificationQueueRow, status: DeliveryStatus, attempt: int,
 async def write_logs(session: AsyncSession, logs: list[dict[str, Any]]) -> None:
     """Core executemany: the ORM unit of work costs more than the delivery itself at fan-out."""
     if logs:
-        await session.execute(insert(NotificationLogRow.__table__), logs)
+        await session.execute(insert(table(NotificationLogRow)), logs)
 
 
 async def issue_context_from_db(session: AsyncSession, issue_id: str) -> dict[str, Any] | None:
@@ -182,7 +183,7 @@ async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -
     not_before = {r["dedupe_key"]: r.pop("_not_before", None) for r in rows}
     frequency = {r["dedupe_key"]: r.pop("_frequency", Frequency.IMMEDIATE) for r in rows}
     q = NotificationQueueRow
-    await session.execute(insert(q.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+    await session.execute(insert(table(q)).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
     existing = (await session.execute(
         select(q.id, q.dedupe_key, q.status, q.delivery_method, q.context_data["run_id"].astext.label("run_id"))
         .where(q.dedupe_key.in_(list(not_before)))

@@ -27,6 +27,7 @@ from notiflow.models import (
     NotificationPreferenceRow,
     NotificationQueueRow,
     UserRow,
+    table,
 )
 from workflows.delivery.rules import is_closed
 from notiflow.settings import Settings
@@ -70,7 +71,7 @@ class DigestActivities:
                 flush_times.append({"row_id": row.id, "flush_at": flush_at})
             if flush_times:
                 await session.execute(
-                    update(q.__table__).where(q.__table__.c.id == bindparam("row_id"))
+                    update(table(q)).where(table(q).c.id == bindparam("row_id"))
                     .values(scheduled_at=bindparam("flush_at")), flush_times)
         for user_id, items in by_user.items():
             await self.client.start_workflow(

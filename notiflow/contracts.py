@@ -13,12 +13,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from notiflow.keys import event_workflow_id
 import email_validator  # noqa: F401  (EmailStr's validator: loaded here, outside the workflow sandbox)
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+
+from notiflow.types import ClockTime, TimeZoneName
 
 
 class EventType(StrEnum):
@@ -203,9 +204,9 @@ class User(UserRef):
 
     roles: list[str] = Field(default_factory=list)
     is_on_call: bool = False
-    timezone: str | None = None
-    quiet_hours_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    quiet_hours_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: TimeZoneName | None = None
+    quiet_hours_start: ClockTime | None = None
+    quiet_hours_end: ClockTime | None = None
     is_active: bool = True
 
     @model_validator(mode="before")
@@ -219,17 +220,6 @@ class User(UserRef):
                 roles.append(ON_CALL_ROLE)
             data = {**data, "roles": roles, "is_on_call": on_call}
         return data
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except Exception:
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
 
 class Issue(_Strict):

@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import datetime, time, timezone
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -15,17 +14,7 @@ from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationT
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 from notiflow.settings import Settings
 from notiflow.templates.render import TEMPLATE_TYPES
-
-HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
-
-
-def _known_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Indian/Antananarivo") from None
-    return value
-
+from notiflow.types import ClockTime, TimeZoneName
 
 def _storable_instant(value: datetime) -> datetime:
     """0001-01-01T00:00+01:00 is a valid datetime but has no UTC equivalent: say so instead of the driver's error."""
@@ -36,7 +25,6 @@ def _storable_instant(value: datetime) -> datetime:
     return value
 
 
-TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_timezone)]
 #: A time filter in a query string: with a zone, and one PostgreSQL can compare with.
 Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=16)]
@@ -97,8 +85,8 @@ class WorkflowStarted(BaseModel):
 
 
 class QuietHours(_Request):
-    start: str = Field(pattern=HHMM_PATTERN, examples=["22:00"], description="local time, HH:MM")
-    end: str = Field(pattern=HHMM_PATTERN, examples=["07:00"], description="local time, HH:MM; may be before start")
+    start: ClockTime = Field(examples=["22:00"], description="local time, HH:MM")
+    end: ClockTime = Field(examples=["07:00"], description="local time, HH:MM; may be before start")
 
     @classmethod
     def of(cls, start: time | None, end: time | None) -> QuietHours | None:

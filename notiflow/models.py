@@ -209,6 +209,8 @@ class NotificationQueueRow(Base):
     address: Mapped[str | None] = mapped_column(String(500))
     provider_message_id: Mapped[str | None] = mapped_column(String(300))
     provider_response: Mapped[str | None] = mapped_column(Text)
+    #: which system took it (``smtp:primary mail:25``, ``smtp:fallback relay:25``, ``sms:json gateway``)
+    provider: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         Index(None, "created_at", "id"),

@@ -11,6 +11,7 @@ import base64
 import binascii
 import functools
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,34 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
     email_from: str = Field(default="notiflow@localhost", validation_alias=_tracker_name("EMAIL_FROM"))
 
+    smtp_fallback_host: str | None = Field(
+        default=None, validation_alias=_tracker_name("SMTP_FALLBACK_HOST"),
+        description="a second mail relay, used while the primary refuses connections or times out",
+    )
+    smtp_fallback_port: int = Field(default=25, ge=1, le=65535, validation_alias=_tracker_name("SMTP_FALLBACK_PORT"))
+    smtp_fallback_username: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_FALLBACK_USERNAME"))
+    smtp_fallback_password: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_FALLBACK_PASSWORD"))
+    smtp_fallback_starttls: bool = Field(default=False, validation_alias=_tracker_name("SMTP_FALLBACK_STARTTLS"))
+
+    sms_url: str | None = Field(default=None, description="the SMS gateway's endpoint (http(s)://…); unset = no SMS")
+    sms_token: SecretStr | None = Field(
+        default=None, description="bearer token (json) or auth token / SID:token (twilio) of the SMS gateway",
+    )
+    sms_sender: str | None = Field(default=None, description="the sender id or number the gateway sends from")
+    sms_format: Literal["json", "twilio"] = Field(
+        default="json", description="json: POST {to, from, text} + Bearer; twilio: Twilio's Messages API (form, basic auth)",
+    )
+    sms_default_region: str = Field(
+        default="MG", description="region a phone number written without +country code is read in (ISO 3166, e.g. MG)",
+    )
+    sms_max_length: int = Field(default=160, ge=20, le=1600, description="characters per SMS text; longer texts are cut")
+    sms_timeout_seconds: float = Field(default=10.0, gt=0, le=15)
+    sms_concurrency: int = Field(default=10, ge=1, le=100, description="SMS requests in flight per worker")
+    critical_fallback: str = Field(
+        default="EMAIL,SMS,IN_APP",
+        description="channel order a FAILED critical notification falls back along (comma-separated)",
+    )
+
     notification_retry_attempts: int = Field(default=3, ge=1, le=100, validation_alias=_tracker_name("NOTIFICATION_RETRY_ATTEMPTS"))
     notification_batch_size: int = Field(default=50, ge=1, le=1000, validation_alias=_tracker_name("NOTIFICATION_BATCH_SIZE"))
     retry_initial_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
@@ -106,6 +135,37 @@ class Settings(BaseSettings):
         default=timedelta(hours=24), ge=timedelta(0),
         description="after a signing secret is rotated, how long deliveries are also signed with the previous one",
     )
+
+    @field_validator("sms_default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (use an ISO 3166 code such as MG or FR)")
+        return value.upper()
+
+    @field_validator("sms_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
+    @field_validator("critical_fallback")
+    @classmethod
+    def _channels(cls, value: str) -> str:
+        names = [c.strip().upper() for c in value.split(",") if c.strip()]
+        known = ("EMAIL", "SMS", "IN_APP")
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}: choose among {', '.join(known)}")
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def critical_fallback_channels(self) -> tuple[str, ...]:
+        """The fallback order of critical notifications, e.g. ('EMAIL', 'SMS', 'IN_APP'); empty = no fallback."""
+        return tuple(c for c in self.critical_fallback.split(",") if c)
 
     @field_validator("database_url")
     @classmethod
@@ -179,7 +239,7 @@ class SettingsError(Exception):
 
 
 #: Their rejected values stay out of error messages (and so out of logs).
-_SECRET_FIELDS = {"codec_key", "jwt_secret"}
+_SECRET_FIELDS = {"codec_key", "jwt_secret", "sms_token", "smtp_password", "smtp_fallback_password"}
 
 
 def _env_name(field_name: str) -> str:

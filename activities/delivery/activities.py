@@ -8,13 +8,13 @@ before it completes (``AnswerRecorder``), so a retried batch skips what was sent
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.delivery import queries
+from activities.delivery import fallback, queries
 from activities.delivery.in_app import deliver_in_app
 from activities.delivery.planning import NOBODY, NO_ON_CALL, Audience, issue_context_from_event, queue_rows
 from activities.delivery.providers import make_providers
@@ -26,7 +26,15 @@ from notiflow.models import NotificationQueueRow
 from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates
 from workflows.delivery.rules import derived_types, resolve_recipients
-from workflows.delivery.types import BatchResult, DeliveryBatch, DeliveryPlan, MarkFailed, NotificationRequest
+from workflows.delivery.types import (
+    BatchResult,
+    DeliveryBatch,
+    DeliveryPlan,
+    FallbackPlan,
+    FallbackRequest,
+    MarkFailed,
+    NotificationRequest,
+)
 
 
 class DeliveryActivities:
@@ -122,6 +130,8 @@ class DeliveryActivities:
         async with self.sessions() as session:
             rows = await queries.pending_rows(session, batch.queue_ids)
         transient: list[str] = []
+        wait_at_least: list[float] = []  # what providers asked for (Retry-After) before the next attempt
+        critical_failed: list[str] = []
         final = _attempt_is_final(batch, info.attempt)
         async with AnswerRecorder(self.sessions, info.attempt, window=provider.concurrency) as answers:
 
@@ -131,27 +141,40 @@ class DeliveryActivities:
                         receipt = await provider.send(_outgoing(row), sent_at=datetime.now(timezone.utc))
                     except PermanentDeliveryError as exc:
                         await answers.record(row.id, DeliveryStatus.FAILED, error=str(exc))
+                        _note_critical(row, critical_failed)
                     except TransientDeliveryError as exc:
                         if final:
                             await answers.record(row.id, DeliveryStatus.FAILED,
                                                  error=f"gave up after {info.attempt} attempts: {exc}")
+                            _note_critical(row, critical_failed)
                         else:
                             await answers.record(row.id, None, error=str(exc))
                             transient.append(str(exc))
+                            if exc.retry_after:
+                                wait_at_least.append(exc.retry_after)
                     else:
                         await answers.record(row.id, DeliveryStatus.SENT, message_id=receipt.provider_message_id,
-                                             response=receipt.response)
+                                             response=receipt.response, provider=receipt.provider)
 
             async with heartbeating(lambda: len(answers.statuses)):
                 await asyncio.gather(*(one(row) for row in rows))
         if transient:
             raise ApplicationError(
                 f"{len(transient)} of {len(rows)} {batch.channel} deliveries will be retried: {transient[0]}",
-                type="TransientDeliveryError",
+                type="TransientDeliveryError", next_retry_delay=_next_retry_delay(info, max(wait_at_least, default=0)),
             )
         if info.attempt == 1 and len(rows) == len(batch.queue_ids):
-            return BatchResult(sent=answers.count(DeliveryStatus.SENT), failed=answers.count(DeliveryStatus.FAILED))
+            return BatchResult(sent=answers.count(DeliveryStatus.SENT), failed=answers.count(DeliveryStatus.FAILED),
+                               critical_failed=critical_failed)
         return await self._tally(batch.queue_ids)
+
+    @activity.defn(name="plan_fallbacks")
+    async def plan_fallbacks(self, request: FallbackRequest) -> FallbackPlan:
+        """Critical rows that ended FAILED: queue each on the person's next channel (NOTIFLOW_CRITICAL_FALLBACK)."""
+        async with self.sessions.begin() as session:
+            templates = await self.templates.get(session)
+            return await fallback.plan_fallbacks(session, request.queue_ids, request.request, templates,
+                                                 self.settings, datetime.now(timezone.utc))
 
     @activity.defn(name="mark_failed")
     async def mark_failed(self, request: MarkFailed) -> BatchResult:
@@ -165,7 +188,7 @@ class DeliveryActivities:
             return await queries.tally(session, queue_ids)
 
     def activities(self) -> list:
-        return [self.plan_deliveries, self.deliver, self.mark_failed]
+        return [self.plan_deliveries, self.deliver, self.mark_failed, self.plan_fallbacks]
 
 
 def _attempt_is_final(batch: DeliveryBatch, attempt: int) -> bool:
@@ -173,6 +196,28 @@ def _attempt_is_final(batch: DeliveryBatch, attempt: int) -> bool:
     if attempt < batch.maximum_attempts:
         return False
     return batch.give_up_at is None or datetime.now(timezone.utc) >= batch.give_up_at
+
+
+def _note_critical(row: NotificationQueueRow, critical_failed: list[str]) -> None:
+    """A critical row that ends FAILED may fall back to another channel (``plan_fallbacks``)."""
+    if (row.context_data or {}).get("critical"):
+        critical_failed.append(str(row.id))
+
+
+def _next_retry_delay(info: activity.Info, at_least: float) -> timedelta | None:
+    """The batch's next attempt: the retry policy's backoff, or later if a provider asked (HTTP Retry-After).
+
+    ``None`` leaves the policy alone. A provider's wish only ever lengthens the wait.
+    """
+    if at_least <= 0:
+        return None
+    policy = info.retry_policy
+    backoff = 0.0
+    if policy is not None:
+        backoff = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (info.attempt - 1)
+        if policy.maximum_interval:
+            backoff = min(backoff, policy.maximum_interval.total_seconds())
+    return timedelta(seconds=max(backoff, at_least))
 
 
 def _outgoing(row: NotificationQueueRow) -> OutgoingMessage:

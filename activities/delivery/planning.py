@@ -19,7 +19,7 @@ from notiflow.templates.render import TemplateSource, template_name
 from notiflow.templates.samples import sample_context
 from notiflow.templates.store import pick_template, recipient_context, render_for
 from notiflow.tokens import UnsubscribeRequest, unsubscribe_url
-from workflows.delivery.rules import Preference, decide_for_recipient, is_critical
+from workflows.delivery.rules import Preference, channels_for, decide_for_recipient, is_critical
 from workflows.delivery.types import DeliveryPlan, NotificationRequest, RetrySpec
 
 #: Fallbacks of a critical audience, recorded on the rows (``context_data.fallback``) and in the run's outcome.
@@ -67,7 +67,8 @@ def queue_rows(request: NotificationRequest, audience: Audience, settings: Setti
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
             continue
         critical = is_critical(notification_type, priority, on_call=request.data.get("audience") == "on_call")
-        for channel in channels:
+        for channel in (channels if request.channels else
+                        channels_for(user_id, notification_type, audience.preferences, DEFAULT_CHANNELS)):
             source = pick_template(audience.templates, notification_type, channel, user.locale)
             decision = decide_for_recipient(
                 notification_type=notification_type, channel=channel, critical=critical,

@@ -215,13 +215,20 @@ async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -
 
 
 async def tally(session: AsyncSession, queue_ids: list[str]) -> BatchResult:
-    """Final counts over a whole batch, including rows sent by earlier attempts."""
+    """Final counts over a whole batch, including rows sent by earlier attempts; critical rows that ended FAILED."""
+    q = NotificationQueueRow
+    ids = [uuid.UUID(i) for i in queue_ids]
     counts = dict((await session.execute(
-        select(NotificationQueueRow.status, func.count())
-        .where(NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]))
-        .group_by(NotificationQueueRow.status)
+        select(q.status, func.count()).where(q.id.in_(ids)).group_by(q.status)
     )).all())
-    return BatchResult(sent=counts.get(DeliveryStatus.SENT, 0), failed=counts.get(DeliveryStatus.FAILED, 0))
+    critical_failed: list[str] = []
+    if counts.get(DeliveryStatus.FAILED):
+        critical_failed = [str(i) for i in (await session.execute(
+            select(q.id).where(q.id.in_(ids), q.status == DeliveryStatus.FAILED,
+                               q.context_data["critical"].as_boolean().is_(True))
+        )).scalars()]
+    return BatchResult(sent=counts.get(DeliveryStatus.SENT, 0), failed=counts.get(DeliveryStatus.FAILED, 0),
+                       critical_failed=critical_failed)
 
 
 async def pending_rows(session: AsyncSession, queue_ids: list[str]) -> list[NotificationQueueRow]:

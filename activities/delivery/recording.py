@@ -84,7 +84,8 @@ class AnswerRecorder:
         WITH changed AS (
             UPDATE notification_queue
                SET status = COALESCE(:new_status, status), sent_at = :sent, error_message = :error,
-                   retry_count = :retries, provider_message_id = :message_id, provider_response = :response
+                   retry_count = :retries, provider_message_id = :message_id, provider_response = :response,
+                   provider = COALESCE(:provider, provider)
              WHERE id = :row_id AND status = 'PENDING'
          RETURNING id, recipient_id, notification_type, delivery_method, workflow_id)
         INSERT INTO notification_logs (id, queue_id, user_id, notification_type, delivery_method, status,
@@ -118,13 +119,14 @@ class AnswerRecorder:
         return sum(1 for s in self.statuses if s == status)
 
     async def record(self, row_id, status: DeliveryStatus | None, *, error: str | None = None,
-                     message_id: str | None = None, response: str | None = None) -> None:
+                     message_id: str | None = None, response: str | None = None,
+                     provider: str | None = None) -> None:
         """Store one answer, returning once it is committed. ``status`` None: a failed attempt to retry."""
         values = {
             "row_id": row_id, "new_status": str(status) if status else None,
             "sent": datetime.now(timezone.utc) if status == DeliveryStatus.SENT else None, "error": error,
             "retries": self.attempt if status is None else self.attempt - 1,
-            "message_id": message_id, "response": response,
+            "message_id": message_id, "response": response, "provider": provider,
             "log_status": str(status or DeliveryStatus.FAILED), "attempt": self.attempt,
         }
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()

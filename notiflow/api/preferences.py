@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +59,16 @@ async def _settings_of(session: AsyncSession, user: UserRow, settings: Settings)
 
 
 @router.get("", response_model=NotificationSettings, summary="My notification settings")
+def _channels_available(update: PreferencesUpdate, settings: Settings) -> None:
+    """SMS can be switched on only where an SMS gateway is configured (else the rows could only fail)."""
+    if settings.sms_url:
+        return
+    for index, p in enumerate(update.preferences):
+        if p.channel == Channel.SMS and p.enabled:
+            raise HTTPException(422, f"preferences[{index}]: SMS is not available on this server (no SMS gateway: "
+                                     "NOTIFLOW_SMS_URL is not set); choose EMAIL or IN_APP")
+
+
 async def get_preferences(principal: CurrentUser, session: Session, settings: AppSettings) -> NotificationSettings:
     user = await directory_user(session, principal.user_id)
     return await _settings_of(session, user, settings)
@@ -70,6 +80,7 @@ async def put_preferences(
 ) -> NotificationSettings:
     user = await directory_user(session, principal.user_id)
     sent = update.model_fields_set
+    _channels_available(update, settings)
     if "timezone" in sent:
         user.timezone = update.timezone
     if "locale" in sent:

@@ -276,6 +276,9 @@ class QueueItem(BaseModel):
     error_message: str | None
     retry_count: int
     max_retries: int
+    provider: str | None = Field(default=None, description="who took it: e.g. smtp:fallback relay.example:25")
+    fallback_of: str | None = Field(default=None, description="a critical notification's fallback: the FAILED row it replaces")
+    fallback_to: str | None = Field(default=None, description="this FAILED critical row went out instead as that row")
     workflow_id: str | None
     workflow_url: str | None = Field(description="the run in the Temporal web UI")
     attempts: list[DeliveryAttempt]
@@ -288,6 +291,8 @@ class QueueItem(BaseModel):
             subject=row.subject, content=row.content, event_id=row.event_id, issue_id=row.issue_id,
             scheduled_at=row.scheduled_at, sent_at=row.sent_at, created_at=row.created_at,
             error_message=row.error_message, retry_count=row.retry_count, max_retries=row.max_retries,
+            provider=row.provider, fallback_of=(row.context_data or {}).get("fallback_of"),
+            fallback_to=((row.context_data or {}).get("fallback_to") or {}).get("queue_id"),
             workflow_id=row.workflow_id,
             workflow_url=workflow_ui_url(settings, row.workflow_id) if row.workflow_id else None,
             attempts=[DeliveryAttempt.model_validate(a) for a in attempts],

@@ -93,9 +93,25 @@ def display_name(source: TemplateSource) -> str:
     return f"{source.notification_type.replace('_', ' ').title()} ({source.channel}, {source.locale})"
 
 
+def sms_default_templates() -> list[TemplateSource]:
+    """The shipped SMS templates: the ``SMS: {body: …}`` entries of each type in the locale files (no subject).
+
+    SMS is an opt-in channel (and a critical notification's fallback), so these are seeded
+    beside the default channels' templates rather than counted among them.
+    """
+    from notiflow.templates.locales import locale_documents
+
+    return [
+        TemplateSource(name=template_name(ntype, "SMS", locale), notification_type=ntype, channel="SMS",
+                       locale=locale, subject_template=None, body_template=spec["SMS"]["body"].strip() + "\n")
+        for locale, doc in locale_documents().items()
+        for ntype, spec in doc["templates"].items() if "SMS" in spec
+    ]
+
+
 async def seed_templates(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Insert each default template that has no version yet; edited templates are left alone."""
-    defaults = load_default_templates()
+    defaults = [*load_default_templates(), *sms_default_templates()]
     async with sessions.begin() as session:
         present = set((await session.execute(select(NotificationTemplateRow.name))).scalars())
         missing = [t for t in defaults if t.name not in present]

@@ -22,6 +22,19 @@ from notiflow.contracts import (
     Priority,
 )
 
+#: Channels a person has only once they switch them on for a type (``PUT /preferences``): SMS. A critical
+#: notification that FAILED elsewhere may still go out by SMS (``NOTIFLOW_CRITICAL_FALLBACK``).
+OPT_IN_CHANNELS: tuple[Channel, ...] = (Channel.SMS,)
+
+
+def channels_for(user_id: str, notification_type: NotificationType | str,
+                 preferences: dict[tuple[str, str, str], Preference], defaults: tuple[Channel, ...]) -> list[Channel]:
+    """The default channels, plus each opt-in channel this person switched on for this type."""
+    chosen = [channel for channel in OPT_IN_CHANNELS
+              if (p := preferences.get((user_id, str(notification_type), str(channel)))) is not None and p.is_enabled]
+    return [*defaults, *(c for c in chosen if c not in defaults)]
+
+
 #: When several types apply to one person, the first in this order is the one they get.
 TYPE_PRECEDENCE: tuple[NotificationType, ...] = (
     NotificationType.SYSTEM_ERROR_SPIKE,

@@ -91,6 +91,23 @@ class DeliveryBatch(BaseModel):
 class BatchResult(BaseModel):
     sent: int = 0
     failed: int = 0
+    #: queue ids of critical rows that ended FAILED: candidates for a fallback channel (``plan_fallbacks``)
+    critical_failed: list[str] = Field(default_factory=list)
+
+
+class FallbackRequest(BaseModel):
+    """Critical rows that ended FAILED, to queue on each person's next channel (``NOTIFLOW_CRITICAL_FALLBACK``)."""
+
+    queue_ids: list[str]
+    #: what the run was asked to tell (renders the fallback as the original was); None: rebuilt from the rows
+    request: NotificationRequest | None = None
+
+
+class FallbackPlan(BaseModel):
+    """The fallback rows queued (PENDING, to deliver now) and the routes taken, e.g. ``{"EMAIL→SMS": 1}``."""
+
+    deliveries: list[Delivery] = Field(default_factory=list)
+    routes: dict[str, int] = Field(default_factory=dict)
 
 
 class ChannelCount(BaseModel):
@@ -107,6 +124,8 @@ class DeliveryOutcome(BaseModel):
     channels: dict[str, ChannelCount] = Field(default_factory=dict)
     #: set when a critical notification found nobody in its audience and went to a wider one
     fallback: str | None = None
+    #: critical notifications that FAILED on one channel and went out on the next, by route (``EMAIL→SMS``)
+    fallbacks: dict[str, int] = Field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -128,6 +147,8 @@ class DeliveryOutcome(BaseModel):
             parts.append(f"{channel} {', '.join(figures) or 'nothing'}")
         if self.fallback:
             parts.append(self.fallback)
+        if self.fallbacks:
+            parts.append("critical fallback " + ", ".join(f"{route} {n}" for route, n in sorted(self.fallbacks.items())))
         return " · ".join(parts)
 
     def add(self, channel: str, *, sent: int = 0, failed: int = 0, skipped: int = 0, digested: int = 0) -> None:

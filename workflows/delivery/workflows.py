@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         DeliveryBatch,
         DeliveryOutcome,
         DeliveryPlan,
+        FallbackPlan,
+        FallbackRequest,
         MarkFailed,
         NotificationRequest,
         RedeliveryRequest,
@@ -57,6 +59,8 @@ DELIVER_HEARTBEAT = timedelta(seconds=10)
 DELIVER_ATTEMPT_LIMIT = timedelta(minutes=30)
 #: Marker for the outcome search attribute and run details (runs recorded before it replay without them).
 OUTCOME_VISIBLE = "delivery-outcome-visible"
+#: Marker for critical fallback across channels (runs recorded before it replay without it).
+CRITICAL_FALLBACK = "critical-fallback"
 
 
 async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
@@ -64,7 +68,7 @@ async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
         "plan_deliveries", request, result_type=DeliveryPlan,
         start_to_close_timeout=timedelta(minutes=2), retry_policy=PLAN_RETRY,
     )
-    outcome = await deliver_plan(plan)
+    outcome = await deliver_plan(plan, request)
     show_outcome(outcome)
     return outcome
 
@@ -76,7 +80,7 @@ def show_outcome(outcome: DeliveryOutcome) -> None:
         workflow.set_current_details(outcome.describe())
 
 
-async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
+async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None = None) -> DeliveryOutcome:
     """Digest items to the recipients' digests; the rest in waves, each after its recipients' quiet hours."""
     outcome = DeliveryOutcome(fallback=plan.fallback)
     for channel, count in plan.skipped.items():
@@ -113,7 +117,45 @@ async def deliver_plan(plan: DeliveryPlan) -> DeliveryOutcome:
         results = await asyncio.gather(*(_deliver(batch, delivery_retry) for batch in batches))
         for batch, result in zip(batches, results):
             outcome.add(batch.channel, sent=result.sent, failed=result.failed)
+        critical_failed = [queue_id for result in results for queue_id in result.critical_failed]
+        if critical_failed and workflow.patched(CRITICAL_FALLBACK):
+            await _fall_back(critical_failed, request, plan, delivery_retry, outcome)
     return outcome
+
+
+async def _fall_back(queue_ids: list[str], request: NotificationRequest | None, plan: DeliveryPlan,
+                     retry: RetryPolicy, outcome: DeliveryOutcome) -> None:
+    """Critical rows that ended FAILED go out on each person's next channel, until one takes or none is left.
+
+    Each round moves every failed row one channel further along NOTIFLOW_CRITICAL_FALLBACK, so the
+    loop ends; a fallback gets a delivery deadline of its own, counted from now.
+    """
+    for _ in range(len(Channel)):
+        fallback: FallbackPlan = await workflow.execute_activity(
+            "plan_fallbacks", FallbackRequest(queue_ids=queue_ids, request=request), result_type=FallbackPlan,
+            start_to_close_timeout=timedelta(minutes=2), retry_policy=BOOKKEEPING_RETRY,
+        )
+        for route, count in fallback.routes.items():
+            outcome.fallbacks[route] = outcome.fallbacks.get(route, 0) + count
+        if not fallback.deliveries:
+            return
+        give_up_at = (workflow.now() + timedelta(seconds=plan.retry.deadline_seconds)
+                      if plan.retry.deadline_seconds else None)
+        by_channel: dict[Channel, list[str]] = {}
+        for delivery in fallback.deliveries:
+            by_channel.setdefault(delivery.channel, []).append(delivery.queue_id)
+        batches = [
+            DeliveryBatch(channel=channel, queue_ids=ids[i:i + plan.batch_size],
+                          maximum_attempts=plan.retry.maximum_attempts, give_up_at=give_up_at)
+            for channel, ids in by_channel.items()
+            for i in range(0, len(ids), plan.batch_size)
+        ]
+        results = await asyncio.gather(*(_deliver(batch, retry) for batch in batches))
+        for batch, result in zip(batches, results):
+            outcome.add(batch.channel, sent=result.sent, failed=result.failed)
+        queue_ids = [queue_id for result in results for queue_id in result.critical_failed]
+        if not queue_ids:
+            return
 
 
 def _delivery_retry(plan: DeliveryPlan) -> tuple[RetryPolicy, datetime | None]:

@@ -22,7 +22,15 @@ class PermanentDeliveryError(Exception):
 
 
 class TransientDeliveryError(Exception):
-    """The provider may accept it later (connection refused, 4xx, timeout)."""
+    """The provider may accept it later (connection refused, 4xx, timeout).
+
+    ``retry_after`` (seconds): the provider asked not to be called again sooner (HTTP ``Retry-After``);
+    the deliver activity waits at least that long before the batch's next attempt.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class OutgoingMessage:
 class Receipt:
     provider_message_id: str
     response: str
+    #: which system took it, when a channel has more than one (``smtp:fallback relay.example:25``); on the row
+    provider: str | None = None
 
 
 class Provider(Protocol):

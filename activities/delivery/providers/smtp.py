@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import base64
+from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
@@ -93,23 +94,50 @@ def compose(mail: OutgoingMessage, settings: Settings, *, sent_at) -> bytes:
     ])
 
 
-class SmtpPool:
-    """Up to ``size`` open SMTP connections shared by every delivery in the worker."""
+@dataclass(frozen=True)
+class Relay:
+    """One mail server notiflow may hand mail to; ``name`` is what a row's ``provider`` says."""
 
-    def __init__(self, settings: Settings):
+    role: str  # "primary" or "fallback"
+    host: str | None
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"smtp:{self.role} {self.host}:{self.port}"
+
+
+class RelayUnreachable(Exception):
+    """The relay refused the connection or did not answer in time: another relay may take over."""
+
+
+class SmtpPool:
+    """Up to ``size`` open SMTP connections to one relay, shared by every delivery in the worker."""
+
+    def __init__(self, settings: Settings, relay: Relay | None = None):
         self.settings = settings
+        self.relay = relay or Relay("primary", settings.smtp_host, settings.smtp_port, settings.smtp_username,
+                                    settings.smtp_password, settings.smtp_starttls)
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(settings.smtp_pool_size)
 
     async def _open(self) -> aiosmtplib.SMTP:
-        s = self.settings
-        if not s.smtp_host:
+        relay = self.relay
+        if not relay.host:
             raise PermanentDeliveryError("SMTP_HOST is not set: email cannot be delivered")
-        smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_seconds,
-                               start_tls=s.smtp_starttls, use_tls=False)
-        await smtp.connect()
-        if s.smtp_username:
-            await smtp.login(s.smtp_username, s.smtp_password or "")
+        smtp = aiosmtplib.SMTP(hostname=relay.host, port=relay.port, timeout=self.settings.smtp_timeout_seconds,
+                               start_tls=relay.starttls, use_tls=False)
+        try:
+            await smtp.connect()
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPTimeoutError,
+                aiosmtplib.SMTPServerDisconnected, OSError, asyncio.TimeoutError) as exc:
+            smtp.close()
+            raise RelayUnreachable(f"{relay.host}:{relay.port}: {exc or type(exc).__name__}") from None
+        if relay.username:
+            await smtp.login(relay.username, relay.password or "")
         return smtp
 
     async def send(self, payload: bytes, recipient: str) -> str:
@@ -147,17 +175,50 @@ async def _quietly_close(smtp: aiosmtplib.SMTP | None) -> None:
 
 
 class SmtpProvider:
+    """Mail through the primary relay, or through ``SMTP_FALLBACK_HOST`` while the primary cannot be reached.
+
+    Only a refused or timed-out connection moves a message to the fallback relay (an answer from the
+    primary, even a refusal, is the primary's answer). After such a failure the fallback is tried first
+    for ``PRIMARY_RETRY_AFTER`` seconds, so an outage does not cost every message a connect timeout.
+    """
+
     channel = Channel.EMAIL
+    #: how long the primary is skipped after it could not be reached
+    PRIMARY_RETRY_AFTER = 30.0
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.pool = SmtpPool(settings)
+        self.fallback: SmtpPool | None = None
+        if settings.smtp_fallback_host:
+            self.fallback = SmtpPool(settings, Relay(
+                "fallback", settings.smtp_fallback_host, settings.smtp_fallback_port, settings.smtp_fallback_username,
+                settings.smtp_fallback_password, settings.smtp_fallback_starttls))
         self.concurrency = settings.smtp_pool_size
+        self._primary_down_until = 0.0
+
+    def _relays(self) -> list[SmtpPool]:
+        if self.fallback is None:
+            return [self.pool]
+        if asyncio.get_running_loop().time() < self._primary_down_until:
+            return [self.fallback, self.pool]
+        return [self.pool, self.fallback]
+
+    async def _send_through_a_relay(self, payload: bytes, address: str) -> tuple[str, Relay]:
+        unreachable: list[str] = []
+        for pool in self._relays():
+            try:
+                return await pool.send(payload, address), pool.relay
+            except RelayUnreachable as exc:
+                unreachable.append(f"{pool.relay.role} {exc}")
+                if pool is self.pool:
+                    self._primary_down_until = asyncio.get_running_loop().time() + self.PRIMARY_RETRY_AFTER
+        raise TransientDeliveryError(f"SMTP server unreachable: {'; '.join(unreachable)}")
 
     async def send(self, mail: OutgoingMessage, *, sent_at) -> Receipt:
         payload = compose(mail, self.settings, sent_at=sent_at)
         try:
-            response = await self.pool.send(payload, mail.address)
+            response, relay = await self._send_through_a_relay(payload, mail.address)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -172,7 +233,9 @@ class SmtpProvider:
             raise TransientDeliveryError(
                 f"SMTP server {self.settings.smtp_host}:{self.settings.smtp_port} unreachable: {exc or type(exc).__name__}"
             ) from None
-        return Receipt(provider_message_id=message_id(mail, self.settings), response=response)
+        return Receipt(provider_message_id=message_id(mail, self.settings), response=response, provider=relay.name)
 
     async def close(self) -> None:
         await self.pool.close()
+        if self.fallback is not None:
+            await self.fallback.close()

@@ -29,7 +29,7 @@ WITH_PHONE = ASSIGNEE.model_copy(update={"phone": PHONE})
 def sms_settings(settings, gateway: SmsGateway, **extra):
     return settings.model_copy(update={"sms_url": gateway.url, "sms_token": SecretStr(gateway.token),
                                        "sms_sender": gateway.sender, "sms_format": "twilio" if gateway.twilio else "json",
-                                       **extra})
+                                       "outbound_allow": "127.0.0.1", **extra})
 
 
 async def opt_in(db, user_id: str, notification_type: str = "ISSUE_ASSIGNED") -> None:
@@ -141,6 +141,13 @@ async def test_a_wrong_token_is_refused_by_the_gateway_and_fails_the_row(db, set
     async with SmsGateway() as gateway:
         row = await _send_sms(db, sms_settings(settings, gateway, sms_token=SecretStr("wrong")), assigned())
     assert row.status == "FAILED" and "bad token" in row.error_message and not gateway.messages
+
+
+async def test_a_gateway_on_a_private_address_is_refused_without_connecting(db, settings, directory):
+    async with SmsGateway() as gateway:
+        row = await _send_sms(db, sms_settings(settings, gateway, outbound_allow=""), assigned())
+    assert row.status == "FAILED" and "SMS gateway URL refused" in row.error_message
+    assert gateway.attempts == []  # the SSRF guard refused it before any connection
 
 
 async def test_429_with_retry_after_is_retried_no_sooner_and_sent_once(temporal_client, db, settings, directory):

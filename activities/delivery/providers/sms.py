@@ -1,4 +1,4 @@
-"""The SMS provider: an HTTP gateway through httpx.
+"""The SMS provider: an HTTP gateway through httpx, behind the SSRF guard.
 
 Two dialects (``NOTIFLOW_SMS_FORMAT``):
 
@@ -6,6 +6,9 @@ Two dialects (``NOTIFLOW_SMS_FORMAT``):
   ``Authorization: Bearer NOTIFLOW_SMS_TOKEN``; an ``Idempotency-Key`` header carries the queue row's id.
 - ``twilio``: Twilio's Messages API, which many gateways copy: a form body (``To``, ``From``, ``Body``) and basic
   auth — the account SID taken from the URL (``…/Accounts/{SID}/Messages.json``) or given as ``SID:token``.
+
+Every request goes through the SSRF guard (``notiflow.outbound``): the gateway's address is checked and
+pinned like a webhook's, so a gateway URL on a private address needs ``NOTIFLOW_OUTBOUND_ALLOW``.
 
 Answers: 2xx = sent, with the gateway's message id (``id`` / ``sid`` / ``message_id`` of its JSON); 429, 5xx,
 timeouts and refused connections are transient (retried, not before ``Retry-After``); any other 4xx is
@@ -22,8 +25,7 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-import httpx
-
+from notiflow.outbound import OutboundClient, OutboundRefused, OutboundResponse, OutboundUnavailable
 from activities.delivery.providers.base import (
     OutgoingMessage,
     PermanentDeliveryError,
@@ -97,13 +99,17 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def _answer(response: httpx.Response) -> str:
+def _json(response: OutboundResponse):
+    try:
+        return json.loads(response.text)
+    except ValueError:
+        return None
+
+
+def _answer(response: OutboundResponse) -> str:
     """The gateway's words: its JSON ``message``/``error`` when it gives one, else the body, kept short."""
     text = response.text.strip()
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, ValueError):
-        body = None
+    body = _json(response)
     if isinstance(body, dict):
         for key in ("message", "error_message", "error", "detail", "description"):
             value = body.get(key)
@@ -115,11 +121,8 @@ def _answer(response: httpx.Response) -> str:
     return text[:ANSWER_CHARS] + ("…" if len(text) > ANSWER_CHARS else "")
 
 
-def _message_id(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, ValueError):
-        return None
+def _message_id(response: OutboundResponse) -> str | None:
+    body = _json(response)
     if isinstance(body, dict):
         for key in ("id", "sid", "message_id", "messageId", "uuid"):
             if body.get(key) not in (None, ""):
@@ -135,25 +138,20 @@ def _message_id(response: httpx.Response) -> str | None:
 
 
 class SmsProvider:
-    """One httpx client per worker; at most ``NOTIFLOW_SMS_CONCURRENCY`` requests in flight."""
+    """One guarded HTTP client per worker; at most ``NOTIFLOW_SMS_CONCURRENCY`` requests in flight."""
 
     channel = Channel.SMS
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.concurrency = settings.sms_concurrency
-        self._client: httpx.AsyncClient | None = None
+        self._client: OutboundClient | None = None
         host = urlsplit(settings.sms_url).netloc if settings.sms_url else ""
         self.name = f"sms:{settings.sms_format} {host}".strip()
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> OutboundClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.sms_timeout_seconds),
-                limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
-                follow_redirects=False,
-                headers={"User-Agent": "notiflow-sms"},
-            )
+            self._client = OutboundClient(self.settings.outbound_allowlist, timeout=self.settings.sms_timeout_seconds)
         return self._client
 
     def _request(self, message: OutgoingMessage, text: str) -> dict:
@@ -165,11 +163,13 @@ class SmsProvider:
                 match = re.search(r"/Accounts/([^/]+)/", s.sms_url or "")
                 user = match.group(1) if match else ""
             return {"data": {"To": message.address, "From": s.sms_sender or "", "Body": text},
-                    "auth": (user, password)}
-        headers = {"Idempotency-Key": message.queue_id}
+                    "auth": (user, password), "headers": {"User-Agent": "notiflow-sms"}}
+        headers = {"Idempotency-Key": message.queue_id, "Content-Type": "application/json",
+                   "User-Agent": "notiflow-sms"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return {"json": {"to": message.address, "from": s.sms_sender or "", "text": text}, "headers": headers}
+        body = {"to": message.address, "from": s.sms_sender or "", "text": text}
+        return {"content": json.dumps(body, ensure_ascii=False).encode(), "headers": headers}
 
     async def send(self, message: OutgoingMessage, *, sent_at) -> Receipt:
         s = self.settings
@@ -179,19 +179,19 @@ class SmsProvider:
             raise PermanentDeliveryError(f"not an E.164 phone number: {message.address!r}")
         text = fit_text(message.text, s.sms_max_length, issue_id=message.issue_id, link=message.link)
         try:
-            response = await self._http().post(s.sms_url, **self._request(message, text))
-        except httpx.TimeoutException as exc:
-            raise TransientDeliveryError(f"SMS gateway timed out: {type(exc).__name__}") from None
-        except (httpx.TransportError, OSError, asyncio.TimeoutError) as exc:
+            response = await self._http().request("POST", s.sms_url, **self._request(message, text))
+        except OutboundRefused as exc:
+            raise PermanentDeliveryError(f"SMS gateway URL refused: {exc}") from None
+        except (OutboundUnavailable, OSError, asyncio.TimeoutError) as exc:
             raise TransientDeliveryError(f"SMS gateway unreachable: {exc or type(exc).__name__}") from None
         status = response.status_code
         if 200 <= status < 300:
             gateway_id = _message_id(response)
             return Receipt(provider_message_id=gateway_id or f"sms-{message.queue_id}",
                            response=f"{status} {_answer(response)}".strip(), provider=self.name)
-        answer = f"SMS gateway answered {status}: {_answer(response) or response.reason_phrase}"
+        answer = f"SMS gateway answered {status}: {_answer(response) or 'no explanation'}"
         if status == 429 or status >= 500:
-            raise TransientDeliveryError(answer, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+            raise TransientDeliveryError(answer, retry_after=response.retry_after())
         raise PermanentDeliveryError(answer)
 
     async def close(self) -> None:

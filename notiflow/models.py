@@ -271,7 +271,12 @@ class InAppNotificationRow(Base):
 
 
 class WebhookSubscriptionRow(Base):
-    """An outgoing hook (generic webhook, Slack or Teams) and what it wants to hear."""
+    """An outgoing hook (generic webhook, Slack or Teams) and what it wants to hear.
+
+    ``channel`` is the API's ``kind``. A WEBHOOK signs with ``secret`` (``whsec_…``); after a
+    rotation it also signs with ``previous_secret`` until ``previous_secret_expires_at``.
+    ``deactivated_reason`` says why notiflow switched it off (the receiver answered 410 Gone).
+    """
 
     __tablename__ = "webhook_subscriptions"
 
@@ -284,6 +289,10 @@ class WebhookSubscriptionRow(Base):
     min_priority: Mapped[str | None] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = _created_at()
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    deactivated_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class EscalationPolicyRow(Base):

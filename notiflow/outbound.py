@@ -68,6 +68,7 @@ class OutboundUnavailable(Exception):
 
 # ---------------------------------------------------------------------------------------------- allow list
 
+
 @dataclass(frozen=True)
 class AllowList:
     """``NOTIFLOW_OUTBOUND_ALLOW``: addresses (CIDRs) and host names that may be private or plain http."""
@@ -109,6 +110,7 @@ def allow_list(text: str | None) -> AllowList:
 
 # ---------------------------------------------------------------------------------------------- parsing
 
+
 @dataclass(frozen=True)
 class Target:
     """A URL that passed the syntax checks: scheme, canonical host (no brackets), port."""
@@ -142,7 +144,9 @@ def parse_url(url: str) -> Target:
         raise OutboundRefused(f"the URL is malformed ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise OutboundRefused(f"only https:// (or http:// to an allowed host) URLs are accepted, not {scheme or 'no'} scheme")
+        raise OutboundRefused(
+            f"only https:// (or http:// to an allowed host) URLs are accepted, not {scheme or 'no'} scheme"
+        )
     if "@" in parts.netloc:
         raise OutboundRefused("credentials in the URL (user@host) are not accepted")
     host = parts.hostname or ""
@@ -177,7 +181,9 @@ def _target_v6(url: str, scheme: str, host: str, port: int) -> Target:
             f"[{host}] is an IPv4-mapped IPv6 spelling of {address.ipv4_mapped}; write the IPv4 address itself"
         )
     if address.compressed != host:
-        raise OutboundRefused(f"[{host}] is not the canonical spelling of {address.compressed}; write [{address.compressed}]")
+        raise OutboundRefused(
+            f"[{host}] is not the canonical spelling of {address.compressed}; write [{address.compressed}]"
+        )
     return Target(url, scheme, host, port, address)
 
 
@@ -206,6 +212,7 @@ def _hostname(host: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- addresses
+
 
 def address_problem(address: IPAddress, allow: AllowList) -> str | None:
     """Why this address may not be called, or None. Mapped forms are refused even when allowed."""
@@ -255,9 +262,8 @@ def _tunnelled(address: ipaddress.IPv6Address) -> str | None:
 
 async def resolve(host: str, port: int) -> list[str]:
     """The host's addresses from the system resolver (tests replace this function to fake a DNS answer)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                         proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [str(info[4][0]) for info in infos]
 
 
 @dataclass(frozen=True)
@@ -276,7 +282,7 @@ async def check_url(url: str, allow: AllowList) -> Checked:
     else:
         try:
             found = await asyncio.wait_for(resolve(target.host, target.port), timeout=10)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise OutboundUnavailable(f"cannot resolve {target.host}: {exc or 'no answer'}") from None
         addresses = tuple(dict.fromkeys(ipaddress.ip_address(a.split("%", 1)[0]) for a in found))
         if not addresses:
@@ -290,7 +296,9 @@ async def check_url(url: str, allow: AllowList) -> Checked:
             where = "" if target.literal is not None else f"{target.host} resolves to "
             raise OutboundRefused(f"{where}{problem}; refused (NOTIFLOW_OUTBOUND_ALLOW can allow it)")
     if target.scheme == "http" and not (host_allowed or all(allow.allows_address(a) for a in addresses)):
-        raise OutboundRefused(f"plain http:// is only accepted for hosts in NOTIFLOW_OUTBOUND_ALLOW; use https://{target.host_header}")
+        raise OutboundRefused(
+            f"plain http:// is only accepted for hosts in NOTIFLOW_OUTBOUND_ALLOW; use https://{target.host_header}"
+        )
     return Checked(target, addresses)
 
 
@@ -304,6 +312,7 @@ async def refusal(url: str, allow: AllowList) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- requests
+
 
 @dataclass(frozen=True)
 class OutboundResponse:
@@ -337,17 +346,25 @@ class OutboundClient:
     """Checked, pinned HTTP requests. One ``httpx.AsyncClient`` per (scheme, host, address, port), so a pooled
     TLS connection is only ever reused for the name it was verified for."""
 
-    def __init__(self, allow: AllowList, *, timeout: float, max_clients: int = 32,
-                 verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self, allow: AllowList, *, timeout: float, max_clients: int = 32, verify: ssl.SSLContext | bool = True
+    ) -> None:
         self.allow = allow
         self.timeout = httpx.Timeout(timeout)
         self.verify = verify
         self.max_clients = max_clients
         self._clients: OrderedDict[tuple, httpx.AsyncClient] = OrderedDict()
 
-    async def request(self, method: str, url: str, *, content: bytes | None = None,
-                      headers: dict[str, str] | None = None, data: dict[str, str] | None = None,
-                      auth: tuple[str, str] | None = None) -> OutboundResponse:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> OutboundResponse:
         checked = await check_url(url, self.allow)
         target = checked.target
         request_headers = {**(headers or {}), "Host": target.host_header}
@@ -357,20 +374,31 @@ class OutboundClient:
             client = await self._client(target, address)
             pinned = httpx.URL(url).copy_with(host=str(address), fragment=None)
             try:
-                async with client.stream(method, pinned, content=content, data=data, headers=request_headers,
-                                         extensions=extensions, auth=auth) as response:
+                async with client.stream(
+                    method,
+                    pinned,
+                    content=content,
+                    data=data,
+                    headers=request_headers,
+                    extensions=extensions,
+                    auth=auth,
+                ) as response:
                     body = bytearray()
                     async for chunk in response.aiter_bytes():
                         body += chunk
                         if len(body) >= MAX_ANSWER_BYTES:
                             break
-                    return OutboundResponse(response.status_code, response.headers,
-                                            bytes(body[:MAX_ANSWER_BYTES]).decode("utf-8", "replace"))
+                    return OutboundResponse(
+                        response.status_code,
+                        response.headers,
+                        bytes(body[:MAX_ANSWER_BYTES]).decode("utf-8", "replace"),
+                    )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failures.append(f"{address}: {exc or type(exc).__name__}")
             except httpx.TimeoutException:
                 raise OutboundUnavailable(
-                    f"{target.host_header} gave no answer within {self.timeout.read:g} s") from None
+                    f"{target.host_header} gave no answer within {self.timeout.read:g} s"
+                ) from None
             except httpx.HTTPError as exc:
                 raise OutboundUnavailable(f"{target.host_header}: {exc or type(exc).__name__}") from None
         raise OutboundUnavailable(f"cannot connect to {target.host_header} ({'; '.join(failures)})")
@@ -379,8 +407,13 @@ class OutboundClient:
         key = (target.scheme, target.host, str(address), target.port)
         client = self._clients.get(key)
         if client is None:
-            client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False, verify=self.verify,
-                                       limits=httpx.Limits(max_connections=10, max_keepalive_connections=5))
+            client = httpx.AsyncClient(
+                timeout=self.timeout,
+                follow_redirects=False,
+                trust_env=False,
+                verify=self.verify,
+                limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
+            )
             self._clients[key] = client
             while len(self._clients) > self.max_clients:
                 _, old = self._clients.popitem(last=False)

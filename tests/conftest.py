@@ -106,6 +106,7 @@ def settings(database_url: str, smtp: MailCatcher, task_queue: str) -> Settings:
         delivery_deadline=timedelta(seconds=2),
         email_from="notiflow@test.local",
         app_url="http://tracker.test",
+        outbound_allow="127.0.0.1",
     )
 
 

@@ -116,15 +116,27 @@ async def test_public_addresses_need_https_and_allowed_names_may_be_private():
         await check_url("http://8.8.8.8/hook", NOTHING)
     gateway = AllowList.parse("gateway.internal")
     checked = await check_url("http://gateway.internal:8080/sms", gateway)
-    assert checked.addresses == (ipaddress.ip_address("10.9.9.9"),) and checked.target.host_header == "gateway.internal:8080"
+    assert (
+        checked.addresses == (ipaddress.ip_address("10.9.9.9"),)
+        and checked.target.host_header == "gateway.internal:8080"
+    )
     assert (await check_url("https://10.1.2.3/", AllowList.parse("10.0.0.0/8"))).addresses
     with pytest.raises(OutboundRefused, match="not a canonical"):  # allowed address, non-canonical spelling
         await check_url("https://012.1.2.3/", AllowList.parse("10.0.0.0/8"))
 
 
 def test_malformed_hosts_are_refusals_not_crashes():
-    for url in ("", "http://", "https://%zz/", "http://[]/", "http://a..b/", "https://" + "a" * 300 + ".com/",
-                "http://\u2603.com/x y", "http://ex\\ample.com/", "https://xn--/"):
+    for url in (
+        "",
+        "http://",
+        "https://%zz/",
+        "http://[]/",
+        "http://a..b/",
+        "https://" + "a" * 300 + ".com/",
+        "http://\u2603.com/x y",
+        "http://ex\\ample.com/",
+        "https://xn--/",
+    ):
         with pytest.raises(OutboundRefused):
             parse_url(url)
 
@@ -166,14 +178,21 @@ def _self_signed(name: str, folder) -> tuple:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path

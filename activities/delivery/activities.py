@@ -16,7 +16,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.delivery import fallback, queries
 from activities.delivery.in_app import deliver_in_app
-from activities.delivery.planning import NOBODY, NO_ON_CALL, Audience, issue_context_from_event, queue_rows
+from activities.delivery.planning import (
+    NO_ON_CALL,
+    NOBODY,
+    Audience,
+    issue_context_from_event,
+    queue_rows,
+    subscription_rows,
+)
 from activities.delivery.providers import make_providers
 from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from activities.delivery.recording import AnswerRecorder, heartbeating
@@ -43,8 +50,9 @@ class DeliveryActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings):
         self.sessions = sessions
         self.settings = settings
-        self.providers: dict[Channel, Provider] = make_providers(settings)
+        self.providers: dict[Channel, Provider] = make_providers(settings, sessions)
         self.templates = Snapshot(load_active_templates)
+        self.subscriptions = Snapshot(queries.active_subscriptions)
 
     async def close(self) -> None:
         for provider in self.providers.values():
@@ -59,6 +67,7 @@ class DeliveryActivities:
                 await queries.record_event(session, request.event, request.workflow_id)
             audience = await self._audience(session, request, now)
             rows, plan = await asyncio.to_thread(queue_rows, request, audience, self.settings, now)
+            rows += subscription_rows(request, audience.issue, await self.subscriptions.get(session), self.settings, now)
             deliveries = await queries.insert_queue_rows(session, rows)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)

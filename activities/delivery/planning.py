@@ -6,6 +6,7 @@ off the event loop (rendering is bounded but CPU-bound), then inserts the rows.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +20,14 @@ from notiflow.templates.render import TemplateSource, template_name
 from notiflow.templates.samples import sample_context
 from notiflow.templates.store import pick_template, recipient_context, render_for
 from notiflow.tokens import UnsubscribeRequest, unsubscribe_url
-from workflows.delivery.rules import Preference, channels_for, decide_for_recipient, is_critical
+from workflows.delivery.rules import (
+    TYPE_PRECEDENCE,
+    Preference,
+    channels_for,
+    decide_for_recipient,
+    derived_types,
+    is_critical,
+)
 from workflows.delivery.types import DeliveryPlan, NotificationRequest, RetrySpec
 
 #: Fallbacks of a critical audience, recorded on the rows (``context_data.fallback``) and in the run's outcome.
@@ -167,3 +175,67 @@ def channel_address(user: UserRow, channel: Channel | str) -> str | None:
 
 def _ref(ref: UserRef | None) -> dict[str, Any] | None:
     return ref.model_dump(mode="json") if ref else None
+
+
+def subscription_rows(request: NotificationRequest, issue: dict[str, Any] | None, subscriptions: list,
+                      settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """One row per active webhook / Slack / Teams subscription that wants one of this notification's types.
+
+    The recipient is the subscription (``recipient_id`` NULL, ``address`` its id); when several of its types
+    match, the most specific one (``TYPE_PRECEDENCE``) — one delivery per subscription, as a person gets one
+    message. ``content`` is the JSON body every kind is built from (a WEBHOOK sends it as is). Send-test and
+    requests limited to other channels reach no subscription.
+    """
+    if request.sample or request.ignore_preferences:
+        return []
+    event = request.event
+    candidates = derived_types(event) if event else [request.notification_type] if request.notification_type else []
+    priority = issue["priority"] if issue else None
+    link = issue_link(issue, settings)
+    rows: list[dict[str, Any]] = []
+    for subscription in subscriptions:
+        kind = Channel(subscription.channel)
+        if request.channels and kind not in request.channels:
+            continue
+        wanted = [t for t in candidates if str(t) in subscription.notification_types]
+        if not wanted:
+            continue
+        notification_type = min(wanted, key=lambda t: TYPE_PRECEDENCE.index(t) if t in TYPE_PRECEDENCE else len(TYPE_PRECEDENCE))
+        critical = is_critical(notification_type, priority, on_call=request.data.get("audience") == "on_call")
+        body: dict[str, Any] = {
+            "type": str(notification_type),
+            "event_id": event.event_id if event else request.source_id,
+            "event_type": str(event.type) if event else None,
+            "occurred_at": (event.occurred_at if event else now).isoformat(),
+            "critical": critical,
+            "issue": issue,
+            "link": link,
+        }
+        if not event and request.data:
+            body["data"] = request.data
+        title = f"{str(notification_type).replace('_', ' ').capitalize()}: {issue['id']} {issue['title']}" if issue \
+            else str(notification_type).replace("_", " ").capitalize()
+        rows.append({
+            "id": uuid.uuid4(),
+            "dedupe_key": f"{request.source_id}|subscription:{subscription.id}|{kind}",
+            "recipient_id": None,
+            "delivery_method": str(kind),
+            "notification_type": str(notification_type),
+            "event_id": event.event_id if event else None,
+            "issue_id": issue["id"] if issue else request.issue_id,
+            "workflow_id": request.workflow_id,
+            "max_retries": settings.notification_retry_attempts,
+            "scheduled_at": now,
+            "template_name": f"{notification_type}.{kind}",
+            "subject": title[:255],
+            "content": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+            "html_content": None,
+            "status": str(DeliveryStatus.PENDING),
+            "error_message": None,
+            "address": str(subscription.id),
+            "context_data": {"source_id": request.source_id, "critical": critical, "run_id": request.run_id,
+                             "link": link, "subscription": str(subscription.id)},
+            "_not_before": None,
+            "_frequency": Frequency.IMMEDIATE,
+        })
+    return rows

@@ -24,6 +24,7 @@ from notiflow.models import (
     NotificationPreferenceRow,
     NotificationQueueRow,
     UserRow,
+    WebhookSubscriptionRow,
     table,
 )
 from workflows.delivery.rules import Directory, Preference
@@ -251,3 +252,11 @@ async def fail_pending(session: AsyncSession, queue_ids: list[str], reason: str)
         .returning(NotificationQueueRow)
     )).scalars().all()
     await write_logs(session, [attempt_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, reason) for r in rows])
+
+
+async def active_subscriptions(session: AsyncSession) -> list:
+    """Active webhook / Slack / Teams subscriptions: (id, channel, notification_types) — the plan's Snapshot."""
+    w = WebhookSubscriptionRow
+    return list((await session.execute(
+        select(w.id, w.channel, w.notification_types).where(w.is_active).order_by(w.created_at, w.id)
+    )).all())

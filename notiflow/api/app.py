@@ -22,6 +22,7 @@ from notiflow.api import (
     templates,
     unsubscribe,
     users,
+    webhooks,
 )
 from notiflow.api.broadcast import InboxBroadcaster
 from notiflow.api.docs import install_docs
@@ -44,7 +45,7 @@ Durable notifications for the issue tracker, driven by Temporal.
 ROUTERS = (
     preferences.router, templates.router, queue.router, analytics.router, inbox.router,
     events.router, users.router, unsubscribe.router, health.router, metrics.router, codec.router, audit.router,
-    redeliver.router,
+    redeliver.router, webhooks.router,
 )
 
 

@@ -44,13 +44,28 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 302: "Found", 400: "Bad Request", 410: "Gone",
-           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    202: "Accepted",
+    204: "No Content",
+    302: "Found",
+    400: "Bad Request",
+    410: "Gone",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class Receiver:
-    def __init__(self, *, replies: list[Reply] | None = None, check: Callable[[Received], Reply | None] | None = None,
-                 default: Reply | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        replies: list[Reply] | None = None,
+        check: Callable[[Received], Reply | None] | None = None,
+        default: Reply | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.replies = list(replies or [])
         self.check = check
         self.default = default or Reply()
@@ -108,8 +123,11 @@ class Receiver:
                 reply = self._reply_for(request)
                 self.answers.append(reply.status)
                 extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
-                writer.write(f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Status')}\r\n"
-                             f"Content-Length: {len(reply.body)}\r\n{extra}\r\n".encode() + reply.body)
+                writer.write(
+                    f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Status')}\r\n"
+                    f"Content-Length: {len(reply.body)}\r\n{extra}\r\n".encode()
+                    + reply.body
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
@@ -161,5 +179,7 @@ def expected_signature(secret: str, msg_id: str, stamp: str, body: bytes) -> str
 
 def valid_signature(secret: str, msg_id: str, stamp: str, body: bytes, header: str) -> bool:
     wanted = expected_signature(secret, msg_id, stamp, body)
-    return any(version == "v1" and hmac.compare_digest(value, wanted)
-               for version, _, value in (part.partition(",") for part in header.split()))
+    return any(
+        version == "v1" and hmac.compare_digest(value, wanted)
+        for version, _, value in (part.partition(",") for part in header.split())
+    )

@@ -64,7 +64,8 @@ class DevStack:
                 "temporal_address": f"127.0.0.1:{free_port()}", "ui_port": free_port(), "api_port": free_port(),
                 "api_url": "", "ui_url": "",
             })
-        updates: dict = {}
+        # Local catchers (webhooks, Slack, Teams, SMS) listen on loopback: the SSRF guard lets 127.0.0.1 through here.
+        updates: dict = {"outbound_allow": self.settings.outbound_allow or "127.0.0.1"}
         if not self.settings.database_url:
             updates["database_url"] = await self._embedded_postgres(data_dir / "postgres")
         else:

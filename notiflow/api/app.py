@@ -23,15 +23,17 @@ from notiflow.api import (
     unsubscribe,
     users,
     webhooks,
+    why,
 )
 from notiflow.api.broadcast import InboxBroadcaster
 from notiflow.api.docs import install_docs
 from notiflow.api.errors import install_error_handlers
+from notiflow.api.frontend import install_frontend
 from notiflow.api.guard import BodyLimit, ClientGate
 from notiflow.api.state import ApiState, TemporalClientFactory, TemporalConnector
 from notiflow.contracts import IssueEvent
 from notiflow.db import asyncpg_dsn, make_engine, make_sessionmaker
-from notiflow.settings import Settings
+from notiflow.settings import DEV_JWT_SECRET, Settings
 from notiflow.temporal import connect_client
 
 DESCRIPTION = """
@@ -45,7 +47,7 @@ Durable notifications for the issue tracker, driven by Temporal.
 ROUTERS = (
     preferences.router, templates.router, queue.router, analytics.router, inbox.router,
     events.router, users.router, unsubscribe.router, health.router, metrics.router, codec.router, audit.router,
-    redeliver.router, webhooks.router,
+    redeliver.router, webhooks.router, why.router,
 )
 
 
@@ -108,4 +110,6 @@ def create_app(settings: Settings, temporal_client_factory: TemporalClientFactor
     for router in ROUTERS:
         app.include_router(router)
     _document_models(app, IssueEvent)
+    # /demo signs in as a demo user: only where tokens are signed with the development secret (notiflow dev).
+    install_frontend(app, demo=settings.jwt_secret == DEV_JWT_SECRET)
     return app

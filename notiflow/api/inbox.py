@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import ColumnElement, func, select, update
+from fastapi import APIRouter, Header, HTTPException, Query
+from sqlalchemy import ColumnElement, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from notiflow.api.auth import CurrentUser, SIGNED_IN_ERRORS, StreamUser
 from notiflow.api.deps import Session, State
 from notiflow.api.errors import VALIDATION_ERRORS
-from notiflow.api.pagination import PageParams, fetch_page
+from notiflow.api.pagination import PageParams, decode_cursor, encode_cursor, fetch_page
 from notiflow.api.schemas import InboxItem, InboxPage, ReadAllResult, UnreadCount
 from notiflow.models import InAppNotificationRow
 
@@ -95,26 +96,92 @@ async def archive(notification_id: uuid.UUID, principal: CurrentUser, session: S
     )
 
 
+#: Browsers reconnect this soon after a dropped stream (the SSE ``retry:`` field, milliseconds).
+RECONNECT_MILLISECONDS = 1000
+#: At most this many missed notifications are replayed on a resume; past it the client re-reads /inbox.
+RESUME_LIMIT = 500
+#: The cursor of "before anything": a person with an empty inbox has missed everything that arrives.
+_ORIGIN = encode_cursor(datetime(1970, 1, 1, tzinfo=timezone.utc), uuid.UUID(int=0))
+
+
+def _event_id(row: InAppNotificationRow) -> str:
+    """An SSE event id is the row's position in the inbox (created_at, id): what to resume after."""
+    return encode_cursor(row.created_at, row.id)
+
+
+def _resume_point(last_event_id: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not last_event_id:
+        return None
+    try:
+        return decode_cursor(last_event_id)
+    except HTTPException:  # not one of ours: start afresh instead of refusing the stream
+        return None
+
+
+async def _newest_position(session: AsyncSession, user_id: str) -> str:
+    row = await session.scalar(
+        select(Inbox).where(Inbox.user_id == user_id).order_by(Inbox.created_at.desc(), Inbox.id.desc()).limit(1)
+    )
+    return _event_id(row) if row is not None else _ORIGIN
+
+
+async def _missed(session: AsyncSession, user_id: str, after: tuple[datetime, uuid.UUID]) -> list[InAppNotificationRow]:
+    return list((await session.scalars(
+        select(Inbox)
+        .where(Inbox.user_id == user_id, Inbox.archived_at.is_(None), tuple_(Inbox.created_at, Inbox.id) > tuple_(*after))
+        .order_by(Inbox.created_at, Inbox.id)
+        .limit(RESUME_LIMIT)
+    )).all())
+
+
+def _notification_event(row: InAppNotificationRow) -> ServerSentEvent:
+    item = InboxItem.model_validate(row)
+    return ServerSentEvent(event="notification", id=_event_id(row), data=item.model_dump_json())
+
+
 @router.get(
     "/stream",
     response_class=EventSourceResponse,
     summary="Live inbox (Server-Sent Events)",
     description="On connect: an `unread_count` event. Then one `notification` event (data: an inbox item) per "
-    "new in-app notification, within a second of delivery. Browsers' EventSource cannot set headers: "
-    "pass the token as `?access_token=`.",
+    "new in-app notification, within a second of delivery. Every event carries an `id`; a client that reconnects "
+    "with `Last-Event-ID` (EventSource does so by itself) first receives, oldest first, the notifications it "
+    "missed after that id (each once), then a fresh `unread_count`. Browsers' EventSource cannot set headers: "
+    "pass the token as `?access_token=` (and, for a reconnect by hand, the id as `?last_event_id=`).",
 )
-async def stream_inbox(principal: StreamUser, state: State) -> EventSourceResponse:
+async def stream_inbox(
+    principal: StreamUser,
+    state: State,
+    last_event_id: Annotated[str | None, Header(description="the id of the last event received")] = None,
+    resume_after: Annotated[
+        str | None, Query(alias="last_event_id", description="same as the Last-Event-ID header")
+    ] = None,
+) -> EventSourceResponse:
+    after = _resume_point(last_event_id or resume_after)
+    user_id = principal.user_id
+
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async with state.inbox.subscribe(principal.user_id) as arrivals:
+        # Subscribe before reading: whatever commits meanwhile is either in the read or in `arrivals` (or both).
+        async with state.inbox.subscribe(user_id) as arrivals:
+            sent: set[uuid.UUID] = set()  # replayed ones, which a NOTIFY may also bring
             async with state.sessions() as session:
-                unread = await _unread_count(session, principal.user_id)
-            yield ServerSentEvent(event="unread_count", data=UnreadCount(unread_count=unread).model_dump_json())
+                missed = await _missed(session, user_id, after) if after else []
+                position = None if after else await _newest_position(session, user_id)
+                unread = await _unread_count(session, user_id)
+            for row in missed:
+                sent.add(row.id)
+                yield _notification_event(row)
+            count = UnreadCount(unread_count=unread).model_dump_json()
+            # On a fresh connect the count's id marks "seen up to here", so a resume misses nothing even
+            # when no notification arrived before the connection dropped.
+            yield ServerSentEvent(event="unread_count", id=position, data=count, retry=RECONNECT_MILLISECONDS)
             while True:
                 notification_id = await arrivals.get()
+                if notification_id in sent:
+                    continue
                 async with state.sessions() as session:
                     row = await session.get(Inbox, notification_id)
-                if row is not None and row.user_id == principal.user_id:
-                    item = InboxItem.model_validate(row)
-                    yield ServerSentEvent(event="notification", id=str(item.id), data=item.model_dump_json())
+                if row is not None and row.user_id == user_id:
+                    yield _notification_event(row)
 
     return EventSourceResponse(events(), ping=KEEPALIVE_SECONDS)

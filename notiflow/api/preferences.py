@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notiflow.api.auth import CurrentUser, SIGNED_IN_ERRORS
 from notiflow.api.deps import AppSettings, Session, directory_user
 from notiflow.api.errors import VALIDATION_ERRORS
-from notiflow.api.schemas import NotificationSettings, PreferencesUpdate, PreferenceState, QuietHours
+from notiflow.api.schemas import NotificationSettings, PreferencesUpdate, PreferenceState, QuietHours, critical_reason
 from notiflow.contracts import CRITICAL_TYPES, DEFAULT_CHANNELS, Channel, Frequency, NotificationType
 from notiflow.directory import DEFAULT_LOCALE
 from notiflow.models import NotificationPreferenceRow, UserRow
@@ -40,6 +40,7 @@ def _matrix(stored: list[NotificationPreferenceRow]) -> list[PreferenceState]:
                 frequency=Frequency(row.frequency) if row else Frequency.IMMEDIATE,
                 digest_hour=row.digest_hour if row else None,
                 critical=notification_type in CRITICAL_TYPES,
+                locked_reason=critical_reason(notification_type) if notification_type in CRITICAL_TYPES else None,
                 customized=row is not None,
             ))
     return states

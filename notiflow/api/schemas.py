@@ -95,6 +95,12 @@ class QuietHours(_Request):
         return cls(start=start.strftime("%H:%M"), end=end.strftime("%H:%M"))
 
 
+def critical_reason(notification_type: NotificationType) -> str:
+    """Why a critical type's switches are locked (the 422 of a refused change, and ``locked_reason`` to show)."""
+    return (f"{notification_type} is critical (it reports production being down) and is always sent "
+            "immediately: it cannot be turned off or put in a digest")
+
+
 class PreferenceUpdate(_Request):
     notification_type: NotificationType
     channel: PersonalChannel
@@ -105,10 +111,7 @@ class PreferenceUpdate(_Request):
     @model_validator(mode="after")
     def _allowed(self) -> PreferenceUpdate:
         if self.notification_type in CRITICAL_TYPES and (not self.enabled or self.frequency != Frequency.IMMEDIATE):
-            raise ValueError(
-                f"{self.notification_type} is critical (it reports production being down) and is always sent "
-                "immediately: it cannot be turned off or put in a digest"
-            )
+            raise ValueError(critical_reason(self.notification_type))
         if self.frequency == Frequency.DAILY and self.digest_hour is None:
             raise ValueError("digest_hour (0-23, in your time zone) is required when frequency is DAILY")
         if self.frequency != Frequency.DAILY and self.digest_hour is not None:
@@ -123,6 +126,7 @@ class PreferenceState(BaseModel):
     frequency: Frequency
     digest_hour: int | None
     critical: bool = Field(description="critical types are always delivered, whatever the preference")
+    locked_reason: str | None = Field(default=None, description="for a critical type: why it cannot be changed")
     customized: bool = Field(description="false when this is the default (no choice stored)")
 
 

@@ -1,0 +1,134 @@
+import { FormEvent, useEffect, useState } from "react";
+import { api, ApiError, CHANNELS, query, STATUSES, TYPES, when } from "./api";
+
+interface Attempt {
+  attempt: number;
+  status: string;
+  sent_at: string | null;
+  error_details: string | null;
+  created_at: string;
+}
+
+interface QueueItem {
+  id: string;
+  notification_type: string;
+  channel: string;
+  status: string;
+  recipient_id: string | null;
+  address: string | null;
+  subject: string | null;
+  issue_id: string | null;
+  created_at: string;
+  sent_at: string | null;
+  error_message: string | null;
+  workflow_id: string | null;
+  workflow_url: string | null;
+  attempts: Attempt[];
+}
+
+const EMPTY = { status: "", notification_type: "", channel: "", recipient_id: "", issue_id: "", created_from: "", created_to: "" };
+
+function isoOrEmpty(local: string): string {
+  return local ? new Date(local).toISOString() : "";
+}
+
+export function QueuePage() {
+  const [form, setForm] = useState(EMPTY);
+  const [filters, setFilters] = useState(EMPTY);
+  const [items, setItems] = useState<QueueItem[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [messages, setMessages] = useState<Record<string, string>>({});
+
+  const load = async (after: string | null) => {
+    try {
+      const page = await api.request<{ items: QueueItem[]; next_cursor: string | null }>("GET",
+        "/api/v1/notifications/queue" + query({ ...filters, created_from: isoOrEmpty(filters.created_from),
+          created_to: isoOrEmpty(filters.created_to), cursor: after, limit: "50" }));
+      setItems((was) => (after ? [...was, ...page.items] : page.items));
+      setCursor(page.next_cursor);
+      setError(null);
+    } catch (failure) {
+      setError((failure as ApiError).detail);
+    }
+  };
+  useEffect(() => {
+    void load(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [filters]);
+
+  const redeliver = async (item: QueueItem) => {
+    // This row's own filters; the request id makes a double click send once.
+    const body = {
+      workflow_id: item.workflow_id, recipient_id: item.recipient_id, channel: item.channel,
+      notification_type: item.notification_type, issue_id: item.issue_id,
+      request_id: `console-${item.id}-${item.attempts.length}`,
+    };
+    try {
+      const started = await api.request<{ workflow_id: string; workflow_url: string }>("POST", "/api/v1/notifications/redeliver", body);
+      setMessages((was) => ({ ...was, [item.id]: `Redelivery started: ${started.workflow_id}` }));
+      setTimeout(() => void load(null), 1500);
+    } catch (failure) {
+      setMessages((was) => ({ ...was, [item.id]: (failure as ApiError).detail }));
+    }
+  };
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setFilters(form);
+  };
+  const field = (name: keyof typeof EMPTY) => ({
+    value: form[name], onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }),
+  });
+
+  return (
+    <section>
+      <h1>Queue</h1>
+      <form className="filters" onSubmit={submit}>
+        <label>Status<select {...field("status")}><option value="">all</option>{STATUSES.map((s) => <option key={s}>{s}</option>)}</select></label>
+        <label>Type<select {...field("notification_type")}><option value="">all</option>{TYPES.map((s) => <option key={s}>{s}</option>)}</select></label>
+        <label>Channel<select {...field("channel")}><option value="">all</option>{CHANNELS.map((s) => <option key={s}>{s}</option>)}</select></label>
+        <label>Recipient<input {...field("recipient_id")} size={10} /></label>
+        <label>Issue<input {...field("issue_id")} size={10} /></label>
+        <label>From<input type="datetime-local" {...field("created_from")} /></label>
+        <label>To<input type="datetime-local" {...field("created_to")} /></label>
+        <button type="submit">Filter</button>
+        <button type="button" className="quiet" onClick={() => { setForm(EMPTY); setFilters(EMPTY); }}>Clear</button>
+      </form>
+      {error && <p className="error" role="alert">{error}</p>}
+      <table>
+        <thead>
+          <tr><th>Created</th><th>Type</th><th>Channel</th><th>Status</th><th>Recipient</th><th>Issue</th><th>Attempts</th><th>Reason</th><th>Run</th><th /></tr>
+        </thead>
+        <tbody>
+          {items.map((item) => (
+            <tr key={item.id} data-queue-id={item.id} data-status={item.status}>
+              <td>{when(item.created_at)}</td>
+              <td>{item.notification_type}</td>
+              <td>{item.channel}</td>
+              <td><span className={`status ${item.status.toLowerCase()}`}>{item.status}</span></td>
+              <td>{item.recipient_id}<br /><small>{item.address}</small></td>
+              <td>{item.issue_id ? <a href={`#/why?issue_id=${encodeURIComponent(item.issue_id)}&user_id=${encodeURIComponent(item.recipient_id ?? "")}`}>{item.issue_id}</a> : "—"}</td>
+              <td>
+                {item.attempts.length}
+                {item.attempts.length > 0 && (
+                  <details><summary>details</summary>
+                    <ol>{item.attempts.map((a) => <li key={`${a.attempt}-${a.created_at}`}>{a.status} {when(a.sent_at ?? a.created_at)} {a.error_details}</li>)}</ol>
+                  </details>
+                )}
+              </td>
+              <td className="clip">{item.error_message ?? ""}</td>
+              <td>{item.workflow_url ? <a href={item.workflow_url} target="_blank" rel="noreferrer">run</a> : "—"}</td>
+              <td>
+                {item.status === "FAILED" && <button type="button" onClick={() => void redeliver(item)}>Redeliver</button>}
+                {messages[item.id] && <p role="status"><small>{messages[item.id]}</small></p>}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {items.length === 0 && !error && <p>Nothing matches.</p>}
+      {cursor && <button type="button" onClick={() => void load(cursor)}>Load more</button>}
+    </section>
+  );
+}

@@ -1,0 +1,197 @@
+import { useEffect, useState } from "react";
+import { api, ApiError, query, when } from "./api";
+
+interface Template {
+  id: string;
+  name: string;
+  display_name: string;
+  notification_type: string;
+  channel: string;
+  locale: string;
+  subject_template: string | null;
+  body_template: string;
+  html_template: string | null;
+  version: number;
+  is_active: boolean;
+  created_by: string | null;
+  created_at: string;
+}
+
+interface Preview {
+  subject: string | null;
+  text: string;
+  html: string | null;
+}
+
+const T = "/api/v1/notifications/templates";
+
+export function TemplatesPage() {
+  const [templates, setTemplates] = useState<Template[]>([]);
+  const [filter, setFilter] = useState({ notification_type: "", channel: "", locale: "" });
+  const [editing, setEditing] = useState<Template | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const load = async () => {
+    try {
+      setTemplates(await api.request<Template[]>("GET", T + query(filter)));
+      setError(null);
+    } catch (failure) {
+      setError((failure as ApiError).detail);
+    }
+  };
+  useEffect(() => {
+    void load();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [filter]);
+
+  if (editing) {
+    return <TemplateEditor template={editing} onClose={() => { setEditing(null); void load(); }} />;
+  }
+  return (
+    <section>
+      <h1>Templates</h1>
+      <div className="filters">
+        <label>Locale
+          <select value={filter.locale} onChange={(e) => setFilter({ ...filter, locale: e.target.value })}>
+            <option value="">all</option><option value="en">en</option><option value="fr">fr</option>
+          </select>
+        </label>
+        <label>Channel
+          <select value={filter.channel} onChange={(e) => setFilter({ ...filter, channel: e.target.value })}>
+            <option value="">all</option><option>EMAIL</option><option>IN_APP</option><option>SMS</option>
+          </select>
+        </label>
+      </div>
+      {error && <p className="error" role="alert">{error}</p>}
+      <table>
+        <thead><tr><th>Type</th><th>Channel</th><th>Locale</th><th>Version</th><th>Subject</th><th /></tr></thead>
+        <tbody>
+          {templates.map((t) => (
+            <tr key={t.id}>
+              <td>{t.notification_type}</td><td>{t.channel}</td><td>{t.locale}</td><td>v{t.version}</td>
+              <td className="clip">{t.subject_template ?? "—"}</td>
+              <td><button type="button" onClick={() => setEditing(t)} aria-label={`Edit ${t.name}`}>Edit</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function TemplateEditor({ template, onClose }: { template: Template; onClose: () => void }) {
+  const [current, setCurrent] = useState(template);
+  const [subject, setSubject] = useState(template.subject_template ?? "");
+  const [body, setBody] = useState(template.body_template);
+  const [html, setHtml] = useState(template.html_template ?? "");
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const [versions, setVersions] = useState<Template[]>([]);
+
+  const loadVersions = async (id: string) => setVersions(await api.request<Template[]>("GET", `${T}/${id}/versions`));
+  useEffect(() => {
+    void loadVersions(current.id);
+  }, [current.id]);
+
+  // Live preview: the draft rendered by the API's preview route, 300 ms after the last keystroke.
+  useEffect(() => {
+    const timer = setTimeout(async () => {
+      try {
+        const draft = {
+          notification_type: current.notification_type, channel: current.channel, locale: current.locale,
+          subject_template: subject || null, body_template: body, html_template: html || null,
+        };
+        setPreview(await api.request<Preview>("POST", `${T}/preview`, { template: draft }));
+        setProblem(null);
+      } catch (failure) {
+        setProblem((failure as ApiError).detail);
+      }
+    }, 300);
+    return () => clearTimeout(timer);
+  }, [subject, body, html, current]);
+
+  const save = async () => {
+    try {
+      const stored = await api.request<Template>("PUT", `${T}/${current.id}`, {
+        subject_template: subject || null, body_template: body, html_template: html || null,
+      });
+      setCurrent(stored);
+      setSaved(`Saved as version ${stored.version}`);
+      setProblem(null);
+    } catch (failure) {
+      setProblem((failure as ApiError).detail);
+      setSaved(null);
+    }
+  };
+
+  const rollBack = (version: Template) => {
+    setSubject(version.subject_template ?? "");
+    setBody(version.body_template);
+    setHtml(version.html_template ?? "");
+    setSaved(`Loaded version ${version.version}: press Save to make it the active version`);
+  };
+
+  return (
+    <section>
+      <h1>{current.name} <small>v{current.version}</small></h1>
+      <button type="button" className="quiet" onClick={onClose}>Back to templates</button>
+      <div className="editor">
+        <div className="fields">
+          <label htmlFor="subject">Subject</label>
+          <input id="subject" value={subject} onChange={(e) => setSubject(e.target.value)} aria-describedby="template-problem" />
+          <label htmlFor="body">Text</label>
+          <textarea id="body" rows={10} value={body} onChange={(e) => setBody(e.target.value)} aria-describedby="template-problem" />
+          <label htmlFor="html">HTML</label>
+          <textarea id="html" rows={6} value={html} onChange={(e) => setHtml(e.target.value)} aria-describedby="template-problem" />
+          <p id="template-problem" className="error" role="alert">{problem}</p>
+          <button type="button" onClick={() => void save()}>Save</button>
+          <p role="status">{saved}</p>
+        </div>
+        <div className="preview" aria-label="Preview" role="region">
+          <h2>Preview</h2>
+          {preview && (
+            <>
+              {preview.subject !== null && <p><strong>Subject:</strong> <span data-testid="preview-subject">{preview.subject}</span></p>}
+              <pre data-testid="preview-text">{preview.text}</pre>
+              {preview.html && <iframe title="HTML preview" sandbox="" srcDoc={preview.html} />}
+            </>
+          )}
+        </div>
+      </div>
+      <h2>Versions</h2>
+      <table>
+        <thead><tr><th>Version</th><th>By</th><th>When</th><th>Active</th><th>Changes from the previous</th><th /></tr></thead>
+        <tbody>
+          {versions.map((v, index) => (
+            <tr key={v.id}>
+              <td>v{v.version}</td><td>{v.created_by ?? "seed"}</td><td>{when(v.created_at)}</td><td>{v.is_active ? "yes" : ""}</td>
+              <td><Diff before={versions[index + 1]} after={v} /></td>
+              <td>{!v.is_active && <button type="button" onClick={() => rollBack(v)}>Roll back to v{v.version}</button>}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/** Lines removed and added, per field, against the previous version (no library: templates are short). */
+function Diff({ before, after }: { before?: Template; after: Template }) {
+  if (!before) return <span>first version</span>;
+  const fields = ["subject_template", "body_template", "html_template"] as const;
+  const changes = fields.flatMap((field) => {
+    const old = (before[field] ?? "").split("\n");
+    const now = (after[field] ?? "").split("\n");
+    return [
+      ...old.filter((line) => !now.includes(line)).map((line) => ({ sign: "-", line, field })),
+      ...now.filter((line) => !old.includes(line)).map((line) => ({ sign: "+", line, field })),
+    ];
+  });
+  if (!changes.length) return <span>no change</span>;
+  return (
+    <pre className="diff">
+      {changes.slice(0, 12).map((c, i) => <div key={i} className={c.sign === "+" ? "add" : "del"}>{c.sign} {c.line}</div>)}
+    </pre>
+  );
+}

@@ -1,0 +1,17 @@
+// The admin console (/admin) and the tracker demo page (/demo), built into the Python package:
+// notiflow/api/static/{admin,demo}/index.html and /static/assets/*, served by `notiflow api`.
+import { resolve } from "node:path";
+import { defineConfig } from "vite";
+
+export default defineConfig({
+  root: resolve(__dirname, "apps"),
+  base: "/static/",
+  esbuild: { jsx: "automatic" },
+  build: {
+    outDir: resolve(__dirname, "../notiflow/api/static"),
+    emptyOutDir: true,
+    rollupOptions: {
+      input: { admin: resolve(__dirname, "apps/admin/index.html"), demo: resolve(__dirname, "apps/demo/index.html") },
+    },
+  },
+});

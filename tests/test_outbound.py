@@ -12,11 +12,13 @@ import datetime as dt
 import ipaddress
 import ssl
 
+import hypothesis
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import strategies as st
 
 from notiflow import outbound
 from notiflow.outbound import AllowList, OutboundClient, OutboundRefused, check_url, parse_url, retry_after_seconds
@@ -196,3 +198,23 @@ def _self_signed(name: str, folder) -> tuple:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(
+    st.one_of(
+        st.text(max_size=80),
+        st.builds(
+            lambda scheme, host, rest: f"{scheme}://{host}{rest}",
+            st.sampled_from(["http", "https", "HTTP", "ftp", ""]),
+            st.text(max_size=40),
+            st.text(max_size=20),
+        ),
+    )
+)
+def test_any_string_is_parsed_or_refused_never_a_crash(url):
+    """What an admin may type: the guard answers OutboundRefused (a 422), never another exception (a 500)."""
+    try:
+        parse_url(url)
+    except OutboundRefused:
+        pass

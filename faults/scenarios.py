@@ -290,20 +290,23 @@ async def smtp_down(stack: Stack, *, outage: float = 60.0, events: int = 20, tim
     people = staff(events)
     stack.smtp.kill9()
     down_at = time.time()
-    ids, wids, expected = await publish_assigned(stack, f"F2-{int(outage)}", people)
     notes = []
+    try:
+        ids, wids, expected = await publish_assigned(stack, f"F2-{int(outage)}", people)
 
-    async def over() -> bool:
-        return time.time() - down_at >= outage
+        async def over() -> bool:
+            return time.time() - down_at >= outage
 
-    async def gave_up() -> bool:
-        return await over() or await all_closed(stack, wids)
+        async def gave_up() -> bool:
+            return await over() or await all_closed(stack, wids)
 
-    await wait_until(stack, gave_up, timeout=outage + 5, poll=1.0)
-    if not await over():
-        notes.append(f"every run finished while SMTP was still down (after {time.time() - down_at:.0f} s): outage cut short")
-    stack.smtp.start()
-    await stack.smtp.wait_ready()
+        await wait_until(stack, gave_up, timeout=outage + 5, poll=1.0)
+        if not await over():
+            notes.append(f"every run finished while SMTP was still down "
+                         f"(after {time.time() - down_at:.0f} s): outage cut short")
+    finally:  # never leave the next scenario without a mail server
+        stack.smtp.start()
+        await stack.smtp.wait_ready()
     fault_end = time.time()
     t, more = await settle(stack, ids, expected, wids, since=started, timeout=timeout)
     label = f"{outage / 60:.0f} min" if outage >= 120 else f"{outage:.0f} s"
@@ -386,12 +389,13 @@ async def temporal_kill9(stack: Stack, *, recipients: int = 200, timers: int = 2
         killed_at = time.time()
         at_kill = received_since(stack, started, addresses)
         await asyncio.sleep(down)
-        stack.temporal.start()
-        await stack.temporal.wait_ready()
-        await stack.connect()
-        fault_end = time.time()
     finally:
         stack.smtp.set_delay(0)
+        if not stack.temporal.alive:  # same port, same file
+            stack.temporal.start()
+            await stack.temporal.wait_ready()
+            await stack.connect()
+    fault_end = time.time()
     all_expected = expected | sla_expected | overdue
     t, notes = await settle(stack, {issue_id} | sla_ids, all_expected, [wid, *sla_wids], since=started,
                             timeout=timeout, not_before=due_at.timestamp() + 5)

@@ -26,6 +26,9 @@ async def test_defaults_cover_every_type_on_the_default_channels(api, db):
     assert len(body["preferences"]) == len(NotificationType) * len(DEFAULT_CHANNELS)
     assert all(p["enabled"] and p["frequency"] == "IMMEDIATE" and not p["customized"] for p in body["preferences"])
     assert {p["notification_type"] for p in body["preferences"] if p["critical"]} == set(CRITICAL_TYPES)
+    # What a settings screen shows beside a locked switch: the same reason a refused change gives.
+    assert all(("is critical" in p["locked_reason"]) if p["critical"] else p["locked_reason"] is None
+               for p in body["preferences"])
 
 
 async def test_put_changes_preferences_and_personal_settings(api, db):
@@ -47,7 +50,7 @@ async def test_put_changes_preferences_and_personal_settings(api, db):
     assert entry(body, "ISSUE_COMMENT_ADDED", "EMAIL")["enabled"] is False
     assert entry(body, "ISSUE_CREATED", "EMAIL") == {
         "notification_type": "ISSUE_CREATED", "channel": "EMAIL", "enabled": True, "frequency": "DAILY",
-        "digest_hour": 8, "critical": False, "customized": True}
+        "digest_hour": 8, "critical": False, "locked_reason": None, "customized": True}
     assert entry(body, "ISSUE_ASSIGNED", "SMS")["customized"] is True
     assert body == (await api.get(URL, headers=bearer("u-1"))).json()
 

@@ -109,7 +109,7 @@ export function NotificationSettings({ userId, className }: NotificationSettings
                   return (
                     <td key={channel}>
                       <input type="checkbox" className="nf-switch" aria-label={`${label} — ${t.channels[channel]}`}
-                        checked={row.critical ? true : cell.enabled} disabled={row.critical}
+                        checked={cell.enabled || (row.critical && row.cells.has(channel))} disabled={row.critical}
                         aria-describedby={reason ? reasonId : undefined} onChange={toggle(row, channel)} />
                     </td>
                   );

@@ -85,13 +85,13 @@ export function QueuePage() {
     <section>
       <h1>Queue</h1>
       <form className="filters" onSubmit={submit}>
-        <label>Status<select {...field("status")}><option value="">all</option>{STATUSES.map((s) => <option key={s}>{s}</option>)}</select></label>
-        <label>Type<select {...field("notification_type")}><option value="">all</option>{TYPES.map((s) => <option key={s}>{s}</option>)}</select></label>
-        <label>Channel<select {...field("channel")}><option value="">all</option>{CHANNELS.map((s) => <option key={s}>{s}</option>)}</select></label>
-        <label>Recipient<input {...field("recipient_id")} size={10} /></label>
-        <label>Issue<input {...field("issue_id")} size={10} /></label>
-        <label>From<input type="datetime-local" {...field("created_from")} /></label>
-        <label>To<input type="datetime-local" {...field("created_to")} /></label>
+        <label>Status<select aria-label="Status" {...field("status")}><option value="">all</option>{STATUSES.map((s) => <option key={s}>{s}</option>)}</select></label>
+        <label>Type<select aria-label="Type" {...field("notification_type")}><option value="">all</option>{TYPES.map((s) => <option key={s}>{s}</option>)}</select></label>
+        <label>Channel<select aria-label="Channel" {...field("channel")}><option value="">all</option>{CHANNELS.map((s) => <option key={s}>{s}</option>)}</select></label>
+        <label>Recipient<input aria-label="Recipient" {...field("recipient_id")} size={10} /></label>
+        <label>Issue<input aria-label="Issue" {...field("issue_id")} size={10} /></label>
+        <label>From<input aria-label="From" type="datetime-local" {...field("created_from")} /></label>
+        <label>To<input aria-label="To" type="datetime-local" {...field("created_to")} /></label>
         <button type="submit">Filter</button>
         <button type="button" className="quiet" onClick={() => { setForm(EMPTY); setFilters(EMPTY); }}>Clear</button>
       </form>

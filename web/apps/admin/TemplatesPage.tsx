@@ -52,12 +52,12 @@ export function TemplatesPage() {
       <h1>Templates</h1>
       <div className="filters">
         <label>Locale
-          <select value={filter.locale} onChange={(e) => setFilter({ ...filter, locale: e.target.value })}>
+          <select aria-label="Locale" value={filter.locale} onChange={(e) => setFilter({ ...filter, locale: e.target.value })}>
             <option value="">all</option><option value="en">en</option><option value="fr">fr</option>
           </select>
         </label>
         <label>Channel
-          <select value={filter.channel} onChange={(e) => setFilter({ ...filter, channel: e.target.value })}>
+          <select aria-label="Channel" value={filter.channel} onChange={(e) => setFilter({ ...filter, channel: e.target.value })}>
             <option value="">all</option><option>EMAIL</option><option>IN_APP</option><option>SMS</option>
           </select>
         </label>

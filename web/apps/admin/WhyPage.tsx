@@ -62,8 +62,8 @@ export function WhyPage({ initial }: { initial: URLSearchParams }) {
       <h1>Why (not)?</h1>
       <p>Did a person hear about an issue, and if not, why? Every event of the issue and, per channel, what was decided.</p>
       <form className="filters" onSubmit={submit}>
-        <label>Issue<input value={issueId} onChange={(e) => setIssueId(e.target.value)} placeholder="ISS-42" required /></label>
-        <label>Person<input value={userId} onChange={(e) => setUserId(e.target.value)} placeholder="u-agent" required /></label>
+        <label>Issue<input aria-label="Issue" value={issueId} onChange={(e) => setIssueId(e.target.value)} placeholder="ISS-42" required /></label>
+        <label>Person<input aria-label="Person" value={userId} onChange={(e) => setUserId(e.target.value)} placeholder="u-agent" required /></label>
         <button type="submit">Explain</button>
       </form>
       {error && <p className="error" role="alert">{error}</p>}

@@ -9,6 +9,7 @@ over the worker's shared resources (database pool, providers, Temporal client).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -24,6 +25,12 @@ from workflows.summary.workflows import WORKFLOWS as SUMMARY
 ALL_WORKFLOWS = [*DELIVERY, *DIRECTORY, *SLA, *DIGEST, *SUMMARY, *SPIKE]
 
 
+class FeatureActivities(Protocol):
+    """What each ``activities/<feature>/activities.py`` class offers the worker."""
+
+    def activities(self) -> list[Any]: ...
+
+
 def worker_activities(sessions: async_sessionmaker[AsyncSession], settings: Settings,
                       client: Client) -> tuple[list, Callable[[], Awaitable[None]]]:
     """Every activity of every feature, and how to close what they hold open (SMTP connections)."""
@@ -35,7 +42,7 @@ def worker_activities(sessions: async_sessionmaker[AsyncSession], settings: Sett
     from activities.summary.activities import SummaryActivities
 
     delivery = DeliveryActivities(sessions, settings)
-    features = [delivery, RedeliveryActivities(sessions, settings), DirectoryActivities(sessions),
+    features: list[FeatureActivities] = [delivery, RedeliveryActivities(sessions, settings), DirectoryActivities(sessions),
                 SlaActivities(sessions, settings, client), DigestActivities(sessions, settings, client),
                 SummaryActivities(sessions, settings)]
     return [activity for feature in features for activity in feature.activities()], delivery.close

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -80,6 +81,7 @@ class DeliveryActivities:
         every admin, and the plan says so (recorded on its rows and in the run).
         """
         fallback = None
+        issue: dict[str, Any] | None
         if request.event is not None:
             event = request.event
             directory = await queries.directory_for(session, event)

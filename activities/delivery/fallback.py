@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.delivery import queries
 from activities.delivery.planning import channel_address, issue_context_from_event, template_context
 from notiflow.contracts import Channel, DeliveryStatus, IssueEvent, NotificationType
-from notiflow.models import IssueEventRow, NotificationQueueRow, UserRow
+from notiflow.models import IssueEventRow, NotificationQueueRow, UserRow, table
 from notiflow.settings import Settings
 from notiflow.templates.render import TemplateSource
 from notiflow.templates.store import render_for
@@ -84,7 +84,7 @@ async def plan_fallbacks(session: AsyncSession, queue_ids: list[str], request: N
             if fields is None:
                 continue
             new_id = uuid.uuid4()
-            await session.execute(insert(Queue.__table__).values(
+            await session.execute(insert(table(Queue)).values(
                 id=new_id, dedupe_key=key, recipient_id=user.id, delivery_method=str(channel),
                 notification_type=row.notification_type, event_id=row.event_id, issue_id=row.issue_id,
                 workflow_id=row.workflow_id, max_retries=row.max_retries, scheduled_at=now, status="PENDING",

@@ -137,14 +137,14 @@ async def directory_for(session: AsyncSession, event: IssueEvent) -> Directory:
     )).all()
     commenters: list[str] = []
     if event.type == EventType.ISSUE_COMMENT_ADDED:
-        commenters = list((await session.execute(
+        commenters = [actor for actor in (await session.execute(
             select(IssueEventRow.actor_id).where(
                 IssueEventRow.issue_id == event.issue.id,
                 IssueEventRow.type == EventType.ISSUE_COMMENT_ADDED,
                 IssueEventRow.occurred_at < event.occurred_at,
                 IssueEventRow.actor_id.is_not(None),
             ).distinct()
-        )).scalars())
+        )).scalars() if actor is not None]
     return Directory(
         admins=tuple(a.id for a in admins),
         on_call_admins=tuple(a.id for a in admins if a.is_on_call),
@@ -168,7 +168,7 @@ async def preferences_for(session: AsyncSession, user_ids: list[str], types: set
         )
     )).scalars()
     return {
-        (p.user_id, p.notification_type, p.delivery_method): Preference(p.is_enabled, p.frequency) for p in rows
+        (p.user_id, p.notification_type, p.delivery_method): Preference(p.is_enabled, Frequency(p.frequency)) for p in rows
     }
 
 

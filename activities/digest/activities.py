@@ -169,6 +169,7 @@ class DigestActivities:
             digests = (await session.execute(
                 select(q).where(q.id.in_([uuid.UUID(d) for d in settle.digest_ids])))).scalars().all()
             for digest in digests:
+                values: dict[str, Any]
                 if digest.status == DeliveryStatus.SENT:
                     values = {"status": str(DeliveryStatus.SENT), "sent_at": digest.sent_at,
                               "provider_response": f"in digest {digest.id}"}
@@ -178,7 +179,7 @@ class DigestActivities:
                 else:
                     continue
                 items = (await session.execute(
-                    update(q).where(q.id.in_([uuid.UUID(i) for i in digest.context_data["digest_items"]]),
+                    update(q).where(q.id.in_([uuid.UUID(i) for i in (digest.context_data or {})["digest_items"]]),
                                     q.status == DeliveryStatus.PENDING)
                     .values(**values).returning(q)
                 )).scalars().all()

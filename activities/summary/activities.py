@@ -83,7 +83,7 @@ class SummaryActivities:
         window = {"start": period_start(period, self.settings.timezone), "end": period.period_end.astimezone(timezone.utc)}
         async with self.sessions() as session:
             totals = (await session.execute(_TOTALS, window)).one()
-            open_counts = dict((await session.execute(_OPEN_BY_PRIORITY, window)).all())
+            open_counts: dict[str, int] = dict((await session.execute(_OPEN_BY_PRIORITY, window)).all())
             overdue = (await session.execute(_OVERDUE, window | {"limit": OVERDUE_LISTED})).all()
             categories = (await session.execute(_TOP_CATEGORIES, window | {"limit": TOP_CATEGORIES})).all()
         return SummaryReport(

@@ -7,7 +7,7 @@ and read in ``notiflow.tokens``; here a refusal becomes a 401 a person can act o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query
@@ -70,7 +70,7 @@ async def stream_principal(
     raise _unauthorized(NO_TOKEN + " or add ?access_token=<JWT>")
 
 
-def require_role(role: str) -> Callable[..., Principal]:
+def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if role not in principal.roles:
             held = ", ".join(sorted(principal.roles)) or "none"

@@ -7,6 +7,7 @@ client wrote it (``preferences[0].frequency``), not as FastAPI's location tuple.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from collections.abc import Sequence
 from typing import Any
@@ -126,13 +127,14 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Which error becomes which answer, most specific first (Starlette picks by the exception's class).
+_HANDLERS: list[tuple[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]]] = [
+    (HTTPException, _http_error), (RequestValidationError, _request_invalid), (InvalidEvent, _event_invalid),
+    (EventConflict, _event_conflict), (TemplateError, _template_invalid), (RPCError, _temporal_failed),
+    (DBAPIError, _database_error), (ConnectionError, _database_error), (Exception, _unexpected),
+]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _request_invalid)
-    app.add_exception_handler(InvalidEvent, _event_invalid)
-    app.add_exception_handler(EventConflict, _event_conflict)
-    app.add_exception_handler(TemplateError, _template_invalid)
-    app.add_exception_handler(RPCError, _temporal_failed)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(ConnectionError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    for error, handler in _HANDLERS:
+        app.add_exception_handler(error, handler)

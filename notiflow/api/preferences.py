@@ -59,7 +59,6 @@ async def _settings_of(session: AsyncSession, user: UserRow, settings: Settings)
     )
 
 
-@router.get("", response_model=NotificationSettings, summary="My notification settings")
 def _channels_available(update: PreferencesUpdate, settings: Settings) -> None:
     """SMS can be switched on only where an SMS gateway is configured (else the rows could only fail)."""
     if settings.sms_url:
@@ -70,6 +69,7 @@ def _channels_available(update: PreferencesUpdate, settings: Settings) -> None:
                                      "NOTIFLOW_SMS_URL is not set); choose EMAIL or IN_APP")
 
 
+@router.get("", response_model=NotificationSettings, summary="My notification settings")
 async def get_preferences(principal: CurrentUser, session: Session, settings: AppSettings) -> NotificationSettings:
     user = await directory_user(session, principal.user_id)
     return await _settings_of(session, user, settings)
@@ -80,8 +80,8 @@ async def put_preferences(
     update: PreferencesUpdate, principal: CurrentUser, session: Session, settings: AppSettings
 ) -> NotificationSettings:
     user = await directory_user(session, principal.user_id)
-    sent = update.model_fields_set
     _channels_available(update, settings)
+    sent = update.model_fields_set
     if "timezone" in sent:
         user.timezone = update.timezone
     if "locale" in sent:

@@ -58,7 +58,8 @@ async def list_queue(
             .order_by(NotificationLogRow.created_at, NotificationLogRow.attempt)
         )
         for log in logs:
-            attempts[log.queue_id].append(log)
+            if log.queue_id is not None:
+                attempts[log.queue_id].append(log)
     return CursorPage[QueueItem](
         items=[QueueItem.of(row, attempts[row.id], settings) for row in rows], next_cursor=next_cursor
     )
@@ -79,7 +80,7 @@ async def send_test(body: SendTestRequest, admin: Admin, session: Session, state
             raise HTTPException(422, f"{template.name} is not sent on its own; test a notification type instead")
         if body.channel is not None and body.channel != template.template_type:
             raise HTTPException(422, f"template {template.name} is for {template.template_type}, not {body.channel}")
-        notification_type, channel = template.notification_type, Channel(template.template_type)
+        notification_type, channel = NotificationType(template.notification_type), Channel(template.template_type)
     await directory_user(session, body.recipient_id)
     notifier = await notification_client(state)
     workflow_id = await notifier.send_test(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import datetime, time, timezone
-from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, get_args
 from urllib.parse import quote
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -31,7 +31,10 @@ Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{
 #: Channels a person chooses for themselves; webhooks, Slack and Teams are subscriptions, not personal.
 PersonalChannel = Literal["EMAIL", "IN_APP", "SMS"]
 #: Notification types plus DIGEST (the hourly/daily round-up has a template of its own).
-TemplateType = Literal[TEMPLATE_TYPES]
+if TYPE_CHECKING:  # a Literal built from a tuple at run time; to the type checker, a string
+    TemplateType = str
+else:
+    TemplateType = Literal[TEMPLATE_TYPES]
 
 
 class _Request(BaseModel):

@@ -165,8 +165,10 @@ async def create_template(body: TemplateCreate, admin: Admin, session: Session) 
     row = _unsaved(body)
     previous = await _active(session, row.name)
     row.display_name = body.display_name or (previous.display_name if previous else _default_display_name(row))
-    keep_description = "description" not in body.model_fields_set and previous is not None
-    row.description = previous.description if keep_description else body.description
+    if "description" not in body.model_fields_set and previous is not None:
+        row.description = previous.description  # an edit that leaves the description out keeps it
+    else:
+        row.description = body.description
     return TemplateOut.of(await _save_new_version(session, row, admin.user_id))
 
 
@@ -195,6 +197,7 @@ async def preview_template(request: TemplatePreviewRequest, _admin: Admin, sessi
     if request.template_id is not None:
         row = await _template_or_404(session, request.template_id)
     else:
+        assert request.template is not None  # the request model requires one of template_id / template
         row = _unsaved(request.template)
     context = request.context if request.context is not None else sample_context(row.notification_type)
     rendered = await asyncio.to_thread(_validated_render, _source(row), context)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
+from notiflow.api.auth import Responses
 from notiflow.api.deps import AppSettings, Session
 from notiflow.contracts import CRITICAL_TYPES, Channel, NotificationType
 from notiflow.models import NotificationPreferenceRow, UserRow
@@ -22,7 +23,7 @@ from notiflow.tokens import InvalidUnsubscribeToken, UnsubscribeRequest, read_un
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 #: For /docs: refusals are pages for a person who clicked a link, not JSON.
-_REFUSAL_PAGES = {
+_REFUSAL_PAGES: Responses = {
     400: {"description": "a page explaining why: tampered or expired link, or a critical type", "content": _HTML},
     404: {"description": "a page saying the person is no longer in the directory", "content": _HTML},
 }

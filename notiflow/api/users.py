@@ -34,4 +34,6 @@ async def put_user(user_id: str, user: User, _service: Service, session: Session
         raise HTTPException(422, f"the body's id {user.id!r} differs from the URL's {user_id!r}; they must match")
     await upsert_users(session, [user])
     await session.commit()
-    return _as_user(await session.get(UserRow, user_id, populate_existing=True))
+    stored = await session.get(UserRow, user_id, populate_existing=True)
+    assert stored is not None  # written just above
+    return _as_user(stored)

@@ -26,6 +26,7 @@ import re
 import time
 from contextvars import ContextVar
 from functools import wraps
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import nodes
@@ -208,7 +209,7 @@ def _estimate_format(s: Any, *args: Any, **kwargs: Any) -> int:
 
 #: Steps whose output can be much larger than their input, by filter or str-method name:
 #: the size they would make, computed from their arguments before they run.
-ESTIMATES = {
+ESTIMATES: dict[str, Callable[..., int]] = {
     "indent": _estimate_indent, "replace": _estimate_replace, "wordwrap": _estimate_wordwrap,
     "join": estimate_join, "translate": _estimate_translate, "expandtabs": _estimate_expandtabs,
     "format": _estimate_format, "tojson": _estimate_tojson,

@@ -176,6 +176,8 @@ class DevStack:
         base = f"http://localhost:{self.settings.api_port}"
         self.urls["HTTP API"] = base
         self.urls["API docs"] = f"{base}/docs"
+        self.urls["Admin console"] = f"{base}/admin (Token: the demo admin's, below)"
+        self.urls["Demo page"] = f"{base}/demo (the tracker, signed in as the demo user u-agent)"
 
     async def _codec(self) -> None:
         from notiflow.api.codec import create_codec_app

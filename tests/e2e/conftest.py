@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from sse_starlette.sse import AppStatus
 from temporalio.client import Client
 
 from notiflow.api.app import create_app
@@ -47,6 +48,7 @@ class RestartableApi:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, timeout: float = 20.0) -> None:
+        AppStatus.should_exit = False
         config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="on", timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
@@ -60,8 +62,10 @@ class RestartableApi:
 
     async def stop(self) -> None:
         if self.server is not None and self.thread is not None:
+            AppStatus.should_exit = True  # end open event streams at once, as a SIGTERM would (no 1 s wait)
             self.server.should_exit = True
             await asyncio.to_thread(self.thread.join, 10)
+            AppStatus.should_exit = False  # process-wide: leave it as found for other tests' streams
             self.server = self.thread = None
 
 

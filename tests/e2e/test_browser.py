@@ -10,6 +10,7 @@ import time
 import uuid
 
 import httpx
+from playwright.async_api import expect
 from sqlalchemy import select, text
 
 from notiflow.models import InAppNotificationRow, NotificationQueueRow
@@ -123,7 +124,8 @@ async def publish_assignment_while_down(stack, db) -> dict:
 
 
 async def test_a_preference_persists_across_a_reload_and_a_critical_type_stays_on(stack, page):
-    await open_demo(page, stack.url)
+    await page.goto(f"{stack.url}/demo")  # no token in the URL: the dev-only /demo/session signs in as u-agent
+    await bell(page, 0).wait_for(timeout=10_000)
     email = page.get_by_role("checkbox", name="Ticket assigné — E-mail")
     assert await email.is_checked()
     await email.click()
@@ -167,6 +169,7 @@ async def test_console_template_edit_reaches_the_next_mail_and_a_failed_row_is_r
     await body.fill("{{ issue.id }} {% if %}")
     await page.locator("#template-problem").filter(has_text="line").wait_for()  # the validation error, at its line
     await body.fill("Bonjour {{ recipient.name }}, le ticket {{ issue.id }} vous est confié. MARQUE-E2E")
+    await expect(page.locator("#template-problem")).to_be_empty()  # the fixed draft renders again
     await preview.filter(has_text="MARQUE-E2E").wait_for()
     await page.screenshot(path=screenshot_dir() / "admin-template.png", full_page=True)
     await page.get_by_role("button", name="Save", exact=True).click()

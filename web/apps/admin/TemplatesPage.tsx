@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, ApiError, query, when } from "./api";
 
 interface Template {
@@ -94,18 +94,23 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
     void loadVersions(current.id);
   }, [current.id]);
 
-  // Live preview: the draft rendered by the API's preview route, 300 ms after the last keystroke.
+  // Live preview: the draft rendered by the API's preview route, 300 ms after the last keystroke; only the
+  // answer to the latest draft is shown (an older one arriving late is dropped).
+  const latest = useRef(0);
   useEffect(() => {
     const timer = setTimeout(async () => {
+      const asked = ++latest.current;
       try {
         const draft = {
           notification_type: current.notification_type, channel: current.channel, locale: current.locale,
           subject_template: subject || null, body_template: body, html_template: html || null,
         };
-        setPreview(await api.request<Preview>("POST", `${T}/preview`, { template: draft }));
+        const rendered = await api.request<Preview>("POST", `${T}/preview`, { template: draft });
+        if (asked !== latest.current) return;
+        setPreview(rendered);
         setProblem(null);
       } catch (failure) {
-        setProblem((failure as ApiError).detail);
+        if (asked === latest.current) setProblem((failure as ApiError).detail);
       }
     }, 300);
     return () => clearTimeout(timer);

@@ -67,17 +67,19 @@ function Demo({ token }: { token: string }) {
   );
 }
 
+/** ?token= (any person's), else the demo user's from the dev-only /demo/session. */
 function App() {
-  const token = takeToken();
-  if (!token) {
-    return (
-      <main className="demo-main">
-        <h1>notiflow demo</h1>
-        <p>Open the /demo link that <code>notiflow dev</code> prints: it signs you in as the demo user.</p>
-      </main>
-    );
-  }
-  return <Demo token={token} />;
+  const [token, setToken] = useState<string | null>(takeToken);
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    if (token) return;
+    fetch("/demo/session")
+      .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
+      .then((session: { token: string }) => setToken(session.token))
+      .catch((error) => setProblem(`no demo session (${error.message}): open the /demo link notiflow dev prints`));
+  }, [token]);
+  if (problem) return <p className="demo-problem" role="alert">{problem}</p>;
+  return token ? <Demo token={token} /> : null;
 }
 
 createRoot(document.getElementById("root")!).render(<StrictMode><App /></StrictMode>);

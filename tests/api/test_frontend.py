@@ -1,0 +1,32 @@
+"""/admin is served from the package's built files; /demo and its session only with the development secret."""
+
+from __future__ import annotations
+
+import httpx
+
+from notiflow.api.app import create_app
+from notiflow.api.frontend import STATIC
+from notiflow.settings import DEV_JWT_SECRET
+from notiflow.tokens import read_api_token
+from tests.api.helpers import asgi_client
+
+
+async def test_the_console_is_served_and_the_demo_is_not_outside_dev(api: httpx.AsyncClient):
+    built = (STATIC / "admin" / "index.html").is_file()
+    response = await api.get("/admin")
+    assert response.status_code == (200 if built else 503)
+    if built:
+        assert response.headers["content-type"].startswith("text/html") and "/static/assets/" in response.text
+        assert "http" not in response.text.replace("http-equiv", "")  # nothing from another host
+    else:
+        assert "make web" in response.json()["detail"]
+    assert (await api.get("/demo")).status_code == 404
+    assert (await api.get("/demo/session")).status_code == 404
+
+
+async def test_the_demo_session_signs_in_as_the_demo_user_with_the_dev_secret(api_settings, db):
+    app = create_app(api_settings.model_copy(update={"jwt_secret": DEV_JWT_SECRET}))
+    async with asgi_client(app) as client:
+        session = (await client.get("/demo/session")).json()
+        assert read_api_token(DEV_JWT_SECRET, session["token"]).user_id == "u-agent"
+        assert (await client.get("/demo")).status_code in (200, 503)

@@ -16,8 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from notiflow.tokens import make_api_token
 
 STATIC = Path(__file__).parent / "static"
-NOT_BUILT = ("the browser pages are not built: run `make web` (npm ci && npm run build in web/), "
-             "which `make dev` and `make test` do by themselves")
+NOT_BUILT = (
+    "the browser pages are not built: run `make web` (npm ci && npm run build in web/), "
+    "which `make dev` and `make test` do by themselves"
+)
 #: Pages are small and rebuilt often; the hashed assets under /static/assets may be cached for good.
 NO_CACHE = {"Cache-Control": "no-cache"}
 #: Who /demo signs in as: the "demo user" `notiflow dev` prints a token for (notiflow/dev/seed.py).

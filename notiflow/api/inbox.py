@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from notiflow.api.auth import CurrentUser, SIGNED_IN_ERRORS, StreamUser
+from notiflow.api.auth import SIGNED_IN_ERRORS, CurrentUser, StreamUser
 from notiflow.api.deps import Session, State
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.pagination import PageParams, decode_cursor, encode_cursor, fetch_page
@@ -72,9 +72,7 @@ async def unread_count(principal: CurrentUser, session: Session) -> UnreadCount:
 
 @router.post("/read-all", response_model=ReadAllResult, summary="Mark everything read")
 async def read_all(principal: CurrentUser, session: Session) -> ReadAllResult:
-    result = await session.execute(
-        update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now())
-    )
+    result = await session.execute(update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now()))
     await session.commit()
     return ReadAllResult(marked_read=result.rowcount, unread_count=0)
 
@@ -126,12 +124,20 @@ async def _newest_position(session: AsyncSession, user_id: str) -> str:
 
 
 async def _missed(session: AsyncSession, user_id: str, after: tuple[datetime, uuid.UUID]) -> list[InAppNotificationRow]:
-    return list((await session.scalars(
-        select(Inbox)
-        .where(Inbox.user_id == user_id, Inbox.archived_at.is_(None), tuple_(Inbox.created_at, Inbox.id) > tuple_(*after))
-        .order_by(Inbox.created_at, Inbox.id)
-        .limit(RESUME_LIMIT)
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                select(Inbox)
+                .where(
+                    Inbox.user_id == user_id,
+                    Inbox.archived_at.is_(None),
+                    tuple_(Inbox.created_at, Inbox.id) > tuple_(*after),
+                )
+                .order_by(Inbox.created_at, Inbox.id)
+                .limit(RESUME_LIMIT)
+            )
+        ).all()
+    )
 
 
 def _notification_event(row: InAppNotificationRow) -> ServerSentEvent:
@@ -180,8 +186,8 @@ async def stream_inbox(
                 if notification_id in sent:
                     continue
                 async with state.sessions() as session:
-                    row = await session.get(Inbox, notification_id)
-                if row is not None and row.user_id == user_id:
-                    yield _notification_event(row)
+                    arrived = await session.get(Inbox, notification_id)
+                if arrived is not None and arrived.user_id == user_id:
+                    yield _notification_event(arrived)
 
     return EventSourceResponse(events(), ping=KEEPALIVE_SECONDS)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.auth import ROLE_ERRORS, Admin
 from notiflow.api.deps import AppSettings, Session
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import workflow_ui_url
@@ -72,8 +72,13 @@ class WhyAnswer(BaseModel):
     truncated: bool
 
 
-def _decision(row: NotificationQueueRow, logs: list[NotificationLogRow], user: UserRow | None,
-              preferences: dict[tuple[str, str], NotificationPreferenceRow], settings: Settings) -> ChannelDecision:
+def _decision(
+    row: NotificationQueueRow,
+    logs: list[NotificationLogRow],
+    user: UserRow | None,
+    preferences: dict[tuple[str, str], NotificationPreferenceRow],
+    settings: Settings,
+) -> ChannelDecision:
     context = row.context_data or {}
     digest = context.get("digest")
     chose = preferences.get((row.notification_type, row.delivery_method))
@@ -83,7 +88,9 @@ def _decision(row: NotificationQueueRow, logs: list[NotificationLogRow], user: U
     if row.status == DeliveryStatus.FAILED and context.get("fallback_to"):
         decision: Outcome = "fell back"
         target = context["fallback_to"]
-        reason = f"{reason or 'failed'}; sent instead as {target.get('channel', '')} {target.get('queue_id', '')}".strip()
+        reason = (
+            f"{reason or 'failed'}; sent instead as {target.get('channel', '')} {target.get('queue_id', '')}".strip()
+        )
     elif row.status == DeliveryStatus.FAILED:
         decision = "failed"
     elif row.status == DeliveryStatus.CANCELLED:
@@ -91,31 +98,45 @@ def _decision(row: NotificationQueueRow, logs: list[NotificationLogRow], user: U
     elif digest:
         decision = "rate-capped" if rate_capped else "digested"
         done = row.status == DeliveryStatus.SENT
-        reason = (f"over {settings.max_per_hour} per hour: moved to the hourly digest" if rate_capped
-                  else f"{str(digest).lower()} digest chosen") + (f"; {row.provider_response}" if done else "; waiting")
+        reason = (
+            f"over {settings.max_per_hour} per hour: moved to the hourly digest"
+            if rate_capped
+            else f"{str(digest).lower()} digest chosen"
+        ) + (f"; {row.provider_response}" if done else "; waiting")
     elif row.status == DeliveryStatus.SENT:
         decision = "sent"
         reason = f"by {row.provider}" if row.provider else None
     else:
         held = None
         if user is not None and not context.get("critical"):
-            held = quiet_until(row.created_at, user.timezone or settings.timezone,
-                               user.quiet_hours_start, user.quiet_hours_end)
+            held = quiet_until(
+                row.created_at, user.timezone or settings.timezone, user.quiet_hours_start, user.quiet_hours_end
+            )
         decision = "held" if held and not logs else "pending"
         reason = f"quiet hours until {held.isoformat()}" if decision == "held" and held else "queued, not sent yet"
         at = held if decision == "held" else None
     if context.get("fallback_of"):
         reason = f"{reason + '; ' if reason else ''}fallback of {context['fallback_of']}"
     return ChannelDecision(
-        queue_id=row.id, notification_type=row.notification_type, channel=row.delivery_method, decision=decision,
-        reason=reason, status=row.status, at=at or (row.created_at if decision in ("skipped", "failed") else None),
-        attempts=max((log.attempt for log in logs), default=0), address=row.address, workflow_id=row.workflow_id,
+        queue_id=row.id,
+        notification_type=row.notification_type,
+        channel=row.delivery_method,
+        decision=decision,
+        reason=reason,
+        status=row.status,
+        at=at or (row.created_at if decision in ("skipped", "failed") else None),
+        attempts=max((log.attempt for log in logs), default=0),
+        address=row.address,
+        workflow_id=row.workflow_id,
         workflow_url=workflow_ui_url(settings, row.workflow_id) if row.workflow_id else None,
     )
 
 
-@router.get("/why", response_model=WhyAnswer,
-            summary="Why did this person (not) hear about this issue? Every event and each channel's decision")
+@router.get(
+    "/why",
+    response_model=WhyAnswer,
+    summary="Why did this person (not) hear about this issue? Every event and each channel's decision",
+)
 async def why(
     _admin: Admin,
     session: Session,
@@ -125,22 +146,36 @@ async def why(
 ) -> WhyAnswer:
     q = NotificationQueueRow
     user = await session.get(UserRow, user_id)
-    events = (await session.scalars(
-        select(IssueEventRow).where(IssueEventRow.issue_id == issue_id)
-        .order_by(IssueEventRow.occurred_at, IssueEventRow.received_at).limit(MAX_ROWS)
-    )).all()
-    rows = (await session.scalars(
-        select(q).where(q.issue_id == issue_id, q.recipient_id == user_id).order_by(q.created_at, q.id).limit(MAX_ROWS + 1)
-    )).all()
+    events = (
+        await session.scalars(
+            select(IssueEventRow)
+            .where(IssueEventRow.issue_id == issue_id)
+            .order_by(IssueEventRow.occurred_at, IssueEventRow.received_at)
+            .limit(MAX_ROWS)
+        )
+    ).all()
+    rows = (
+        await session.scalars(
+            select(q)
+            .where(q.issue_id == issue_id, q.recipient_id == user_id)
+            .order_by(q.created_at, q.id)
+            .limit(MAX_ROWS + 1)
+        )
+    ).all()
     truncated = len(rows) > MAX_ROWS
     rows = rows[:MAX_ROWS]
     logs: dict[uuid.UUID, list[NotificationLogRow]] = defaultdict(list)
     if rows:
-        for log in await session.scalars(select(NotificationLogRow).where(NotificationLogRow.queue_id.in_([r.id for r in rows]))):
-            logs[log.queue_id].append(log)
+        for log in await session.scalars(
+            select(NotificationLogRow).where(NotificationLogRow.queue_id.in_([r.id for r in rows]))
+        ):
+            if log.queue_id is not None:
+                logs[log.queue_id].append(log)
     preferences = {
         (p.notification_type, p.delivery_method): p
-        for p in await session.scalars(select(NotificationPreferenceRow).where(NotificationPreferenceRow.user_id == user_id))
+        for p in await session.scalars(
+            select(NotificationPreferenceRow).where(NotificationPreferenceRow.user_id == user_id)
+        )
     }
     by_event: dict[str | None, list[ChannelDecision]] = defaultdict(list)
     others: dict[str, list[ChannelDecision]] = defaultdict(list)
@@ -158,17 +193,37 @@ async def why(
         workflow_id = event.workflow_id or event_workflow_id(event.event_id)
         note = None
         if not decisions:
-            note = ("this person caused the event (the actor is never notified)" if event.actor_id == user_id
-                    else "not in this event's audience: nothing was planned for this person")
-        answer.append(EventDecisions(
-            event_id=event.event_id, event_type=event.type, actor_id=event.actor_id, occurred_at=event.occurred_at,
-            workflow_id=workflow_id, workflow_url=workflow_ui_url(settings, workflow_id), note=note, decisions=decisions,
-        ))
-    for workflow_id, decisions in others.items():
+            note = (
+                "this person caused the event (the actor is never notified)"
+                if event.actor_id == user_id
+                else "not in this event's audience: nothing was planned for this person"
+            )
+        answer.append(
+            EventDecisions(
+                event_id=event.event_id,
+                event_type=event.type,
+                actor_id=event.actor_id,
+                occurred_at=event.occurred_at,
+                workflow_id=workflow_id,
+                workflow_url=workflow_ui_url(settings, workflow_id),
+                note=note,
+                decisions=decisions,
+            )
+        )
+    for decisions in others.values():
         first = decisions[0]
-        answer.append(EventDecisions(
-            event_id=None, event_type=first.notification_type, actor_id=None, occurred_at=None,
-            workflow_id=first.workflow_id, workflow_url=first.workflow_url, note=None, decisions=decisions,
-        ))
-    return WhyAnswer(issue_id=issue_id, user_id=user_id, user_known=user is not None, events=answer,
-                     truncated=truncated)
+        answer.append(
+            EventDecisions(
+                event_id=None,
+                event_type=first.notification_type,
+                actor_id=None,
+                occurred_at=None,
+                workflow_id=first.workflow_id,
+                workflow_url=first.workflow_url,
+                note=None,
+                decisions=decisions,
+            )
+        )
+    return WhyAnswer(
+        issue_id=issue_id, user_id=user_id, user_known=user is not None, events=answer, truncated=truncated
+    )

@@ -22,8 +22,11 @@ async def test_why_needs_an_admin(api):
 async def test_why_tells_sent_skipped_and_not_in_the_audience(temporal_api, db):
     await add_users(db, *DIRECTORY)
     # The assignee opted out of assignment e-mails.
-    opted_out = await temporal_api.put("/api/v1/notifications/preferences", headers=bearer(ASSIGNEE.id), json={
-        "preferences": [{"notification_type": "ISSUE_ASSIGNED", "channel": "EMAIL", "enabled": False}]})
+    opted_out = await temporal_api.put(
+        "/api/v1/notifications/preferences",
+        headers=bearer(ASSIGNEE.id),
+        json={"preferences": [{"notification_type": "ISSUE_ASSIGNED", "channel": "EMAIL", "enabled": False}]},
+    )
     assert opted_out.status_code == 200, opted_out.text
     issue = issue_dict(assignee=ref(ASSIGNEE), priority="MEDIUM")
     assigned = event_dict("ISSUE_ASSIGNED", issue=issue, actor=ADMIN_EN)
@@ -39,7 +42,11 @@ async def test_why_tells_sent_skipped_and_not_in_the_audience(temporal_api, db):
         assert time.monotonic() < deadline, answer
         await asyncio.sleep(0.2)
     (event,) = answer["events"]
-    assert (event["event_id"], event["event_type"], event["actor_id"]) == (assigned["event_id"], "ISSUE_ASSIGNED", ADMIN_EN.id)
+    assert (event["event_id"], event["event_type"], event["actor_id"]) == (
+        assigned["event_id"],
+        "ISSUE_ASSIGNED",
+        ADMIN_EN.id,
+    )
     assert event["workflow_url"].endswith(assigned["event_id"])
     assert decisions["EMAIL"]["decision"] == "skipped" and "preferences" in decisions["EMAIL"]["reason"]
     assert decisions["IN_APP"]["attempts"] >= 1 and decisions["IN_APP"]["at"]

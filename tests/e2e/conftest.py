@@ -49,8 +49,14 @@ class RestartableApi:
 
     async def start(self, timeout: float = 20.0) -> None:
         AppStatus.should_exit = False
-        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"e2e-api-{self.port}", daemon=True)
         self.thread.start()
@@ -73,16 +79,20 @@ class RestartableApi:
 def built_pages() -> Path:
     for page in ("demo", "admin"):
         if not (STATIC / page / "index.html").is_file():
-            pytest.fail(f"{STATIC / page / 'index.html'} is missing: build the pages with `make web` "
-                        "(`make test` does it before the suite)")
+            pytest.fail(
+                f"{STATIC / page / 'index.html'} is missing: build the pages with `make web` "
+                "(`make test` does it before the suite)"
+            )
     return STATIC
 
 
 @pytest.fixture(scope="session")
 async def browser():
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
-                    "(apt-get install -y chromium; .ci/run does it). No browser is ever downloaded.")
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
+            "(apt-get install -y chromium; .ci/run does it). No browser is ever downloaded."
+        )
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -95,10 +105,14 @@ async def browser():
 async def stack(settings: Settings, db, worker, temporal_client: Client, built_pages) -> AsyncIterator[RestartableApi]:
     """API + worker on this test's task queue, signed with the development secret (so /demo is served),
     the demo users in the directory."""
-    api_settings = settings.model_copy(update={
-        "jwt_secret": DEV_JWT_SECRET, "temporal_address": temporal_address(temporal_client),
-        "rate_limit_per_minute": 1_000_000, "auth_failure_limit_per_minute": 1_000_000,
-    })
+    api_settings = settings.model_copy(
+        update={
+            "jwt_secret": DEV_JWT_SECRET,
+            "temporal_address": temporal_address(temporal_client),
+            "rate_limit_per_minute": 1_000_000,
+            "auth_failure_limit_per_minute": 1_000_000,
+        }
+    )
     await seed_demo_users(db)
     api = RestartableApi(api_settings)
     await api.start()
@@ -122,5 +136,3 @@ def screenshot_dir() -> Path:
     folder = Path(__file__).parent / "screenshots"
     folder.mkdir(exist_ok=True)
     return folder
-
-

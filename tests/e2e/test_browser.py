@@ -28,20 +28,26 @@ def bell(page, unread: int):
 
 async def publish_assignment(api_url: str, assignee: dict = DEMO_USER, title: str | None = None) -> dict:
     """ISSUE_ASSIGNED to ``assignee`` by the lead, through POST /api/v1/events as the issue system."""
-    issue = issue_dict(f"ISS-{uuid.uuid4().hex[:5].upper()}", title=title or f"Printer {uuid.uuid4().hex[:6]}",
-                       priority="MEDIUM", assignee=assignee)
+    issue = issue_dict(
+        f"ISS-{uuid.uuid4().hex[:5].upper()}",
+        title=title or f"Printer {uuid.uuid4().hex[:6]}",
+        priority="MEDIUM",
+        assignee=assignee,
+    )
     event = event_dict("ISSUE_ASSIGNED", issue=issue, actor=None) | {"actor": LEAD}
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
-        response = await client.post("/api/v1/events", json=event,
-                                     headers={"Authorization": f"Bearer {token('issue-tracker', 'service')}"})
+        response = await client.post(
+            "/api/v1/events", json=event, headers={"Authorization": f"Bearer {token('issue-tracker', 'service')}"}
+        )
     assert response.status_code == 202, response.text
     return event
 
 
 async def api_unread(api_url: str) -> int:
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
-        response = await client.get("/api/v1/notifications/inbox/unread-count",
-                                    headers={"Authorization": f"Bearer {token('u-agent')}"})
+        response = await client.get(
+            "/api/v1/notifications/inbox/unread-count", headers={"Authorization": f"Bearer {token('u-agent')}"}
+        )
     return response.json()["unread_count"]
 
 
@@ -115,8 +121,12 @@ async def publish_assignment_while_down(stack, db) -> dict:
     from notiflow.temporal import connect_client
 
     client = await connect_client(stack.settings)
-    issue = issue_dict(f"ISS-{uuid.uuid4().hex[:5].upper()}", title="Published while the API was down",
-                       priority="MEDIUM", assignee=DEMO_USER)
+    issue = issue_dict(
+        f"ISS-{uuid.uuid4().hex[:5].upper()}",
+        title="Published while the API was down",
+        priority="MEDIUM",
+        assignee=DEMO_USER,
+    )
     event = event_dict("ISSUE_ASSIGNED", issue=issue, actor=None) | {"actor": LEAD}
     await NotificationClient(client, stack.settings).publish(parse_event(event))
     await wait_for_rows(db, InAppNotificationRow, user_id="u-agent")
@@ -143,8 +153,11 @@ async def test_a_preference_persists_across_a_reload_and_a_critical_type_stays_o
     await bell(page, 0).wait_for()
     assert await page.get_by_role("checkbox", name="Pic d'erreurs système — E-mail").is_checked()
     async with httpx.AsyncClient(base_url=stack.url) as client:
-        stored = (await client.get("/api/v1/notifications/preferences",
-                                   headers={"Authorization": f"Bearer {token('u-agent')}"})).json()
+        stored = (
+            await client.get(
+                "/api/v1/notifications/preferences", headers={"Authorization": f"Bearer {token('u-agent')}"}
+            )
+        ).json()
     cells = {(p["notification_type"], p["channel"]): p for p in stored["preferences"]}
     assert cells[("ISSUE_ASSIGNED", "EMAIL")]["enabled"] is False
     assert cells[("SYSTEM_ERROR_SPIKE", "EMAIL")]["enabled"] is True
@@ -180,8 +193,9 @@ async def test_console_template_edit_reaches_the_next_mail_and_a_failed_row_is_r
     event = await publish_assignment(stack.url)
     deadline = time.monotonic() + 30
     while True:
-        (row,) = await wait_for_rows(db, NotificationQueueRow, event_id=event["event_id"], delivery_method="EMAIL",
-                                     recipient_id="u-agent")
+        (row,) = await wait_for_rows(
+            db, NotificationQueueRow, event_id=event["event_id"], delivery_method="EMAIL", recipient_id="u-agent"
+        )
         if row.status == "FAILED":
             break
         assert time.monotonic() < deadline, row.status
@@ -211,4 +225,6 @@ async def test_console_template_edit_reaches_the_next_mail_and_a_failed_row_is_r
     # The only console errors: the 422 of the preview of the broken draft (shown to the admin, as meant).
     assert all("422" in e for e in page.console_errors), page.console_errors
     async with db() as session:
-        assert (await session.execute(text("SELECT count(*) FROM notification_queue WHERE status = 'FAILED'"))).scalar() == 0
+        assert (
+            await session.execute(text("SELECT count(*) FROM notification_queue WHERE status = 'FAILED'"))
+        ).scalar() == 0

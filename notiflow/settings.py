@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 from datetime import timedelta
 from typing import Literal
 
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     codec_key: SecretStr | None = Field(
         default=None,
         description="base64 of 32 random bytes: encrypts Temporal payloads (AES-256-GCM); unset = plaintext",
+    )
+    payload_keys: SecretStr | None = Field(
+        default=None,
+        description="keyring of payload keys, `kid:base64key,kid:base64key`: the first encrypts, every one decrypts "
+        "(rotation); NOTIFLOW_CODEC_KEY, when also set, is one more decrypting key",
     )
     codec_host: str = Field(default="127.0.0.1", description="`notiflow codec`: the private codec listener's address")
     codec_port: int = Field(default=8081, ge=1, le=65535, description="`notiflow codec` and `notiflow dev`: its port")
@@ -187,6 +193,28 @@ class Settings(BaseSettings):
             raise ValueError("must be base64 of 32 random bytes (make one with: openssl rand -base64 32)")
         return value
 
+    @field_validator("payload_keys")
+    @classmethod
+    def _keyring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_keyring(value.get_secret_value())
+        return value
+
+    @property
+    def payload_keyring(self) -> list[tuple[str, bytes]]:
+        """(key id, 32-byte key) pairs, the encrypting one first: NOTIFLOW_PAYLOAD_KEYS, then NOTIFLOW_CODEC_KEY.
+
+        NOTIFLOW_CODEC_KEY alone is a one-key ring whose id is its hash prefix (what payloads sealed before
+        keyrings carry). Empty = payloads stay plaintext.
+        """
+        ring = parse_keyring(self.payload_keys.get_secret_value()) if self.payload_keys else []
+        if self.codec_key is not None:
+            key = base64.b64decode(self.codec_key.get_secret_value())
+            if all(existing != key for _, existing in ring):
+                ring.append((codec_key_id(key), key))
+        return ring
+
     @field_validator("outbound_allow")
     @classmethod
     def _allow_list(cls, value: str) -> str:
@@ -234,12 +262,43 @@ class Settings(BaseSettings):
         return self.jwt_secret
 
 
+KEY_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def codec_key_id(key: bytes) -> str:
+    """The id of a key given without one (NOTIFLOW_CODEC_KEY): a hash prefix, which does not reveal the key."""
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+def parse_keyring(value: str) -> list[tuple[str, bytes]]:
+    """``kid1:base64key,kid2:base64key`` → [(kid, key)], raising ValueError that names a key id, never a key."""
+    ring: list[tuple[str, bytes]] = []
+    for position, entry in enumerate((e.strip() for e in value.split(",") if e.strip()), start=1):
+        kid, sep, encoded = entry.partition(":")
+        kid = kid.strip()
+        if not sep or not kid or not set(kid) <= KEY_ID_CHARS or len(kid) > 64:
+            raise ValueError(f"entry {position} must be kid:base64key, the key id made of letters, digits, '.', '_' "
+                             "or '-' (e.g. 2025-06:<openssl rand -base64 32>)")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except binascii.Error:
+            key = b""
+        if len(key) != 32:
+            raise ValueError(f"key {kid!r} must be base64 of 32 random bytes (make one with: openssl rand -base64 32)")
+        if any(kid == known for known, _ in ring):
+            raise ValueError(f"key id {kid!r} appears twice")
+        ring.append((kid, key))
+    if not ring:
+        raise ValueError("holds no key")
+    return ring
+
+
 class SettingsError(Exception):
     """A setting is missing or invalid; the message is one line naming it."""
 
 
 #: Their rejected values stay out of error messages (and so out of logs).
-_SECRET_FIELDS = {"codec_key", "jwt_secret", "sms_token", "smtp_password", "smtp_fallback_password"}
+_SECRET_FIELDS = {"codec_key", "payload_keys", "jwt_secret", "sms_token", "smtp_password", "smtp_fallback_password"}
 
 
 def _env_name(field_name: str) -> str:

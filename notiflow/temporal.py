@@ -30,7 +30,7 @@ DATA_CONVERTER = pydantic_data_converter
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """DATA_CONVERTER, encrypting payloads when NOTIFLOW_CODEC_KEY is set.
+    """DATA_CONVERTER, encrypting payloads when a keyring is set (NOTIFLOW_PAYLOAD_KEYS or NOTIFLOW_CODEC_KEY).
 
     Failure messages move into the encrypted attributes too: an SMTP refusal quotes the address.
     """

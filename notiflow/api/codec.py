@@ -1,8 +1,9 @@
 """Temporal codec server: the web UI sends encrypted payloads here and shows them decrypted.
 
 Temporal's protocol: POST ``{"payloads": [...]}`` (Payloads as protobuf JSON) to
-``/codec/encode`` or ``/codec/decode``, answered in the same shape. Without
-NOTIFLOW_CODEC_KEY payloads pass through unchanged. The UI calls from the
+``/codec/encode`` or ``/codec/decode``, answered in the same shape: encoding seals
+under the keyring's first key, decoding opens with whichever key of the ring a payload
+names (NOTIFLOW_PAYLOAD_KEYS, or NOTIFLOW_CODEC_KEY). Without a key payloads pass through unchanged. The UI calls from the
 browser, so these paths (and only these) allow its origin through CORS.
 
 Decoding hands out the plaintext of histories and encoding seals anything under

@@ -5,7 +5,7 @@ PostgreSQL unless NOTIFLOW_DATABASE_URL is set, a mail catcher unless SMTP_HOST
 is set, migrations and seeds, the worker and the HTTP API. Everything started
 here is stopped when the stack's ``async with`` block ends.
 
-With NOTIFLOW_CODEC_KEY the dev web UI decodes payloads through a codec
+With a payload keyring (NOTIFLOW_PAYLOAD_KEYS or NOTIFLOW_CODEC_KEY) the dev web UI decodes payloads through a codec
 listener of its own on 127.0.0.1:NOTIFLOW_CODEC_PORT: the UI of
 ``temporal server start-dev`` has no login, so it has no token to pass to the
 API's /codec routes (which need an admin token).
@@ -95,7 +95,7 @@ class DevStack:
         self.urls["Schedules"] = ", ".join(await sync_schedules(client, self.settings))
         if self.with_api:
             await self._api()
-            if self.settings.codec_key:
+            if self.settings.payload_keyring:
                 await self._codec()
 
     async def _embedded_postgres(self, pgdata: Path) -> str:
@@ -141,7 +141,7 @@ class DevStack:
                 "--log-level", "warn", *dev_server_search_attribute_args()]
         if db_file:
             args += ["--db-filename", str(db_file)]
-        if self.settings.codec_key and self.with_api:  # the UI decrypts payloads through our codec listener
+        if self.settings.payload_keyring and self.with_api:  # the UI decrypts payloads through our codec listener
             args += ["--ui-codec-endpoint", self.codec_endpoint]
         console.log("starting Temporal dev server")
         log_path = data_dir / "temporal.log"

@@ -478,6 +478,8 @@ def hostile_events(victim: User) -> list[tuple[str, dict, bool]]:
         ("ESC in issue.id", base(issue={"id": f"F6-\x1b[31m{uuid.uuid4().hex[:6]}"}), True),
         ("CR LF + Bcc header in issue.id", base(issue={"id": f"F6-{uuid.uuid4().hex[:6]}\r\nBcc: x@evil.example"}),
          True),
+        ("CR LF + Bcc header in issue.title (Subject injection)",
+         base(issue={"title": "Printer offline\r\nBcc: x@evil.example"}), True),
         ("BEL and DEL in actor.name", base(actor=REPORTER.model_copy(update={"name": "Lalao\x07\x7f"})), True),
         ("control char in event_id", base(event_id=f"evt-\x01{uuid.uuid4().hex[:8]}"), True),
         ("NUL in title", base(issue={"title": "printer\x00offline"}), True),

@@ -219,7 +219,8 @@ def schedules_sync() -> None:
 
 @app.command()
 def dev() -> None:
-    """Run the whole stack on this machine until Ctrl-C: Temporal + web UI, PostgreSQL, mail catcher, worker, API."""
+    """Run the whole stack on this machine until Ctrl-C: Temporal + web UI, PostgreSQL, mail, SMS and webhook
+    catchers, worker, API."""
     settings = _settings()
 
     async def main() -> None:
@@ -244,14 +245,13 @@ def demo() -> None:
 
     async def main() -> None:
         from notiflow.client import NotificationClient
-        from notiflow.dev.demo import run_demo
+        from notiflow.dev.demo import print_caught, run_demo
         from notiflow.dev.stack import DevStack
 
         async with DevStack(settings, ephemeral=True, with_api=False) as stack:
             _print_urls(stack)
             ok = await run_demo(NotificationClient(stack.client, stack.settings), stack.settings.database_url, console)
-            if stack.mail:
-                console.print(f"{len(stack.mail.sink.messages)} mails caught by the local SMTP server")
+            print_caught(stack, console)
         if not ok:
             raise typer.Exit(1)
 

@@ -19,7 +19,7 @@ import yaml
 from notiflow.db import asyncpg_dsn
 from notiflow.dev.ports import free_port
 from notiflow.settings import Settings
-from tests.factories import event_dict
+from tests.factories import event_dict, issue_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTIFLOW = [sys.executable, "-m", "notiflow"]
@@ -47,6 +47,10 @@ def test_demo_prints_the_delivery_report_and_leaves_nothing_running(tmp_path):
     assert "Delivery report" in out and "ISSUE_ASSIGNED" in out and "AUTO_ISSUE_DETECTED" in out
     assert "ISSUE_OVERDUE" in out and "Escalation: ISS-51" in out and "DAILY_ISSUE_SUMMARY" in out
     assert "0 failed" in out and "FAILED" not in out
+    # the demo SMS (the on-call admin chose SMS for AUTO_ISSUE_DETECTED) and the subscriptions' deliveries, listed
+    assert "1 SMS caught by the local gateway" in out and "+261341234567" in out and "ISS-77" in out
+    assert "6 webhook, Slack and Teams deliveries caught" in out
+    assert "AUTO_ISSUE_DETECTED ISS-77" in out and "/slack" in out and "Adaptive Card 1.5" in out
     assert not any("temporal" in " ".join(p.cmdline()) and str(tmp_path) in (p.cwd() or "")
                    for p in psutil.process_iter() if p.is_running() and p.pid != os.getpid()
                    if _safe_cwd(p))
@@ -89,6 +93,8 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_UI_PORT']}/", timeout=5) as reply:
             assert reply.status == 200  # the Temporal web UI
         _assert_the_ui_decodes_through_a_private_codec(ports, admin_token)
+        service_token = printed[printed.index("  issue system (service):") + 1].strip()
+        _assert_sms_and_webhooks_reach_the_local_catchers(tmp_path / ".notiflow", ports, service_token, output)
         children = _descendants_alive(process.pid)
         assert children, "the dev server should run as a child process"
         process.send_signal(signal.SIGINT)
@@ -125,6 +131,36 @@ def _assert_the_ui_decodes_through_a_private_codec(ports: dict[str, str], admin_
     api = f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/codec/decode"
     assert _post_json(api, sealed)[0] == 401  # the API's own codec routes want a token
     assert _post_json(api, sealed, {"Authorization": f"Bearer {admin_token}"})[2] == plain
+
+
+def _filed(folder: Path, count: int, timeout: float = 30) -> list[dict]:
+    """The first ``count`` requests a catcher filed (``NNNNN.json`` listed in ``index.txt``), waiting for them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        index = folder / "index.txt"
+        lines = index.read_text().splitlines() if index.exists() else []
+        if len(lines) >= count:
+            return [json.loads((folder / line.split("\t")[0]).read_text()) for line in lines]
+        time.sleep(0.2)
+    raise AssertionError(f"{folder} holds fewer than {count} requests")
+
+
+def _assert_sms_and_webhooks_reach_the_local_catchers(data_dir: Path, ports: dict[str, str], token: str,
+                                                      printed: str) -> None:
+    """A critical auto-reported issue: an SMS to the on-call demo admin, a delivery to each demo subscription."""
+    assert "SMS catcher" in printed and "Webhook catcher" in printed and "Demo subscriptions" in printed
+    raw = event_dict(issue=issue_dict(priority="CRITICAL", is_auto_reported=True))
+    status, _, _ = _post_json(f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/api/v1/events", raw,
+                              {"Authorization": f"Bearer {token}"})
+    assert status == 202
+    [sms] = _filed(data_dir / "sms", 1)
+    assert sms["body"]["to"] == "+261341234567" and raw["issue"]["id"] in sms["body"]["text"]
+    assert sms["headers"]["authorization"] == "[redacted]" and sms["body"]["from"] == "NOTIFLOW"
+    hooks = {request["path"]: request for request in _filed(data_dir / "webhooks", 3)}
+    assert set(hooks) == {"/webhook", "/slack", "/teams"}
+    assert hooks["/webhook"]["body"]["type"] == "AUTO_ISSUE_DETECTED"
+    assert hooks["/webhook"]["headers"]["webhook-signature"].startswith("v1,")
+    assert hooks["/slack"]["body"]["blocks"] and hooks["/teams"]["status"] == 202
 
 
 def test_emit_rejects_a_malformed_event_naming_the_field(tmp_path):

@@ -12,9 +12,14 @@ from sqlalchemy import select
 from notiflow.client import NotificationClient
 from notiflow.contracts import IssueEvent, NotificationType, parse_event
 from notiflow.db import make_engine, make_sessionmaker
+from notiflow.dev.stack import DevStack
 from notiflow.models import NotificationQueueRow
 from workflows.delivery.types import DeliveryOutcome
 from workflows.sla.types import SlaStatus
+
+#: A person's channels, one column each in the runs table; the outside systems share one.
+RUN_CHANNELS = ("EMAIL", "IN_APP", "SMS")
+HOOK_CHANNELS = ("WEBHOOK", "SLACK", "TEAMS")
 
 
 def lifecycle(now: datetime) -> list[IssueEvent]:
@@ -98,11 +103,12 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
         await engine.dispose()
 
     runs = Table(title="Workflow runs (open them in the Temporal web UI)")
-    for column in ("event", "workflow id", "EMAIL sent/failed/skipped", "IN_APP sent/failed/skipped"):
+    for column in ("event", "workflow id", *(f"{ch} sent/failed/skipped" for ch in RUN_CHANNELS), "hooks sent"):
         runs.add_column(column)
     for event, workflow_id, outcome in outcomes:
-        cells = [f"{c.sent}/{c.failed}/{c.skipped}" if (c := outcome.channels.get(ch)) else "-" for ch in ("EMAIL", "IN_APP")]
-        runs.add_row(f"{event.type} {event.issue.id}", workflow_id, *cells)
+        cells = [f"{c.sent}/{c.failed}/{c.skipped}" if (c := outcome.channels.get(ch)) else "-" for ch in RUN_CHANNELS]
+        hooks = sum(c.sent for ch, c in outcome.channels.items() if ch in HOOK_CHANNELS)
+        runs.add_row(f"{event.type} {event.issue.id}", workflow_id, *cells, str(hooks or "-"))
     console.print(runs)
     console.print(escalation)
     console.print("Daily summary: schedule summary-daily triggered once (it also runs every day at 08:00)")
@@ -119,3 +125,23 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
     console.print(f"{len(events)} events in {elapsed:.2f} s; {sum(r.status == 'SENT' for r in rows)} deliveries sent, "
                   f"{sum(r.status == 'FAILED' for r in rows)} failed")
     return not any(r.status == "FAILED" for r in rows)
+
+
+def print_caught(stack: DevStack, console: Console) -> None:
+    """What the local catchers received — mail, SMS, webhook/Slack/Teams — listed like their index.txt."""
+    if stack.mail:
+        console.print(f"{len(stack.mail.sink.messages)} mails caught by the local SMTP server")
+    for catcher, title, what in (
+        (stack.sms, "SMS caught by the local gateway", ("to", "text")),
+        (stack.hooks, "webhook, Slack and Teams deliveries caught", ("path", "what")),
+    ):
+        if catcher is None:
+            continue
+        caught = catcher.caught()
+        table = Table(title=f"{len(caught)} {title}")
+        for column in ("file", *what):
+            table.add_column(column, overflow="fold")
+        for request in caught:
+            line = catcher.describe(request).split("\t")
+            table.add_row(request.file.name if request.file else "", *line[:1], " ".join(line[1:]))
+        console.print(table)

@@ -2,7 +2,11 @@
 
 Temporal's dev server (with the web UI) from the `temporal` binary, an embedded
 PostgreSQL unless NOTIFLOW_DATABASE_URL is set, a mail catcher unless SMTP_HOST
-is set, migrations and seeds, the worker and the HTTP API. Everything started
+is set, an SMS gateway catcher unless NOTIFLOW_SMS_URL is set (the demo admin has a
+phone and chose SMS for critical types), a receiver for the demo's webhook, Slack
+and Teams subscriptions, migrations and seeds, the worker and the HTTP API. The
+catchers file what they get under the data dir (``mail/``, ``sms/``, ``webhooks/``,
+each with an ``index.txt``). Everything started
 here is stopped when the stack's ``async with`` block ends.
 
 With a payload keyring (NOTIFLOW_PAYLOAD_KEYS or NOTIFLOW_CODEC_KEY) the dev web UI decodes payloads through a codec
@@ -15,16 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 
 from notiflow.db import make_engine, make_sessionmaker, upgrade_head
 from notiflow.dev.binaries import find_binary
+from notiflow.dev.httpcatcher import HttpCatcher, hook_catcher, sms_catcher
 from notiflow.dev.mailcatcher import MailCatcher
 from notiflow.dev.ports import free_port, port_is_free
 from notiflow.settings import Settings
@@ -42,9 +49,13 @@ class DevStack:
     with_api: bool = True
     urls: dict[str, str] = field(default_factory=dict)
     mail: MailCatcher | None = None
+    #: the local SMS gateway, unless NOTIFLOW_SMS_URL names a real one
+    sms: HttpCatcher | None = None
+    #: the receiver of the demo's webhook, Slack and Teams subscriptions
+    hooks: HttpCatcher | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
-    async def __aenter__(self) -> "DevStack":
+    async def __aenter__(self) -> DevStack:
         try:
             await self._start()
         except BaseException:
@@ -77,10 +88,23 @@ class DevStack:
             self._stack.callback(self.mail.stop)
             updates |= {"smtp_host": "127.0.0.1", "smtp_port": port}
             self.urls["Mail catcher"] = f"smtp://127.0.0.1:{port} → {data_dir / 'mail'}/ (index.txt lists them)"
+        if not self.settings.sms_url:
+            token = secrets.token_urlsafe(16)
+            self.sms = sms_catcher(data_dir / "sms", token)
+            self.sms.start()
+            self._stack.callback(self.sms.stop)
+            updates |= {"sms_url": f"{self.sms.url}/sms", "sms_token": SecretStr(token), "sms_format": "json",
+                        "sms_sender": self.settings.sms_sender or "NOTIFLOW"}
+            self.urls["SMS catcher"] = f"{self.sms.url}/sms → {data_dir / 'sms'}/ (index.txt lists them)"
+        self.hooks = hook_catcher(data_dir / "webhooks")
+        self.hooks.start()
+        self._stack.callback(self.hooks.stop)
+        self.urls["Webhook catcher"] = (f"{self.hooks.url}/webhook, /slack, /teams → {data_dir / 'webhooks'}/ "
+                                        "(index.txt lists them)")
         self.settings = self.settings.model_copy(update=updates)
 
         console.log("applying migrations and seeds")
-        await asyncio.to_thread(upgrade_head, self.settings.database_url)
+        await asyncio.to_thread(upgrade_head, self.settings.require_database_url())
         await self._seed()
 
         client = await self._temporal(data_dir, None if self.ephemeral else data_dir / "temporal.db")
@@ -115,14 +139,18 @@ class DevStack:
         return uri.replace("postgresql://postgres:@", "postgresql+asyncpg://postgres@", 1)
 
     async def _seed(self) -> None:
-        from notiflow.dev.seed import seed_demo_users
+        from notiflow.dev.seed import seed_demo_hooks, seed_demo_sms, seed_demo_users
         from notiflow.templates.store import seed_templates
 
-        engine = make_engine(self.settings.database_url, pool_size=2)
+        engine = make_engine(self.settings.require_database_url(), pool_size=2)
         try:
             sessions = make_sessionmaker(engine)
             await seed_templates(sessions)
             self.demo_users = await seed_demo_users(sessions)
+            if self.sms:
+                self.urls["Demo SMS"] = await seed_demo_sms(sessions)
+            if self.hooks:
+                self.urls["Demo subscriptions"] = ", ".join(await seed_demo_hooks(sessions, self.hooks.url))
         finally:
             await engine.dispose()
 
@@ -208,6 +236,6 @@ async def _terminate(process: asyncio.subprocess.Process) -> None:
         process.terminate()
         try:
             await asyncio.wait_for(process.wait(), timeout=10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()

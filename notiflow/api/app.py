@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from notiflow.api import (
     analytics,
+    analytics_series,
     audit,
     codec,
     events,
@@ -47,7 +48,7 @@ Durable notifications for the issue tracker, driven by Temporal.
 ROUTERS = (
     preferences.router, templates.router, queue.router, analytics.router, inbox.router,
     events.router, users.router, unsubscribe.router, health.router, metrics.router, codec.router, audit.router,
-    redeliver.router, webhooks.router, why.router,
+    redeliver.router, webhooks.router, why.router, analytics_series.router,
 )
 
 

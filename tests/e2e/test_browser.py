@@ -6,6 +6,7 @@ The demo user (u-agent) reads French, so the page speaks French: the bell is "No
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 
@@ -222,6 +223,12 @@ async def test_console_template_edit_reaches_the_next_mail_and_a_failed_row_is_r
     await page.goto(f"{stack.url}/admin#/why?issue_id={event['issue']['id']}&user_id=u-agent")
     await page.get_by_role("cell", name="sent", exact=True).first.wait_for()
     await page.screenshot(path=screenshot_dir() / "admin-why.png", full_page=True)
+    # Analytics: the charts over the day's deliveries, and the failure reason of the row that failed.
+    await page.get_by_role("link", name="Analytics", exact=True).click()
+    await page.get_by_role("img", name=re.compile("^Deliveries per day by channel")).wait_for()
+    await page.get_by_role("cell", name=re.compile("Mailbox full")).wait_for()
+    await page.screenshot(path=screenshot_dir() / "admin-analytics.png", full_page=True)
+
     # The only console errors: the 422 of the preview of the broken draft (shown to the admin, as meant).
     assert all("422" in e for e in page.console_errors), page.console_errors
     async with db() as session:

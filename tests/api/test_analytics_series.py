@@ -1,0 +1,72 @@
+"""GET /notifications/analytics/series: per day volume, success, p50/p95 time to send, diversions, failure reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from tests.api.helpers import ADMIN, add_users, bearer, person
+from tests.api.test_queue import fill, queued
+
+SERIES = "/api/v1/notifications/analytics/series"
+DAY = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+
+
+def at(days: int, minutes: int = 0) -> datetime:
+    return DAY + timedelta(days=days, minutes=minutes)
+
+
+async def test_series_per_day(api, db):
+    rows = [
+        queued(0, created_at=at(0), sent_at=at(0) + timedelta(seconds=2)),
+        queued(1, created_at=at(0, 5), sent_at=at(0, 5) + timedelta(seconds=4)),
+        queued(2, created_at=at(0, 9), status="FAILED", error_message="550 mailbox unavailable"),
+        queued(3, created_at=at(1), status="FAILED", error_message="550 mailbox unavailable"),
+        queued(4, created_at=at(1, 1), delivery_method="IN_APP", status="PENDING", context_data={"digest": "HOURLY"}),
+        queued(5, created_at=at(1, 2), recipient_id="u-2", status="PENDING", context_data={"digest": "DAILY"}),
+    ]
+    attempt = {
+        "notification_type": "ISSUE_CREATED",
+        "delivery_method": "EMAIL",
+        "status": "FAILED",
+        "error_details": "550 mailbox unavailable",
+    }
+    logs = [
+        {**attempt, "queue_id": rows[2]["id"], "attempt": 1, "created_at": at(0, 9)},
+        {**attempt, "queue_id": rows[3]["id"], "attempt": 1, "created_at": at(1)},
+        {**attempt, "queue_id": rows[0]["id"], "attempt": 1, "created_at": at(0), "error_details": "421 try later"},
+        {
+            **attempt,
+            "queue_id": rows[0]["id"],
+            "attempt": 2,
+            "created_at": at(0),
+            "status": "SENT",
+            "error_details": None,
+        },
+    ]
+    await fill(db, rows, logs)
+    response = await api.get(SERIES, headers=ADMIN, params={"days": 3, "created_to": at(2).isoformat()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # Every day the window touches, empty ones too (the chart's x axis).
+    assert [d["day"] for d in body["days"]] == ["2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12"]
+    first = next(d for d in body["days"] if d["day"] == "2026-03-10")
+    assert (first["sent"], first["failed"]) == (2, 1) and abs(first["success_rate"] - 2 / 3) < 1e-9
+    assert first["p50_seconds_to_send"] == 3.0 and 3.0 < first["p95_seconds_to_send"] <= 4.0
+    second = next(d for d in body["days"] if d["day"] == "2026-03-11")
+    assert (second["rate_capped"], second["digested"]) == (1, 1)  # HOURLY with no hourly choice = the cap
+    assert {(v["day"], v["channel"], v["count"]) for v in body["volume"]} == {
+        ("2026-03-10", "EMAIL", 3),
+        ("2026-03-11", "EMAIL", 2),
+        ("2026-03-11", "IN_APP", 1),
+    }
+    # Failed attempts, including one of a row sent at its second attempt.
+    assert body["top_failure_reasons"] == [
+        {"reason": "550 mailbox unavailable", "count": 2},
+        {"reason": "421 try later", "count": 1},
+    ]
+
+
+async def test_series_is_for_admins(api, db):
+    await add_users(db, person("u-1"))
+    assert (await api.get(SERIES, headers=bearer("u-1"))).status_code == 403
+    assert (await api.get(SERIES, headers=ADMIN, params={"days": 91})).status_code == 422

@@ -22,7 +22,8 @@ JWT_SECRET = "api-test-secret-of-at-least-thirty-two-bytes"
 UI_URL = "http://temporal-ui.test"
 
 
-def bearer(user_id: str = "u-1", *roles: str, ttl: int = 300) -> dict[str, str]:
+def bearer(user_id: str = "u-1", *roles: str, ttl: int = 3600) -> dict[str, str]:
+    """A signed token; the module-level ones below live through a whole (slow, loaded) suite run."""
     return {"Authorization": f"Bearer {make_api_token(JWT_SECRET, user_id, list(roles), ttl)}"}
 
 

@@ -51,8 +51,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark (issue 12): prints the table, writes bench/results.json and bench/RESULTS.md. < 20 min; not CI.
 bench: install
-	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench
 
 # Real faults into real processes (issue 8 §3); prints a table, writes faults/results.json. ~20 min.
 faults: install

@@ -1,16 +1,19 @@
-"""Worker memory with many workflows waiting on timers (DESIGN §9: ≤ 500 MB at 10,000).
+"""Worker memory with many workflows waiting on timers (issue 12: ≤ 500 MB at 10,000, flat as they grow).
 
-    python -m bench.memory [--workflows 10000]
+    python -m bench.memory [--steps 5000,10000,20000] [--json FILE]
 
-Starts that many IssueSlaWorkflow runs (each armed, waiting on its overdue
-timer) against a worker in a separate process, then prints the worker's
-resident memory beside an idle worker's and the target.
+Starts IssueSlaWorkflow runs (each armed, waiting on its overdue timer) against a
+`notiflow worker` in a separate process, in steps, and reads the worker's
+resident memory at each: the workflow cache (NOTIFLOW_WORKER_MAX_CACHED_WORKFLOWS),
+not the number of open timers, must bound it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import random
 import os
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from datetime import datetime, timezone
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
+from bench.results import measure, print_table
 from notiflow.dev.binaries import find_binary
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
@@ -35,7 +39,7 @@ def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-async def start_slas(client, task_queue: str, count: int, concurrency: int = 50) -> None:
+async def start_slas(client, task_queue: str, first: int, count: int, concurrency: int = 50) -> None:
     now = datetime.now(timezone.utc)
     semaphore = asyncio.Semaphore(concurrency)
 
@@ -48,62 +52,93 @@ async def start_slas(client, task_queue: str, count: int, concurrency: int = 50)
                                         task_queue=task_queue, start_signal="observe", start_signal_args=[seen])
 
     started = time.perf_counter()
-    for chunk in range(0, count, 1000):
+    for chunk in range(first, count, 1000):
         await asyncio.gather(*(one(i) for i in range(chunk, min(count, chunk + 1000))))
-        print(f"  started {min(count, chunk + 1000):,} ({time.perf_counter() - started:.0f} s)", flush=True)
+    print(f"  started {count:,} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
 
-async def wait_until_armed(client, count: int, timeout: float = 900) -> None:
-    """Until every run's history shows its timer started (started, signalled, a workflow task, the timer)."""
-    waiting = {f"issue/MEM-{i}/sla" for i in range(count)}
+async def wait_until_armed(client, worker: psutil.Process, count: int, timeout: float = 900) -> None:
+    """Until a sample of the runs shows its timer set and the worker has gone quiet (its backlog is done)."""
+    sample = random.sample(range(count), min(200, count))
     semaphore = asyncio.Semaphore(50)
     deadline = time.monotonic() + timeout
 
-    async def armed(workflow_id: str) -> bool:
+    async def armed(i: int) -> bool:
         async with semaphore:
-            description = await client.get_workflow_handle(workflow_id).describe()
+            description = await client.get_workflow_handle(f"issue/MEM-{i}/sla").describe()
         return description.history_length >= 6
 
-    while waiting:
+    while True:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(waiting):,} workflows have not set their timer")
-        ids = sorted(waiting)
-        done = await asyncio.gather(*(armed(workflow_id) for workflow_id in ids))
-        waiting -= {workflow_id for workflow_id, ok in zip(ids, done) if ok}
-        print(f"  {count - len(waiting):,} armed", flush=True)
+            raise TimeoutError("the SLA workflows have not all set their timer")
+        if all(await asyncio.gather(*(armed(i) for i in sample))):
+            worker.cpu_percent()
+            await asyncio.sleep(2)
+            if worker.cpu_percent() < 10:
+                return
+        await asyncio.sleep(1)
 
 
-async def main(count: int) -> None:
+async def main(steps: list[int]) -> list[dict]:
     async with migrated_database("notiflow_bench_memory") as url:
-        await measure(url, count)
+        return await measure_steps(url, steps)
 
 
-async def measure(url: str, count: int) -> None:
+async def measure_steps(url: str, steps: list[int]) -> list[dict]:
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
                                                 data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
     task_queue = f"memory-{uuid.uuid4().hex[:6]}"
     worker = None
+    results: list[dict] = []
     try:
         environment = os.environ | {"NOTIFLOW_DATABASE_URL": url, "NOTIFLOW_TASK_QUEUE": task_queue,
-                                    "NOTIFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
-        worker = subprocess.Popen([sys.executable, "-m", "notiflow", "worker"], env=environment)
+                                    "NOTIFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                                    "NOTIFLOW_JWT_SECRET": "bench-secret-" + "x" * 32}
+        worker = subprocess.Popen([sys.executable, "-m", "notiflow", "worker"], env=environment,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = psutil.Process(worker.pid)
         await asyncio.sleep(5)
         idle = rss_mb(worker.pid)
-        print(f"worker idle: {idle:.0f} MB; starting {count:,} SLA workflows")
-        await start_slas(env.client, task_queue, count)
-        await wait_until_armed(env.client, count)
-        await asyncio.sleep(5)
-        loaded = rss_mb(worker.pid)
-        print(f"{'measure':44} {'notiflow':>10} {'baseline':>10} {'target':>10}")
-        print(f"{'worker RSS with ' + format(count, ',') + ' timers waiting (MB)':44} {loaded:10.0f} {idle:10.0f} {'≤ 500':>10}")
+        results.append(measure("worker RSS, idle", idle, "MB"))
+        cached = settings_max_cached()
+        rss: dict[int, float] = {}
+        started = 0
+        for step in steps:
+            print(f"worker: {rss_mb(worker.pid):.0f} MB; {step:,} SLA workflows", file=sys.stderr, flush=True)
+            await start_slas(env.client, task_queue, started, step)
+            started = step
+            await wait_until_armed(env.client, process, step)
+            await asyncio.sleep(3)
+            rss[step] = rss_mb(worker.pid)
+            results.append(measure(f"worker RSS, {step:,} SLA timers", rss[step], "MB",
+                                   target=500 if step == 10_000 else None, lower_is_better=True,
+                                   note=f"max_cached_workflows={cached}"))
+        if len(steps) > 1:
+            first, last = steps[0], steps[-1]
+            results.append(measure(f"worker RSS growth, {last:,} vs {first:,} timers", rss[last], "MB",
+                                   baseline=rss[first], target=1.2, lower_is_better=True,
+                                   note="the workflow cache bounds memory"))
     finally:
         if worker:
             worker.terminate()
             worker.wait(30)
         await env.shutdown()
+    return results
+
+
+def settings_max_cached() -> int:
+    from notiflow.settings import Settings
+
+    return Settings(jwt_secret="bench-secret-" + "x" * 32).worker_max_cached_workflows
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workflows", type=int, default=10_000)
-    asyncio.run(main(parser.parse_args().workflows))
+    parser.add_argument("--steps", default="5000,10000,20000")
+    parser.add_argument("--json", help="append the results (one JSON object per line) to this file")
+    arguments = parser.parse_args()
+    measured = asyncio.run(main([int(s) for s in arguments.steps.split(",")]))
+    print_table(measured, "worker memory")
+    if arguments.json:
+        with open(arguments.json, "a") as out:
+            out.writelines(json.dumps(m) + "\n" for m in measured)

@@ -125,6 +125,33 @@ class Settings(BaseSettings):
                     "seconds (86400) or ISO 8601 (PT24H)",
     )
 
+    # Worker tuning (issue 12; README "Sizing"). Each bounds one resource of one `notiflow worker` process.
+    worker_max_concurrent_activities: int = Field(
+        default=50, ge=1, le=1000,
+        description="activities running at once in one worker: bounds its open DB sessions and in-flight sends "
+                    "(memory, connections); beyond it tasks wait in Temporal, not in the worker",
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=2, le=1000,
+        description="workflow activations processed at once (CPU: they share one Python core with the activities)",
+    )
+    worker_max_cached_workflows: int = Field(
+        default=1000, ge=0, le=100_000,
+        description="workflow runs kept in memory between tasks; bounds worker RSS (about 30 KB each) however many "
+                    "SLA timers are open; an evicted run is replayed from history when its timer fires",
+    )
+    worker_workflow_pollers: int = Field(
+        default=5, ge=1, le=100, description="long polls for workflow tasks (connections to the Temporal frontend)",
+    )
+    worker_activity_pollers: int = Field(
+        default=5, ge=1, le=100, description="long polls for activity tasks (connections to the Temporal frontend)",
+    )
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200,
+        description="PostgreSQL connections per worker (and as many again in overflow): the database must allow "
+                    "2 × db_pool_size × worker replicas + the API's",
+    )
+
     max_per_hour: int = Field(default=30, ge=1)
     spike_min_count: int = Field(default=10, ge=1)
     spike_factor: float = Field(default=3.0, gt=0)

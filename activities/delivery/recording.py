@@ -64,8 +64,8 @@ async def heartbeating(progress) -> AsyncIterator[None]:
     """
     async def beat() -> None:
         while True:
-            activity.heartbeat(progress())
             await asyncio.sleep(HEARTBEAT_EVERY)
+            activity.heartbeat(progress())
 
     task = asyncio.create_task(beat())
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Date, and_, cast, extract, func, literal, or_, select
 
@@ -64,7 +64,10 @@ async def analytics_series(
     created_to: Annotated[Instant | None, Query(description="exclusive; default: now")] = None,
 ) -> AnalyticsSeries:
     created_to = created_to or datetime.now(timezone.utc)
-    created_from = created_to - timedelta(days=days)
+    try:
+        created_from = created_to - timedelta(days=days)
+    except OverflowError:
+        raise HTTPException(422, "created_to is too early for that many days") from None
     window = (Queue.created_at >= created_from) & (Queue.created_at < created_to)
     day = cast(func.timezone("UTC", Queue.created_at), Date).label("day")
 

@@ -239,6 +239,38 @@ def dev() -> None:
 
 
 @app.command()
+def catchers(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 inside a staging container)"),
+    sms_port: int = typer.Option(9001, help="the SMS gateway catcher: POST /sms, NOTIFLOW_SMS_FORMAT=json"),
+    hooks_port: int = typer.Option(9002, help="the webhook/Slack/Teams receiver: any path, e.g. /webhook"),
+    folder: str = typer.Option("caught", help="where requests are filed (sms/, webhooks/, with index.txt)"),
+) -> None:
+    """Staging only: catch SMS (Bearer NOTIFLOW_SMS_TOKEN required) and webhook, Slack and Teams deliveries."""
+    settings = _settings()
+    if settings.sms_token is None:
+        errors.print("NOTIFLOW_SMS_TOKEN is not set: the SMS catcher checks the token the worker sends")
+        raise typer.Exit(2)
+    from notiflow.dev.httpcatcher import hook_catcher, sms_catcher
+
+    sms = sms_catcher(Path(folder) / "sms", settings.sms_token.get_secret_value(), port=sms_port, host=host)
+    hooks = hook_catcher(Path(folder) / "webhooks", port=hooks_port, host=host)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        sms.start()
+        hooks.start()
+        try:
+            errors.print(f"SMS catcher {sms.url}/sms, webhook receiver {hooks.url}/…; filing under {folder}/")
+            await stop.wait()
+        finally:
+            sms.stop()
+            hooks.stop()
+
+    _run(main())
+
+
+@app.command()
 def demo() -> None:
     """One shot: start the stack, run a scripted issue lifecycle, print the delivery report, stop everything."""
     settings = _settings()
@@ -250,7 +282,8 @@ def demo() -> None:
 
         async with DevStack(settings, ephemeral=True, with_api=False) as stack:
             _print_urls(stack)
-            ok = await run_demo(NotificationClient(stack.client, stack.settings), stack.settings.database_url, console)
+            ok = await run_demo(NotificationClient(stack.client, stack.settings), stack.settings.require_database_url(),
+                              console)
             print_caught(stack, console)
         if not ok:
             raise typer.Exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,11 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 
 from notiflow.db import asyncpg_dsn
 from notiflow.dev.ports import free_port
-from notiflow.settings import Settings
+from notiflow.settings import Settings, load_settings
 from tests.factories import event_dict, issue_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,33 +219,184 @@ def test_the_api_access_log_holds_no_tokens(database_url):
     assert stream_token not in output and link_token not in output and link_token.split(".")[2] not in output
 
 
-def test_compose_file_describes_the_production_stack_with_real_setting_names():
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert {"postgres", "temporal", "temporal-ui", "worker", "api"} <= set(services)
-    assert "postgres" in services["temporal"]["environment"]["DB"]  # Temporal persists in PostgreSQL
-    assert services["worker"]["command"] == ["notiflow", "worker"]
-    assert services["api"]["command"] == ["notiflow", "api"]
+#: What an operator must put in .env before `docker compose up` (the compose file has no default for them).
+COMPOSE_REQUIRED = {
+    "NOTIFLOW_JWT_SECRET": "compose-test-secret-of-at-least-thirty-two-bytes",
+    "NOTIFLOW_PAYLOAD_KEYS": "2025-07:" + base64.b64encode(bytes(32)).decode(),
+    "NOTIFLOW_SMS_TOKEN": "staging-token",
+    "NOTIFLOW_DB_PASSWORD": "notiflow-db-password",
+    "TEMPORAL_DB_PASSWORD": "temporal-db-password",
+}
+_VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+class ComposeVariableMissing(Exception):
+    pass
+
+
+def _interpolate(value, env: dict[str, str]):
+    """What `docker compose config` does to the file: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, $$."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match) -> str:
+        escaped, name, colon, kind, word, bare = match.groups()
+        if escaped:
+            return "$"
+        name = name or bare
+        present = name in env and (env[name] != "" or not colon)
+        if present:
+            return env[name]
+        if kind == "?":
+            raise ComposeVariableMissing(f"{name}: {word}")
+        return word if kind == "-" else ""
+
+    return _VARIABLE.sub(one, value)
+
+
+def _compose(env: dict[str, str] | None = None) -> dict:
+    raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return _interpolate(raw, COMPOSE_REQUIRED if env is None else env)
+
+
+def _known_variables() -> set[str]:
     known = set()
     for name, field in Settings.model_fields.items():
         known.add(f"NOTIFLOW_{name.upper()}")
         alias = field.validation_alias
         known.update(getattr(alias, "choices", []) or [])
-    for service in ("worker", "api"):
+    return known
+
+
+def test_compose_file_describes_the_production_stack_with_real_setting_names(monkeypatch):
+    services = _compose()["services"]
+    assert {"postgres", "temporal", "temporal-ui", "worker", "api", "migrate", "codec"} <= set(services)
+    assert "postgres" in services["temporal"]["environment"]["DB"]  # Temporal persists in PostgreSQL
+    assert services["worker"]["command"] == ["notiflow", "worker"]
+    assert services["api"]["command"] == ["notiflow", "api"]
+    assert services["migrate"]["command"] == ["notiflow", "migrate"] and services["migrate"]["restart"] == "no"
+    known = _known_variables()
+    for service in ("worker", "api", "codec", "migrate", "catchers"):
         env = services[service]["environment"]
         unknown = set(env) - known
         assert not unknown, f"{service} sets variables notiflow does not read: {unknown}"
-    Settings(**{k: v for k, v in services["worker"]["environment"].items()})  # every value parses
+    for name in [n for n in os.environ if n.startswith(("NOTIFLOW_", "SMTP_"))]:
+        monkeypatch.delenv(name)
+    for name, value in services["worker"]["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    settings = load_settings()  # every value parses, read as the container reads it
+    assert settings.payload_keyring[0][0] == "2025-07"  # histories are encrypted
+    assert settings.sms_url == "http://catchers:9001/sms" and settings.smtp_host == "mailpit"  # staging catchers
+    assert settings.outbound_allow == "catchers"  # the catchers' private address is allowed, nothing else
+    for service in ("worker", "api"):
+        depends = services[service]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["temporal-setup"]["condition"] == "service_completed_successfully"
 
 
 def test_compose_file_has_no_usable_secret_and_keeps_the_codec_private():
     text = (ROOT / "docker-compose.yml").read_text()
-    services = yaml.safe_load(text)["services"]
-    assert services["api"]["environment"]["NOTIFLOW_JWT_SECRET"].startswith("${NOTIFLOW_JWT_SECRET:?")
+    raw = yaml.safe_load(text)["services"]
+    assert raw["api"]["environment"]["NOTIFLOW_JWT_SECRET"].startswith("${NOTIFLOW_JWT_SECRET:?")
+    assert raw["worker"]["environment"]["NOTIFLOW_PAYLOAD_KEYS"].startswith("${NOTIFLOW_PAYLOAD_KEYS:?")
+    for name in COMPOSE_REQUIRED:  # `docker compose up` refuses to start without each of them
+        with pytest.raises(ComposeVariableMissing, match=name):
+            _compose({k: v for k, v in COMPOSE_REQUIRED.items() if k != name})
+    services = _compose()["services"]
     assert services["codec"]["command"] == ["notiflow", "codec"]
     assert services["codec"]["ports"] == ["127.0.0.1:8081:8081"]  # loopback of the host only
     assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081/codec"
-    assert all(port.startswith("127.0.0.1:") for port in services["temporal-ui"]["ports"])
+    for name, service in services.items():
+        published = [p for p in service.get("ports", []) if not p.startswith("127.0.0.1:")]
+        assert name == "api" or not published, f"{name} is published beyond loopback: {published}"
+
+
+def test_compose_ui_passes_the_operators_token_to_the_api_codec_when_behind_sso():
+    sso = COMPOSE_REQUIRED | {"TEMPORAL_CODEC_ENDPOINT": "https://notiflow.example.mg/codec",
+                              "TEMPORAL_CODEC_PASS_ACCESS_TOKEN": "true", "TEMPORAL_AUTH_ENABLED": "true"}
+    ui = _compose(sso)["services"]["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "https://notiflow.example.mg/codec"
+    assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true" and ui["TEMPORAL_AUTH_ENABLED"] == "true"
+    assert _compose()["services"]["temporal-ui"]["environment"]["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "false"
+
+
+def test_compose_images_are_current_and_pinned():
+    services = _compose()["services"]
+    for name, service in services.items():
+        if "build" in service:
+            continue
+        image = service["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and re.fullmatch(r"v?\d+(\.\d+)*", tag), f"{name}: {image} is not pinned to a version"
+    images = {service.get("image", "").split(":")[0] for service in services.values()}
+    assert "temporalio/auto-setup" not in images  # deprecated: no new images (temporalio/features#707)
+    assert {"temporalio/server", "temporalio/admin-tools", "temporalio/ui"} <= images
+    server = services["temporal"]["image"].split(":")[1]
+    assert all(s["image"] == f"temporalio/admin-tools:{server}" for n, s in services.items() if n.startswith("temporal-")
+               and s.get("image", "").startswith("temporalio/admin-tools"))  # tools of the server's own version
+
+
+def test_compose_admin_tools_create_the_schemas_and_register_every_search_attribute():
+    from notiflow.temporal import SEARCH_ATTRIBUTES
+
+    services = _compose()["services"]
+    schema = services["temporal-schema"]
+    assert schema["image"].startswith("temporalio/admin-tools:") and schema["restart"] == "no"
+    script = "\n".join(schema["command"])
+    env = schema["environment"]
+    assert (env["DBNAME"], env["VISIBILITY_DBNAME"]) == ("temporal", "temporal_visibility")
+    assert script.count("temporal-sql-tool") >= 5 and "$DBNAME" in script and "$VISIBILITY_DBNAME" in script
+    for step in ("create", "setup-schema -v 0.0", "update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned",
+                 "update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned"):
+        assert step in script, step
+    assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
+    assert "AUTO_SETUP" not in services["temporal"]["environment"]
+
+    setup = services["temporal-setup"]
+    assert setup["image"].startswith("temporalio/admin-tools:") and setup["restart"] == "no"
+    registered = dict(pair.split("=") for pair in setup["environment"]["SEARCH_ATTRIBUTES"].split())
+    assert registered == {key.name: "Keyword" for key in SEARCH_ATTRIBUTES}
+    assert all(key.indexed_value_type.name == "KEYWORD" for key in SEARCH_ATTRIBUTES)
+    script = "\n".join(setup["command"])
+    assert "temporal operator search-attribute create" in script and "--retention" in script
+    assert setup["environment"]["NAMESPACE"] == services["worker"]["environment"]["NOTIFLOW_TEMPORAL_NAMESPACE"]
+
+
+def test_compose_runs_several_workers_and_the_staging_catchers():
+    services = _compose()["services"]
+    worker = services["worker"]
+    assert worker["deploy"]["replicas"] >= 2 and "ports" not in worker and "container_name" not in worker
+    assert worker["stop_grace_period"]  # each replica drains its activities on SIGTERM
+    assert services["mailpit"]["image"].startswith("axllent/mailpit:")
+    assert services["catchers"]["command"][:2] == ["notiflow", "catchers"]
+    assert services["worker"]["environment"]["SMTP_HOST"] == "mailpit"
+
+
+def test_catchers_file_what_they_get_and_check_the_sms_token(tmp_path):
+    sms_port, hooks_port = free_port(), free_port()
+    process = subprocess.Popen(NOTIFLOW + ["catchers", "--sms-port", str(sms_port), "--hooks-port", str(hooks_port),
+                                           "--folder", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=_env(NOTIFLOW_SMS_TOKEN="staging-token"))
+    try:
+        assert "SMS catcher" in process.stdout.readline()
+        sms = {"to": "+261341234567", "from": "NOTIFLOW", "text": "ISS-1 critical"}
+        assert _post_json(f"http://127.0.0.1:{sms_port}/sms", sms)[0] == 401  # no token
+        status, _, answer = _post_json(f"http://127.0.0.1:{sms_port}/sms", sms,
+                                       {"Authorization": "Bearer staging-token"})
+        assert status == 200 and answer == {"id": "sms-00001"}
+        request = urllib.request.Request(f"http://127.0.0.1:{hooks_port}/teams", data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            assert reply.status == 202
+        assert _filed(tmp_path / "sms", 1)[0]["body"] == sms
+        assert _filed(tmp_path / "webhooks", 1)[0]["path"] == "/teams"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+    assert process.returncode == 0
 
 
 async def test_migrate_creates_every_table_and_seeds_templates_idempotently(postgres):

@@ -34,6 +34,8 @@ class CaughtRequest:
     body: bytes
     #: where it was filed, when the catcher has a folder
     file: Path | None = None
+    #: answered 2xx (kept and filed)
+    accepted: bool = False
     received_at: float = field(default_factory=time.perf_counter)
 
     def json(self) -> Any:
@@ -51,11 +53,13 @@ class HttpCatcher:
         name: str,
         *,
         port: int | None = None,
+        host: str = "127.0.0.1",
         folder: Path | None = None,
         answer: Callable[[CaughtRequest, int], Answer] | None = None,
         describe: Callable[[CaughtRequest], str] | None = None,
     ) -> None:
         self.name = name
+        self.host = host
         self.port = port or free_port()
         self.folder = folder
         self.requests: list[CaughtRequest] = []
@@ -63,12 +67,13 @@ class HttpCatcher:
         self._describe = describe or (lambda request: request.path)
         self._lock = threading.Lock()
         self._filed_before = 0
+        self._accepted = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         if self.folder is not None:
@@ -93,7 +98,7 @@ class HttpCatcher:
             def log_message(self, format: str, *args: Any) -> None:  # quiet: the index is the log
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.name}-catcher", daemon=True)
         self._thread.start()
@@ -106,9 +111,11 @@ class HttpCatcher:
 
     def _keep(self, request: CaughtRequest) -> Answer:
         with self._lock:
-            number = self._filed_before + len(self.requests) + 1
+            number = self._filed_before + self._accepted + 1
             answer = self._answer(request, number)
-            if self.folder is not None and 200 <= answer[0] < 300:
+            request.accepted = 200 <= answer[0] < 300
+            self._accepted += request.accepted
+            if self.folder is not None and request.accepted:
                 request.file = self.folder / f"{number:05d}.json"
                 headers = {k: ("[redacted]" if k in _REDACTED else v) for k, v in request.headers.items()}
                 filed = {
@@ -129,7 +136,7 @@ class HttpCatcher:
 
     def caught(self) -> list[CaughtRequest]:
         """What was accepted (a 2xx answer), in order."""
-        return [r for r in self.requests if r.file is not None or self.folder is None]
+        return [r for r in self.requests if r.accepted]
 
     async def wait_for(self, count: int, timeout: float = 20.0) -> list[CaughtRequest]:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -146,7 +153,7 @@ def _one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
 
-def sms_catcher(folder: Path | None, token: str, port: int | None = None) -> HttpCatcher:
+def sms_catcher(folder: Path | None, token: str, port: int | None = None, host: str = "127.0.0.1") -> HttpCatcher:
     """An SMS gateway speaking NOTIFLOW_SMS_FORMAT=json: Bearer ``token`` required, ``{"id": …}`` answered."""
 
     def answer(request: CaughtRequest, number: int) -> Answer:
@@ -161,10 +168,10 @@ def sms_catcher(folder: Path | None, token: str, port: int | None = None) -> Htt
         body = request.json() or {}
         return f"{body.get('to', '')}\t{_one_line(body.get('text', ''))}"
 
-    return HttpCatcher("SMS", port=port, folder=folder, answer=answer, describe=describe)
+    return HttpCatcher("SMS", port=port, host=host, folder=folder, answer=answer, describe=describe)
 
 
-def hook_catcher(folder: Path | None, port: int | None = None) -> HttpCatcher:
+def hook_catcher(folder: Path | None, port: int | None = None, host: str = "127.0.0.1") -> HttpCatcher:
     """One receiver for the demo's subscriptions: ``/webhook`` (signed JSON), ``/slack``, ``/teams``."""
 
     def answer(request: CaughtRequest, number: int) -> Answer:
@@ -185,4 +192,4 @@ def hook_catcher(folder: Path | None, port: int | None = None) -> HttpCatcher:
             what = f"{len(request.body)} bytes"
         return f"{request.path}\t{what}"
 
-    return HttpCatcher("webhook", port=port, folder=folder, answer=answer, describe=describe)
+    return HttpCatcher("webhook", port=port, host=host, folder=folder, answer=answer, describe=describe)

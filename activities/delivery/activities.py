@@ -52,6 +52,8 @@ class DeliveryActivities:
         self.sessions = sessions
         self.settings = settings
         self.providers: dict[Channel, Provider] = make_providers(settings, sessions)
+        #: per provider, shared by all its batches: sent-but-unrecorded messages in this worker stay ≤ its concurrency
+        self.windows = {channel: asyncio.Semaphore(p.concurrency) for channel, p in self.providers.items()}
         self.templates = Snapshot(load_active_templates)
         self.subscriptions = Snapshot(queries.active_subscriptions)
 
@@ -144,7 +146,7 @@ class DeliveryActivities:
         wait_at_least: list[float] = []  # what providers asked for (Retry-After) before the next attempt
         critical_failed: list[str] = []
         final = _attempt_is_final(batch, info.attempt)
-        async with AnswerRecorder(self.sessions, info.attempt, window=provider.concurrency) as answers:
+        async with AnswerRecorder(self.sessions, info.attempt, window=self.windows[batch.channel]) as answers:
 
             async def one(row: NotificationQueueRow) -> None:
                 async with answers.window:

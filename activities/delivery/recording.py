@@ -8,9 +8,11 @@ executemany); when the database is unreachable it holds the answers and retries
 the write until it returns, so the activity only completes once every answer is
 stored.
 
-How much can a crash cost? A send holds a *window* slot from before it starts
-until its answer is stored, so at most ``window`` (the SMTP pool size) messages
-are ever sent-but-unrecorded: a ``kill -9`` resends at most that many, each with
+How much can a crash cost? A send holds a slot of its provider's *window* from
+before it starts until its answer is stored. The window is one per provider in
+the worker (shared by every batch running at once), sized like its connection
+pool, so at most that many messages (the SMTP pool size) are ever
+sent-but-unrecorded in a worker: a ``kill -9`` resends at most that many, each with
 the same Message-ID (derived from the queue row). While the database is down the
 window fills and sending pauses, instead of piling up unrecorded mail.
 """
@@ -94,11 +96,11 @@ class AnswerRecorder:
                :attempt, :sent, :error, jsonb_build_object('workflow_id', workflow_id)
           FROM changed""").bindparams(bindparam("sent", type_=DateTime(timezone=True)))
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], attempt: int, *, window: int):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], attempt: int, *, window: asyncio.Semaphore):
         self.sessions = sessions
         self.attempt = attempt
-        #: sends in flight plus answers not yet stored never exceed this
-        self.window = asyncio.Semaphore(window)
+        #: the provider's worker-wide window: sends in flight plus answers not yet stored never exceed its size
+        self.window = window
         self.statuses: list[DeliveryStatus | None] = []
         self.held_since: float | None = None
         self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []

@@ -147,13 +147,15 @@ def _filed(folder: Path, count: int, timeout: float = 30) -> list[dict]:
     raise AssertionError(f"{folder} holds fewer than {count} requests")
 
 
-def _assert_sms_and_webhooks_reach_the_local_catchers(data_dir: Path, ports: dict[str, str], token: str,
-                                                      printed: str) -> None:
+def _assert_sms_and_webhooks_reach_the_local_catchers(
+    data_dir: Path, ports: dict[str, str], token: str, printed: str
+) -> None:
     """A critical auto-reported issue: an SMS to the on-call demo admin, a delivery to each demo subscription."""
     assert "SMS catcher" in printed and "Webhook catcher" in printed and "Demo subscriptions" in printed
     raw = event_dict(issue=issue_dict(priority="CRITICAL", is_auto_reported=True))
-    status, _, _ = _post_json(f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/api/v1/events", raw,
-                              {"Authorization": f"Bearer {token}"})
+    status, _, _ = _post_json(
+        f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/api/v1/events", raw, {"Authorization": f"Bearer {token}"}
+    )
     assert status == 202
     [sms] = _filed(data_dir / "sms", 1)
     assert sms["body"]["to"] == "+261341234567" and raw["issue"]["id"] in sms["body"]["text"]
@@ -316,8 +318,11 @@ def test_compose_file_has_no_usable_secret_and_keeps_the_codec_private():
 
 
 def test_compose_ui_passes_the_operators_token_to_the_api_codec_when_behind_sso():
-    sso = COMPOSE_REQUIRED | {"TEMPORAL_CODEC_ENDPOINT": "https://notiflow.example.mg/codec",
-                              "TEMPORAL_CODEC_PASS_ACCESS_TOKEN": "true", "TEMPORAL_AUTH_ENABLED": "true"}
+    sso = COMPOSE_REQUIRED | {
+        "TEMPORAL_CODEC_ENDPOINT": "https://notiflow.example.mg/codec",
+        "TEMPORAL_CODEC_PASS_ACCESS_TOKEN": "true",
+        "TEMPORAL_AUTH_ENABLED": "true",
+    }
     ui = _compose(sso)["services"]["temporal-ui"]["environment"]
     assert ui["TEMPORAL_CODEC_ENDPOINT"] == "https://notiflow.example.mg/codec"
     assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true" and ui["TEMPORAL_AUTH_ENABLED"] == "true"
@@ -336,8 +341,11 @@ def test_compose_images_are_current_and_pinned():
     assert "temporalio/auto-setup" not in images  # deprecated: no new images (temporalio/features#707)
     assert {"temporalio/server", "temporalio/admin-tools", "temporalio/ui"} <= images
     server = services["temporal"]["image"].split(":")[1]
-    assert all(s["image"] == f"temporalio/admin-tools:{server}" for n, s in services.items() if n.startswith("temporal-")
-               and s.get("image", "").startswith("temporalio/admin-tools"))  # tools of the server's own version
+    assert all(
+        s["image"] == f"temporalio/admin-tools:{server}"
+        for n, s in services.items()
+        if n.startswith("temporal-") and s.get("image", "").startswith("temporalio/admin-tools")
+    )  # tools of the server's own version
 
 
 def test_compose_admin_tools_create_the_schemas_and_register_every_search_attribute():
@@ -350,8 +358,12 @@ def test_compose_admin_tools_create_the_schemas_and_register_every_search_attrib
     env = schema["environment"]
     assert (env["DBNAME"], env["VISIBILITY_DBNAME"]) == ("temporal", "temporal_visibility")
     assert script.count("temporal-sql-tool") >= 5 and "$DBNAME" in script and "$VISIBILITY_DBNAME" in script
-    for step in ("create", "setup-schema -v 0.0", "update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned",
-                 "update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned"):
+    for step in (
+        "create",
+        "setup-schema -v 0.0",
+        "update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned",
+        "update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned",
+    ):
         assert step in script, step
     assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
     assert "AUTO_SETUP" not in services["temporal"]["environment"]
@@ -378,15 +390,21 @@ def test_compose_runs_several_workers_and_the_staging_catchers():
 
 def test_catchers_file_what_they_get_and_check_the_sms_token(tmp_path):
     sms_port, hooks_port = free_port(), free_port()
-    process = subprocess.Popen(NOTIFLOW + ["catchers", "--sms-port", str(sms_port), "--hooks-port", str(hooks_port),
-                                           "--folder", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=_env(NOTIFLOW_SMS_TOKEN="staging-token"))
+    process = subprocess.Popen(
+        NOTIFLOW
+        + ["catchers", "--sms-port", str(sms_port), "--hooks-port", str(hooks_port), "--folder", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(NOTIFLOW_SMS_TOKEN="staging-token"),
+    )
     try:
         assert "SMS catcher" in process.stdout.readline()
         sms = {"to": "+261341234567", "from": "NOTIFLOW", "text": "ISS-1 critical"}
         assert _post_json(f"http://127.0.0.1:{sms_port}/sms", sms)[0] == 401  # no token
-        status, _, answer = _post_json(f"http://127.0.0.1:{sms_port}/sms", sms,
-                                       {"Authorization": "Bearer staging-token"})
+        status, _, answer = _post_json(
+            f"http://127.0.0.1:{sms_port}/sms", sms, {"Authorization": "Bearer staging-token"}
+        )
         assert status == 200 and answer == {"id": "sms-00001"}
         request = urllib.request.Request(f"http://127.0.0.1:{hooks_port}/teams", data=b"{}", method="POST")
         with urllib.request.urlopen(request, timeout=5) as reply:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -56,7 +57,7 @@ def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
     """Add schemas that routes reference by $ref but do not declare as parameters (the raw event body)."""
     build = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -64,9 +65,10 @@ def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
                 model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(model_schema.pop("$defs", {}))
                 components[model.__name__] = model_schema
+        assert app.openapi_schema is not None  # build() stores it
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def create_app(settings: Settings, temporal_client_factory: TemporalClientFactory | None = None) -> FastAPI:

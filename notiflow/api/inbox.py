@@ -33,7 +33,7 @@ def _unread(user_id: str) -> ColumnElement[bool]:
 
 
 async def _unread_count(session: AsyncSession, user_id: str) -> int:
-    return await session.scalar(select(func.count()).select_from(Inbox).where(_unread(user_id)))
+    return (await session.execute(select(func.count()).select_from(Inbox).where(_unread(user_id)))).scalar_one()
 
 
 async def _change(session: AsyncSession, user_id: str, notification_id: uuid.UUID, **values) -> InboxItem:
@@ -72,9 +72,10 @@ async def unread_count(principal: CurrentUser, session: Session) -> UnreadCount:
 
 @router.post("/read-all", response_model=ReadAllResult, summary="Mark everything read")
 async def read_all(principal: CurrentUser, session: Session) -> ReadAllResult:
-    result = await session.execute(update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now()))
+    marked = (await session.execute(
+        update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now()).returning(Inbox.id))).all()
     await session.commit()
-    return ReadAllResult(marked_read=result.rowcount, unread_count=0)
+    return ReadAllResult(marked_read=len(marked), unread_count=0)
 
 
 @router.post("/{notification_id}/read", response_model=InboxItem, summary="Mark read")

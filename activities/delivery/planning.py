@@ -77,62 +77,70 @@ def queue_rows(request: NotificationRequest, audience: Audience, settings: Setti
         critical = is_critical(notification_type, priority, on_call=request.data.get("audience") == "on_call")
         for channel in (channels if request.channels else
                         channels_for(user_id, notification_type, audience.preferences, DEFAULT_CHANNELS)):
-            source = pick_template(audience.templates, notification_type, channel, user.locale)
-            decision = decide_for_recipient(
-                notification_type=notification_type, channel=channel, critical=critical,
-                forced=request.ignore_preferences,
-                preference=audience.preferences.get((user_id, str(notification_type), str(channel))),
-                address=channel_address(user, channel),
-                has_template=source is not None,
-                now=now, timezone_name=user.timezone or settings.timezone, quiet_start=user.quiet_hours_start,
-                quiet_end=user.quiet_hours_end, sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
-                max_per_hour=settings.max_per_hour,
-            )
-            status, reason, unsubscribe = decision.status, decision.reason, None
-            fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
-            if status == DeliveryStatus.PENDING:
-                if channel == Channel.EMAIL and not critical:
-                    unsubscribe = unsubscribe_url(settings.public_api_url, settings.jwt_secret,
-                                                  UnsubscribeRequest(user_id, str(notification_type), str(channel)))
-                context = template_context(request, notification_type, user, issue, unsubscribe, settings)
-                outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
-                fields, reason = outcome.row_fields(), outcome.failure
-                status = DeliveryStatus.FAILED if reason else status
-            if status == DeliveryStatus.PENDING and decision.counts_toward_cap:
-                audience.sent_this_hour[(user_id, str(channel))] += 1
-            elif status == DeliveryStatus.CANCELLED:
+            row = _row_for(request, audience, user, notification_type, Channel(channel), critical, settings, now)
+            if row["status"] == DeliveryStatus.CANCELLED:
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
-            elif status == DeliveryStatus.FAILED:
+            elif row["status"] == DeliveryStatus.FAILED:
                 plan.failed[channel] = plan.failed.get(channel, 0) + 1
-            digest = {"digest": str(decision.frequency)} if decision.frequency != Frequency.IMMEDIATE else {}
-            context_data = {"source_id": request.source_id, "critical": critical, "run_id": request.run_id,
-                            "unsubscribe_url": unsubscribe, "link": issue_link(issue, settings),
-                            "recipient_name": user.name} | digest
-            if audience.fallback:
-                context_data["fallback"] = audience.fallback
-            rows.append({
-                "id": uuid.uuid4(),
-                "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",
-                "recipient_id": user_id,
-                "delivery_method": str(channel),
-                "notification_type": str(notification_type),
-                "event_id": request.event.event_id if request.event else None,
-                "issue_id": issue["id"] if issue else request.issue_id,
-                "workflow_id": request.workflow_id,
-                "max_retries": settings.notification_retry_attempts,
-                "scheduled_at": now,
-                "template_name": fields["template_name"],
-                "subject": fields.get("subject"),
-                "content": fields.get("content", ""),
-                "html_content": fields.get("html_content"),
-                "status": str(status),
-                "error_message": reason,
-                "address": channel_address(user, channel),
-                "context_data": context_data,
-                "_not_before": decision.not_before,
-                "_frequency": decision.frequency,
-            })
+            rows.append(row)
     return rows, plan
+
+
+def _row_for(request: NotificationRequest, audience: Audience, user: UserRow, notification_type: NotificationType,
+             channel: Channel, critical: bool, settings: Settings, now: datetime) -> dict[str, Any]:
+    """One queue row: the rules decide, the template renders (if it is to be sent), the row says what happened."""
+    user_id, issue = user.id, audience.issue
+    source = pick_template(audience.templates, notification_type, channel, user.locale)
+    decision = decide_for_recipient(
+        notification_type=notification_type, channel=channel, critical=critical,
+        forced=request.ignore_preferences,
+        preference=audience.preferences.get((user_id, str(notification_type), str(channel))),
+        address=channel_address(user, channel),
+        has_template=source is not None,
+        now=now, timezone_name=user.timezone or settings.timezone, quiet_start=user.quiet_hours_start,
+        quiet_end=user.quiet_hours_end, sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
+        max_per_hour=settings.max_per_hour,
+    )
+    status, reason, unsubscribe = decision.status, decision.reason, None
+    fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
+    if status == DeliveryStatus.PENDING:
+        if channel == Channel.EMAIL and not critical:
+            unsubscribe = unsubscribe_url(settings.public_api_url, settings.jwt_secret,
+                                          UnsubscribeRequest(user_id, str(notification_type), str(channel)))
+        context = template_context(request, notification_type, user, issue, unsubscribe, settings)
+        outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
+        fields, reason = outcome.row_fields(), outcome.failure
+        status = DeliveryStatus.FAILED if reason else status
+    if status == DeliveryStatus.PENDING and decision.counts_toward_cap:
+        audience.sent_this_hour[(user_id, str(channel))] += 1
+    digest = {"digest": str(decision.frequency)} if decision.frequency != Frequency.IMMEDIATE else {}
+    context_data = {"source_id": request.source_id, "critical": critical, "run_id": request.run_id,
+                    "unsubscribe_url": unsubscribe, "link": issue_link(issue, settings),
+                    "recipient_name": user.name} | digest
+    if audience.fallback:
+        context_data["fallback"] = audience.fallback
+    return {
+        "id": uuid.uuid4(),
+        "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",
+        "recipient_id": user_id,
+        "delivery_method": str(channel),
+        "notification_type": str(notification_type),
+        "event_id": request.event.event_id if request.event else None,
+        "issue_id": issue["id"] if issue else request.issue_id,
+        "workflow_id": request.workflow_id,
+        "max_retries": settings.notification_retry_attempts,
+        "scheduled_at": now,
+        "template_name": fields["template_name"],
+        "subject": fields.get("subject"),
+        "content": fields.get("content", ""),
+        "html_content": fields.get("html_content"),
+        "status": str(status),
+        "error_message": reason,
+        "address": channel_address(user, channel),
+        "context_data": context_data,
+        "_not_before": decision.not_before,
+        "_frequency": decision.frequency,
+    }
 
 
 def template_context(request: NotificationRequest, notification_type, user: UserRow, issue: dict[str, Any] | None,

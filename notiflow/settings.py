@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         description="how long a transient failure (provider down, 4xx, timeout) is retried before the row is FAILED; "
                     "seconds (86400) or ISO 8601 (PT24H)",
     )
+    critical_delivery_deadline: timedelta = Field(
+        default=timedelta(minutes=5), gt=timedelta(0),
+        description="the same for a critical notification, so that it falls back to the person's next channel "
+                    "(NOTIFLOW_CRITICAL_FALLBACK) within minutes instead of waiting out a long outage",
+    )
 
     # Worker tuning (issue 12; README "Sizing"). Each bounds one resource of one `notiflow worker` process.
     worker_max_concurrent_activities: int = Field(

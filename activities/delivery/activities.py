@@ -146,6 +146,10 @@ class DeliveryActivities:
         wait_at_least: list[float] = []  # what providers asked for (Retry-After) before the next attempt
         critical_failed: list[str] = []
         final = _attempt_is_final(batch, info.attempt)
+        # A critical row gives up sooner, so that it can fall back to another channel (plan_fallbacks).
+        critical_final = final or _attempt_is_final(
+            batch.model_copy(update={"give_up_at": info.scheduled_time + self.settings.critical_delivery_deadline}),
+            info.attempt)
         async with AnswerRecorder(self.sessions, info.attempt, window=self.windows[batch.channel]) as answers:
 
             async def one(row: NotificationQueueRow) -> None:
@@ -156,7 +160,7 @@ class DeliveryActivities:
                         await answers.record(row.id, DeliveryStatus.FAILED, error=str(exc))
                         _note_critical(row, critical_failed)
                     except TransientDeliveryError as exc:
-                        if final:
+                        if critical_final if (row.context_data or {}).get("critical") else final:
                             await answers.record(row.id, DeliveryStatus.FAILED,
                                                  error=f"gave up after {info.attempt} attempts: {exc}")
                             _note_critical(row, critical_failed)

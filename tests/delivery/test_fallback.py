@@ -133,3 +133,23 @@ async def test_the_primary_relay_names_itself_when_it_takes_the_mail(db, setting
         await activities.close()
     rows = await _rows(db)
     assert rows[(ADMIN_EN.id, "EMAIL")].provider == f"smtp:primary 127.0.0.1:{smtp.port}"
+
+
+async def test_a_critical_mail_waits_minutes_not_a_day_before_falling_back(temporal_client, db, settings, smtp):
+    """SMTP down (not refusing the address): a critical row gives up at its own short deadline and goes by SMS,
+    while a non-critical one would keep waiting for the day-long delivery deadline."""
+    from datetime import timedelta
+
+    async with db.begin() as session:
+        await upsert_users(session, [ADMIN_EN, ON_CALL, REPORTER])
+    smtp.stop()
+    patient = settings.model_copy(update={"delivery_deadline": timedelta(hours=1),
+                                          "critical_delivery_deadline": timedelta(seconds=1),
+                                          "retry_initial_seconds": 0.2, "retry_max_seconds": 0.5})
+    evt = event("AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True), actor=None)
+    async with SmsGateway() as gateway:
+        outcome = await _run(temporal_client, sms_settings(patient, gateway), evt)
+    assert [m.to for m in gateway.messages] == [PHONE]
+    mail = (await _rows(db))[(ON_CALL.id, "EMAIL")]
+    assert mail.status == "FAILED" and mail.error_message.startswith("gave up after")
+    assert outcome.fallbacks == {"EMAIL→SMS": 1}

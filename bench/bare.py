@@ -1,5 +1,7 @@
 """The bare engine in the pipeline's shape, with no-op activities: the benchmark's baseline.
 
+    python -m bench.bare ADDRESS TASK_QUEUE   # a worker process of its own, as `notiflow worker` is
+
 Per event, like IssueEventWorkflow: one activity (plan), then three at once
 (feed the timers — which signal-with-starts a long-lived per-issue workflow
 holding a timer, like IssueSlaWorkflow — and one delivery per channel).
@@ -8,11 +10,14 @@ holding a timer, like IssueSlaWorkflow — and one delivery per channel).
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
+from temporalio.worker import Worker
 
 RETRY = RetryPolicy(maximum_attempts=3)
 
@@ -66,3 +71,22 @@ class BareActivities:
 
     def all(self) -> list:
         return [self.plan, self.deliver, self.feed]
+
+
+async def serve(address: str, task_queue: str) -> None:
+    """A bare worker until SIGTERM, with the SDK's defaults and the same concurrency as `notiflow worker`."""
+    from notiflow.temporal import DATA_CONVERTER
+
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    activities = BareActivities(client, task_queue)
+    async with Worker(client, task_queue=task_queue, workflows=[BareEventWorkflow, BareTimerWorkflow],
+                      activities=activities.all(), max_concurrent_activities=50):
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(serve(sys.argv[1], sys.argv[2]))

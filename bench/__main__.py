@@ -54,10 +54,16 @@ def machine() -> dict[str, str]:
         memory = f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
     except ImportError:
         pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE.parent).stdout.strip()
-    return {"cpu": f"{cpu}, {os.cpu_count()} cores", "memory": memory, "os": platform.platform(),
-            "python": platform.python_version(), "commit": commit or "?"}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE.parent
+    ).stdout.strip()
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "commit": commit or "?",
+    }
 
 
 def load() -> str:
@@ -89,8 +95,12 @@ def main() -> None:
                 measures += [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
             loads.append(f"after {name} ({time.monotonic() - began:.0f} s) {load()}")
     elapsed = time.monotonic() - started
-    info = machine() | {"date": started_at.isoformat(timespec="seconds"), "duration_s": f"{elapsed:.0f}",
-                        "load (1/5/15 min)": "; ".join(loads), "quick": str(args.quick)}
+    info = machine() | {
+        "date": started_at.isoformat(timespec="seconds"),
+        "duration_s": f"{elapsed:.0f}",
+        "load (1/5/15 min)": "; ".join(loads),
+        "quick": str(args.quick),
+    }
     print_table(measures, f"notiflow benchmarks — {info['date']}, commit {info['commit']}, {elapsed / 60:.1f} min")
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
@@ -104,10 +114,12 @@ def main() -> None:
     (HERE / "RESULTS.md").write_text(
         "# Benchmark results\n\n"
         f"`make bench` on {info['date']} (commit `{info['commit']}`), {elapsed / 60:.1f} minutes.\n\n"
-        + "\n".join(f"- **{key}**: {value}" for key, value in info.items() if key not in ("date", "quick")) + "\n\n"
+        + "\n".join(f"- **{key}**: {value}" for key, value in info.items() if key not in ("date", "quick"))
+        + "\n\n"
         + "The machine is shared: the load averages above say how busy it was around each benchmark. Ratios are "
-          "against baselines measured in the same run, so they move less with the load than absolute figures.\n\n"
-        + markdown(measures) + "\n\n"
+        "against baselines measured in the same run, so they move less with the load than absolute figures.\n\n"
+        + markdown(measures)
+        + "\n\n"
         + (f"Benchmarks that failed: {'; '.join(failures)}\n\n" if failures else "")
         + findings
     )

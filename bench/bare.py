@@ -66,8 +66,13 @@ class BareActivities:
 
     @activity.defn(name="bare_feed")
     async def feed(self, event_id: str) -> None:
-        await self.client.start_workflow(BareTimerWorkflow.run, id=f"bare-timer/{event_id}", task_queue=self.task_queue,
-                                         start_signal="observe", start_signal_args=[event_id])
+        await self.client.start_workflow(
+            BareTimerWorkflow.run,
+            id=f"bare-timer/{event_id}",
+            task_queue=self.task_queue,
+            start_signal="observe",
+            start_signal_args=[event_id],
+        )
 
     def all(self) -> list:
         return [self.plan, self.deliver, self.feed]
@@ -81,8 +86,13 @@ async def serve(address: str, task_queue: str) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     activities = BareActivities(client, task_queue)
-    async with Worker(client, task_queue=task_queue, workflows=[BareEventWorkflow, BareTimerWorkflow],
-                      activities=activities.all(), max_concurrent_activities=50):
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BareEventWorkflow, BareTimerWorkflow],
+        activities=activities.all(),
+        max_concurrent_activities=50,
+    ):
         await stop.wait()
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import statistics
+import sys
 import time
 
 import httpx
@@ -22,9 +22,9 @@ from sqlalchemy import text
 
 from bench.results import measure, print_table, without_indexes
 from notiflow.api.app import create_app
-from notiflow.tokens import make_api_token
 from notiflow.db import make_engine
 from notiflow.settings import Settings
+from notiflow.tokens import make_api_token
 from tests.services import migrated_database
 
 FILL = """
@@ -71,8 +71,14 @@ async def main(rows: int, queue_rows: int, requests: int) -> list[dict]:
             await conn.execute(text(statements.pop(0)), {"users": users})
             restore = await without_indexes(conn, ["notification_queue", "in_app_notifications"])
             for statement in statements:
-                await conn.execute(text(statement), {k: v for k, v in (("rows", rows), ("queue_rows", queue_rows),
-                                                                       ("users", users)) if f":{k}" in statement})
+                await conn.execute(
+                    text(statement),
+                    {
+                        k: v
+                        for k, v in (("rows", rows), ("queue_rows", queue_rows), ("users", users))
+                        if f":{k}" in statement
+                    },
+                )
             for statement in restore:
                 await conn.execute(text(statement))
         async with engine.connect() as conn:
@@ -80,8 +86,10 @@ async def main(rows: int, queue_rows: int, requests: int) -> list[dict]:
             for table in ("users", "notification_queue", "in_app_notifications"):
                 await conn.execute(text(f"VACUUM ANALYZE {table}"))
         await engine.dispose()
-        print(f"filled {rows:,} inbox rows and {queue_rows:,} queue rows in {time.perf_counter() - started:.1f} s",
-              file=sys.stderr)
+        print(
+            f"filled {rows:,} inbox rows and {queue_rows:,} queue rows in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
 
         settings = Settings(database_url=url, rate_limit_per_minute=1_000_000)
         results = []
@@ -99,15 +107,28 @@ async def main(rows: int, queue_rows: int, requests: int) -> list[dict]:
                     "queue filtered by status FAILED": ("/api/v1/notifications/queue?limit=50&status=FAILED", admin),
                 }
                 if deep_cursor:
-                    cases["inbox, next page by cursor"] = (f"/api/v1/notifications/inbox?limit=20&cursor={deep_cursor}", user)
+                    cases["inbox, next page by cursor"] = (
+                        f"/api/v1/notifications/inbox?limit=20&cursor={deep_cursor}",
+                        user,
+                    )
                 for name, (path, headers) in cases.items():
                     samples = await timed(client, path, headers, requests)
                     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-                    rows_of = (f"{rows:,} in-app rows, {users:,} users" if name.startswith("inbox")
-                               else f"{queue_rows:,} queue rows")
-                    results.append(measure(f"{name}, p99", p99, "ms", lower_is_better=True,
-                                           target=10 if name.startswith("inbox") else None,
-                                           note=f"{rows_of}, in-process ASGI; p50 {statistics.median(samples):.2f} ms"))
+                    rows_of = (
+                        f"{rows:,} in-app rows, {users:,} users"
+                        if name.startswith("inbox")
+                        else f"{queue_rows:,} queue rows"
+                    )
+                    results.append(
+                        measure(
+                            f"{name}, p99",
+                            p99,
+                            "ms",
+                            lower_is_better=True,
+                            target=10 if name.startswith("inbox") else None,
+                            note=f"{rows_of}, in-process ASGI; p50 {statistics.median(samples):.2f} ms",
+                        )
+                    )
     return results
 
 

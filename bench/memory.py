@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import os
+import random
 import subprocess
 import sys
 import time
@@ -27,12 +27,13 @@ from temporalio.testing import WorkflowEnvironment
 from bench.results import measure, print_table
 from notiflow.dev.binaries import find_binary
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
-from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
 from tests.services import migrated_database
+from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
 from workflows.sla.workflows import IssueSlaWorkflow
 
-POLICY = EscalationPolicy(priority="HIGH", due_minutes=24 * 60,
-                          tiers=[EscalationTier(after_minutes=120, audience="admins")])
+POLICY = EscalationPolicy(
+    priority="HIGH", due_minutes=24 * 60, tiers=[EscalationTier(after_minutes=120, audience="admins")]
+)
 
 
 def rss_mb(pid: int) -> float:
@@ -45,11 +46,26 @@ async def start_slas(client, task_queue: str, first: int, count: int, concurrenc
 
     async def one(i: int) -> None:
         issue_id = f"MEM-{i}"
-        seen = IssueObserved(event_id=f"mem-{i}", type="ISSUE_CREATED", occurred_at=now, issue_id=issue_id,
-                             priority="HIGH", status="OPEN", assignee_id=None, created_at=now, policy=POLICY)
+        seen = IssueObserved(
+            event_id=f"mem-{i}",
+            type="ISSUE_CREATED",
+            occurred_at=now,
+            issue_id=issue_id,
+            priority="HIGH",
+            status="OPEN",
+            assignee_id=None,
+            created_at=now,
+            policy=POLICY,
+        )
         async with semaphore:
-            await client.start_workflow(IssueSlaWorkflow.run, SlaInput(issue_id=issue_id), id=f"issue/{issue_id}/sla",
-                                        task_queue=task_queue, start_signal="observe", start_signal_args=[seen])
+            await client.start_workflow(
+                IssueSlaWorkflow.run,
+                SlaInput(issue_id=issue_id),
+                id=f"issue/{issue_id}/sla",
+                task_queue=task_queue,
+                start_signal="observe",
+                start_signal_args=[seen],
+            )
 
     started = time.perf_counter()
     for chunk in range(first, count, 1000):
@@ -85,17 +101,27 @@ async def main(steps: list[int]) -> list[dict]:
 
 
 async def measure_steps(url: str, steps: list[int]) -> list[dict]:
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
-                                                data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
     task_queue = f"memory-{uuid.uuid4().hex[:6]}"
     worker = None
     results: list[dict] = []
     try:
-        environment = os.environ | {"NOTIFLOW_DATABASE_URL": url, "NOTIFLOW_TASK_QUEUE": task_queue,
-                                    "NOTIFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-                                    "NOTIFLOW_JWT_SECRET": "bench-secret-" + "x" * 32}
-        worker = subprocess.Popen([sys.executable, "-m", "notiflow", "worker"], env=environment,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        environment = os.environ | {
+            "NOTIFLOW_DATABASE_URL": url,
+            "NOTIFLOW_TASK_QUEUE": task_queue,
+            "NOTIFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "NOTIFLOW_JWT_SECRET": "bench-secret-" + "x" * 32,
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "notiflow", "worker"],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         process = psutil.Process(worker.pid)
         await asyncio.sleep(5)
         idle = rss_mb(worker.pid)
@@ -110,14 +136,29 @@ async def measure_steps(url: str, steps: list[int]) -> list[dict]:
             await wait_until_armed(env.client, process, step)
             await asyncio.sleep(3)
             rss[step] = rss_mb(worker.pid)
-            results.append(measure(f"worker RSS, {step:,} SLA timers", rss[step], "MB",
-                                   target=500 if step == 10_000 else None, lower_is_better=True,
-                                   note=f"max_cached_workflows={cached}"))
+            results.append(
+                measure(
+                    f"worker RSS, {step:,} SLA timers",
+                    rss[step],
+                    "MB",
+                    target=500 if step == 10_000 else None,
+                    lower_is_better=True,
+                    note=f"max_cached_workflows={cached}",
+                )
+            )
         if len(steps) > 1:
             first, last = steps[0], steps[-1]
-            results.append(measure(f"worker RSS growth, {last:,} vs {first:,} timers", rss[last], "MB",
-                                   baseline=rss[first], target=1.2, lower_is_better=True,
-                                   note="the workflow cache bounds memory"))
+            results.append(
+                measure(
+                    f"worker RSS growth, {last:,} vs {first:,} timers",
+                    rss[last],
+                    "MB",
+                    baseline=rss[first],
+                    target=1.2,
+                    lower_is_better=True,
+                    note="the workflow cache bounds memory",
+                )
+            )
     finally:
         if worker:
             worker.terminate()

@@ -53,8 +53,8 @@ from notiflow.dev.binaries import find_binary
 from notiflow.dev.ports import free_port
 from notiflow.directory import upsert_users
 from notiflow.settings import Settings
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from notiflow.templates.store import seed_templates
+from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from tests.factories import event, issue_dict, ref
 from tests.services import migrated_database
 from workers.main import build_worker
@@ -72,9 +72,10 @@ class SinkProcess:
         self.port = free_port()
         self.log = Path(tempfile.mkstemp(prefix="notiflow-sink-", suffix=".log")[1])
 
-    def __enter__(self) -> "SinkProcess":
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(self.port), str(self.log)],
-                                        stdout=subprocess.PIPE, text=True)
+    def __enter__(self) -> SinkProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.smtp_sink", str(self.port), str(self.log)], stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout.readline().strip() == "ready"
         return self
 
@@ -106,9 +107,16 @@ async def _concurrently(count: int, make) -> float:
 
 
 def bench_settings(url: str, smtp: SinkProcess, task_queue: str) -> Settings:
-    return Settings(database_url=url, task_queue=task_queue, smtp_host="127.0.0.1", smtp_port=smtp.port,
-                    smtp_pool_size=CONNECTIONS, retry_initial_seconds=0.5, max_per_hour=1_000_000,
-                    jwt_secret=BENCH_JWT_SECRET)
+    return Settings(
+        database_url=url,
+        task_queue=task_queue,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_pool_size=CONNECTIONS,
+        retry_initial_seconds=0.5,
+        max_per_hour=1_000_000,
+        jwt_secret=BENCH_JWT_SECRET,
+    )
 
 
 async def run_all(args, url: str, smtp: SinkProcess) -> list[dict]:
@@ -116,11 +124,19 @@ async def run_all(args, url: str, smtp: SinkProcess) -> list[dict]:
     sessions = make_sessionmaker(engine)
     await seed_templates(sessions)
     async with sessions.begin() as session:
-        await upsert_users(session, [User(id="u-bench", name="Bench", email="bench@example.mg"),
-                                     User(id="u-actor", name="Actor", email="actor@example.mg")])
+        await upsert_users(
+            session,
+            [
+                User(id="u-bench", name="Bench", email="bench@example.mg"),
+                User(id="u-actor", name="Actor", email="actor@example.mg"),
+            ],
+        )
     settings = bench_settings(url, smtp, f"bench-{uuid.uuid4().hex[:6]}")
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
-                                                data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
     results: list[dict] = []
     async with env:
         async with build_worker(env.client, settings):
@@ -137,18 +153,41 @@ async def run_all(args, url: str, smtp: SinkProcess) -> list[dict]:
             blast = await raw_smtp_blast(smtp.port, args.fanout)
             console.log(f"fan-out: one event to {args.fanout} recipients")
             fan = await fanout(nc, smtp, sessions, args.fanout)
-            results.append(measure("fan-out", fan, "mails/s", baseline=blast, target=0.5,
-                                   note=f"one event to {args.fanout} recipients vs a raw aiosmtplib blast"))
+            results.append(
+                measure(
+                    "fan-out",
+                    fan,
+                    "mails/s",
+                    baseline=blast,
+                    target=0.5,
+                    note=f"one event to {args.fanout} recipients vs a raw aiosmtplib blast",
+                )
+            )
             rate = max(1.0, round(ours_in * 2 / 3, 1))  # the saturation rate of this worker, measured above
             console.log(f"latency: {rate}/s (2/3 of the {ours_in:.1f} events/s saturation rate) for {args.seconds} s")
             delays = await latency(nc, smtp, rate, args.seconds)
             p50 = statistics.median(delays)
             p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
             results.append(measure("latency p50", p50, "s", note=f"publish → SMTP accepted at {rate}/s"))
-            results.append(measure("latency p99", p99, "s", target=0.5, lower_is_better=True,
-                                   note=f"publish → SMTP accepted at {rate}/s = 2/3 × saturation"))
-        results.append(measure("throughput, worker in the benchmark's process", ours_in, "events/s", baseline=bare_in,
-                               note="both workers share the publishing client's process and core"))
+            results.append(
+                measure(
+                    "latency p99",
+                    p99,
+                    "s",
+                    target=0.5,
+                    lower_is_better=True,
+                    note=f"publish → SMTP accepted at {rate}/s = 2/3 × saturation",
+                )
+            )
+        results.append(
+            measure(
+                "throughput, worker in the benchmark's process",
+                ours_in,
+                "events/s",
+                baseline=bare_in,
+                note="both workers share the publishing client's process and core",
+            )
+        )
         # The judged figure: each worker in a process of its own (as `notiflow worker` runs), the client apart.
         async with worker_processes(env, url, smtp, 1) as (queue, _), bare_process(env) as bare_queue:
             nc = NotificationClient(env.client, bench_settings(url, smtp, queue))
@@ -156,13 +195,23 @@ async def run_all(args, url: str, smtp: SinkProcess) -> list[dict]:
             await bare_engine(env.client, 20, bare_queue)
             bare_time = ours_time = 0.0
             for round_ in range(2):
-                console.log(f"round {round_ + 1}: bare engine, then pipeline, {args.events} events each (worker processes)")
+                console.log(
+                    f"round {round_ + 1}: bare engine, then pipeline, {args.events} events each (worker processes)"
+                )
                 bare_time += args.events / await bare_engine(env.client, args.events, bare_queue)
                 ours_time += args.events / await pipeline(nc, smtp, args.events)
         bare, ours = 2 * args.events / bare_time, 2 * args.events / ours_time
-        results.insert(0, measure("throughput", ours, "events/s", baseline=bare, target=0.7,
-                                  note="whole pipeline vs the bare engine (bench/bare.py), same shape, "
-                                       "each worker in its own process"))
+        results.insert(
+            0,
+            measure(
+                "throughput",
+                ours,
+                "events/s",
+                baseline=bare,
+                target=0.7,
+                note="whole pipeline vs the bare engine (bench/bare.py), same shape, each worker in its own process",
+            ),
+        )
         if args.scale_out:
             one = ours
             async with worker_processes(env, url, smtp, 2) as (queue, _):
@@ -171,8 +220,15 @@ async def run_all(args, url: str, smtp: SinkProcess) -> list[dict]:
                 console.log(f"scale-out: 2 worker processes, {args.events} events")
                 two = await pipeline(nc, smtp, args.events)
             results.append(measure("scale-out, 1 worker process", one, "events/s", note="= throughput above"))
-            results.append(measure("scale-out, 2 worker processes", two, "events/s", baseline=one,
-                                   note=f"vs 1 process; one task queue, one dev server, {os.cpu_count()} cores"))
+            results.append(
+                measure(
+                    "scale-out, 2 worker processes",
+                    two,
+                    "events/s",
+                    baseline=one,
+                    note=f"vs 1 process; one task queue, one dev server, {os.cpu_count()} cores",
+                )
+            )
     await engine.dispose()
     return results
 
@@ -183,15 +239,24 @@ async def bare_engine(client, count: int, task_queue: str | None = None) -> floa
 
     async def run() -> float:
         tag = uuid.uuid4().hex[:6]
-        elapsed = await _concurrently(count, lambda i: client.execute_workflow(
-            BareEventWorkflow.run, f"{queue}-{tag}-{i}", id=f"bare-{queue}-{tag}-{i}", task_queue=queue))
+        elapsed = await _concurrently(
+            count,
+            lambda i: client.execute_workflow(
+                BareEventWorkflow.run, f"{queue}-{tag}-{i}", id=f"bare-{queue}-{tag}-{i}", task_queue=queue
+            ),
+        )
         return count / elapsed
 
     if task_queue:
         return await run()
     activities = BareActivities(client, queue)
-    async with Worker(client, task_queue=queue, workflows=[BareEventWorkflow, BareTimerWorkflow],
-                      activities=activities.all(), max_concurrent_activities=50):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BareEventWorkflow, BareTimerWorkflow],
+        activities=activities.all(),
+        max_concurrent_activities=50,
+    ):
         return await run()
 
 
@@ -199,7 +264,9 @@ async def bare_engine(client, count: int, task_queue: str | None = None) -> floa
 async def bare_process(env):
     """A bare worker (``python -m bench.bare``) in a process of its own; yields its task queue."""
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    process = subprocess.Popen([sys.executable, "-m", "bench.bare", env.client.service_client.config.target_host, queue])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare", env.client.service_client.config.target_host, queue]
+    )
     try:
         yield queue
     finally:
@@ -211,8 +278,10 @@ async def pipeline(nc: NotificationClient, smtp: SinkProcess, count: int) -> flo
     """Events/s from the first publish until every run has completed and every mail is at the sink."""
     recipient = User(id="u-bench", name="Bench", email="bench@example.mg", locale="en")
     actor = User(id="u-actor", name="Actor", email="actor@example.mg")
-    events = [event("ISSUE_ASSIGNED", issue=issue_dict(assignee=ref(recipient), priority="LOW"), actor=actor)
-              for _ in range(count)]
+    events = [
+        event("ISSUE_ASSIGNED", issue=issue_dict(assignee=ref(recipient), priority="LOW"), actor=actor)
+        for _ in range(count)
+    ]
     before = smtp.count()
 
     async def one(i: int):
@@ -240,8 +309,10 @@ async def raw_smtp_blast(port: int, count: int, connections: int = CONNECTIONS) 
 
 
 async def fanout(nc: NotificationClient, smtp: SinkProcess, sessions, recipients: int) -> float:
-    admins = [User(id=f"u-fan-{i}", name=f"Admin {i}", email=f"admin{i}@example.mg", roles=["admin"])
-              for i in range(recipients)]
+    admins = [
+        User(id=f"u-fan-{i}", name=f"Admin {i}", email=f"admin{i}@example.mg", roles=["admin"])
+        for i in range(recipients)
+    ]
     async with sessions.begin() as session:
         await upsert_users(session, admins)
     before = smtp.count()
@@ -279,14 +350,25 @@ async def worker_processes(env, url: str, smtp: SinkProcess, processes: int):
     """``processes`` `notiflow worker` processes polling one fresh task queue; yields (queue, processes)."""
     task_queue = f"procs-{processes}-{uuid.uuid4().hex[:6]}"
     environment = os.environ | {
-        "NOTIFLOW_DATABASE_URL": url, "NOTIFLOW_TASK_QUEUE": task_queue, "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp.port), "NOTIFLOW_SMTP_POOL_SIZE": str(CONNECTIONS), "NOTIFLOW_MAX_PER_HOUR": "1000000",
+        "NOTIFLOW_DATABASE_URL": url,
+        "NOTIFLOW_TASK_QUEUE": task_queue,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "NOTIFLOW_SMTP_POOL_SIZE": str(CONNECTIONS),
+        "NOTIFLOW_MAX_PER_HOUR": "1000000",
         "NOTIFLOW_RETRY_INITIAL_SECONDS": "0.5",
         "NOTIFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "NOTIFLOW_JWT_SECRET": BENCH_JWT_SECRET,
     }
-    workers = [subprocess.Popen([sys.executable, "-m", "notiflow", "worker"], env=environment,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(processes)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "notiflow", "worker"],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(processes)
+    ]
     try:
         yield task_queue, workers
     finally:

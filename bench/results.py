@@ -6,8 +6,16 @@ import math
 from typing import Any
 
 
-def measure(name: str, value: float, unit: str, *, baseline: float | None = None, target: float | None = None,
-            lower_is_better: bool = False, note: str = "") -> dict[str, Any]:
+def measure(
+    name: str,
+    value: float,
+    unit: str,
+    *,
+    baseline: float | None = None,
+    target: float | None = None,
+    lower_is_better: bool = False,
+    note: str = "",
+) -> dict[str, Any]:
     """A measure; with a baseline its target is on the ratio (value / baseline), else on the value itself.
 
     ``met`` is None when there is no target (the figure is reported, not judged).
@@ -17,12 +25,19 @@ def measure(name: str, value: float, unit: str, *, baseline: float | None = None
     met = None
     if target is not None and judged is not None and not math.isnan(judged):
         met = judged <= target if lower_is_better else judged >= target
-    return {"name": name, "value": round(value, 4), "unit": unit,
-            "baseline": round(baseline, 4) if baseline is not None else None,
-            "ratio": round(ratio, 3) if ratio is not None else None,
-            "target": (f"≤ {target:g}" if lower_is_better else f"≥ {target:g}") + (" × baseline" if baseline else f" {unit}")
-            if target is not None else None,
-            "met": met, "note": note}
+    return {
+        "name": name,
+        "value": round(value, 4),
+        "unit": unit,
+        "baseline": round(baseline, 4) if baseline is not None else None,
+        "ratio": round(ratio, 3) if ratio is not None else None,
+        "target": (f"≤ {target:g}" if lower_is_better else f"≥ {target:g}")
+        + (" × baseline" if baseline else f" {unit}")
+        if target is not None
+        else None,
+        "met": met,
+        "note": note,
+    }
 
 
 def _fmt(value: float | None) -> str:
@@ -32,9 +47,18 @@ def _fmt(value: float | None) -> str:
 
 
 def rows(measures: list[dict[str, Any]]) -> list[list[str]]:
-    return [[m["name"], f"{_fmt(m['value'])} {m['unit']}", _fmt(m["baseline"]),
-             f"{m['ratio']:.2f}" if m["ratio"] is not None else "", m["target"] or "",
-             {True: "yes", False: "**no**", None: ""}[m["met"]], m.get("note", "")] for m in measures]
+    return [
+        [
+            m["name"],
+            f"{_fmt(m['value'])} {m['unit']}",
+            _fmt(m["baseline"]),
+            f"{m['ratio']:.2f}" if m["ratio"] is not None else "",
+            m["target"] or "",
+            {True: "yes", False: "**no**", None: ""}[m["met"]],
+            m.get("note", ""),
+        ]
+        for m in measures
+    ]
 
 
 HEADER = ["measure", "notiflow", "baseline", "ratio", "target", "met", "how"]
@@ -69,24 +93,45 @@ async def without_indexes(conn, tables: list[str]):
 
     restore: list[str] = []
     for table in tables:
-        constraints = (await conn.execute(text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('p', 'u', 'f') ORDER BY contype = 'f'"),
-            {"t": table})).all()
-        indexes = (await conn.execute(text(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t AND indexname NOT IN "
-            "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"), {"t": table})).all()
-        referencing = (await conn.execute(text(
-            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE confrelid = CAST(:t AS regclass) AND contype = 'f'"), {"t": table})).all()
+        constraints = (
+            await conn.execute(
+                text(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('p', 'u', 'f') ORDER BY contype = 'f'"
+                ),
+                {"t": table},
+            )
+        ).all()
+        indexes = (
+            await conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t AND indexname NOT IN "
+                    "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"
+                ),
+                {"t": table},
+            )
+        ).all()
+        referencing = (
+            await conn.execute(
+                text(
+                    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE confrelid = CAST(:t AS regclass) AND contype = 'f'"
+                ),
+                {"t": table},
+            )
+        ).all()
         for other, name, definition in referencing:
             await conn.execute(text(f'ALTER TABLE {other} DROP CONSTRAINT "{name}"'))
             restore.append(f'ALTER TABLE {other} ADD CONSTRAINT "{name}" {definition}')
         for name, _ in indexes:
             await conn.execute(text(f'DROP INDEX "{name}"'))
-        for name, definition in reversed(constraints):
+        for name, _definition in reversed(constraints):
             await conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         keys = [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
-        restore = ([k for k in keys if "FOREIGN KEY" not in k] + [definition for _, definition in indexes]
-                   + [k for k in keys if "FOREIGN KEY" in k] + restore)
+        restore = (
+            [k for k in keys if "FOREIGN KEY" not in k]
+            + [definition for _, definition in indexes]
+            + [k for k in keys if "FOREIGN KEY" in k]
+            + restore
+        )
     return restore

@@ -23,7 +23,7 @@ class Recorder:
     async def handle_DATA(self, server, session, envelope):
         content = envelope.content
         start = content.find(MARKER)
-        issue = content[start + len(MARKER):content.find(b"\r\n", start)].decode() if start >= 0 else "-"
+        issue = content[start + len(MARKER) : content.find(b"\r\n", start)].decode() if start >= 0 else "-"
         self.log.write(f"{time.time()}\t{issue}\n")
         return "250 OK"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import statistics
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -25,8 +25,8 @@ from bench.results import measure, print_table, without_indexes
 from notiflow.contracts import NotificationType
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
-from workflows.summary.types import SummaryPeriod
 from tests.services import migrated_database
+from workflows.summary.types import SummaryPeriod
 
 FILL = [
     """INSERT INTO issues (id, title, category, priority, status, is_auto_reported, created_at, resolved_at,
@@ -65,7 +65,9 @@ async def main(events: int, issues: int, runs: int) -> list[dict]:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("VACUUM ANALYZE issues"))
             await conn.execute(text("VACUUM ANALYZE issue_events"))
-        print(f"filled {issues:,} issues and {events:,} events in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(
+            f"filled {issues:,} issues and {events:,} events in {time.perf_counter() - started:.1f} s", file=sys.stderr
+        )
         summary = SummaryActivities(make_sessionmaker(engine), Settings(database_url=url))
         results = []
         for report in (NotificationType.DAILY_ISSUE_SUMMARY, NotificationType.WEEKLY_ISSUE_REPORT):
@@ -75,9 +77,16 @@ async def main(events: int, issues: int, runs: int) -> list[dict]:
                 await ActivityEnvironment().run(summary.compute_summary, SummaryPeriod(report=report, period_end=now))
                 samples.append(time.perf_counter() - begin)
             name = "daily summary" if report == NotificationType.DAILY_ISSUE_SUMMARY else "weekly report"
-            results.append(measure(f"{name}, max of {runs}", max(samples), "s", lower_is_better=True,
-                                   target=1 if report == NotificationType.DAILY_ISSUE_SUMMARY else None,
-                                   note=f"{events:,} events, {issues:,} issues; p50 {statistics.median(samples):.3f} s"))
+            results.append(
+                measure(
+                    f"{name}, max of {runs}",
+                    max(samples),
+                    "s",
+                    lower_is_better=True,
+                    target=1 if report == NotificationType.DAILY_ISSUE_SUMMARY else None,
+                    note=f"{events:,} events, {issues:,} issues; p50 {statistics.median(samples):.3f} s",
+                )
+            )
         await engine.dispose()
     return results
 

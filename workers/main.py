@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -17,12 +17,13 @@ from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
-
 #: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox; and our own
 #: ``workflows`` package: re-importing a workflow module for every new run was the worker's largest CPU cost
 #: (issue 12). Those modules hold no mutable module state; the sandbox still refuses non-deterministic calls.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna", "phonenumbers", "workflows")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "email_validator", "idna", "phonenumbers", "workflows"
+    )
 )
 
 
@@ -41,14 +42,17 @@ async def build_worker(client: Client, settings: Settings, **worker_options) -> 
         workflows=ALL_WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
         activities=activities,
-        **({
-            "max_concurrent_activities": settings.worker_max_concurrent_activities,
-            "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
-            "max_cached_workflows": settings.worker_max_cached_workflows,
-            "max_concurrent_workflow_task_polls": settings.worker_workflow_pollers,
-            "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
-            "graceful_shutdown_timeout": timedelta(seconds=20),
-        } | worker_options),
+        **(
+            {
+                "max_concurrent_activities": settings.worker_max_concurrent_activities,
+                "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+                "max_cached_workflows": settings.worker_max_cached_workflows,
+                "max_concurrent_workflow_task_polls": settings.worker_workflow_pollers,
+                "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
+                "graceful_shutdown_timeout": timedelta(seconds=20),
+            }
+            | worker_options
+        ),
     )
     try:
         async with worker:

@@ -205,6 +205,14 @@ class Settings(BaseSettings):
         """The fallback order of critical notifications, e.g. ('EMAIL', 'SMS', 'IN_APP'); empty = no fallback."""
         return tuple(c for c in self.critical_fallback.split(",") if c)
 
+    @field_validator("delivery_deadline", "critical_delivery_deadline", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """Environment values are strings: "600" means seconds here, as documented (ISO 8601 "PT10M" works too)."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:

@@ -67,3 +67,15 @@ def test_servers_refuse_a_missing_or_short_jwt_secret(monkeypatch, secret, says)
 def test_a_long_enough_jwt_secret_is_accepted(monkeypatch):
     monkeypatch.setenv("NOTIFLOW_JWT_SECRET", "x" * 32)
     assert load_settings().require_jwt_secret() == "x" * 32
+
+
+def test_deadlines_read_plain_seconds_and_iso_8601_from_the_environment(monkeypatch):
+    from datetime import timedelta
+
+    from notiflow.settings import load_settings
+
+    monkeypatch.setenv("NOTIFLOW_DELIVERY_DEADLINE", "600")
+    monkeypatch.setenv("NOTIFLOW_CRITICAL_DELIVERY_DEADLINE", "PT2M")
+    settings = load_settings()
+    assert (settings.delivery_deadline, settings.critical_delivery_deadline) == (
+        timedelta(seconds=600), timedelta(minutes=2))

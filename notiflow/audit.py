@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notiflow.models import AuditLogRow
 
 
-async def record_audit(session: AsyncSession, *, actor: str, action: str, target: str | None = None,
-                       details: dict[str, Any] | None = None) -> None:
+async def record_audit(
+    session: AsyncSession, *, actor: str, action: str, target: str | None = None, details: dict[str, Any] | None = None
+) -> None:
     """Add one audit row in the caller's transaction, so the action and its record commit together."""
     await session.execute(insert(AuditLogRow).values(actor=actor, action=action, target=target, details=details))

@@ -13,8 +13,11 @@ from rich.table import Table
 
 from notiflow.settings import Settings, SettingsError, get_settings
 
-app = typer.Typer(help="Durable, Temporal-driven notifications for the issue tracker.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Durable, Temporal-driven notifications for the issue tracker.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 schedules_app = typer.Typer(help="Temporal Schedules for the daily and weekly summaries.")
 app.add_typer(schedules_app, name="schedules")
 console = Console(width=None if sys.stdout.isatty() else 150)
@@ -123,13 +126,17 @@ def codec() -> None:
     from notiflow.api.access_log import uvicorn_log_config
     from notiflow.api.codec import create_codec_app
 
-    uvicorn.run(create_codec_app(settings), host=settings.codec_host, port=settings.codec_port,
-                log_config=uvicorn_log_config())
+    uvicorn.run(
+        create_codec_app(settings), host=settings.codec_host, port=settings.codec_port, log_config=uvicorn_log_config()
+    )
 
 
 @app.command()
-def emit(file: str = typer.Argument(..., help="IssueEvent JSON file, or - for standard input "
-                                               "(one object, a list, or one object per line)")) -> None:
+def emit(
+    file: str = typer.Argument(
+        ..., help="IssueEvent JSON file, or - for standard input (one object, a list, or one object per line)"
+    ),
+) -> None:
     """Publish IssueEvent JSON; prints one workflow id per event."""
     from notiflow.contracts import InvalidEvent, parse_event
 
@@ -179,8 +186,15 @@ def redeliver(
     from workflows.delivery.types import RedeliveryFilter
 
     try:
-        wanted = RedeliveryFilter(issue_id=issue, channel=channel, notification_type=notification_type,
-                                  recipient_id=recipient, workflow_id=run, created_from=since, created_to=until)
+        wanted = RedeliveryFilter(
+            issue_id=issue,
+            channel=channel,
+            notification_type=notification_type,
+            recipient_id=recipient,
+            workflow_id=run,
+            created_from=since,
+            created_to=until,
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         errors.print(f"[red]error:[/] --{first['loc'][0]}: {first['msg']}")
@@ -212,7 +226,9 @@ def schedules_sync() -> None:
 
         client = await connect_client(settings)
         for schedule_id in await sync_schedules(client, settings):
-            console.print(f"{schedule_id}: up to date (time zone {settings.timezone}, task queue {settings.task_queue!r})")
+            console.print(
+                f"{schedule_id}: up to date (time zone {settings.timezone}, task queue {settings.task_queue!r})"
+            )
 
     _run(main())
 
@@ -282,8 +298,9 @@ def demo() -> None:
 
         async with DevStack(settings, ephemeral=True, with_api=False) as stack:
             _print_urls(stack)
-            ok = await run_demo(NotificationClient(stack.client, stack.settings), stack.settings.require_database_url(),
-                              console)
+            ok = await run_demo(
+                NotificationClient(stack.client, stack.settings), stack.settings.require_database_url(), console
+            )
             print_caught(stack, console)
         if not ok:
             raise typer.Exit(1)
@@ -312,8 +329,10 @@ def _print_tokens(stack) -> None:
 
     console.print("[bold]Bearer tokens for /docs → Authorize[/] (valid 7 days):")
     secret = stack.settings.jwt_secret
-    for label, user_id, roles in (("demo admin (u-admin)", "u-admin", ["admin"]),
-                                  ("demo user (u-agent)", "u-agent", []),
-                                  ("issue system (service)", "issue-tracker", ["service"])):
+    for label, user_id, roles in (
+        ("demo admin (u-admin)", "u-admin", ["admin"]),
+        ("demo user (u-agent)", "u-agent", []),
+        ("issue system (service)", "issue-tracker", ["service"]),
+    ):
         console.print(f"  {label}:")
         console.print(make_api_token(secret, user_id, roles, 7 * 24 * 3600), soft_wrap=True, highlight=False)

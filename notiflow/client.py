@@ -19,11 +19,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import Channel, IssueEvent, NotificationType, User, parse_event
-from workflows.delivery.types import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
 from notiflow.keys import directory_sync_workflow_id, notify_workflow_id, redelivery_workflow_id
 from notiflow.settings import Settings, get_settings
 from notiflow.temporal import connect_client, search_attributes
-
+from workflows.delivery.types import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
 
 #: Memo key of each event run: SHA-256 of the event as published, to tell a repeat from a conflicting body.
 EVENT_HASH_MEMO = "event_sha256"
@@ -57,7 +56,7 @@ class NotificationClient:
         self.settings = settings
 
     @classmethod
-    async def connect(cls, address: str | None = None, *, settings: Settings | None = None) -> "NotificationClient":
+    async def connect(cls, address: str | None = None, *, settings: Settings | None = None) -> NotificationClient:
         settings = settings or get_settings()
         if address:
             settings = settings.model_copy(update={"temporal_address": address})
@@ -96,8 +95,9 @@ class NotificationClient:
                 raise EventConflict(event.event_id, event.workflow_id) from None
             return event.workflow_id
 
-    async def send_test(self, *, notification_type: str, recipient_id: str, channel: str,
-                        requested_by: str | None = None) -> str:
+    async def send_test(
+        self, *, notification_type: str, recipient_id: str, channel: str, requested_by: str | None = None
+    ) -> str:
         """Deliver one sample notification to one person through the real pipeline; returns the workflow id."""
         from workflows.delivery.workflows import NotifyWorkflow
 
@@ -112,7 +112,10 @@ class NotificationClient:
             data={"requested_by": requested_by},
         )
         handle = await self.temporal.start_workflow(
-            NotifyWorkflow.run, request, id=notify_workflow_id(source_id), task_queue=self.settings.task_queue,
+            NotifyWorkflow.run,
+            request,
+            id=notify_workflow_id(source_id),
+            task_queue=self.settings.task_queue,
             search_attributes=search_attributes(notification_type=str(notification_type)),
             static_summary=f"send-test · {notification_type} · {channel}",
         )
@@ -129,11 +132,15 @@ class NotificationClient:
         workflow_id = redelivery_workflow_id(request.request_id)
         try:
             await self.temporal.start_workflow(
-                RedeliveryWorkflow.run, request, id=workflow_id, task_queue=self.settings.task_queue,
+                RedeliveryWorkflow.run,
+                request,
+                id=workflow_id,
+                task_queue=self.settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=search_attributes(issue_id=filter.issue_id,
-                                                    notification_type=filter.notification_type),
+                search_attributes=search_attributes(
+                    issue_id=filter.issue_id, notification_type=filter.notification_type
+                ),
                 static_summary=f"redelivery · asked by {requested_by}",
             )
         except WorkflowAlreadyStartedError:

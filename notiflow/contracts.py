@@ -14,11 +14,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from notiflow.keys import event_workflow_id
 import email_validator  # noqa: F401  (EmailStr's validator: loaded here, outside the workflow sandbox)
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 
+from notiflow.keys import event_workflow_id
 from notiflow.types import ClockTime, TimeZoneName
 
 
@@ -303,8 +303,9 @@ class InvalidEvent(ValueError):
 def parse_event(data: str | bytes | dict[str, Any]) -> IssueEvent:
     """Validate raw JSON or a dict into an IssueEvent, raising InvalidEvent naming the fields."""
     if isinstance(data, (str, bytes)) and len(data) > MAX_EVENT_BYTES:
-        raise InvalidEvent([{"loc": (), "msg": f"event is {len(data)} bytes, over the {MAX_EVENT_BYTES}-byte limit "
-                                                "(MAX_EVENT_BYTES)"}])
+        raise InvalidEvent(
+            [{"loc": (), "msg": f"event is {len(data)} bytes, over the {MAX_EVENT_BYTES}-byte limit (MAX_EVENT_BYTES)"}]
+        )
     try:
         if isinstance(data, (str, bytes)):
             return IssueEvent.model_validate_json(data)
@@ -312,8 +313,11 @@ def parse_event(data: str | bytes | dict[str, Any]) -> IssueEvent:
     except ValidationError as exc:
         errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
         if any(e["type"] == "json_invalid" and "recursion limit" in e["msg"] for e in errors):
-            errors = [{"loc": ("context",), "msg": f"nested deeper than {MAX_CONTEXT_DEPTH} levels (MAX_CONTEXT_DEPTH)"}]
+            errors = [
+                {"loc": ("context",), "msg": f"nested deeper than {MAX_CONTEXT_DEPTH} levels (MAX_CONTEXT_DEPTH)"}
+            ]
         raise InvalidEvent(errors) from None
     except RecursionError:
-        raise InvalidEvent([{"loc": ("context",), "msg": f"nested deeper than {MAX_CONTEXT_DEPTH} levels "
-                                                         "(MAX_CONTEXT_DEPTH)"}]) from None
+        raise InvalidEvent(
+            [{"loc": ("context",), "msg": f"nested deeper than {MAX_CONTEXT_DEPTH} levels (MAX_CONTEXT_DEPTH)"}]
+        ) from None

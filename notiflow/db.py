@@ -39,9 +39,8 @@ async def check_database(url: str, timeout: float = 10) -> None:
     parsed = make_url(url)
     where = f"{parsed.host or parsed.query.get('host') or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
     try:
-        connection = await asyncio.wait_for(
-            asyncpg.connect(asyncpg_dsn(url)), timeout)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        connection = await asyncio.wait_for(asyncpg.connect(asyncpg_dsn(url)), timeout)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         reason = str(exc) or type(exc).__name__
         raise DatabaseUnreachable(f"cannot reach PostgreSQL at {where} (NOTIFLOW_DATABASE_URL): {reason}") from None
     await connection.close()

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
-
 from typing import cast
 
 from sqlalchemy import (
-    Table,
     Boolean,
     DateTime,
     ForeignKey,
@@ -21,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     Time,
     UniqueConstraint,
@@ -73,7 +72,9 @@ class UserRow(Base):
     quiet_hours_start: Mapped[time | None] = mapped_column(Time)
     quiet_hours_end: Mapped[time | None] = mapped_column(Time)
     created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     __table_args__ = (Index(None, "roles", postgresql_using="gin"),)
 
@@ -96,7 +97,9 @@ class IssueRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     __table_args__ = (
         Index(None, "created_at"),
@@ -149,7 +152,9 @@ class NotificationTemplateRow(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     __table_args__ = (
         UniqueConstraint("name", "version"),
@@ -171,7 +176,9 @@ class NotificationPreferenceRow(Base):
     frequency: Mapped[str] = mapped_column(String(16), server_default="IMMEDIATE")
     digest_hour: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     __table_args__ = (UniqueConstraint("user_id", "notification_type", "delivery_method"),)
 
@@ -264,9 +271,18 @@ class InAppNotificationRow(Base):
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        Index("ix_in_app_notifications_inbox", "user_id", text("created_at DESC"), text("id DESC"),
-              postgresql_where=text("archived_at IS NULL")),
-        Index("ix_in_app_notifications_unread", "user_id", postgresql_where=text("read_at IS NULL AND archived_at IS NULL")),
+        Index(
+            "ix_in_app_notifications_inbox",
+            "user_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("archived_at IS NULL"),
+        ),
+        Index(
+            "ix_in_app_notifications_unread",
+            "user_id",
+            postgresql_where=text("read_at IS NULL AND archived_at IS NULL"),
+        ),
     )
 
 
@@ -311,7 +327,9 @@ class EscalationPolicyRow(Base):
     tiers: Mapped[list[dict]] = mapped_column(JSONB, server_default="[]")
     repeat_last: Mapped[int] = mapped_column(Integer, server_default="0")
     repeat_every_minutes: Mapped[int] = mapped_column(Integer, server_default="240")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class AuditLogRow(Base):

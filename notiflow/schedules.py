@@ -40,7 +40,10 @@ def summary_schedule(report: NotificationType, cron: str, settings: Settings, sc
 
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            SummaryWorkflow.run, SummaryInput(report=report), id=schedule_id, task_queue=settings.task_queue,
+            SummaryWorkflow.run,
+            SummaryInput(report=report),
+            id=schedule_id,
+            task_queue=settings.task_queue,
             typed_search_attributes=search_attributes(notification_type=report),
             static_summary=f"{report} ({cron} {settings.timezone})",
         ),
@@ -57,6 +60,7 @@ async def sync_schedules(client: Client, settings: Settings) -> list[str]:
         try:
             await client.create_schedule(schedule_id, desired)
         except ScheduleAlreadyRunningError:
+
             def keep_state(current: ScheduleUpdateInput, desired: Schedule = desired) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=dataclasses.replace(desired, state=current.description.schedule.state))
 

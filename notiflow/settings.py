@@ -19,7 +19,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notiflow.types import TimeZoneName
 
-
 #: What `notiflow dev`, `notiflow demo` and tests sign tokens with; `notiflow api` and `notiflow worker` refuse it.
 DEV_JWT_SECRET = "dev-secret-change-me-in-production-32b"
 MIN_JWT_SECRET_BYTES = 32
@@ -44,8 +43,12 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_host: str = "127.0.0.1"
     app_url: str = "http://localhost:3000"
-    api_url: str = Field(default="", description="public base URL of this API (unsubscribe links); default http://localhost:{api_port}")
-    ui_url: str = Field(default="", description="public base URL of the Temporal web UI; default http://localhost:{ui_port}")
+    api_url: str = Field(
+        default="", description="public base URL of this API (unsubscribe links); default http://localhost:{api_port}"
+    )
+    ui_url: str = Field(
+        default="", description="public base URL of the Temporal web UI; default http://localhost:{ui_port}"
+    )
     jwt_secret: str = Field(
         default=DEV_JWT_SECRET,
         description="HS256 secret of API tokens and unsubscribe links; at least 32 bytes outside `notiflow dev`/`demo`",
@@ -81,7 +84,8 @@ class Settings(BaseSettings):
     email_from: str = Field(default="notiflow@localhost", validation_alias=_tracker_name("EMAIL_FROM"))
 
     smtp_fallback_host: str | None = Field(
-        default=None, validation_alias=_tracker_name("SMTP_FALLBACK_HOST"),
+        default=None,
+        validation_alias=_tracker_name("SMTP_FALLBACK_HOST"),
         description="a second mail relay, used while the primary refuses connections or times out",
     )
     smtp_fallback_port: int = Field(default=25, ge=1, le=65535, validation_alias=_tracker_name("SMTP_FALLBACK_PORT"))
@@ -91,16 +95,21 @@ class Settings(BaseSettings):
 
     sms_url: str | None = Field(default=None, description="the SMS gateway's endpoint (http(s)://…); unset = no SMS")
     sms_token: SecretStr | None = Field(
-        default=None, description="bearer token (json) or auth token / SID:token (twilio) of the SMS gateway",
+        default=None,
+        description="bearer token (json) or auth token / SID:token (twilio) of the SMS gateway",
     )
     sms_sender: str | None = Field(default=None, description="the sender id or number the gateway sends from")
     sms_format: Literal["json", "twilio"] = Field(
-        default="json", description="json: POST {to, from, text} + Bearer; twilio: Twilio's Messages API (form, basic auth)",
+        default="json",
+        description="json: POST {to, from, text} + Bearer; twilio: Twilio's Messages API (form, basic auth)",
     )
     sms_default_region: str = Field(
-        default="MG", description="region a phone number written without +country code is read in (ISO 3166, e.g. MG)",
+        default="MG",
+        description="region a phone number written without +country code is read in (ISO 3166, e.g. MG)",
     )
-    sms_max_length: int = Field(default=160, ge=20, le=1600, description="characters per SMS text; longer texts are cut")
+    sms_max_length: int = Field(
+        default=160, ge=20, le=1600, description="characters per SMS text; longer texts are cut"
+    )
     sms_timeout_seconds: float = Field(default=10.0, gt=0, le=15)
     sms_concurrency: int = Field(default=10, ge=1, le=100, description="SMS requests in flight per worker")
     critical_fallback: str = Field(
@@ -108,53 +117,75 @@ class Settings(BaseSettings):
         description="channel order a FAILED critical notification falls back along (comma-separated)",
     )
 
-    notification_retry_attempts: int = Field(default=3, ge=1, le=100, validation_alias=_tracker_name("NOTIFICATION_RETRY_ATTEMPTS"))
-    notification_batch_size: int = Field(default=50, ge=1, le=1000, validation_alias=_tracker_name("NOTIFICATION_BATCH_SIZE"))
+    notification_retry_attempts: int = Field(
+        default=3, ge=1, le=100, validation_alias=_tracker_name("NOTIFICATION_RETRY_ATTEMPTS")
+    )
+    notification_batch_size: int = Field(
+        default=50, ge=1, le=1000, validation_alias=_tracker_name("NOTIFICATION_BATCH_SIZE")
+    )
     retry_initial_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(
-        default=60.0, gt=0, description="cap on the retry delay: delivery resumes at most this long after a provider returns"
+        default=60.0,
+        gt=0,
+        description="cap on the retry delay: delivery resumes at most this long after a provider returns",
     )
     worker_metrics_address: str | None = Field(
         default=None,
         description="host:port where `notiflow worker` serves Temporal's Prometheus metrics (e.g. 0.0.0.0:9464): "
-                    "workflow task failures (temporal_workflow_task_execution_failed), activity latencies, slots",
+        "workflow task failures (temporal_workflow_task_execution_failed), activity latencies, slots",
     )
     delivery_deadline: timedelta = Field(
-        default=timedelta(hours=24), gt=timedelta(0),
+        default=timedelta(hours=24),
+        gt=timedelta(0),
         description="how long a transient failure (provider down, 4xx, timeout) is retried before the row is FAILED; "
-                    "seconds (86400) or ISO 8601 (PT24H)",
+        "seconds (86400) or ISO 8601 (PT24H)",
     )
     critical_delivery_deadline: timedelta = Field(
-        default=timedelta(minutes=5), gt=timedelta(0),
+        default=timedelta(minutes=5),
+        gt=timedelta(0),
         description="the same for a critical notification, so that it falls back to the person's next channel "
-                    "(NOTIFLOW_CRITICAL_FALLBACK) within minutes instead of waiting out a long outage",
+        "(NOTIFLOW_CRITICAL_FALLBACK) within minutes instead of waiting out a long outage",
     )
 
     # Worker tuning (issue 12; README "Sizing"). Each bounds one resource of one `notiflow worker` process.
     worker_max_concurrent_activities: int = Field(
-        default=50, ge=1, le=1000,
+        default=50,
+        ge=1,
+        le=1000,
         description="activities running at once in one worker: bounds its open DB sessions and in-flight sends "
-                    "(memory, connections); beyond it tasks wait in Temporal, not in the worker",
+        "(memory, connections); beyond it tasks wait in Temporal, not in the worker",
     )
     worker_max_concurrent_workflow_tasks: int = Field(
-        default=100, ge=2, le=1000,
+        default=100,
+        ge=2,
+        le=1000,
         description="workflow activations processed at once (CPU: they share one Python core with the activities)",
     )
     worker_max_cached_workflows: int = Field(
-        default=1000, ge=0, le=100_000,
+        default=1000,
+        ge=0,
+        le=100_000,
         description="workflow runs kept in memory between tasks; bounds worker RSS (about 30 KB each) however many "
-                    "SLA timers are open; an evicted run is replayed from history when its timer fires",
+        "SLA timers are open; an evicted run is replayed from history when its timer fires",
     )
     worker_workflow_pollers: int = Field(
-        default=5, ge=1, le=100, description="long polls for workflow tasks (connections to the Temporal frontend)",
+        default=5,
+        ge=1,
+        le=100,
+        description="long polls for workflow tasks (connections to the Temporal frontend)",
     )
     worker_activity_pollers: int = Field(
-        default=5, ge=1, le=100, description="long polls for activity tasks (connections to the Temporal frontend)",
+        default=5,
+        ge=1,
+        le=100,
+        description="long polls for activity tasks (connections to the Temporal frontend)",
     )
     db_pool_size: int = Field(
-        default=10, ge=1, le=200,
+        default=10,
+        ge=1,
+        le=200,
         description="PostgreSQL connections per worker (and as many again in overflow): the database must allow "
-                    "2 × db_pool_size × worker replicas + the API's",
+        "2 × db_pool_size × worker replicas + the API's",
     )
 
     max_per_hour: int = Field(default=30, ge=1)
@@ -164,13 +195,14 @@ class Settings(BaseSettings):
     outbound_allow: str = Field(
         default="",
         description="comma-separated CIDRs and host names that webhooks, Slack, Teams and the SMS gateway may reach "
-                    "although private or loopback (and over plain http); `notiflow dev` and tests: 127.0.0.1",
+        "although private or loopback (and over plain http); `notiflow dev` and tests: 127.0.0.1",
     )
     outbound_timeout_seconds: float = Field(
         default=10.0, gt=0, le=15, description="seconds a webhook, Slack or Teams receiver has to answer"
     )
     webhook_secret_grace: timedelta = Field(
-        default=timedelta(hours=24), ge=timedelta(0),
+        default=timedelta(hours=24),
+        ge=timedelta(0),
         description="after a signing secret is rotated, how long deliveries are also signed with the previous one",
     )
 
@@ -317,8 +349,10 @@ def parse_keyring(value: str) -> list[tuple[str, bytes]]:
         kid, sep, encoded = entry.partition(":")
         kid = kid.strip()
         if not sep or not kid or not set(kid) <= KEY_ID_CHARS or len(kid) > 64:
-            raise ValueError(f"entry {position} must be kid:base64key, the key id made of letters, digits, '.', '_' "
-                             "or '-' (e.g. 2025-06:<openssl rand -base64 32>)")
+            raise ValueError(
+                f"entry {position} must be kid:base64key, the key id made of letters, digits, '.', '_' "
+                "or '-' (e.g. 2025-06:<openssl rand -base64 32>)"
+            )
         try:
             key = base64.b64decode(encoded.strip(), validate=True)
         except binascii.Error:

@@ -11,8 +11,8 @@ import dataclasses
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import Runtime
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 
 from notiflow.settings import Settings
 
@@ -39,12 +39,14 @@ def data_converter(settings: Settings) -> DataConverter:
     codec = codec_for(settings)
     if codec is None:
         return DATA_CONVERTER
-    return dataclasses.replace(DATA_CONVERTER, payload_codec=codec,
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        DATA_CONVERTER, payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes
+    )
 
 
-def search_attributes(*, issue_id: str | None = None, notification_type: str | None = None,
-                      priority: str | None = None) -> TypedSearchAttributes:
+def search_attributes(
+    *, issue_id: str | None = None, notification_type: str | None = None, priority: str | None = None
+) -> TypedSearchAttributes:
     pairs = [
         SearchAttributePair(key, value)
         for key, value in ((ISSUE_ID, issue_id), (NOTIFICATION_TYPE, notification_type), (ISSUE_PRIORITY, priority))
@@ -74,6 +76,8 @@ def metrics_runtime(bind_address: str) -> Runtime:
 
 async def connect_client(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings),
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
         runtime=runtime,
     )

@@ -71,7 +71,9 @@ def read_api_token(secret: str, token: str) -> Principal:
     except jwt.ExpiredSignatureError:
         raise InvalidApiToken("bearer token has expired; get a new one") from None
     except jwt.MissingRequiredClaimError as exc:
-        raise InvalidApiToken(f"bearer token lacks the {exc.claim!r} claim; tokens need sub (user id) and exp") from None
+        raise InvalidApiToken(
+            f"bearer token lacks the {exc.claim!r} claim; tokens need sub (user id) and exp"
+        ) from None
     except jwt.PyJWTError as exc:
         raise InvalidApiToken(
             f"bearer token is not valid ({exc}); it must be a JWT signed with NOTIFLOW_JWT_SECRET"
@@ -95,8 +97,12 @@ class UnsubscribeRequest:
 
 
 def make_unsubscribe_token(secret: str, request: UnsubscribeRequest, *, now: datetime | None = None) -> str:
-    claims = {"purpose": UNSUBSCRIBE_PURPOSE, "sub": request.user_id, "type": request.notification_type,
-              "channel": request.channel}
+    claims = {
+        "purpose": UNSUBSCRIBE_PURPOSE,
+        "sub": request.user_id,
+        "type": request.notification_type,
+        "channel": request.channel,
+    }
     return _sign(secret, claims, now or datetime.now(timezone.utc), UNSUBSCRIBE_LIFETIME)
 
 

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta, timezone
 from notiflow.contracts import IssueEvent, User, parse_event
 
 ADMIN_EN = User(id="u-admin-en", name="Miora Rabe", email="miora@example.mg", locale="en", roles=["admin"])
-ADMIN_FR = User(id="u-admin-fr", name="Hery Rasoa", email="hery@example.mg", locale="fr", roles=["admin"],
-                is_on_call=True)
+ADMIN_FR = User(
+    id="u-admin-fr", name="Hery Rasoa", email="hery@example.mg", locale="fr", roles=["admin"], is_on_call=True
+)
 REPORTER = User(id="u-reporter", name="Lalao Rina", email="lalao@example.mg", locale="en", roles=["staff"])
 ASSIGNEE = User(id="u-assignee", name="Rakoto Andry", email="rakoto@example.mg", locale="fr", roles=["staff"])
 DIRECTORY = [ADMIN_EN, ADMIN_FR, REPORTER, ASSIGNEE]
@@ -66,8 +67,9 @@ def issue_dict(issue_id: str | None = None, **overrides) -> dict:
     return base | overrides
 
 
-def event_dict(event_type: str = "ISSUE_CREATED", *, issue: dict | None = None, actor: User = REPORTER,
-               minutes: int = 0, **extra) -> dict:
+def event_dict(
+    event_type: str = "ISSUE_CREATED", *, issue: dict | None = None, actor: User = REPORTER, minutes: int = 0, **extra
+) -> dict:
     occurred = base_time() + timedelta(minutes=minutes)
     return {
         "event_id": f"evt-{uuid.uuid4().hex[:10]}",

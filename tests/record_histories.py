@@ -15,12 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from notiflow.client import NotificationClient
 from notiflow.db import make_engine, make_sessionmaker
-from notiflow.templates.store import seed_templates
-from notiflow.settings import Settings
 from notiflow.dev.binaries import find_binary
+from notiflow.dev.mailcatcher import MailCatcher
+from notiflow.settings import Settings
+from notiflow.templates.store import seed_templates
 from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref
-from notiflow.dev.mailcatcher import MailCatcher
 from tests.services import migrated_database
 from workers.main import build_worker
 
@@ -56,8 +56,11 @@ async def record(url: str, smtp: MailCatcher) -> None:
     await seed_templates(make_sessionmaker(engine))
     await engine.dispose()
     settings = Settings(database_url=url, task_queue="record", smtp_host="127.0.0.1", smtp_port=smtp.port)
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"),
-                                                data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
     async with env, build_worker(env.client, settings):
         await record_issue_events(env.client, settings)
 

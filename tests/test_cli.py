@@ -53,9 +53,12 @@ def test_demo_prints_the_delivery_report_and_leaves_nothing_running(tmp_path):
     assert "1 SMS caught by the local gateway" in out and "+261341234567" in out and "ISS-77" in out
     assert "6 webhook, Slack and Teams deliveries caught" in out
     assert "AUTO_ISSUE_DETECTED ISS-77" in out and "/slack" in out and "Adaptive Card 1.5" in out
-    assert not any("temporal" in " ".join(p.cmdline()) and str(tmp_path) in (p.cwd() or "")
-                   for p in psutil.process_iter() if p.is_running() and p.pid != os.getpid()
-                   if _safe_cwd(p))
+    assert not any(
+        "temporal" in " ".join(p.cmdline()) and str(tmp_path) in (p.cwd() or "")
+        for p in psutil.process_iter()
+        if p.is_running() and p.pid != os.getpid()
+        if _safe_cwd(p)
+    )
 
 
 def _safe_cwd(p: psutil.Process) -> bool:
@@ -67,12 +70,22 @@ def _safe_cwd(p: psutil.Process) -> bool:
 
 
 def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
-    ports = {"NOTIFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "NOTIFLOW_UI_PORT": str(free_port()),
-             "NOTIFLOW_API_PORT": str(free_port()), "NOTIFLOW_CODEC_PORT": str(free_port())}
-    process = subprocess.Popen(NOTIFLOW + ["dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               cwd=tmp_path, env=_env(NOTIFLOW_DATABASE_URL=database_url,
-                                                      NOTIFLOW_CODEC_KEY=base64.b64encode(os.urandom(32)).decode(),
-                                                      **ports))
+    ports = {
+        "NOTIFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "NOTIFLOW_UI_PORT": str(free_port()),
+        "NOTIFLOW_API_PORT": str(free_port()),
+        "NOTIFLOW_CODEC_PORT": str(free_port()),
+    }
+    process = subprocess.Popen(
+        NOTIFLOW + ["dev"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=_env(
+            NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_CODEC_KEY=base64.b64encode(os.urandom(32)).decode(), **ports
+        ),
+    )
     try:
         lines = []
         deadline = time.monotonic() + 90
@@ -88,8 +101,10 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
             assert reply.status == 200
         printed = output.splitlines()
         admin_token = printed[printed.index("  demo admin (u-admin):") + 1].strip()
-        request = urllib.request.Request(f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/api/v1/notifications/templates",
-                                         headers={"Authorization": f"Bearer {admin_token}"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/api/v1/notifications/templates",
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
         with urllib.request.urlopen(request, timeout=5) as reply:  # the printed token works as printed
             assert reply.status == 200 and json.loads(reply.read())
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_UI_PORT']}/", timeout=5) as reply:
@@ -109,8 +124,12 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
 
 
 def _post_json(url: str, body: dict, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as reply:
             return reply.status, dict(reply.headers), json.loads(reply.read())
@@ -124,8 +143,14 @@ def _assert_the_ui_decodes_through_a_private_codec(ports: dict[str, str], admin_
     with urllib.request.urlopen(f"{ui}/api/v1/settings", timeout=5) as reply:
         endpoint = json.loads(reply.read())["Codec"]["Endpoint"]
     assert endpoint == f"http://127.0.0.1:{ports['NOTIFLOW_CODEC_PORT']}/codec"
-    plain = {"payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
-                           "data": base64.b64encode(b'{"email": "rakoto@example.mg"}').decode()}]}
+    plain = {
+        "payloads": [
+            {
+                "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+                "data": base64.b64encode(b'{"email": "rakoto@example.mg"}').decode(),
+            }
+        ]
+    }
     origin = {"Origin": f"http://localhost:{ports['NOTIFLOW_UI_PORT']}"}
     status, headers, sealed = _post_json(f"{endpoint}/encode", plain, origin)
     assert status == 200 and headers["access-control-allow-origin"] == origin["Origin"]
@@ -170,8 +195,9 @@ def _assert_sms_and_webhooks_reach_the_local_catchers(
 def test_emit_rejects_a_malformed_event_naming_the_field(tmp_path):
     raw = event_dict()
     raw["issue"]["priority"] = "URGENT"
-    result = subprocess.run(NOTIFLOW + ["emit", "-"], input=json.dumps(raw), capture_output=True, text=True,
-                            timeout=30, env=_env())
+    result = subprocess.run(
+        NOTIFLOW + ["emit", "-"], input=json.dumps(raw), capture_output=True, text=True, timeout=30, env=_env()
+    )
     assert result.returncode == 1
     assert "issue.priority" in result.stderr
 
@@ -180,8 +206,13 @@ def test_api_start_up_refuses_a_missing_or_short_jwt_secret():
     for command in ("api", "worker"):
         for secret, says in ((None, "is not set"), ("short-secret", "is 12 bytes")):
             extra = {"NOTIFLOW_JWT_SECRET": secret} if secret else {}
-            result = subprocess.run(NOTIFLOW + [command], capture_output=True, text=True, timeout=60,
-                                    env=_env(NOTIFLOW_DATABASE_URL="postgresql+asyncpg://x@127.0.0.1/x", **extra))
+            result = subprocess.run(
+                NOTIFLOW + [command],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=_env(NOTIFLOW_DATABASE_URL="postgresql+asyncpg://x@127.0.0.1/x", **extra),
+            )
             lines = result.stderr.strip().splitlines()
             assert result.returncode == 2 and len(lines) == 1, (command, result.stderr)
             assert "NOTIFLOW_JWT_SECRET" in lines[0] and says in lines[0] and "short-secret" not in lines[0]
@@ -191,9 +222,13 @@ def test_the_api_access_log_holds_no_tokens(database_url):
     from notiflow.tokens import UnsubscribeRequest, make_api_token, make_unsubscribe_token
 
     port = free_port()
-    process = subprocess.Popen(NOTIFLOW + ["api"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_API_PORT=str(port),
-                                        **SERVER_SECRET))
+    process = subprocess.Popen(
+        NOTIFLOW + ["api"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_API_PORT=str(port), **SERVER_SECRET),
+    )
     secret = SERVER_SECRET["NOTIFLOW_JWT_SECRET"]
     stream_token = make_api_token("another-secret-of-at-least-thirty-two-bytes", "u-1", [], 300)
     link_token = make_unsubscribe_token(secret, UnsubscribeRequest("u-1", "ISSUE_CREATED", "EMAIL"))
@@ -207,8 +242,10 @@ def test_the_api_access_log_holds_no_tokens(database_url):
             except OSError:
                 assert time.monotonic() < deadline and process.poll() is None, "notiflow api did not start"
                 time.sleep(0.2)
-        for path in (f"/api/v1/notifications/inbox/stream?access_token={stream_token}&x=1",
-                     f"/api/v1/notifications/unsubscribe/{link_token}"):
+        for path in (
+            f"/api/v1/notifications/inbox/stream?access_token={stream_token}&x=1",
+            f"/api/v1/notifications/unsubscribe/{link_token}",
+        ):
             try:
                 urllib.request.urlopen(base + path, timeout=5).close()
             except urllib.error.HTTPError:
@@ -423,20 +460,32 @@ async def test_migrate_creates_every_table_and_seeds_templates_idempotently(post
     url = await postgres.create_database("notiflow_migrate")
     try:
         for _ in range(2):
-            result = subprocess.run(NOTIFLOW + ["migrate"], capture_output=True, text=True, timeout=120,
-                                    env=_env(NOTIFLOW_DATABASE_URL=url))
+            result = subprocess.run(
+                NOTIFLOW + ["migrate"], capture_output=True, text=True, timeout=120, env=_env(NOTIFLOW_DATABASE_URL=url)
+            )
             assert result.returncode == 0, result.stderr
         assert "0 default templates added" in result.stdout  # the second run adds nothing
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+            tables = {
+                r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+            }
             templates = await conn.fetchval("SELECT count(*) FROM notification_templates WHERE is_active")
             policies = await conn.fetchval("SELECT count(*) FROM escalation_policies")
         finally:
             await conn.close()
-        assert {"notification_templates", "notification_preferences", "notification_queue", "notification_logs",
-                "users", "issues", "issue_events", "in_app_notifications", "webhook_subscriptions",
-                "escalation_policies"} <= tables
+        assert {
+            "notification_templates",
+            "notification_preferences",
+            "notification_queue",
+            "notification_logs",
+            "users",
+            "issues",
+            "issue_events",
+            "in_app_notifications",
+            "webhook_subscriptions",
+            "escalation_policies",
+        } <= tables
         assert templates >= 12 * 2 * 2 and policies == 4
     finally:
         await postgres.drop_database(url)
@@ -444,9 +493,18 @@ async def test_migrate_creates_every_table_and_seeds_templates_idempotently(post
 
 def test_worker_stops_gracefully_on_sigterm(database_url, temporal_env):
     address = temporal_env.client.service_client.config.target_host
-    process = subprocess.Popen(NOTIFLOW + ["worker"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=_env(NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_TEMPORAL_ADDRESS=address,
-                                        NOTIFLOW_TASK_QUEUE="sigterm-test", **SERVER_SECRET))
+    process = subprocess.Popen(
+        NOTIFLOW + ["worker"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(
+            NOTIFLOW_DATABASE_URL=database_url,
+            NOTIFLOW_TEMPORAL_ADDRESS=address,
+            NOTIFLOW_TASK_QUEUE="sigterm-test",
+            **SERVER_SECRET,
+        ),
+    )
     try:
         first = process.stdout.readline()
         assert "worker on task queue" in first, first + process.stdout.read(3000)
@@ -463,8 +521,13 @@ def test_worker_stops_gracefully_on_sigterm(database_url, temporal_env):
 def test_processes_name_an_unreachable_database_in_one_line():
     down = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/notiflow"
     for command in ("api", "migrate", "worker"):
-        result = subprocess.run(NOTIFLOW + [command], capture_output=True, text=True, timeout=60,
-                                env=_env(NOTIFLOW_DATABASE_URL=down, **SERVER_SECRET))
+        result = subprocess.run(
+            NOTIFLOW + [command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(NOTIFLOW_DATABASE_URL=down, **SERVER_SECRET),
+        )
         assert result.returncode == 1, (command, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "cannot reach PostgreSQL" in lines[0] and "NOTIFLOW_DATABASE_URL" in lines[0], lines

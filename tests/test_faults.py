@@ -29,8 +29,9 @@ pytestmark = pytest.mark.timeout(150)
 
 @pytest.fixture(scope="module")
 async def stack():
-    config = WorkerConfig(pool_size=POOL, retry_initial_seconds=0.5, retry_max_seconds=2.0,
-                          delivery_deadline_seconds=600)
+    config = WorkerConfig(
+        pool_size=POOL, retry_initial_seconds=0.5, retry_max_seconds=2.0, delivery_deadline_seconds=600
+    )
     async with Stack(config) as running:
         await scenarios.seed_directory(running, admin_count=RECIPIENTS, staff_count=10)
         yield running
@@ -40,7 +41,8 @@ def assert_durable(row: Row) -> None:
     details = f"{row.fault}: " + "; ".join(row.extra_failures + row.notes)
     assert row.lost == 0, f"{row.lost} of {row.expected} mails never reached the SMTP server — {details}"
     assert row.duplicates <= row.duplicate_bound, (
-        f"{row.duplicates} duplicates, at most {row.duplicate_bound} allowed — {details}")
+        f"{row.duplicates} duplicates, at most {row.duplicate_bound} allowed — {details}"
+    )
     assert row.wrongly_failed == 0, f"{row.wrongly_failed} rows FAILED although the mail was accepted — {details}"
     assert not row.extra_failures, details
 
@@ -64,7 +66,6 @@ async def test_smtp_down_20s_is_waited_out(stack):
 async def test_database_refused_mid_fanout_fails_nothing_and_resends_nothing(stack):
     """Answers arriving while the database refuses connections are held and recorded when it returns:
     no row FAILED for accepted mail, no second send."""
-    row = await scenarios.database_refused(stack, recipients=RECIPIENTS, outage=5, after=15, pace=0.2,
-                                           timeout=60)
+    row = await scenarios.database_refused(stack, recipients=RECIPIENTS, outage=5, after=15, pace=0.2, timeout=60)
     assert_durable(row)
     assert row.duplicates == 0

@@ -28,12 +28,15 @@ def test_defaults_run_on_a_fresh_machine():
     assert s.timezone == "Indian/Antananarivo"
 
 
-@pytest.mark.parametrize("name, value", [
-    ("SMTP_PORT", "smtp"),
-    ("NOTIFLOW_API_PORT", "70000"),
-    ("NOTIFLOW_TIMEZONE", "Mars/Olympus"),
-    ("NOTIFLOW_DATABASE_URL", "mysql://x"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SMTP_PORT", "smtp"),
+        ("NOTIFLOW_API_PORT", "70000"),
+        ("NOTIFLOW_TIMEZONE", "Mars/Olympus"),
+        ("NOTIFLOW_DATABASE_URL", "mysql://x"),
+    ],
+)
 def test_bad_setting_names_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as caught:
@@ -42,18 +45,25 @@ def test_bad_setting_names_the_variable(monkeypatch, name, value):
 
 
 def test_cli_stops_at_start_up_with_one_line():
-    result = subprocess.run([sys.executable, "-m", "notiflow", "migrate"], capture_output=True, text=True,
-                            env={"PATH": "", "NOTIFLOW_API_PORT": "eighty"})
+    result = subprocess.run(
+        [sys.executable, "-m", "notiflow", "migrate"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "NOTIFLOW_API_PORT": "eighty"},
+    )
     assert result.returncode == 2
     assert "NOTIFLOW_API_PORT" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("secret, says", [
-    (None, "is not set"),
-    ("", "is not set"),
-    (DEV_JWT_SECRET, "is not set"),  # the built-in one is public: it counts as none
-    ("thirty-one-bytes-is-one-too-few", "is 31 bytes"),
-])
+@pytest.mark.parametrize(
+    "secret, says",
+    [
+        (None, "is not set"),
+        ("", "is not set"),
+        (DEV_JWT_SECRET, "is not set"),  # the built-in one is public: it counts as none
+        ("thirty-one-bytes-is-one-too-few", "is 31 bytes"),
+    ],
+)
 def test_servers_refuse_a_missing_or_short_jwt_secret(monkeypatch, secret, says):
     if secret is not None:
         monkeypatch.setenv("NOTIFLOW_JWT_SECRET", secret)
@@ -78,4 +88,6 @@ def test_deadlines_read_plain_seconds_and_iso_8601_from_the_environment(monkeypa
     monkeypatch.setenv("NOTIFLOW_CRITICAL_DELIVERY_DEADLINE", "PT2M")
     settings = load_settings()
     assert (settings.delivery_deadline, settings.critical_delivery_deadline) == (
-        timedelta(seconds=600), timedelta(minutes=2))
+        timedelta(seconds=600),
+        timedelta(minutes=2),
+    )

@@ -21,11 +21,25 @@ DEFAULTS = load_default_templates()
 TYPES = [t.value for t in NotificationType] + ["DIGEST"]
 
 
-def source(body: str, *, subject: str | None = "Hello", channel: str = "EMAIL", locale: str = "en",
-           html: str | None = None, version: int = 1, ntype: str = "ISSUE_CREATED") -> TemplateSource:
+def source(
+    body: str,
+    *,
+    subject: str | None = "Hello",
+    channel: str = "EMAIL",
+    locale: str = "en",
+    html: str | None = None,
+    version: int = 1,
+    ntype: str = "ISSUE_CREATED",
+) -> TemplateSource:
     return TemplateSource(
-        name=template_name(ntype, channel, locale), notification_type=ntype, channel=channel, locale=locale,
-        subject_template=subject, body_template=body, html_template=html, version=version,
+        name=template_name(ntype, channel, locale),
+        notification_type=ntype,
+        channel=channel,
+        locale=locale,
+        subject_template=subject,
+        body_template=body,
+        html_template=html,
+        version=version,
     )
 
 
@@ -157,7 +171,9 @@ def test_custom_html_part_is_autoescaped_and_wrapped_in_the_layout():
     fragment = source("{{ issue.title }}", html="<p class='x'>{{ issue.title }}</p>")
     out = render(fragment, ctx)
     assert "&lt;b&gt;bold&lt;/b&gt;" in out.html and 'class="button"' in out.html
-    document = source("x", html="<html><head><style>p { color: red }</style></head><body><p>{{ issue.id }}</p></body></html>")
+    document = source(
+        "x", html="<html><head><style>p { color: red }</style></head><body><p>{{ issue.id }}</p></body></html>"
+    )
     out = render(document, ctx)
     assert '<p style="color: red;">ISS-42</p>' in out.html and "button" not in out.html
 
@@ -169,8 +185,10 @@ def test_subject_is_one_line_and_at_most_255_chars():
 
 
 def test_text_is_not_escaped_and_blank_runs_collapse():
-    out = render(source("a < b & c\n\n\n\n{% if false %}\nhidden\n{% endif %}\nend", channel="IN_APP"),
-                 sample_context("ISSUE_CREATED"))
+    out = render(
+        source("a < b & c\n\n\n\n{% if false %}\nhidden\n{% endif %}\nend", channel="IN_APP"),
+        sample_context("ISSUE_CREATED"),
+    )
     assert out.text == "a < b & c\n\nend"
 
 
@@ -276,17 +294,25 @@ FAN_OUT = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% e
 
 #: Each refused by a deterministic limit in milliseconds (the time limit is tested apart).
 PATHOLOGICAL = {
-    "nested range(100000) loops": ("{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
-                                   "range limit"),
+    "nested range(100000) loops": (
+        "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+        "range limit",
+    ),
     "nested loops within the range limit": (
-        "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}", "loop iteration limit"),
+        "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
+        "loop iteration limit",
+    ),
     "nested loops over a long string": (
-        "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}", "loop iteration limit"),
+        "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+        "loop iteration limit",
+    ),
     "|center(20000000)": ("{{ issue.title|center(20000000) }}", "value size limit"),
     "str.ljust(20000000)": ("{{ issue.title.ljust(20000000) }}", "value size limit"),
     "((9**100)**100)**100": ("{{ ((9**100)**100)**100 }}", "integer size limit"),
-    "repeated multiplication": ("{% set n = 9**100 %}{{ n * n * n * n * n * n * n * n * n * n * n * n * n * n }}",
-                                "integer size limit"),
+    "repeated multiplication": (
+        "{% set n = 9**100 %}{{ n * n * n * n * n * n * n * n * n * n * n * n * n * n }}",
+        "integer size limit",
+    ),
     "3,000 nested ifs": ("{%if 1%}" * 3000 + "x" + "{%endif%}" * 3000, "nesting limit"),
     "3,000 nested parentheses": ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nesting limit"),
     "30 nested loops": ("{% for a in [1] %}" * 30 + "x" + "{% endfor %}" * 30, "nesting limit"),
@@ -299,7 +325,9 @@ PATHOLOGICAL = {
     "~ of big strings": ("{% set s = 'x' * 900000 %}{{ s ~ s }}", "value size limit"),
     "a macro buffering gigabytes": (
         "{% set s = 'x' * 900000 %}{% macro m() %}{% for i in range(5000) %}{{ s }}{% endfor %}{% endmacro %}"
-        "{{ m()|length }}", "output size limit"),
+        "{{ m()|length }}",
+        "output size limit",
+    ),
     "many values each within the limit": ("{{ range(10000)|map('center', 999999)|join }}", "output size limit"),
     "|batch filling 10**8 slots": ("{{ [1]|batch(100000000, 'x')|list|length }}", "value size limit"),
     "|tojson with a huge indent": ("{{ ([issue.title] * 1000)|tojson(indent=100000) }}", "value size limit"),
@@ -333,8 +361,10 @@ def test_an_expensive_branch_the_sample_skips_fails_at_send_time_naming_the_limi
     rendered, reason = render_or_reason(hidden, ctx)  # what the worker's plan activity calls
     assert time.perf_counter() - started < 0.1
     assert rendered is None
-    assert reason == ("template ISSUE_CREATED.EMAIL.en v1: ISSUE_CREATED.EMAIL.en (body), line 2: "
-                      "power too large: more than 4,096 bits (integer size limit)")
+    assert reason == (
+        "template ISSUE_CREATED.EMAIL.en v1: ISSUE_CREATED.EMAIL.en (body), line 2: "
+        "power too large: more than 4,096 bits (integer size limit)"
+    )
 
 
 def test_limits_leave_room_for_real_templates():
@@ -342,11 +372,14 @@ def test_limits_leave_room_for_real_templates():
     ctx["data"]["items"] = ctx["data"]["items"] * 400  # 1,200 items: a very busy day
     out = render(default("DIGEST", "EMAIL", "en"), ctx)  # 65 ms
     assert out.text.count("\n- ") == 1200 and len(out.html) > 200_000
-    loops = source("{% for a in range(10000) %}{% for b in range(2) %}{{ a * b + 1 if b else '' }}"
-                   "{% endfor %}{% endfor %}", channel="IN_APP")  # 20,000 iterations: 47 ms
+    loops = source(
+        "{% for a in range(10000) %}{% for b in range(2) %}{{ a * b + 1 if b else '' }}{% endfor %}{% endfor %}",
+        channel="IN_APP",
+    )  # 20,000 iterations: 47 ms
     assert len(render(loops, sample_context("ISSUE_CREATED")).text) > 38_000
-    assert render(source("{{ 2 ** 4000 }} {{ 'ab' * 400000 }}", channel="IN_APP"),
-                  sample_context("ISSUE_CREATED")).text.endswith("ab")
+    assert render(
+        source("{{ 2 ** 4000 }} {{ 'ab' * 400000 }}", channel="IN_APP"), sample_context("ISSUE_CREATED")
+    ).text.endswith("ab")
 
 
 def test_each_render_has_its_own_budget_across_threads():
@@ -368,8 +401,19 @@ def test_render_errors_are_template_errors_with_the_line():
 def test_sample_context_shapes():
     for ntype in TYPES:
         ctx = sample_context(ntype)
-        assert set(ctx) == {"notification_type", "recipient", "actor", "issue", "changes", "comment", "context",
-                            "app_url", "issue_url", "unsubscribe_url", "data"}
+        assert set(ctx) == {
+            "notification_type",
+            "recipient",
+            "actor",
+            "issue",
+            "changes",
+            "comment",
+            "context",
+            "app_url",
+            "issue_url",
+            "unsubscribe_url",
+            "data",
+        }
         assert ctx["notification_type"] == ntype
         assert (ctx["issue"] is None) == (ctx["issue_url"] is None)
     assert sample_context("DIGEST")["issue"] is None

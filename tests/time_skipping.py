@@ -36,16 +36,19 @@ HISTORIES = Path(__file__).parent / "histories"
 
 async def register_search_attributes(client: Client) -> None:
     """The time-skipping server knows no custom search attributes until told, like a fresh real server."""
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
-    ))
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+        )
+    )
 
 
 @pytest.fixture
 async def time_env():
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_binary("temporal-test-server"), data_converter=DATA_CONVERTER,
+        test_server_existing_path=temporal_binary("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
     )
     await register_search_attributes(env.client)
     yield env
@@ -72,8 +75,14 @@ def event_at(event_type: str, issue: dict, when: datetime, *, actor: User = ADMI
 async def mails_of_type(db, smtp, notification_type: str) -> list:
     """Mails the SMTP server received for queue rows of one type (matched by their Message-ID)."""
     async with db() as session:
-        ids = {str(i) for i in (await session.execute(select(NotificationQueueRow.id).where(
-            NotificationQueueRow.notification_type == notification_type))).scalars()}
+        ids = {
+            str(i)
+            for i in (
+                await session.execute(
+                    select(NotificationQueueRow.id).where(NotificationQueueRow.notification_type == notification_type)
+                )
+            ).scalars()
+        }
     return [m for m in smtp.sink.messages if m.message["Message-ID"].strip("<>").split("@")[0] in ids]
 
 

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -28,7 +29,7 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 
 @contextlib.asynccontextmanager
-async def build_worker(client: Client, settings: Settings, **worker_options) -> AsyncIterator[Worker]:
+async def build_worker(client: Client, settings: Settings, **worker_options: Any) -> AsyncIterator[Worker]:
     """A running worker; leaving the block drains in-flight activities and closes pools.
 
     ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
@@ -36,23 +37,21 @@ async def build_worker(client: Client, settings: Settings, **worker_options) -> 
     engine = make_engine(settings.require_database_url(), pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
     activities, close_activities = worker_activities(sessions, settings, client)
+    options: dict[str, Any] = {
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "max_concurrent_workflow_task_polls": settings.worker_workflow_pollers,
+        "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
+        "graceful_shutdown_timeout": timedelta(seconds=20),
+    } | worker_options
     worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=ALL_WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
         activities=activities,
-        **(
-            {
-                "max_concurrent_activities": settings.worker_max_concurrent_activities,
-                "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
-                "max_cached_workflows": settings.worker_max_cached_workflows,
-                "max_concurrent_workflow_task_polls": settings.worker_workflow_pollers,
-                "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
-                "graceful_shutdown_timeout": timedelta(seconds=20),
-            }
-            | worker_options
-        ),
+        **options,
     )
     try:
         async with worker:

@@ -31,8 +31,9 @@ class FeatureActivities(Protocol):
     def activities(self) -> list[Any]: ...
 
 
-def worker_activities(sessions: async_sessionmaker[AsyncSession], settings: Settings,
-                      client: Client) -> tuple[list, Callable[[], Awaitable[None]]]:
+def worker_activities(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client
+) -> tuple[list, Callable[[], Awaitable[None]]]:
     """Every activity of every feature, and how to close what they hold open (SMTP connections)."""
     from activities.delivery.activities import DeliveryActivities
     from activities.delivery.redelivery import RedeliveryActivities
@@ -42,7 +43,12 @@ def worker_activities(sessions: async_sessionmaker[AsyncSession], settings: Sett
     from activities.summary.activities import SummaryActivities
 
     delivery = DeliveryActivities(sessions, settings)
-    features: list[FeatureActivities] = [delivery, RedeliveryActivities(sessions, settings), DirectoryActivities(sessions),
-                SlaActivities(sessions, settings, client), DigestActivities(sessions, settings, client),
-                SummaryActivities(sessions, settings)]
+    features: list[FeatureActivities] = [
+        delivery,
+        RedeliveryActivities(sessions, settings),
+        DirectoryActivities(sessions),
+        SlaActivities(sessions, settings, client),
+        DigestActivities(sessions, settings, client),
+        SummaryActivities(sessions, settings),
+    ]
     return [activity for feature in features for activity in feature.activities()], delivery.close

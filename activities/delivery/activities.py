@@ -70,7 +70,9 @@ class DeliveryActivities:
                 await queries.record_event(session, request.event, request.workflow_id)
             audience = await self._audience(session, request, now)
             rows, plan = await asyncio.to_thread(queue_rows, request, audience, self.settings, now)
-            rows += subscription_rows(request, audience.issue, await self.subscriptions.get(session), self.settings, now)
+            rows += subscription_rows(
+                request, audience.issue, await self.subscriptions.get(session), self.settings, now
+            )
             deliveries = await queries.insert_queue_rows(session, rows)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
@@ -107,14 +109,19 @@ class DeliveryActivities:
             if request.issue_id and issue is None:
                 # An escalation or alarm can start while the issue's own event is still being planned (a
                 # year-old issue is overdue on arrival): wait for its snapshot rather than render without it.
-                raise ApplicationError(f"issue {request.issue_id} is not recorded yet; retrying until its event is",
-                                       type="IssueNotRecorded")
+                raise ApplicationError(
+                    f"issue {request.issue_id} is not recorded yet; retrying until its event is",
+                    type="IssueNotRecorded",
+                )
         users = await queries.users_by_id(session, list(recipients))
         return Audience(
-            recipients=recipients, users=users,
+            recipients=recipients,
+            users=users,
             preferences=await queries.preferences_for(session, list(users), {str(t) for t in recipients.values()}),
-            templates=await self.templates.get(session), issue=issue,
-            sent_this_hour=await queries.recent_immediate_counts(session, list(users), now), fallback=fallback,
+            templates=await self.templates.get(session),
+            issue=issue,
+            sent_this_hour=await queries.recent_immediate_counts(session, list(users), now),
+            fallback=fallback,
         )
 
     @activity.defn(name="deliver")
@@ -128,8 +135,9 @@ class DeliveryActivities:
             return await self._tally(batch.queue_ids)
         provider = self.providers.get(batch.channel)
         if provider is None:
-            raise ApplicationError(f"channel {batch.channel} has no provider", type="PermanentDeliveryError",
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"channel {batch.channel} has no provider", type="PermanentDeliveryError", non_retryable=True
+            )
         return await self._deliver_through(provider, batch)
 
     async def _deliver_through(self, provider: Provider, batch: DeliveryBatch) -> BatchResult:
@@ -149,7 +157,8 @@ class DeliveryActivities:
         # A critical row gives up sooner, so that it can fall back to another channel (plan_fallbacks).
         critical_final = final or _attempt_is_final(
             batch.model_copy(update={"give_up_at": info.scheduled_time + self.settings.critical_delivery_deadline}),
-            info.attempt)
+            info.attempt,
+        )
         async with AnswerRecorder(self.sessions, info.attempt, window=self.windows[batch.channel]) as answers:
 
             async def one(row: NotificationQueueRow) -> None:
@@ -161,8 +170,9 @@ class DeliveryActivities:
                         _note_critical(row, critical_failed)
                     except TransientDeliveryError as exc:
                         if critical_final if (row.context_data or {}).get("critical") else final:
-                            await answers.record(row.id, DeliveryStatus.FAILED,
-                                                 error=f"gave up after {info.attempt} attempts: {exc}")
+                            await answers.record(
+                                row.id, DeliveryStatus.FAILED, error=f"gave up after {info.attempt} attempts: {exc}"
+                            )
                             _note_critical(row, critical_failed)
                         else:
                             await answers.record(row.id, None, error=str(exc))
@@ -170,19 +180,28 @@ class DeliveryActivities:
                             if exc.retry_after:
                                 wait_at_least.append(exc.retry_after)
                     else:
-                        await answers.record(row.id, DeliveryStatus.SENT, message_id=receipt.provider_message_id,
-                                             response=receipt.response, provider=receipt.provider)
+                        await answers.record(
+                            row.id,
+                            DeliveryStatus.SENT,
+                            message_id=receipt.provider_message_id,
+                            response=receipt.response,
+                            provider=receipt.provider,
+                        )
 
             async with heartbeating(lambda: len(answers.statuses)):
                 await asyncio.gather(*(one(row) for row in rows))
         if transient:
             raise ApplicationError(
                 f"{len(transient)} of {len(rows)} {batch.channel} deliveries will be retried: {transient[0]}",
-                type="TransientDeliveryError", next_retry_delay=_next_retry_delay(info, max(wait_at_least, default=0)),
+                type="TransientDeliveryError",
+                next_retry_delay=_next_retry_delay(info, max(wait_at_least, default=0)),
             )
         if info.attempt == 1 and len(rows) == len(batch.queue_ids):
-            return BatchResult(sent=answers.count(DeliveryStatus.SENT), failed=answers.count(DeliveryStatus.FAILED),
-                               critical_failed=critical_failed)
+            return BatchResult(
+                sent=answers.count(DeliveryStatus.SENT),
+                failed=answers.count(DeliveryStatus.FAILED),
+                critical_failed=critical_failed,
+            )
         return await self._tally(batch.queue_ids)
 
     @activity.defn(name="plan_fallbacks")
@@ -190,8 +209,9 @@ class DeliveryActivities:
         """Critical rows that ended FAILED: queue each on the person's next channel (NOTIFLOW_CRITICAL_FALLBACK)."""
         async with self.sessions.begin() as session:
             templates = await self.templates.get(session)
-            return await fallback.plan_fallbacks(session, request.queue_ids, request.request, templates,
-                                                 self.settings, datetime.now(timezone.utc))
+            return await fallback.plan_fallbacks(
+                session, request.queue_ids, request.request, templates, self.settings, datetime.now(timezone.utc)
+            )
 
     @activity.defn(name="mark_failed")
     async def mark_failed(self, request: MarkFailed) -> BatchResult:
@@ -240,8 +260,14 @@ def _next_retry_delay(info: activity.Info, at_least: float) -> timedelta | None:
 def _outgoing(row: NotificationQueueRow) -> OutgoingMessage:
     context = row.context_data or {}
     return OutgoingMessage(
-        queue_id=str(row.id), address=row.address or "", recipient_name=context.get("recipient_name"),
-        subject=row.subject or "", text=row.content, html=row.html_content, issue_id=row.issue_id,
-        link=context.get("link"), unsubscribe_url=context.get("unsubscribe_url"),
+        queue_id=str(row.id),
+        address=row.address or "",
+        recipient_name=context.get("recipient_name"),
+        subject=row.subject or "",
+        text=row.content,
+        html=row.html_content,
+        issue_id=row.issue_id,
+        link=context.get("link"),
+        unsubscribe_url=context.get("unsubscribe_url"),
         notification_type=row.notification_type,
     )

@@ -37,21 +37,33 @@ Queue = NotificationQueueRow
 
 def next_channels(failed: str, order: tuple[str, ...]) -> list[Channel]:
     """The channels after ``failed`` in the fallback order (all of them if it is not in the order)."""
-    later = order[order.index(failed) + 1:] if failed in order else order
+    later = order[order.index(failed) + 1 :] if failed in order else order
     return [Channel(c) for c in later if c != failed]
 
 
-async def plan_fallbacks(session: AsyncSession, queue_ids: list[str], request: NotificationRequest | None,
-                         templates: dict[str, TemplateSource], settings: Settings, now: datetime) -> FallbackPlan:
+async def plan_fallbacks(
+    session: AsyncSession,
+    queue_ids: list[str],
+    request: NotificationRequest | None,
+    templates: dict[str, TemplateSource],
+    settings: Settings,
+    now: datetime,
+) -> FallbackPlan:
     """Queue the fallback row of each critical FAILED row in ``queue_ids`` (one transaction, the caller's)."""
     plan = FallbackPlan()
     order = settings.critical_fallback_channels
     if not order or not queue_ids:
         return plan
-    failed = list((await session.execute(
-        select(Queue).where(Queue.id.in_([uuid.UUID(q) for q in queue_ids]), Queue.status == DeliveryStatus.FAILED)
-        .order_by(Queue.created_at, Queue.id).with_for_update()
-    )).scalars())
+    failed = list(
+        (
+            await session.execute(
+                select(Queue)
+                .where(Queue.id.in_([uuid.UUID(q) for q in queue_ids]), Queue.status == DeliveryStatus.FAILED)
+                .order_by(Queue.created_at, Queue.id)
+                .with_for_update()
+            )
+        ).scalars()
+    )
     failed = [row for row in failed if (row.context_data or {}).get("critical")]
     users = await queries.users_by_id(session, [r.recipient_id for r in failed if r.recipient_id])
     routes: Counter[str] = Counter()
@@ -79,34 +91,69 @@ async def plan_fallbacks(session: AsyncSession, queue_ids: list[str], request: N
             told = request if request is not None else await rebuilt_request(session, row)
             if row.issue_id not in issues:
                 issues[row.issue_id] = await _issue(session, row, told)
-            fields = await asyncio.to_thread(_render, row, user, channel, told, issues[row.issue_id], templates,
-                                             settings)
+            fields = await asyncio.to_thread(
+                _render, row, user, channel, told, issues[row.issue_id], templates, settings
+            )
             if fields is None:
                 continue
             new_id = uuid.uuid4()
-            await session.execute(insert(table(Queue)).values(
-                id=new_id, dedupe_key=key, recipient_id=user.id, delivery_method=str(channel),
-                notification_type=row.notification_type, event_id=row.event_id, issue_id=row.issue_id,
-                workflow_id=row.workflow_id, max_retries=row.max_retries, scheduled_at=now, status="PENDING",
-                address=address, template_name=fields["template_name"], subject=fields.get("subject"),
-                content=fields.get("content", ""), html_content=fields.get("html_content"),
-                context_data={
-                    "source_id": context.get("source_id"), "critical": True, "run_id": context.get("run_id"),
-                    "link": context.get("link"), "recipient_name": user.name, "unsubscribe_url": None,
-                    "fallback_of": str(row.id), "fallback_from": row.delivery_method,
-                    **({"fallback": context["fallback"]} if context.get("fallback") else {}),
-                },
-            ))
+            await session.execute(
+                insert(table(Queue)).values(
+                    id=new_id,
+                    dedupe_key=key,
+                    recipient_id=user.id,
+                    delivery_method=str(channel),
+                    notification_type=row.notification_type,
+                    event_id=row.event_id,
+                    issue_id=row.issue_id,
+                    workflow_id=row.workflow_id,
+                    max_retries=row.max_retries,
+                    scheduled_at=now,
+                    status="PENDING",
+                    address=address,
+                    template_name=fields["template_name"],
+                    subject=fields.get("subject"),
+                    content=fields.get("content", ""),
+                    html_content=fields.get("html_content"),
+                    context_data={
+                        "source_id": context.get("source_id"),
+                        "critical": True,
+                        "run_id": context.get("run_id"),
+                        "link": context.get("link"),
+                        "recipient_name": user.name,
+                        "unsubscribe_url": None,
+                        "fallback_of": str(row.id),
+                        "fallback_from": row.delivery_method,
+                        **({"fallback": context["fallback"]} if context.get("fallback") else {}),
+                    },
+                )
+            )
             fallback_to = {"fallback_to": {"channel": str(channel), "queue_id": str(new_id)}}
-            await session.execute(update(Queue).where(Queue.id == row.id).values(
-                context_data=func.coalesce(Queue.context_data, cast({}, JSONB)).op("||")(
-                    bindparam("fallback_to", fallback_to, type_=JSONB))))
-            await queries.write_logs(session, [{
-                "queue_id": row.id, "user_id": user.id, "notification_type": row.notification_type,
-                "delivery_method": row.delivery_method, "status": "FALLBACK", "attempt": 0, "sent_at": None,
-                "error_details": f"critical: sent instead by {channel} (queue row {new_id})",
-                "context": {"workflow_id": row.workflow_id, "fallback_to": str(new_id)},
-            }])
+            await session.execute(
+                update(Queue)
+                .where(Queue.id == row.id)
+                .values(
+                    context_data=func.coalesce(Queue.context_data, cast({}, JSONB)).op("||")(
+                        bindparam("fallback_to", fallback_to, type_=JSONB)
+                    )
+                )
+            )
+            await queries.write_logs(
+                session,
+                [
+                    {
+                        "queue_id": row.id,
+                        "user_id": user.id,
+                        "notification_type": row.notification_type,
+                        "delivery_method": row.delivery_method,
+                        "status": "FALLBACK",
+                        "attempt": 0,
+                        "sent_at": None,
+                        "error_details": f"critical: sent instead by {channel} (queue row {new_id})",
+                        "context": {"workflow_id": row.workflow_id, "fallback_to": str(new_id)},
+                    }
+                ],
+            )
             plan.deliveries.append(Delivery(queue_id=str(new_id), channel=channel))
             routes[f"{row.delivery_method}→{channel}"] += 1
             break
@@ -114,8 +161,9 @@ async def plan_fallbacks(session: AsyncSession, queue_ids: list[str], request: N
     return plan
 
 
-async def _issue(session: AsyncSession, row: NotificationQueueRow,
-                 request: NotificationRequest) -> dict[str, Any] | None:
+async def _issue(
+    session: AsyncSession, row: NotificationQueueRow, request: NotificationRequest
+) -> dict[str, Any] | None:
     """The issue as the original was rendered with: the run's event, else the stored snapshot."""
     if request.event is not None and request.event.issue.id == row.issue_id:
         return issue_context_from_event(request.event)
@@ -128,15 +176,28 @@ async def rebuilt_request(session: AsyncSession, row: NotificationQueueRow) -> N
     if row.event_id:
         payload = await session.scalar(select(IssueEventRow.payload).where(IssueEventRow.event_id == row.event_id))
         if payload is not None:
-            return NotificationRequest(source_id=context.get("source_id") or row.event_id,
-                                       event=IssueEvent.model_validate(payload), workflow_id=row.workflow_id)
-    return NotificationRequest(source_id=context.get("source_id") or str(row.id),
-                               notification_type=NotificationType(row.notification_type), issue_id=row.issue_id,
-                               workflow_id=row.workflow_id)
+            return NotificationRequest(
+                source_id=context.get("source_id") or row.event_id,
+                event=IssueEvent.model_validate(payload),
+                workflow_id=row.workflow_id,
+            )
+    return NotificationRequest(
+        source_id=context.get("source_id") or str(row.id),
+        notification_type=NotificationType(row.notification_type),
+        issue_id=row.issue_id,
+        workflow_id=row.workflow_id,
+    )
 
 
-def _render(row: NotificationQueueRow, user: UserRow, channel: Channel, request: NotificationRequest,
-            issue: dict[str, Any] | None, templates: dict[str, TemplateSource], settings: Settings) -> dict | None:
+def _render(
+    row: NotificationQueueRow,
+    user: UserRow,
+    channel: Channel,
+    request: NotificationRequest,
+    issue: dict[str, Any] | None,
+    templates: dict[str, TemplateSource],
+    settings: Settings,
+) -> dict | None:
     """The fallback's template in the person's locale, rendered as the original was; None if it cannot be."""
     notification_type = NotificationType(row.notification_type)
     context = template_context(request, notification_type, user, issue, None, settings)

@@ -25,25 +25,43 @@ _NOTIFY = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads A
 async def deliver_in_app(session: AsyncSession, queue_ids: list[str], attempt: int) -> int:
     """Put the batch's PENDING rows in their recipients' inboxes; returns how many were delivered now."""
     now = datetime.now(timezone.utc)
-    rows = (await session.execute(
-        update(NotificationQueueRow)
-        .where(NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
-               NotificationQueueRow.status == DeliveryStatus.PENDING)
-        .values(status=str(DeliveryStatus.SENT), sent_at=now)
-        .returning(NotificationQueueRow)
-    )).scalars().all()
+    rows = (
+        (
+            await session.execute(
+                update(NotificationQueueRow)
+                .where(
+                    NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
+                    NotificationQueueRow.status == DeliveryStatus.PENDING,
+                )
+                .values(status=str(DeliveryStatus.SENT), sent_at=now)
+                .returning(NotificationQueueRow)
+            )
+        )
+        .scalars()
+        .all()
+    )
     if not rows:
         return 0
     inbox = [
-        {"id": uuid.uuid4(), "user_id": r.recipient_id, "queue_id": r.id, "notification_type": r.notification_type,
-         "issue_id": r.issue_id, "title": (r.subject or "")[:300], "body": r.content,
-         "link": (r.context_data or {}).get("link")}
+        {
+            "id": uuid.uuid4(),
+            "user_id": r.recipient_id,
+            "queue_id": r.id,
+            "notification_type": r.notification_type,
+            "issue_id": r.issue_id,
+            "title": (r.subject or "")[:300],
+            "body": r.content,
+            "link": (r.context_data or {}).get("link"),
+        }
         for r in rows
     ]
     await session.execute(insert(table(InAppNotificationRow)), inbox)
     await write_logs(session, [attempt_log(r, DeliveryStatus.SENT, attempt, now, None) for r in rows])
-    await session.execute(_NOTIFY, {
-        "channel": INBOX_CHANNEL,
-        "payloads": [json.dumps({"user_id": i["user_id"], "id": str(i["id"])}) for i in inbox],
-    })
+    await session.execute(
+        _NOTIFY,
+        {
+            "channel": INBOX_CHANNEL,
+            "payloads": [json.dumps({"user_id": i["user_id"], "id": str(i["id"])}) for i in inbox],
+        },
+    )
     return len(rows)

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from notiflow.contracts import DEFAULT_CHANNELS, Channel, DeliveryStatus, Frequency, IssueEvent, NotificationType, UserRef
+from notiflow.contracts import (
+    DEFAULT_CHANNELS,
+    Channel,
+    DeliveryStatus,
+    Frequency,
+    IssueEvent,
+    NotificationType,
+    UserRef,
+)
 from notiflow.models import UserRow
 from notiflow.settings import Settings
 from notiflow.templates.render import TemplateSource, template_name
@@ -39,9 +47,12 @@ def empty_plan(settings: Settings) -> DeliveryPlan:
     """A plan with the worker's batch and retry settings, before any delivery is added."""
     return DeliveryPlan(
         batch_size=settings.notification_batch_size,
-        retry=RetrySpec(maximum_attempts=settings.notification_retry_attempts,
-                        initial_seconds=settings.retry_initial_seconds, max_seconds=settings.retry_max_seconds,
-                        deadline_seconds=settings.delivery_deadline.total_seconds()),
+        retry=RetrySpec(
+            maximum_attempts=settings.notification_retry_attempts,
+            initial_seconds=settings.retry_initial_seconds,
+            max_seconds=settings.retry_max_seconds,
+            deadline_seconds=settings.delivery_deadline.total_seconds(),
+        ),
     )
 
 
@@ -59,8 +70,9 @@ class Audience:
     fallback: str | None = None
 
 
-def queue_rows(request: NotificationRequest, audience: Audience, settings: Settings,
-               now: datetime) -> tuple[list[dict[str, Any]], DeliveryPlan]:
+def queue_rows(
+    request: NotificationRequest, audience: Audience, settings: Settings, now: datetime
+) -> tuple[list[dict[str, Any]], DeliveryPlan]:
     """One row per recipient × channel, decided by ``decide_for_recipient`` and rendered; the plan's counts."""
     plan = empty_plan(settings)
     plan.fallback = audience.fallback
@@ -75,8 +87,11 @@ def queue_rows(request: NotificationRequest, audience: Audience, settings: Setti
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
             continue
         critical = is_critical(notification_type, priority, on_call=request.data.get("audience") == "on_call")
-        for channel in (channels if request.channels else
-                        channels_for(user_id, notification_type, audience.preferences, DEFAULT_CHANNELS)):
+        for channel in (
+            channels
+            if request.channels
+            else channels_for(user_id, notification_type, audience.preferences, DEFAULT_CHANNELS)
+        ):
             row = _row_for(request, audience, user, notification_type, Channel(channel), critical, settings, now)
             if row["status"] == DeliveryStatus.CANCELLED:
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
@@ -86,27 +101,43 @@ def queue_rows(request: NotificationRequest, audience: Audience, settings: Setti
     return rows, plan
 
 
-def _row_for(request: NotificationRequest, audience: Audience, user: UserRow, notification_type: NotificationType,
-             channel: Channel, critical: bool, settings: Settings, now: datetime) -> dict[str, Any]:
+def _row_for(
+    request: NotificationRequest,
+    audience: Audience,
+    user: UserRow,
+    notification_type: NotificationType,
+    channel: Channel,
+    critical: bool,
+    settings: Settings,
+    now: datetime,
+) -> dict[str, Any]:
     """One queue row: the rules decide, the template renders (if it is to be sent), the row says what happened."""
     user_id, issue = user.id, audience.issue
     source = pick_template(audience.templates, notification_type, channel, user.locale)
     decision = decide_for_recipient(
-        notification_type=notification_type, channel=channel, critical=critical,
+        notification_type=notification_type,
+        channel=channel,
+        critical=critical,
         forced=request.ignore_preferences,
         preference=audience.preferences.get((user_id, str(notification_type), str(channel))),
         address=channel_address(user, channel),
         has_template=source is not None,
-        now=now, timezone_name=user.timezone or settings.timezone, quiet_start=user.quiet_hours_start,
-        quiet_end=user.quiet_hours_end, sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
+        now=now,
+        timezone_name=user.timezone or settings.timezone,
+        quiet_start=user.quiet_hours_start,
+        quiet_end=user.quiet_hours_end,
+        sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
         max_per_hour=settings.max_per_hour,
     )
     status, reason, unsubscribe = decision.status, decision.reason, None
     fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
     if status == DeliveryStatus.PENDING:
         if channel == Channel.EMAIL and not critical:
-            unsubscribe = unsubscribe_url(settings.public_api_url, settings.jwt_secret,
-                                          UnsubscribeRequest(user_id, str(notification_type), str(channel)))
+            unsubscribe = unsubscribe_url(
+                settings.public_api_url,
+                settings.jwt_secret,
+                UnsubscribeRequest(user_id, str(notification_type), str(channel)),
+            )
         context = template_context(request, notification_type, user, issue, unsubscribe, settings)
         outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
         fields, reason = outcome.row_fields(), outcome.failure
@@ -114,9 +145,14 @@ def _row_for(request: NotificationRequest, audience: Audience, user: UserRow, no
     if status == DeliveryStatus.PENDING and decision.counts_toward_cap:
         audience.sent_this_hour[(user_id, str(channel))] += 1
     digest = {"digest": str(decision.frequency)} if decision.frequency != Frequency.IMMEDIATE else {}
-    context_data = {"source_id": request.source_id, "critical": critical, "run_id": request.run_id,
-                    "unsubscribe_url": unsubscribe, "link": issue_link(issue, settings),
-                    "recipient_name": user.name} | digest
+    context_data = {
+        "source_id": request.source_id,
+        "critical": critical,
+        "run_id": request.run_id,
+        "unsubscribe_url": unsubscribe,
+        "link": issue_link(issue, settings),
+        "recipient_name": user.name,
+    } | digest
     if audience.fallback:
         context_data["fallback"] = audience.fallback
     return {
@@ -143,8 +179,14 @@ def _row_for(request: NotificationRequest, audience: Audience, user: UserRow, no
     }
 
 
-def template_context(request: NotificationRequest, notification_type, user: UserRow, issue: dict[str, Any] | None,
-                     unsubscribe: str | None, settings: Settings) -> dict[str, Any]:
+def template_context(
+    request: NotificationRequest,
+    notification_type,
+    user: UserRow,
+    issue: dict[str, Any] | None,
+    unsubscribe: str | None,
+    settings: Settings,
+) -> dict[str, Any]:
     """What every template sees (send-test fills the issue and data with samples)."""
     event = request.event
     base = sample_context(str(notification_type)) if request.sample else {}
@@ -155,7 +197,9 @@ def template_context(request: NotificationRequest, notification_type, user: User
         "recipient": recipient_context(user, settings),
         "actor": _ref(event.actor) if event else base.get("actor"),
         "issue": issue,
-        "changes": {k: v.model_dump(mode="json") for k, v in event.changes.items()} if event and event.changes else None,
+        "changes": {k: v.model_dump(mode="json") for k, v in event.changes.items()}
+        if event and event.changes
+        else None,
         "comment": event.comment.model_dump(mode="json") if event and event.comment else None,
         "context": event.context if event else {},
         "app_url": settings.app_url,
@@ -185,8 +229,9 @@ def _ref(ref: UserRef | None) -> dict[str, Any] | None:
     return ref.model_dump(mode="json") if ref else None
 
 
-def subscription_rows(request: NotificationRequest, issue: dict[str, Any] | None, subscriptions: list,
-                      settings: Settings, now: datetime) -> list[dict[str, Any]]:
+def subscription_rows(
+    request: NotificationRequest, issue: dict[str, Any] | None, subscriptions: list, settings: Settings, now: datetime
+) -> list[dict[str, Any]]:
     """One row per active webhook / Slack / Teams subscription that wants one of this notification's types.
 
     The recipient is the subscription (``recipient_id`` NULL, ``address`` its id); when several of its types
@@ -208,7 +253,9 @@ def subscription_rows(request: NotificationRequest, issue: dict[str, Any] | None
         wanted = [t for t in candidates if str(t) in subscription.notification_types]
         if not wanted:
             continue
-        notification_type = min(wanted, key=lambda t: TYPE_PRECEDENCE.index(t) if t in TYPE_PRECEDENCE else len(TYPE_PRECEDENCE))
+        notification_type = min(
+            wanted, key=lambda t: TYPE_PRECEDENCE.index(t) if t in TYPE_PRECEDENCE else len(TYPE_PRECEDENCE)
+        )
         critical = is_critical(notification_type, priority, on_call=request.data.get("audience") == "on_call")
         body: dict[str, Any] = {
             "type": str(notification_type),
@@ -221,29 +268,39 @@ def subscription_rows(request: NotificationRequest, issue: dict[str, Any] | None
         }
         if not event and request.data:
             body["data"] = request.data
-        title = f"{str(notification_type).replace('_', ' ').capitalize()}: {issue['id']} {issue['title']}" if issue \
+        title = (
+            f"{str(notification_type).replace('_', ' ').capitalize()}: {issue['id']} {issue['title']}"
+            if issue
             else str(notification_type).replace("_", " ").capitalize()
-        rows.append({
-            "id": uuid.uuid4(),
-            "dedupe_key": f"{request.source_id}|subscription:{subscription.id}|{kind}",
-            "recipient_id": None,
-            "delivery_method": str(kind),
-            "notification_type": str(notification_type),
-            "event_id": event.event_id if event else None,
-            "issue_id": issue["id"] if issue else request.issue_id,
-            "workflow_id": request.workflow_id,
-            "max_retries": settings.notification_retry_attempts,
-            "scheduled_at": now,
-            "template_name": f"{notification_type}.{kind}",
-            "subject": title[:255],
-            "content": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-            "html_content": None,
-            "status": str(DeliveryStatus.PENDING),
-            "error_message": None,
-            "address": str(subscription.id),
-            "context_data": {"source_id": request.source_id, "critical": critical, "run_id": request.run_id,
-                             "link": link, "subscription": str(subscription.id)},
-            "_not_before": None,
-            "_frequency": Frequency.IMMEDIATE,
-        })
+        )
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "dedupe_key": f"{request.source_id}|subscription:{subscription.id}|{kind}",
+                "recipient_id": None,
+                "delivery_method": str(kind),
+                "notification_type": str(notification_type),
+                "event_id": event.event_id if event else None,
+                "issue_id": issue["id"] if issue else request.issue_id,
+                "workflow_id": request.workflow_id,
+                "max_retries": settings.notification_retry_attempts,
+                "scheduled_at": now,
+                "template_name": f"{notification_type}.{kind}",
+                "subject": title[:255],
+                "content": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+                "html_content": None,
+                "status": str(DeliveryStatus.PENDING),
+                "error_message": None,
+                "address": str(subscription.id),
+                "context_data": {
+                    "source_id": request.source_id,
+                    "critical": critical,
+                    "run_id": request.run_id,
+                    "link": link,
+                    "subscription": str(subscription.id),
+                },
+                "_not_before": None,
+                "_frequency": Frequency.IMMEDIATE,
+            }
+        )
     return rows

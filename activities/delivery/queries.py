@@ -38,20 +38,31 @@ async def recent_immediate_counts(session: AsyncSession, user_ids: list[str], no
     q = NotificationQueueRow
     rows = await session.execute(
         select(q.recipient_id, q.delivery_method, func.count())
-        .where(q.recipient_id.in_(user_ids), q.created_at > now - timedelta(hours=1),
-               q.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]), q.context_data["digest"].astext.is_(None))
+        .where(
+            q.recipient_id.in_(user_ids),
+            q.created_at > now - timedelta(hours=1),
+            q.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENT]),
+            q.context_data["digest"].astext.is_(None),
+        )
         .group_by(q.recipient_id, q.delivery_method)
     )
     return Counter({(user_id, channel): count for user_id, channel, count in rows})
 
 
-def attempt_log(row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at,
-                error: str | None) -> dict[str, Any]:
+def attempt_log(
+    row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at, error: str | None
+) -> dict[str, Any]:
     """One notification_logs row (values for ``write_logs``)."""
     return {
-        "queue_id": row.id, "user_id": row.recipient_id, "notification_type": row.notification_type,
-        "delivery_method": row.delivery_method, "status": str(status), "attempt": attempt, "sent_at": sent_at,
-        "error_details": error, "context": {"workflow_id": row.workflow_id},
+        "queue_id": row.id,
+        "user_id": row.recipient_id,
+        "notification_type": row.notification_type,
+        "delivery_method": row.delivery_method,
+        "status": str(status),
+        "attempt": attempt,
+        "sent_at": sent_at,
+        "error_details": error,
+        "context": {"workflow_id": row.workflow_id},
     }
 
 
@@ -72,24 +83,39 @@ async def issue_context_from_db(session: AsyncSession, issue_id: str) -> dict[st
         return {"id": user.id, "name": user.name, "email": user.email} if user else None
 
     return {
-        "id": issue.id, "title": issue.title, "description": issue.description, "category": issue.category,
-        "priority": issue.priority, "status": issue.status, "reporter": person(issue.reporter_id),
-        "assignee": person(issue.assignee_id), "is_auto_reported": issue.is_auto_reported,
-        "created_at": issue.created_at.isoformat(), "resolution_notes": issue.resolution_notes,
+        "id": issue.id,
+        "title": issue.title,
+        "description": issue.description,
+        "category": issue.category,
+        "priority": issue.priority,
+        "status": issue.status,
+        "reporter": person(issue.reporter_id),
+        "assignee": person(issue.assignee_id),
+        "is_auto_reported": issue.is_auto_reported,
+        "created_at": issue.created_at.isoformat(),
+        "resolution_notes": issue.resolution_notes,
     }
 
 
 async def record_event(session: AsyncSession, event: IssueEvent, workflow_id: str | None) -> None:
     """Store the event (once), the people it mentions, and the issue's newest snapshot."""
     await session.execute(
-        insert(IssueEventRow).values(
-            event_id=event.event_id, type=str(event.type), issue_id=event.issue.id,
-            actor_id=event.actor.id if event.actor else None, occurred_at=event.occurred_at,
-            workflow_id=workflow_id, payload=event.model_dump(mode="json"),
-        ).on_conflict_do_nothing(index_elements=["event_id"])
+        insert(IssueEventRow)
+        .values(
+            event_id=event.event_id,
+            type=str(event.type),
+            issue_id=event.issue.id,
+            actor_id=event.actor.id if event.actor else None,
+            occurred_at=event.occurred_at,
+            workflow_id=workflow_id,
+            payload=event.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
     )
     issue = event.issue
-    people = {r.id: r for r in (event.actor, issue.reporter, issue.assignee, event.comment and event.comment.author) if r}
+    people = {
+        r.id: r for r in (event.actor, issue.reporter, issue.assignee, event.comment and event.comment.author) if r
+    }
     for ref in people.values():
         # An event may introduce a person and fill their blanks, never overwrite the directory: one event
         # with a wrong address must not redirect someone's notifications (sync_users / PUT /users own it).
@@ -97,8 +123,11 @@ async def record_event(session: AsyncSession, event: IssueEvent, workflow_id: st
         if ref.locale:
             values["locale"] = ref.locale
         statement = insert(UserRow).values(values)
-        blanks = {column: func.coalesce(getattr(UserRow, column), getattr(statement.excluded, column))
-                  for column in ("email", "phone") if values[column] is not None}
+        blanks = {
+            column: func.coalesce(getattr(UserRow, column), getattr(statement.excluded, column))
+            for column in ("email", "phone")
+            if values[column] is not None
+        }
         if blanks:
             statement = statement.on_conflict_do_update(index_elements=["id"], set_=blanks)
         else:
@@ -106,12 +135,17 @@ async def record_event(session: AsyncSession, event: IssueEvent, workflow_id: st
         await session.execute(statement)
     resolved_at = event.occurred_at if event.type == EventType.ISSUE_RESOLVED else None
     snapshot = {
-        "title": issue.title, "description": issue.description, "category": issue.category,
-        "priority": str(issue.priority), "status": str(issue.status),
+        "title": issue.title,
+        "description": issue.description,
+        "category": issue.category,
+        "priority": str(issue.priority),
+        "status": str(issue.status),
         "reporter_id": issue.reporter.id if issue.reporter else None,
         "assignee_id": issue.assignee.id if issue.assignee else None,
-        "is_auto_reported": issue.is_auto_reported, "resolution_notes": issue.resolution_notes,
-        "created_at": issue.created_at, "last_event_at": event.occurred_at,
+        "is_auto_reported": issue.is_auto_reported,
+        "resolution_notes": issue.resolution_notes,
+        "created_at": issue.created_at,
+        "last_event_at": event.occurred_at,
     }
     statement = insert(IssueRow).values(id=issue.id, resolved_at=resolved_at, **snapshot)
     on_newer = {**snapshot, "resolved_at": func.coalesce(statement.excluded.resolved_at, IssueRow.resolved_at)}
@@ -132,19 +166,31 @@ async def admin_ids(session: AsyncSession, *, on_call_only: bool) -> list[str]:
 
 
 async def directory_for(session: AsyncSession, event: IssueEvent) -> Directory:
-    admins = (await session.execute(
-        select(UserRow.id, UserRow.is_on_call).where(UserRow.roles.contains(["admin"]), UserRow.is_active).order_by(UserRow.id)
-    )).all()
+    admins = (
+        await session.execute(
+            select(UserRow.id, UserRow.is_on_call)
+            .where(UserRow.roles.contains(["admin"]), UserRow.is_active)
+            .order_by(UserRow.id)
+        )
+    ).all()
     commenters: list[str] = []
     if event.type == EventType.ISSUE_COMMENT_ADDED:
-        commenters = [actor for actor in (await session.execute(
-            select(IssueEventRow.actor_id).where(
-                IssueEventRow.issue_id == event.issue.id,
-                IssueEventRow.type == EventType.ISSUE_COMMENT_ADDED,
-                IssueEventRow.occurred_at < event.occurred_at,
-                IssueEventRow.actor_id.is_not(None),
-            ).distinct()
-        )).scalars() if actor is not None]
+        commenters = [
+            actor
+            for actor in (
+                await session.execute(
+                    select(IssueEventRow.actor_id)
+                    .where(
+                        IssueEventRow.issue_id == event.issue.id,
+                        IssueEventRow.type == EventType.ISSUE_COMMENT_ADDED,
+                        IssueEventRow.occurred_at < event.occurred_at,
+                        IssueEventRow.actor_id.is_not(None),
+                    )
+                    .distinct()
+                )
+            ).scalars()
+            if actor is not None
+        ]
     return Directory(
         admins=tuple(a.id for a in admins),
         on_call_admins=tuple(a.id for a in admins if a.is_on_call),
@@ -162,13 +208,16 @@ async def users_by_id(session: AsyncSession, user_ids: list[str]) -> dict[str, U
 async def preferences_for(session: AsyncSession, user_ids: list[str], types: set[str]):
     if not user_ids:
         return {}
-    rows = (await session.execute(
-        select(NotificationPreferenceRow).where(
-            NotificationPreferenceRow.user_id.in_(user_ids), NotificationPreferenceRow.notification_type.in_(types)
+    rows = (
+        await session.execute(
+            select(NotificationPreferenceRow).where(
+                NotificationPreferenceRow.user_id.in_(user_ids), NotificationPreferenceRow.notification_type.in_(types)
+            )
         )
-    )).scalars()
+    ).scalars()
     return {
-        (p.user_id, p.notification_type, p.delivery_method): Preference(p.is_enabled, Frequency(p.frequency)) for p in rows
+        (p.user_id, p.notification_type, p.delivery_method): Preference(p.is_enabled, Frequency(p.frequency))
+        for p in rows
     }
 
 
@@ -185,10 +234,13 @@ async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -
     frequency = {r["dedupe_key"]: r.pop("_frequency", Frequency.IMMEDIATE) for r in rows}
     q = NotificationQueueRow
     await session.execute(insert(table(q)).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
-    existing = (await session.execute(
-        select(q.id, q.dedupe_key, q.status, q.delivery_method, q.context_data["run_id"].astext.label("run_id"))
-        .where(q.dedupe_key.in_(list(not_before)))
-    )).all()
+    existing = (
+        await session.execute(
+            select(
+                q.id, q.dedupe_key, q.status, q.delivery_method, q.context_data["run_id"].astext.label("run_id")
+            ).where(q.dedupe_key.in_(list(not_before)))
+        )
+    ).all()
     by_key = {e.dedupe_key: e for e in existing}
     status = {key: row.status for key, row in by_key.items()}
     for planned in rows:
@@ -197,19 +249,35 @@ async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -
         if row.status == DeliveryStatus.FAILED and run_id and row.run_id != run_id:
             replan = {k: v for k, v in planned.items() if k not in ("id", "dedupe_key", "created_at")}
             await session.execute(update(q).where(q.id == row.id, q.status == DeliveryStatus.FAILED).values(replan))
-            await write_logs(session, [{
-                "queue_id": row.id, "user_id": planned["recipient_id"], "notification_type": planned["notification_type"],
-                "delivery_method": planned["delivery_method"], "status": "REQUEUED", "attempt": 0, "sent_at": None,
-                "error_details": f"re-planned by run {run_id} of {planned.get('workflow_id')}",
-                "context": {"workflow_id": planned.get("workflow_id"), "run_id": run_id},
-            }])
+            await write_logs(
+                session,
+                [
+                    {
+                        "queue_id": row.id,
+                        "user_id": planned["recipient_id"],
+                        "notification_type": planned["notification_type"],
+                        "delivery_method": planned["delivery_method"],
+                        "status": "REQUEUED",
+                        "attempt": 0,
+                        "sent_at": None,
+                        "error_details": f"re-planned by run {run_id} of {planned.get('workflow_id')}",
+                        "context": {"workflow_id": planned.get("workflow_id"), "run_id": run_id},
+                    }
+                ],
+            )
             status[planned["dedupe_key"]] = planned["status"]
     out: list[Delivery | None] = []
     for key in not_before:
         row = by_key[key]
         if status[key] == DeliveryStatus.PENDING:
-            out.append(Delivery(queue_id=str(row.id), channel=Channel(row.delivery_method), not_before=not_before[key],
-                                frequency=frequency[key]))
+            out.append(
+                Delivery(
+                    queue_id=str(row.id),
+                    channel=Channel(row.delivery_method),
+                    not_before=not_before[key],
+                    frequency=frequency[key],
+                )
+            )
         elif status[key] == DeliveryStatus.SENT:
             out.append(None)
     return out
@@ -219,44 +287,69 @@ async def tally(session: AsyncSession, queue_ids: list[str]) -> BatchResult:
     """Final counts over a whole batch, including rows sent by earlier attempts; critical rows that ended FAILED."""
     q = NotificationQueueRow
     ids = [uuid.UUID(i) for i in queue_ids]
-    counts = dict((await session.execute(
-        select(q.status, func.count()).where(q.id.in_(ids)).group_by(q.status)
-    )).all())
+    counts = dict((await session.execute(select(q.status, func.count()).where(q.id.in_(ids)).group_by(q.status))).all())
     critical_failed: list[str] = []
     if counts.get(DeliveryStatus.FAILED):
-        critical_failed = [str(i) for i in (await session.execute(
-            select(q.id).where(q.id.in_(ids), q.status == DeliveryStatus.FAILED,
-                               q.context_data["critical"].as_boolean().is_(True))
-        )).scalars()]
-    return BatchResult(sent=counts.get(DeliveryStatus.SENT, 0), failed=counts.get(DeliveryStatus.FAILED, 0),
-                       critical_failed=critical_failed)
+        critical_failed = [
+            str(i)
+            for i in (
+                await session.execute(
+                    select(q.id).where(
+                        q.id.in_(ids),
+                        q.status == DeliveryStatus.FAILED,
+                        q.context_data["critical"].as_boolean().is_(True),
+                    )
+                )
+            ).scalars()
+        ]
+    return BatchResult(
+        sent=counts.get(DeliveryStatus.SENT, 0),
+        failed=counts.get(DeliveryStatus.FAILED, 0),
+        critical_failed=critical_failed,
+    )
 
 
 async def pending_rows(session: AsyncSession, queue_ids: list[str]) -> list[NotificationQueueRow]:
     """The batch's rows still to send (a retried batch skips what earlier attempts settled)."""
-    return list((await session.execute(
-        select(NotificationQueueRow).where(
-            NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
-            NotificationQueueRow.status == DeliveryStatus.PENDING,
-        )
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                select(NotificationQueueRow).where(
+                    NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
+                    NotificationQueueRow.status == DeliveryStatus.PENDING,
+                )
+            )
+        ).scalars()
+    )
 
 
 async def fail_pending(session: AsyncSession, queue_ids: list[str], reason: str) -> None:
     """Rows still PENDING become FAILED with the reason, each with its attempt logged."""
-    rows = (await session.execute(
-        update(NotificationQueueRow)
-        .where(NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
-               NotificationQueueRow.status == DeliveryStatus.PENDING)
-        .values(status=str(DeliveryStatus.FAILED), error_message=reason)
-        .returning(NotificationQueueRow)
-    )).scalars().all()
+    rows = (
+        (
+            await session.execute(
+                update(NotificationQueueRow)
+                .where(
+                    NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
+                    NotificationQueueRow.status == DeliveryStatus.PENDING,
+                )
+                .values(status=str(DeliveryStatus.FAILED), error_message=reason)
+                .returning(NotificationQueueRow)
+            )
+        )
+        .scalars()
+        .all()
+    )
     await write_logs(session, [attempt_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, reason) for r in rows])
 
 
 async def active_subscriptions(session: AsyncSession) -> list:
     """Active webhook / Slack / Teams subscriptions: (id, channel, notification_types) — the plan's Snapshot."""
     w = WebhookSubscriptionRow
-    return list((await session.execute(
-        select(w.id, w.channel, w.notification_types).where(w.is_active).order_by(w.created_at, w.id)
-    )).all())
+    return list(
+        (
+            await session.execute(
+                select(w.id, w.channel, w.notification_types).where(w.is_active).order_by(w.created_at, w.id)
+            )
+        ).all()
+    )

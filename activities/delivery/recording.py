@@ -64,6 +64,7 @@ async def heartbeating(progress) -> AsyncIterator[None]:
     like a dead worker and start a second, concurrent attempt; this way only a
     dead worker stops the heartbeats. ``progress()`` gives the details recorded.
     """
+
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY)
@@ -120,16 +121,28 @@ class AnswerRecorder:
     def count(self, status: DeliveryStatus) -> int:
         return sum(1 for s in self.statuses if s == status)
 
-    async def record(self, row_id, status: DeliveryStatus | None, *, error: str | None = None,
-                     message_id: str | None = None, response: str | None = None,
-                     provider: str | None = None) -> None:
+    async def record(
+        self,
+        row_id,
+        status: DeliveryStatus | None,
+        *,
+        error: str | None = None,
+        message_id: str | None = None,
+        response: str | None = None,
+        provider: str | None = None,
+    ) -> None:
         """Store one answer, returning once it is committed. ``status`` None: a failed attempt to retry."""
         values = {
-            "row_id": row_id, "new_status": str(status) if status else None,
-            "sent": datetime.now(timezone.utc) if status == DeliveryStatus.SENT else None, "error": error,
+            "row_id": row_id,
+            "new_status": str(status) if status else None,
+            "sent": datetime.now(timezone.utc) if status == DeliveryStatus.SENT else None,
+            "error": error,
             "retries": self.attempt if status is None else self.attempt - 1,
-            "message_id": message_id, "response": response, "provider": provider,
-            "log_status": str(status or DeliveryStatus.FAILED), "attempt": self.attempt,
+            "message_id": message_id,
+            "response": response,
+            "provider": provider,
+            "log_status": str(status or DeliveryStatus.FAILED),
+            "attempt": self.attempt,
         }
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued.append((values, stored))
@@ -167,5 +180,8 @@ class AnswerRecorder:
     def _hold(self, exc: BaseException, count: int) -> None:
         if self.held_since is None:
             self.held_since = asyncio.get_running_loop().time()
-            log.warning("database unreachable, holding %d delivery answers until it returns: %s",
-                        count, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning(
+                "database unreachable, holding %d delivery answers until it returns: %s",
+                count,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )

@@ -18,8 +18,8 @@ from activities.delivery.queries import write_logs
 from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus
 from notiflow.models import AuditLogRow, NotificationQueueRow
-from workflows.delivery.types import Delivery, RedeliveryRequest, Requeued
 from notiflow.settings import Settings
+from workflows.delivery.types import Delivery, RedeliveryRequest, Requeued
 
 #: Rows one request re-queues at most (its plan travels in the workflow history); run another for the rest.
 MAX_ROWS_PER_REQUEST = 5_000
@@ -36,41 +36,85 @@ class RedeliveryActivities:
         """FAILED rows matching the filter become PENDING, marked with the request; logged and audited."""
         q = NotificationQueueRow
         f = request.filter
-        matching = [q.status == DeliveryStatus.FAILED, q.content != ""]  # never rendered: fix the template, reset the run
-        for column, value in ((q.issue_id, f.issue_id), (q.delivery_method, f.channel),
-                              (q.notification_type, f.notification_type), (q.recipient_id, f.recipient_id),
-                              (q.workflow_id, f.workflow_id)):
+        matching = [
+            q.status == DeliveryStatus.FAILED,
+            q.content != "",
+        ]  # never rendered: fix the template, reset the run
+        for column, value in (
+            (q.issue_id, f.issue_id),
+            (q.delivery_method, f.channel),
+            (q.notification_type, f.notification_type),
+            (q.recipient_id, f.recipient_id),
+            (q.workflow_id, f.workflow_id),
+        ):
             if value is not None:
                 matching.append(column == str(value))
         if f.created_from is not None:
             matching.append(q.created_at >= f.created_from)
         if f.created_to is not None:
             matching.append(q.created_at < f.created_to)
-        taken_before = and_(q.context_data["redelivery"].astext == request.request_id, q.status == DeliveryStatus.PENDING)
+        taken_before = and_(
+            q.context_data["redelivery"].astext == request.request_id, q.status == DeliveryStatus.PENDING
+        )
         async with self.sessions.begin() as session:
-            chosen = (select(q.id).where(or_(and_(*matching), taken_before))
-                      .order_by(q.created_at, q.id).limit(MAX_ROWS_PER_REQUEST).with_for_update(skip_locked=True))
-            rows = (await session.execute(
-                update(q).where(q.id.in_(chosen.scalar_subquery()))
-                .values(status=str(DeliveryStatus.PENDING), error_message=None, workflow_id=request.workflow_id,
+            chosen = (
+                select(q.id)
+                .where(or_(and_(*matching), taken_before))
+                .order_by(q.created_at, q.id)
+                .limit(MAX_ROWS_PER_REQUEST)
+                .with_for_update(skip_locked=True)
+            )
+            rows = (
+                await session.execute(
+                    update(q)
+                    .where(q.id.in_(chosen.scalar_subquery()))
+                    .values(
+                        status=str(DeliveryStatus.PENDING),
+                        error_message=None,
+                        workflow_id=request.workflow_id,
                         context_data=func.coalesce(q.context_data, cast(literal("{}"), JSONB)).op("||")(
-                            func.jsonb_build_object("redelivery", request.request_id)))
-                .returning(q.id, q.delivery_method, q.recipient_id, q.notification_type, q.status)
-            )).all()
-            first_time = (await session.execute(
-                select(func.count()).select_from(AuditLogRow)
-                .where(AuditLogRow.action == AUDIT_ACTION, AuditLogRow.target == request.request_id)
-            )).scalar_one() == 0
+                            func.jsonb_build_object("redelivery", request.request_id)
+                        ),
+                    )
+                    .returning(q.id, q.delivery_method, q.recipient_id, q.notification_type, q.status)
+                )
+            ).all()
+            first_time = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(AuditLogRow)
+                    .where(AuditLogRow.action == AUDIT_ACTION, AuditLogRow.target == request.request_id)
+                )
+            ).scalar_one() == 0
             if first_time:
-                await write_logs(session, [{
-                    "queue_id": r.id, "user_id": r.recipient_id, "notification_type": r.notification_type,
-                    "delivery_method": r.delivery_method, "status": "REQUEUED", "attempt": 0, "sent_at": None,
-                    "error_details": f"redelivery {request.request_id} asked by {request.requested_by}",
-                    "context": {"workflow_id": request.workflow_id},
-                } for r in rows])
-                await record_audit(session, actor=request.requested_by, action=AUDIT_ACTION, target=request.request_id,
-                                   details={"filter": f.model_dump(mode="json", exclude_none=True),
-                                            "requeued": len(rows), "workflow_id": request.workflow_id})
+                await write_logs(
+                    session,
+                    [
+                        {
+                            "queue_id": r.id,
+                            "user_id": r.recipient_id,
+                            "notification_type": r.notification_type,
+                            "delivery_method": r.delivery_method,
+                            "status": "REQUEUED",
+                            "attempt": 0,
+                            "sent_at": None,
+                            "error_details": f"redelivery {request.request_id} asked by {request.requested_by}",
+                            "context": {"workflow_id": request.workflow_id},
+                        }
+                        for r in rows
+                    ],
+                )
+                await record_audit(
+                    session,
+                    actor=request.requested_by,
+                    action=AUDIT_ACTION,
+                    target=request.request_id,
+                    details={
+                        "filter": f.model_dump(mode="json", exclude_none=True),
+                        "requeued": len(rows),
+                        "workflow_id": request.workflow_id,
+                    },
+                )
         plan = empty_plan(self.settings)
         plan.deliveries = [Delivery(queue_id=str(r.id), channel=Channel(r.delivery_method)) for r in rows]
         return Requeued(plan=plan, requeued=len(rows))

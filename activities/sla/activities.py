@@ -16,15 +16,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.snapshot import Snapshot
 from notiflow.contracts import EventType, IssueEvent, NotificationType
-from notiflow.models import EscalationPolicyRow, IssueRow
-from workflows.delivery.rules import is_closed
 from notiflow.keys import SPIKE_DETECTOR_ID, sla_workflow_id
+from notiflow.models import EscalationPolicyRow, IssueRow
 from notiflow.settings import Settings
 from notiflow.temporal import search_attributes
-from workflows.spike.types import AutoIssueReported, SpikeConfig, SpikeInput
+from workflows.delivery.rules import is_closed
 from workflows.sla.types import EscalationPolicy, IssueObserved, SlaInput
-from workflows.spike.workflows import ErrorSpikeWorkflow
 from workflows.sla.workflows import IssueSlaWorkflow
+from workflows.spike.types import AutoIssueReported, SpikeConfig, SpikeInput
+from workflows.spike.workflows import ErrorSpikeWorkflow
 
 #: Event types that mean "a new auto-reported issue" (the tracker may send either for one issue).
 AUTO_REPORT_TYPES = frozenset({EventType.ISSUE_CREATED, EventType.AUTO_ISSUE_DETECTED})
@@ -57,19 +57,26 @@ class SlaActivities:
                     raise
             return
         await self.client.start_workflow(
-            IssueSlaWorkflow.run, SlaInput(issue_id=issue.id), id=workflow_id, task_queue=self.settings.task_queue,
-            start_signal="observe", start_signal_args=[seen],
-            search_attributes=search_attributes(issue_id=issue.id, notification_type=NotificationType.ISSUE_OVERDUE,
-                                                priority=issue.priority),
+            IssueSlaWorkflow.run,
+            SlaInput(issue_id=issue.id),
+            id=workflow_id,
+            task_queue=self.settings.task_queue,
+            start_signal="observe",
+            start_signal_args=[seen],
+            search_attributes=search_attributes(
+                issue_id=issue.id, notification_type=NotificationType.ISSUE_OVERDUE, priority=issue.priority
+            ),
             static_summary=f"SLA · {issue.id} · {issue.priority}",
         )
 
     async def _closed_by_newer_event(self, event: IssueEvent) -> bool:
         """A late, older event about an issue that has since been resolved or closed must not restart its SLA."""
         async with self.sessions() as session:
-            row = (await session.execute(
-                select(IssueRow.status, IssueRow.last_event_at).where(IssueRow.id == event.issue.id)
-            )).first()
+            row = (
+                await session.execute(
+                    select(IssueRow.status, IssueRow.last_event_at).where(IssueRow.id == event.issue.id)
+                )
+            ).first()
         return row is not None and row.last_event_at > event.occurred_at and is_closed(row.status)
 
     async def _escalation_policy(self, priority: str) -> EscalationPolicy | None:
@@ -80,7 +87,9 @@ class SlaActivities:
     async def _feed_spike_detector(self, event: IssueEvent) -> None:
         config = SpikeConfig(min_count=self.settings.spike_min_count, factor=self.settings.spike_factor)
         await self.client.start_workflow(
-            ErrorSpikeWorkflow.run, SpikeInput(config=config), id=SPIKE_DETECTOR_ID,
+            ErrorSpikeWorkflow.run,
+            SpikeInput(config=config),
+            id=SPIKE_DETECTOR_ID,
             task_queue=self.settings.task_queue,
             start_signal="auto_issue_reported",
             start_signal_args=[AutoIssueReported(issue_id=event.issue.id, occurred_at=event.occurred_at)],
@@ -94,6 +103,13 @@ class SlaActivities:
 
 async def _load_policies(session: AsyncSession) -> dict[str, EscalationPolicy]:
     rows = (await session.execute(select(EscalationPolicyRow))).scalars()
-    return {row.priority: EscalationPolicy(priority=row.priority, due_minutes=row.due_minutes, tiers=row.tiers,
-                                           repeat_last=row.repeat_last, repeat_every_minutes=row.repeat_every_minutes)
-            for row in rows}
+    return {
+        row.priority: EscalationPolicy(
+            priority=row.priority,
+            due_minutes=row.due_minutes,
+            tiers=row.tiers,
+            repeat_last=row.repeat_last,
+            repeat_every_minutes=row.repeat_every_minutes,
+        )
+        for row in rows
+    }

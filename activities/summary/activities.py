@@ -80,19 +80,27 @@ class SummaryActivities:
     @activity.defn(name="compute_summary")
     async def compute_summary(self, period: SummaryPeriod) -> SummaryReport:
         """New, resolved, open by priority, overdue, resolution times, categories: the ``data`` of a summary."""
-        window = {"start": period_start(period, self.settings.timezone), "end": period.period_end.astimezone(timezone.utc)}
+        window = {
+            "start": period_start(period, self.settings.timezone),
+            "end": period.period_end.astimezone(timezone.utc),
+        }
         async with self.sessions() as session:
             totals = (await session.execute(_TOTALS, window)).one()
             open_counts: dict[str, int] = dict((await session.execute(_OPEN_BY_PRIORITY, window)).all())
             overdue = (await session.execute(_OVERDUE, window | {"limit": OVERDUE_LISTED})).all()
             categories = (await session.execute(_TOP_CATEGORIES, window | {"limit": TOP_CATEGORIES})).all()
         return SummaryReport(
-            period_start=window["start"], period_end=window["end"],
-            new_count=totals.new_count, resolved_count=totals.resolved_count,
+            period_start=window["start"],
+            period_end=window["end"],
+            new_count=totals.new_count,
+            resolved_count=totals.resolved_count,
             open_by_priority={str(p): open_counts.get(str(p), 0) for p in Priority},
-            overdue=[OverdueIssue(id=r.id, title=r.title, priority=r.priority, age_hours=_hours(r.age_hours))
-                     for r in overdue],
-            mean_hours_to_resolve=_hours(totals.mean_hours), median_hours_to_resolve=_hours(totals.median_hours),
+            overdue=[
+                OverdueIssue(id=r.id, title=r.title, priority=r.priority, age_hours=_hours(r.age_hours))
+                for r in overdue
+            ],
+            mean_hours_to_resolve=_hours(totals.mean_hours),
+            median_hours_to_resolve=_hours(totals.median_hours),
             top_categories=[CategoryCount(category=r.category, count=r.count) for r in categories],
             auto_reported_count=totals.auto_reported_count,
         )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.auth import ROLE_ERRORS, Admin
 from notiflow.api.deps import Session
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import ChannelRates, DeliveryAnalytics, DeliveryCount, Instant
@@ -58,8 +58,12 @@ async def delivery_analytics(
         mine = [c for c in counts if channel is None or c.channel == channel]
         sent = sum(c.count for c in mine if c.status == DeliveryStatus.SENT)
         failed = sum(c.count for c in mine if c.status == DeliveryStatus.FAILED)
-        return {"sent": sent, "failed": failed, "success_rate": sent / (sent + failed) if sent + failed else None,
-                "median_seconds_to_send": medians.get(channel)}
+        return {
+            "sent": sent,
+            "failed": failed,
+            "success_rate": sent / (sent + failed) if sent + failed else None,
+            "median_seconds_to_send": medians.get(channel),
+        }
 
     return DeliveryAnalytics(
         created_from=created_from,

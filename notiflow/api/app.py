@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -47,9 +47,22 @@ Durable notifications for the issue tracker, driven by Temporal.
 """
 
 ROUTERS = (
-    preferences.router, templates.router, queue.router, analytics.router, inbox.router,
-    events.router, users.router, unsubscribe.router, health.router, metrics.router, codec.router, audit.router,
-    redeliver.router, webhooks.router, why.router, analytics_series.router,
+    preferences.router,
+    templates.router,
+    queue.router,
+    analytics.router,
+    inbox.router,
+    events.router,
+    users.router,
+    unsubscribe.router,
+    health.router,
+    metrics.router,
+    codec.router,
+    audit.router,
+    redeliver.router,
+    webhooks.router,
+    why.router,
+    analytics_series.router,
 )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.auth import ROLE_ERRORS, Admin
 from notiflow.api.deps import Session
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.pagination import PageParams, fetch_page

@@ -22,7 +22,7 @@ SERVICE = "service"
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
-    description="A JWT signed with NOTIFLOW_JWT_SECRET (HS256): `sub` = user id, `roles` = e.g. [\"admin\"]. "
+    description='A JWT signed with NOTIFLOW_JWT_SECRET (HS256): `sub` = user id, `roles` = e.g. ["admin"]. '
     "`notiflow dev` prints demo tokens.",
 )
 
@@ -44,7 +44,10 @@ def authenticate(secret: str, token: str) -> Principal:
 Responses = dict[int | str, dict[str, Any]]
 
 SIGNED_IN_ERRORS: Responses = {401: {"model": Error, "description": "no bearer token, or a bad or expired one"}}
-ROLE_ERRORS: Responses = {**SIGNED_IN_ERRORS, 403: {"model": Error, "description": "the token lacks the role this route needs"}}
+ROLE_ERRORS: Responses = {
+    **SIGNED_IN_ERRORS,
+    403: {"model": Error, "description": "the token lacks the role this route needs"},
+}
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 NO_TOKEN = "no bearer token: send the header Authorization: Bearer <JWT>"

@@ -37,17 +37,24 @@ _BYTES = {"type": "string", "format": "byte"}
 _PAYLOADS = {
     "type": "object",
     "required": ["payloads"],
-    "properties": {"payloads": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"metadata": {"type": "object", "additionalProperties": _BYTES}, "data": _BYTES},
-    }}},
+    "properties": {
+        "payloads": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"metadata": {"type": "object", "additionalProperties": _BYTES}, "data": _BYTES},
+            },
+        }
+    },
 }
 #: The body is parsed by protobuf's JSON parser, as the protocol requires; the shape is still shown in /docs.
 _OPENAPI_EXTRA: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": _PAYLOADS}}}}
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _PAYLOADS}}}
+}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {"schema": _PAYLOADS}}},
-    422: {"description": "not Payloads JSON, or a payload this key cannot open"}}
+    422: {"description": "not Payloads JSON, or a payload this key cannot open"},
+}
 
 
 async def _payloads(request: Request) -> Payloads:
@@ -84,10 +91,22 @@ async def decode(request: Request, settings: AppSettings) -> Response:
 
 def codec_router(*dependencies: params.Depends, responses: dict[int | str, dict[str, Any]] | None = None) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["codec"], dependencies=list(dependencies), responses=responses)
-    router.add_api_route("/encode", encode, methods=["POST"], summary="Encrypt payloads (the web UI's codec endpoint)",
-                         openapi_extra=_OPENAPI_EXTRA, responses=_RESPONSES)
-    router.add_api_route("/decode", decode, methods=["POST"], summary="Decrypt payloads (the web UI's codec endpoint)",
-                         openapi_extra=_OPENAPI_EXTRA, responses=_RESPONSES)
+    router.add_api_route(
+        "/encode",
+        encode,
+        methods=["POST"],
+        summary="Encrypt payloads (the web UI's codec endpoint)",
+        openapi_extra=_OPENAPI_EXTRA,
+        responses=_RESPONSES,
+    )
+    router.add_api_route(
+        "/decode",
+        decode,
+        methods=["POST"],
+        summary="Decrypt payloads (the web UI's codec endpoint)",
+        openapi_extra=_OPENAPI_EXTRA,
+        responses=_RESPONSES,
+    )
     return router
 
 
@@ -114,8 +133,13 @@ class CodecCors:
 
     def __init__(self, app: ASGIApp, *, origin: str) -> None:
         self.app = app
-        self.cors = CORSMiddleware(app, allow_origins=[origin], allow_methods=["POST"], allow_credentials=True,
-                                   allow_headers=["Content-Type", "X-Namespace", "Authorization"])
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=[origin],
+            allow_methods=["POST"],
+            allow_credentials=True,
+            allow_headers=["Content-Type", "X-Namespace", "Authorization"],
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         for_codec = scope["type"] == "http" and scope["path"].startswith(f"{PREFIX}/")

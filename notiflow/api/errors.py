@@ -7,9 +7,8 @@ client wrote it (``preferences[0].frequency``), not as FastAPI's location tuple.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -34,7 +33,9 @@ _ROUTING_MESSAGES = {
 }
 
 #: For /docs: the shape of a 422 from this API (FastAPI's default differs).
-VALIDATION_ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ValidationFailure, "description": "a field of the request is not valid"}}
+VALIDATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationFailure, "description": "a field of the request is not valid"}
+}
 
 
 def _dotted(path: Sequence[Any]) -> str:
@@ -97,8 +98,10 @@ async def _template_invalid(_request: Request, exc: TemplateError) -> JSONRespon
 async def _temporal_failed(request: Request, exc: RPCError) -> JSONResponse:
     settings = request.app.state.settings
     return JSONResponse(
-        {"detail": f"Temporal at {settings.temporal_address} refused the request: {exc.message} "
-                   f"({exc.status.name}); /readyz shows whether it is up"},
+        {
+            "detail": f"Temporal at {settings.temporal_address} refused the request: {exc.message} "
+            f"({exc.status.name}); /readyz shows whether it is up"
+        },
         status_code=503,
     )
 
@@ -113,10 +116,19 @@ async def _database_error(request: Request, exc: DBAPIError | ConnectionError) -
     if isinstance(exc, DataError) or isinstance(cause, asyncpg.DataError):
         # The driver's words ("invalid input for query argument $2: datetime.datetime(…)") mean nothing to the
         # caller and show internals: they go to the log; fields that can be checked up front are (schemas.py).
-        log.warning("value refused by PostgreSQL on %s %s: %s", request.method, request.url.path,
-                    str(cause or exc.orig).splitlines()[0])
-        return JSONResponse({"detail": "a value in this request cannot be stored: a date or number out of range, or "
-                                       "a character the database refuses (such as NUL)"}, status_code=422)
+        log.warning(
+            "value refused by PostgreSQL on %s %s: %s",
+            request.method,
+            request.url.path,
+            str(cause or exc.orig).splitlines()[0],
+        )
+        return JSONResponse(
+            {
+                "detail": "a value in this request cannot be stored: a date or number out of range, or "
+                "a character the database refuses (such as NUL)"
+            },
+            status_code=422,
+        )
     return await _unexpected(request, exc)
 
 
@@ -129,9 +141,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 #: Which error becomes which answer, most specific first (Starlette picks by the exception's class).
 _HANDLERS: list[tuple[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]]] = [
-    (HTTPException, _http_error), (RequestValidationError, _request_invalid), (InvalidEvent, _event_invalid),
-    (EventConflict, _event_conflict), (TemplateError, _template_invalid), (RPCError, _temporal_failed),
-    (DBAPIError, _database_error), (ConnectionError, _database_error), (Exception, _unexpected),
+    (HTTPException, _http_error),
+    (RequestValidationError, _request_invalid),
+    (InvalidEvent, _event_invalid),
+    (EventConflict, _event_conflict),
+    (TemplateError, _template_invalid),
+    (RPCError, _temporal_failed),
+    (DBAPIError, _database_error),
+    (ConnectionError, _database_error),
+    (Exception, _unexpected),
 ]
 
 

@@ -23,12 +23,17 @@ EVENT_BODY_DOC = {
 
 
 @router.post(
-    "/events", status_code=202, response_model=WorkflowStarted, openapi_extra=EVENT_BODY_DOC,
+    "/events",
+    status_code=202,
+    response_model=WorkflowStarted,
+    openapi_extra=EVENT_BODY_DOC,
     summary="Publish an issue event",
     description="Starts the notification pipeline for the event. The same event_id again returns the same "
     "workflow and sends nothing new; the same event_id with a different body is refused (409), the first kept.",
-    responses={409: {"model": Error, "description": "this event_id was already published with a different body"},
-               413: {"model": Error, "description": "the body is over NOTIFLOW_MAX_BODY_BYTES"}},
+    responses={
+        409: {"model": Error, "description": "this event_id was already published with a different body"},
+        413: {"model": Error, "description": "the body is over NOTIFLOW_MAX_BODY_BYTES"},
+    },
 )
 async def publish_event(request: Request, _service: Service, state: State) -> WorkflowStarted:
     event = parse_event(await request.body())

@@ -108,7 +108,9 @@ class ClientGate:
             if wait:
                 refusal = _too_many(
                     f"too many requests from {caller.description}: the limit is "
-                    f"{self.settings.rate_limit_per_minute} a minute per client (NOTIFLOW_RATE_LIMIT_PER_MINUTE)", wait)
+                    f"{self.settings.rate_limit_per_minute} a minute per client (NOTIFLOW_RATE_LIMIT_PER_MINUTE)",
+                    wait,
+                )
         await (refusal or self.app)(scope, receive, send)
 
     def _check(self, scope: Scope) -> tuple[JSONResponse | None, Caller]:
@@ -130,7 +132,8 @@ class ClientGate:
                 return _too_many(
                     f"too many refused bearer tokens from address {address}: the limit is "
                     f"{self.settings.auth_failure_limit_per_minute} a minute (NOTIFLOW_AUTH_FAILURE_LIMIT_PER_MINUTE)",
-                    wait), anonymous
+                    wait,
+                ), anonymous
             return _error(refused.status_code, refused.detail, refused.headers), anonymous
         return None, Caller(f"subject:{principal.user_id}", f"token subject {principal.user_id}")
 

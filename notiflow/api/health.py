@@ -56,12 +56,16 @@ async def healthz() -> dict[str, str]:
     return {"status": OK}
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": NotReady}},
-            summary="Database, Temporal and the inbox listener all answer")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": NotReady}},
+    summary="Database, Temporal and the inbox listener all answer",
+)
 async def readyz(state: State) -> Readiness | JSONResponse:
     names = ("database", "temporal", "inbox_listener")
     results = await asyncio.gather(_check(_database(state)), _check(_temporal(state)), _check(_inbox_listener(state)))
-    checks = dict(zip(names, results))
+    checks = dict(zip(names, results, strict=True))
     failing = [f"{name}: {result}" for name, result in checks.items() if result != OK]
     if failing:
         body = NotReady(detail="not ready — " + "; ".join(failing), checks=checks)

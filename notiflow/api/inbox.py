@@ -72,8 +72,11 @@ async def unread_count(principal: CurrentUser, session: Session) -> UnreadCount:
 
 @router.post("/read-all", response_model=ReadAllResult, summary="Mark everything read")
 async def read_all(principal: CurrentUser, session: Session) -> ReadAllResult:
-    marked = (await session.execute(
-        update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now()).returning(Inbox.id))).all()
+    marked = (
+        await session.execute(
+            update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now()).returning(Inbox.id)
+        )
+    ).all()
     await session.commit()
     return ReadAllResult(marked_read=len(marked), unread_count=0)
 

@@ -29,18 +29,23 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "notiflow_http_requests", "HTTP requests by route template and status",
-            ["method", "route", "status"], registry=self.registry,
+            "notiflow_http_requests",
+            "HTTP requests by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "notiflow_http_request_duration_seconds", "Time to answer HTTP requests (SSE: the stream's lifetime)",
-            ["method", "route"], registry=self.registry,
+            "notiflow_http_request_duration_seconds",
+            "Time to answer HTTP requests (SSE: the stream's lifetime)",
+            ["method", "route"],
+            registry=self.registry,
         )
         self.notifications = Gauge(
             "notiflow_notifications",
             f"Rows in notification_queue by channel and status, counted at most every "
             f"{QUEUE_COUNTS_MAX_AGE_SECONDS:g} s",
-            ["channel", "status"], registry=self.registry,
+            ["channel", "status"],
+            registry=self.registry,
         )
         self._counted_at: float | None = None
         self._counting = asyncio.Lock()
@@ -51,9 +56,13 @@ class ApiMetrics:
                 return
             column = NotificationQueueRow.delivery_method
             async with sessions() as session:
-                counts = (await session.execute(
-                    select(column, NotificationQueueRow.status, func.count()).group_by(column, NotificationQueueRow.status)
-                )).all()
+                counts = (
+                    await session.execute(
+                        select(column, NotificationQueueRow.status, func.count()).group_by(
+                            column, NotificationQueueRow.status
+                        )
+                    )
+                ).all()
             self.notifications.clear()
             for channel, status, count in counts:
                 self.notifications.labels(channel, status).set(count)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
-from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.auth import ROLE_ERRORS, Admin
 from notiflow.api.deps import AppSettings, Session, State, directory_user, notification_client
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.pagination import PageParams, fetch_page
@@ -18,9 +18,7 @@ from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 
-router = APIRouter(
-    prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}
-)
+router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
 Queue = NotificationQueueRow
 
@@ -40,8 +38,11 @@ async def list_queue(
     created_to: Annotated[Instant | None, Query(description="exclusive")] = None,
 ) -> CursorPage[QueueItem]:
     filters = (
-        (Queue.status, status), (Queue.notification_type, notification_type), (Queue.delivery_method, channel),
-        (Queue.recipient_id, recipient_id), (Queue.issue_id, issue_id),
+        (Queue.status, status),
+        (Queue.notification_type, notification_type),
+        (Queue.delivery_method, channel),
+        (Queue.recipient_id, recipient_id),
+        (Queue.issue_id, issue_id),
     )
     query = select(Queue).where(*(column == value for column, value in filters if value is not None))
     if created_from:
@@ -65,17 +66,24 @@ async def list_queue(
     )
 
 
-@router.post("/send-test", status_code=202, response_model=WorkflowStarted,
-             summary="Send one sample notification to one person through the real pipeline")
+@router.post(
+    "/send-test",
+    status_code=202,
+    response_model=WorkflowStarted,
+    summary="Send one sample notification to one person through the real pipeline",
+)
 async def send_test(body: SendTestRequest, admin: Admin, session: Session, state: State) -> WorkflowStarted:
     notification_type, channel = body.notification_type, body.channel or Channel.EMAIL
     if body.template_name is not None:
-        template = await session.scalar(select(NotificationTemplateRow).where(
-            NotificationTemplateRow.name == body.template_name, NotificationTemplateRow.is_active
-        ))
+        template = await session.scalar(
+            select(NotificationTemplateRow).where(
+                NotificationTemplateRow.name == body.template_name, NotificationTemplateRow.is_active
+            )
+        )
         if template is None:
-            raise HTTPException(404, f"no active template named {body.template_name!r}; "
-                                     "GET /api/v1/notifications/templates lists them")
+            raise HTTPException(
+                404, f"no active template named {body.template_name!r}; GET /api/v1/notifications/templates lists them"
+            )
         if template.notification_type not in NotificationType.__members__:
             raise HTTPException(422, f"{template.name} is not sent on its own; test a notification type instead")
         if body.channel is not None and body.channel != template.template_type:
@@ -84,12 +92,22 @@ async def send_test(body: SendTestRequest, admin: Admin, session: Session, state
     await directory_user(session, body.recipient_id)
     notifier = await notification_client(state)
     workflow_id = await notifier.send_test(
-        notification_type=str(notification_type), recipient_id=body.recipient_id, channel=str(channel),
+        notification_type=str(notification_type),
+        recipient_id=body.recipient_id,
+        channel=str(channel),
         requested_by=admin.user_id,
     )
-    await record_audit(session, actor=admin.user_id, action="send_test", target=workflow_id, details={
-        "notification_type": str(notification_type), "channel": str(channel), "recipient_id": body.recipient_id,
-        "template_name": body.template_name,
-    })
+    await record_audit(
+        session,
+        actor=admin.user_id,
+        action="send_test",
+        target=workflow_id,
+        details={
+            "notification_type": str(notification_type),
+            "channel": str(channel),
+            "recipient_id": body.recipient_id,
+            "template_name": body.template_name,
+        },
+    )
     await session.commit()
     return WorkflowStarted.of(state.settings, workflow_id)

@@ -5,36 +5,47 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.auth import ROLE_ERRORS, Admin
 from notiflow.api.deps import State, notification_client
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import WorkflowStarted
 from workflows.delivery.types import RedeliveryFilter
 
-router = APIRouter(
-    prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}
-)
+router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
 
 class RedeliverRequest(RedeliveryFilter):
     """Which FAILED rows to send again; every field narrows, none = every FAILED row (at most 5,000 per request)."""
 
     model_config = {"extra": "forbid"}
-    request_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$",
-                                   description="idempotency key (or the Idempotency-Key header): "
-                                               "the same key again returns the same run and sends nothing more")
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:\-]+$",
+        description="idempotency key (or the Idempotency-Key header): "
+        "the same key again returns the same run and sends nothing more",
+    )
 
 
 class RedeliverStarted(WorkflowStarted):
     request_id: str
 
 
-@router.post("/redeliver", status_code=202, response_model=RedeliverStarted,
-             summary="Send FAILED deliveries again through a RedeliveryWorkflow (idempotent per request id)")
-async def redeliver(body: RedeliverRequest, admin: Admin, state: State,
-                    idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")] = None) -> RedeliverStarted:
+@router.post(
+    "/redeliver",
+    status_code=202,
+    response_model=RedeliverStarted,
+    summary="Send FAILED deliveries again through a RedeliveryWorkflow (idempotent per request id)",
+)
+async def redeliver(
+    body: RedeliverRequest,
+    admin: Admin,
+    state: State,
+    idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")] = None,
+) -> RedeliverStarted:
     import uuid
 
     request_id = body.request_id or idempotency_key or uuid.uuid4().hex

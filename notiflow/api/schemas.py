@@ -16,6 +16,7 @@ from notiflow.settings import Settings
 from notiflow.templates.render import TEMPLATE_TYPES
 from notiflow.types import ClockTime, TimeZoneName
 
+
 def _storable_instant(value: datetime) -> datetime:
     """0001-01-01T00:00+01:00 is a valid datetime but has no UTC equivalent: say so instead of the driver's error."""
     try:
@@ -100,8 +101,10 @@ class QuietHours(_Request):
 
 def critical_reason(notification_type: NotificationType) -> str:
     """Why a critical type's switches are locked (the 422 of a refused change, and ``locked_reason`` to show)."""
-    return (f"{notification_type} is critical (it reports production being down) and is always sent "
-            "immediately: it cannot be turned off or put in a digest")
+    return (
+        f"{notification_type} is critical (it reports production being down) and is always sent "
+        "immediately: it cannot be turned off or put in a digest"
+    )
 
 
 class PreferenceUpdate(_Request):
@@ -144,7 +147,8 @@ class PreferencesUpdate(_Request):
     locale: Locale | None = None
     quiet_hours: QuietHours | None = None
     preferences: list[PreferenceUpdate] = Field(
-        default_factory=list, max_length=MAX_PREFERENCES,
+        default_factory=list,
+        max_length=MAX_PREFERENCES,
         description=f"at most {MAX_PREFERENCES} entries: each notification type × channel once",
     )
 
@@ -226,10 +230,20 @@ class TemplateOut(BaseModel):
     @classmethod
     def of(cls, row: NotificationTemplateRow) -> TemplateOut:
         return cls(
-            id=row.id, name=row.name, display_name=row.display_name, description=row.description,
-            notification_type=row.notification_type, channel=row.template_type, locale=row.locale,
-            subject_template=row.subject_template, body_template=row.body_template, html_template=row.html_template,
-            version=row.version, is_active=row.is_active, created_by=row.created_by, created_at=row.created_at,
+            id=row.id,
+            name=row.name,
+            display_name=row.display_name,
+            description=row.description,
+            notification_type=row.notification_type,
+            channel=row.template_type,
+            locale=row.locale,
+            subject_template=row.subject_template,
+            body_template=row.body_template,
+            html_template=row.html_template,
+            version=row.version,
+            is_active=row.is_active,
+            created_by=row.created_by,
+            created_at=row.created_at,
         )
 
 
@@ -284,7 +298,9 @@ class QueueItem(BaseModel):
     retry_count: int
     max_retries: int
     provider: str | None = Field(default=None, description="who took it: e.g. smtp:fallback relay.example:25")
-    fallback_of: str | None = Field(default=None, description="a critical notification's fallback: the FAILED row it replaces")
+    fallback_of: str | None = Field(
+        default=None, description="a critical notification's fallback: the FAILED row it replaces"
+    )
     fallback_to: str | None = Field(default=None, description="this FAILED critical row went out instead as that row")
     workflow_id: str | None
     workflow_url: str | None = Field(description="the run in the Temporal web UI")
@@ -293,12 +309,25 @@ class QueueItem(BaseModel):
     @classmethod
     def of(cls, row: NotificationQueueRow, attempts: list[NotificationLogRow], settings: Settings) -> QueueItem:
         return cls(
-            id=row.id, notification_type=row.notification_type, channel=row.delivery_method, status=row.status,
-            recipient_id=row.recipient_id, address=row.address, template_name=row.template_name,
-            subject=row.subject, content=row.content, event_id=row.event_id, issue_id=row.issue_id,
-            scheduled_at=row.scheduled_at, sent_at=row.sent_at, created_at=row.created_at,
-            error_message=row.error_message, retry_count=row.retry_count, max_retries=row.max_retries,
-            provider=row.provider, fallback_of=(row.context_data or {}).get("fallback_of"),
+            id=row.id,
+            notification_type=row.notification_type,
+            channel=row.delivery_method,
+            status=row.status,
+            recipient_id=row.recipient_id,
+            address=row.address,
+            template_name=row.template_name,
+            subject=row.subject,
+            content=row.content,
+            event_id=row.event_id,
+            issue_id=row.issue_id,
+            scheduled_at=row.scheduled_at,
+            sent_at=row.sent_at,
+            created_at=row.created_at,
+            error_message=row.error_message,
+            retry_count=row.retry_count,
+            max_retries=row.max_retries,
+            provider=row.provider,
+            fallback_of=(row.context_data or {}).get("fallback_of"),
             fallback_to=((row.context_data or {}).get("fallback_to") or {}).get("queue_id"),
             workflow_id=row.workflow_id,
             workflow_url=workflow_ui_url(settings, row.workflow_id) if row.workflow_id else None,

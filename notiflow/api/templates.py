@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notiflow.api.auth import Admin, ROLE_ERRORS
+from notiflow.api.auth import ROLE_ERRORS, Admin
 from notiflow.api.deps import Session
 from notiflow.api.errors import VALIDATION_ERRORS
 from notiflow.api.schemas import (
@@ -51,8 +51,15 @@ Template = NotificationTemplateRow
 
 #: What a new version copies from the version it edits.
 _COPIED_COLUMNS = (
-    "name", "display_name", "description", "notification_type", "template_type", "locale",
-    "subject_template", "body_template", "html_template",
+    "name",
+    "display_name",
+    "description",
+    "notification_type",
+    "template_type",
+    "locale",
+    "subject_template",
+    "body_template",
+    "html_template",
 )
 
 
@@ -63,8 +70,13 @@ _AUDITED_COLUMNS = ("subject_template", "body_template", "html_template", "displ
 
 def _source(row: Template) -> TemplateSource:
     return TemplateSource(
-        name=row.name, notification_type=row.notification_type, channel=row.template_type, locale=row.locale,
-        subject_template=row.subject_template, body_template=row.body_template, html_template=row.html_template,
+        name=row.name,
+        notification_type=row.notification_type,
+        channel=row.template_type,
+        locale=row.locale,
+        subject_template=row.subject_template,
+        body_template=row.body_template,
+        html_template=row.html_template,
         version=row.version,
     )
 
@@ -72,9 +84,13 @@ def _source(row: Template) -> TemplateSource:
 def _unsaved(draft: TemplateDraft) -> Template:
     return Template(
         name=template_name(draft.notification_type, draft.channel, draft.locale),
-        notification_type=draft.notification_type, template_type=str(draft.channel), locale=draft.locale,
-        subject_template=draft.subject_template, body_template=draft.body_template,
-        html_template=draft.html_template, version=0,
+        notification_type=draft.notification_type,
+        template_type=str(draft.channel),
+        locale=draft.locale,
+        subject_template=draft.subject_template,
+        body_template=draft.body_template,
+        html_template=draft.html_template,
+        version=0,
     )
 
 
@@ -101,7 +117,8 @@ def _audit_details(row: Template, previous: Template | None, edited: Template | 
         if previous is None or getattr(previous, column) != getattr(row, column)
     }
     details: dict[str, Any] = {
-        "id": str(row.id), "version": row.version,
+        "id": str(row.id),
+        "version": row.version,
         "deactivated": {"id": str(previous.id), "version": previous.version} if previous else None,
         "changes": changes,
     }
@@ -110,8 +127,9 @@ def _audit_details(row: Template, previous: Template | None, edited: Template | 
     return details
 
 
-async def _save_new_version(session: AsyncSession, row: Template, created_by: str,
-                            edited: Template | None = None) -> Template:
+async def _save_new_version(
+    session: AsyncSession, row: Template, created_by: str, edited: Template | None = None
+) -> Template:
     """Validate, deactivate the active version of the name, insert ``row`` as the next version,
     and record who did it in the same transaction."""
     latest = await session.scalar(select(func.max(Template.version)).where(Template.name == row.name))
@@ -128,8 +146,13 @@ async def _save_new_version(session: AsyncSession, row: Template, created_by: st
     session.add(row)
     try:
         await session.flush()
-        await record_audit(session, actor=created_by, action="template.update" if latest else "template.create",
-                           target=row.name, details=_audit_details(row, previous, edited))
+        await record_audit(
+            session,
+            actor=created_by,
+            action="template.update" if latest else "template.create",
+            target=row.name,
+            details=_audit_details(row, previous, edited),
+        )
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -159,8 +182,12 @@ async def list_templates(
     return [TemplateOut.of(row) for row in await session.scalars(query)]
 
 
-@router.post("", status_code=201, response_model=TemplateOut,
-             summary="Create a template (a new version if one with that name is active)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=TemplateOut,
+    summary="Create a template (a new version if one with that name is active)",
+)
 async def create_template(body: TemplateCreate, admin: Admin, session: Session) -> TemplateOut:
     row = _unsaved(body)
     previous = await _active(session, row.name)

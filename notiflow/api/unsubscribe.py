@@ -63,9 +63,12 @@ def _checked(settings: Settings, token: str) -> UnsubscribeRequest:
     if request.notification_type not in NotificationType.__members__ or request.channel not in Channel.__members__:
         raise _Refusal(400, "This link does not work", "It names a kind of notification that no longer exists.")
     if request.notification_type in CRITICAL_TYPES:
-        raise _Refusal(400, "These notifications cannot be turned off",
-                       f"{_describe(request).capitalize()} report production being down, so everyone responsible "
-                       "receives them. Ask an administrator if you should not be on the list.")
+        raise _Refusal(
+            400,
+            "These notifications cannot be turned off",
+            f"{_describe(request).capitalize()} report production being down, so everyone responsible "
+            "receives them. Ask an administrator if you should not be on the list.",
+        )
     return request
 
 
@@ -83,7 +86,7 @@ async def confirm_unsubscribe(token: str, request: Request, settings: AppSetting
         f"<p>Stop receiving {escape(_describe(wanted))}?</p>"
         f'<form method="post" action="{escape(request.url.path, quote=True)}">'
         '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        "<button type=\"submit\">Unsubscribe</button></form>"
+        '<button type="submit">Unsubscribe</button></form>'
     )
     return _page(settings, "Unsubscribe", form)
 
@@ -95,17 +98,28 @@ async def unsubscribe(token: str, session: Session, settings: AppSettings) -> HT
     except _Refusal as refusal:
         return _refused(settings, refusal)
     if await session.get(UserRow, wanted.user_id) is None:
-        return _page(settings, "Nothing to unsubscribe",
-                     "<p>This address is no longer in our directory, so it receives nothing.</p>", 404)
+        return _page(
+            settings,
+            "Nothing to unsubscribe",
+            "<p>This address is no longer in our directory, so it receives nothing.</p>",
+            404,
+        )
     statement = insert(NotificationPreferenceRow).values(
-        user_id=wanted.user_id, notification_type=wanted.notification_type, delivery_method=wanted.channel,
+        user_id=wanted.user_id,
+        notification_type=wanted.notification_type,
+        delivery_method=wanted.channel,
         is_enabled=False,
     )
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=["user_id", "notification_type", "delivery_method"],
-        set_={"is_enabled": False, "updated_at": func.now()},
-    ))
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id", "notification_type", "delivery_method"],
+            set_={"is_enabled": False, "updated_at": func.now()},
+        )
+    )
     await session.commit()
-    return _page(settings, "You are unsubscribed",
-                 f"<p>You will no longer receive {escape(_describe(wanted))}. "
-                 "You can turn them back on in your notification settings.</p>")
+    return _page(
+        settings,
+        "You are unsubscribed",
+        f"<p>You will no longer receive {escape(_describe(wanted))}. "
+        "You can turn them back on in your notification settings.</p>",
+    )

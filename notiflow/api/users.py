@@ -20,15 +20,27 @@ def _clock(value) -> str | None:
 
 def _as_user(row: UserRow) -> User:
     return User(
-        id=row.id, name=row.name, email=row.email, phone=row.phone, locale=row.locale, roles=list(row.roles),
-        is_on_call=row.is_on_call, timezone=row.timezone, quiet_hours_start=_clock(row.quiet_hours_start),
-        quiet_hours_end=_clock(row.quiet_hours_end), is_active=row.is_active,
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        locale=row.locale,
+        roles=list(row.roles),
+        is_on_call=row.is_on_call,
+        timezone=row.timezone,
+        quiet_hours_start=_clock(row.quiet_hours_start),
+        quiet_hours_end=_clock(row.quiet_hours_end),
+        is_active=row.is_active,
     )
 
 
-@router.put("/{user_id}", response_model=User, summary="Create or update a directory entry",
-            description="Returns the entry as stored: locale, time zone and quiet hours left out of the body "
-            "keep the values the person chose.")
+@router.put(
+    "/{user_id}",
+    response_model=User,
+    summary="Create or update a directory entry",
+    description="Returns the entry as stored: locale, time zone and quiet hours left out of the body "
+    "keep the values the person chose.",
+)
 async def put_user(user_id: str, user: User, _service: Service, session: Session) -> User:
     if user.id != user_id:
         raise HTTPException(422, f"the body's id {user.id!r} differs from the URL's {user_id!r}; they must match")

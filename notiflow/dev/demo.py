@@ -29,29 +29,86 @@ def lifecycle(now: datetime) -> list[IssueEvent]:
     lead = {"id": "u-lead", "name": "Miora Rabe", "email": "miora.lead@example.mg"}
     bot = {"id": "u-bot", "name": "Error reporter"}
     created = now - timedelta(minutes=30)
-    issue = {"id": "ISS-42", "title": "Licence card printer offline", "description": "The Antsirabe office printer rejects every card.",
-             "category": "HARDWARE", "priority": "HIGH", "status": "OPEN", "reporter": clerk, "assignee": None,
-             "is_auto_reported": False, "created_at": created.isoformat(), "resolution_notes": None}
+    issue = {
+        "id": "ISS-42",
+        "title": "Licence card printer offline",
+        "description": "The Antsirabe office printer rejects every card.",
+        "category": "HARDWARE",
+        "priority": "HIGH",
+        "status": "OPEN",
+        "reporter": clerk,
+        "assignee": None,
+        "is_auto_reported": False,
+        "created_at": created.isoformat(),
+        "resolution_notes": None,
+    }
     at = lambda minutes: (created + timedelta(minutes=minutes)).isoformat()  # noqa: E731
     raw = [
-        {"event_id": "demo-iss42-created", "type": "ISSUE_CREATED", "occurred_at": at(0), "actor": clerk, "issue": issue},
-        {"event_id": "demo-iss42-assigned", "type": "ISSUE_ASSIGNED", "occurred_at": at(5), "actor": lead,
-         "issue": issue | {"assignee": agent, "status": "IN_PROGRESS"},
-         "changes": {"assignee": {"old": None, "new": "u-agent"}}},
-        {"event_id": "demo-iss42-comment", "type": "ISSUE_COMMENT_ADDED", "occurred_at": at(10), "actor": agent,
-         "issue": issue | {"assignee": agent, "status": "IN_PROGRESS"},
-         "comment": {"id": "c-1", "body": "Ribbon jammed; replacing it now.", "author": agent}},
-        {"event_id": "demo-iss42-resolved", "type": "ISSUE_RESOLVED", "occurred_at": at(20), "actor": agent,
-         "issue": issue | {"assignee": agent, "status": "RESOLVED", "resolution_notes": "Ribbon replaced, test card printed."}},
+        {
+            "event_id": "demo-iss42-created",
+            "type": "ISSUE_CREATED",
+            "occurred_at": at(0),
+            "actor": clerk,
+            "issue": issue,
+        },
+        {
+            "event_id": "demo-iss42-assigned",
+            "type": "ISSUE_ASSIGNED",
+            "occurred_at": at(5),
+            "actor": lead,
+            "issue": issue | {"assignee": agent, "status": "IN_PROGRESS"},
+            "changes": {"assignee": {"old": None, "new": "u-agent"}},
+        },
+        {
+            "event_id": "demo-iss42-comment",
+            "type": "ISSUE_COMMENT_ADDED",
+            "occurred_at": at(10),
+            "actor": agent,
+            "issue": issue | {"assignee": agent, "status": "IN_PROGRESS"},
+            "comment": {"id": "c-1", "body": "Ribbon jammed; replacing it now.", "author": agent},
+        },
+        {
+            "event_id": "demo-iss42-resolved",
+            "type": "ISSUE_RESOLVED",
+            "occurred_at": at(20),
+            "actor": agent,
+            "issue": issue
+            | {"assignee": agent, "status": "RESOLVED", "resolution_notes": "Ribbon replaced, test card printed."},
+        },
         # Filed yesterday, assigned, never resolved: 24 h for HIGH has passed, so its SLA escalates at once.
-        {"event_id": "demo-iss51-assigned", "type": "ISSUE_ASSIGNED", "occurred_at": at(22), "actor": lead,
-         "issue": {"id": "ISS-51", "title": "Kiosk touchscreen frozen at Mahajanga office", "category": "HARDWARE",
-                   "priority": "HIGH", "status": "IN_PROGRESS", "reporter": clerk, "assignee": agent,
-                   "created_at": (now - timedelta(hours=25)).isoformat()}},
-        {"event_id": "demo-iss77-auto", "type": "ISSUE_CREATED", "occurred_at": at(25), "actor": bot,
-         "issue": {"id": "ISS-77", "title": "TypeError in licence renewal form", "category": "SOFTWARE",
-                   "priority": "CRITICAL", "status": "OPEN", "reporter": bot, "is_auto_reported": True,
-                   "created_at": at(25), "description": "Uncaught TypeError: cannot read 'expiry' of undefined"}},
+        {
+            "event_id": "demo-iss51-assigned",
+            "type": "ISSUE_ASSIGNED",
+            "occurred_at": at(22),
+            "actor": lead,
+            "issue": {
+                "id": "ISS-51",
+                "title": "Kiosk touchscreen frozen at Mahajanga office",
+                "category": "HARDWARE",
+                "priority": "HIGH",
+                "status": "IN_PROGRESS",
+                "reporter": clerk,
+                "assignee": agent,
+                "created_at": (now - timedelta(hours=25)).isoformat(),
+            },
+        },
+        {
+            "event_id": "demo-iss77-auto",
+            "type": "ISSUE_CREATED",
+            "occurred_at": at(25),
+            "actor": bot,
+            "issue": {
+                "id": "ISS-77",
+                "title": "TypeError in licence renewal form",
+                "category": "SOFTWARE",
+                "priority": "CRITICAL",
+                "status": "OPEN",
+                "reporter": bot,
+                "is_auto_reported": True,
+                "created_at": at(25),
+                "description": "Uncaught TypeError: cannot read 'expiry' of undefined",
+            },
+        },
     ]
     return [parse_event(e) for e in raw]
 
@@ -61,8 +118,15 @@ async def _wait_for_rows(sessions, notification_type: NotificationType, timeout:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         async with sessions() as session:
-            statuses = set((await session.execute(select(NotificationQueueRow.status).where(
-                NotificationQueueRow.notification_type == notification_type))).scalars())
+            statuses = set(
+                (
+                    await session.execute(
+                        select(NotificationQueueRow.status).where(
+                            NotificationQueueRow.notification_type == notification_type
+                        )
+                    )
+                ).scalars()
+            )
         if statuses and "PENDING" not in statuses:
             return
         await asyncio.sleep(0.2)
@@ -73,9 +137,11 @@ async def _escalation(nc: NotificationClient, sessions) -> str:
     """Wait for ISS-51's overdue notice and read its SLA's status query: what fires next, and when."""
     await _wait_for_rows(sessions, NotificationType.ISSUE_OVERDUE)
     status = await nc.temporal.get_workflow_handle("issue/ISS-51/sla").query("status", result_type=SlaStatus)
-    return (f"Escalation: ISS-51 was due {status.due_at:%Y-%m-%d %H:%M} UTC; tier {status.tier_reached} sent "
-            f"(ISSUE_OVERDUE to the assignee); next: tier {status.next_tier} ({status.next_audience}) at "
-            f"{status.next_firing_at:%H:%M} UTC — see issue/ISS-51/sla in the web UI")
+    return (
+        f"Escalation: ISS-51 was due {status.due_at:%Y-%m-%d %H:%M} UTC; tier {status.tier_reached} sent "
+        f"(ISSUE_OVERDUE to the assignee); next: tier {status.next_tier} ({status.next_audience}) at "
+        f"{status.next_firing_at:%H:%M} UTC — see issue/ISS-51/sla in the web UI"
+    )
 
 
 async def run_demo(nc: NotificationClient, database_url: str, console: Console) -> bool:
@@ -95,10 +161,19 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
         await nc.temporal.get_schedule_handle("summary-daily").trigger()
         await _wait_for_rows(sessions, NotificationType.DAILY_ISSUE_SUMMARY)
         async with sessions() as session:
-            rows = (await session.execute(
-                select(NotificationQueueRow).order_by(NotificationQueueRow.created_at, NotificationQueueRow.recipient_id,
-                                                      NotificationQueueRow.delivery_method)
-            )).scalars().all()
+            rows = (
+                (
+                    await session.execute(
+                        select(NotificationQueueRow).order_by(
+                            NotificationQueueRow.created_at,
+                            NotificationQueueRow.recipient_id,
+                            NotificationQueueRow.delivery_method,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
     finally:
         await engine.dispose()
 
@@ -119,11 +194,19 @@ async def run_demo(nc: NotificationClient, database_url: str, console: Console) 
     report.add_column("subject / reason", no_wrap=True, overflow="ellipsis", max_width=56)
     for row in rows:
         style = {"SENT": "green", "FAILED": "red", "CANCELLED": "yellow"}.get(row.status, "")
-        report.add_row(row.issue_id or "", row.notification_type, row.recipient_id or "", row.delivery_method,
-                       f"[{style}]{row.status}[/]" if style else row.status, row.error_message or row.subject or "")
+        report.add_row(
+            row.issue_id or "",
+            row.notification_type,
+            row.recipient_id or "",
+            row.delivery_method,
+            f"[{style}]{row.status}[/]" if style else row.status,
+            row.error_message or row.subject or "",
+        )
     console.print(report)
-    console.print(f"{len(events)} events in {elapsed:.2f} s; {sum(r.status == 'SENT' for r in rows)} deliveries sent, "
-                  f"{sum(r.status == 'FAILED' for r in rows)} failed")
+    console.print(
+        f"{len(events)} events in {elapsed:.2f} s; {sum(r.status == 'SENT' for r in rows)} deliveries sent, "
+        f"{sum(r.status == 'FAILED' for r in rows)} failed"
+    )
     return not any(r.status == "FAILED" for r in rows)
 
 

@@ -8,8 +8,15 @@ from notiflow.contracts import User
 from notiflow.directory import upsert_users
 
 DEMO_USERS = [
-    User(id="u-admin", name="Hery Rasoa", email="hery.admin@example.mg", locale="fr", roles=["admin"],
-         is_on_call=True, timezone="Indian/Antananarivo"),
+    User(
+        id="u-admin",
+        name="Hery Rasoa",
+        email="hery.admin@example.mg",
+        locale="fr",
+        roles=["admin"],
+        is_on_call=True,
+        timezone="Indian/Antananarivo",
+    ),
     User(id="u-lead", name="Miora Rabe", email="miora.lead@example.mg", locale="en", roles=["admin"]),
     User(id="u-agent", name="Rakoto Andry", email="rakoto@example.mg", locale="fr", roles=["staff"]),
     User(id="u-clerk", name="Lalao Rina", email="lalao@example.mg", locale="en", roles=["staff"]),

@@ -71,10 +71,15 @@ class DevStack:
         data_dir.mkdir(parents=True, exist_ok=True)
         if self.ephemeral:
             self._stack.callback(shutil.rmtree, data_dir, True)
-            self.settings = self.settings.model_copy(update={
-                "temporal_address": f"127.0.0.1:{free_port()}", "ui_port": free_port(), "api_port": free_port(),
-                "api_url": "", "ui_url": "",
-            })
+            self.settings = self.settings.model_copy(
+                update={
+                    "temporal_address": f"127.0.0.1:{free_port()}",
+                    "ui_port": free_port(),
+                    "api_port": free_port(),
+                    "api_url": "",
+                    "ui_url": "",
+                }
+            )
         # Local catchers (webhooks, Slack, Teams, SMS) listen on loopback: the SSRF guard lets 127.0.0.1 through here.
         updates: dict = {"outbound_allow": self.settings.outbound_allow or "127.0.0.1"}
         if not self.settings.database_url:
@@ -93,14 +98,19 @@ class DevStack:
             self.sms = sms_catcher(data_dir / "sms", token)
             self.sms.start()
             self._stack.callback(self.sms.stop)
-            updates |= {"sms_url": f"{self.sms.url}/sms", "sms_token": SecretStr(token), "sms_format": "json",
-                        "sms_sender": self.settings.sms_sender or "NOTIFLOW"}
+            updates |= {
+                "sms_url": f"{self.sms.url}/sms",
+                "sms_token": SecretStr(token),
+                "sms_format": "json",
+                "sms_sender": self.settings.sms_sender or "NOTIFLOW",
+            }
             self.urls["SMS catcher"] = f"{self.sms.url}/sms → {data_dir / 'sms'}/ (index.txt lists them)"
         self.hooks = hook_catcher(data_dir / "webhooks")
         self.hooks.start()
         self._stack.callback(self.hooks.stop)
-        self.urls["Webhook catcher"] = (f"{self.hooks.url}/webhook, /slack, /teams → {data_dir / 'webhooks'}/ "
-                                        "(index.txt lists them)")
+        self.urls["Webhook catcher"] = (
+            f"{self.hooks.url}/webhook, /slack, /teams → {data_dir / 'webhooks'}/ (index.txt lists them)"
+        )
         self.settings = self.settings.model_copy(update=updates)
 
         console.log("applying migrations and seeds")
@@ -164,9 +174,22 @@ class DevStack:
                 f"port {port} is taken: another Temporal server is running there. Stop it, or set "
                 f"NOTIFLOW_TEMPORAL_ADDRESS=127.0.0.1:<free port> (and NOTIFLOW_UI_PORT) for this stack"
             )
-        args = [binary, "server", "start-dev", "--ip", host or "127.0.0.1", "--port", port,
-                "--ui-port", str(self.settings.ui_port), "--namespace", self.settings.temporal_namespace,
-                "--log-level", "warn", *dev_server_search_attribute_args()]
+        args = [
+            binary,
+            "server",
+            "start-dev",
+            "--ip",
+            host or "127.0.0.1",
+            "--port",
+            port,
+            "--ui-port",
+            str(self.settings.ui_port),
+            "--namespace",
+            self.settings.temporal_namespace,
+            "--log-level",
+            "warn",
+            *dev_server_search_attribute_args(),
+        ]
         if db_file:
             args += ["--db-filename", str(db_file)]
         if self.settings.payload_keyring and self.with_api:  # the UI decrypts payloads through our codec listener
@@ -187,8 +210,9 @@ class DevStack:
             except Exception:
                 await asyncio.sleep(0.2)
         else:
-            raise RuntimeError(f"Temporal dev server did not answer on {self.settings.temporal_address} in 30 s "
-                               f"(log: {log_path})")
+            raise RuntimeError(
+                f"Temporal dev server did not answer on {self.settings.temporal_address} in 30 s (log: {log_path})"
+            )
         self.urls["Temporal"] = self.settings.temporal_address
         self.urls["Temporal web UI"] = f"http://localhost:{self.settings.ui_port}"
         return client

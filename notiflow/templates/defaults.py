@@ -24,10 +24,16 @@ def _defaults() -> tuple[TemplateSource, ...]:
                 body = part["body"].rstrip() + "\n"
                 if channel == "EMAIL":  # every email ends with why it was sent and how to stop it
                     body += f"\n{FOOTER_MARK}\n{spec['reason'].strip()}\n{doc['unsubscribe'].strip()}\n"
-                sources.append(TemplateSource(
-                    name=template_name(ntype, channel, locale), notification_type=ntype, channel=channel,
-                    locale=locale, subject_template=part["subject"].strip(), body_template=body,
-                ))
+                sources.append(
+                    TemplateSource(
+                        name=template_name(ntype, channel, locale),
+                        notification_type=ntype,
+                        channel=channel,
+                        locale=locale,
+                        subject_template=part["subject"].strip(),
+                        body_template=body,
+                    )
+                )
     return tuple(sources)
 
 

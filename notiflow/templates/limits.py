@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from functools import wraps
-from collections.abc import Callable
 from typing import Any
 
 from jinja2 import nodes
@@ -60,8 +60,6 @@ MAX_OUTPUT_CHARS = 8_000_000
 RENDER_SECONDS = 0.5
 
 
-
-
 class Budget:
     """What one ``render()`` may still spend; one per render, found through ``BUDGET``."""
 
@@ -93,8 +91,7 @@ def charge(size: int) -> None:
     if budget is not None:
         budget.produced += size
         if budget.produced > MAX_OUTPUT_CHARS:
-            raise TemplateLimitError(f"more than {MAX_OUTPUT_CHARS:,} characters written or built "
-                                     f"(output size limit)")
+            raise TemplateLimitError(f"more than {MAX_OUTPUT_CHARS:,} characters written or built (output size limit)")
 
 
 def weight(value: Any) -> int:
@@ -143,7 +140,9 @@ def check_result(value: Any, what: str) -> Any:
 def check_int_args(args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
     for arg in (*args, *kwargs.values()):
         if isinstance(arg, int) and abs(arg) > MAX_VALUE_CHARS:
-            raise TemplateLimitError(f"{what}: argument {arg} too large (value size limit: at most {MAX_VALUE_CHARS:,})")
+            raise TemplateLimitError(
+                f"{what}: argument {arg} too large (value size limit: at most {MAX_VALUE_CHARS:,})"
+            )
 
 
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -156,8 +155,9 @@ def check_printf(template: Any, args: Any) -> None:
     for width, precision in _PRINTF_SPEC.findall(template):
         for number in (width, precision):
             if number == "*" or (number and int(number) > MAX_VALUE_CHARS):
-                raise TemplateLimitError(f"format width {number!r} too large or computed "
-                                         f"(value size limit: at most {MAX_VALUE_CHARS:,})")
+                raise TemplateLimitError(
+                    f"format width {number!r} too large or computed (value size limit: at most {MAX_VALUE_CHARS:,})"
+                )
     check_size(len(template) + weight(args), "formatted text")
 
 
@@ -175,8 +175,9 @@ def _estimate_replace(s: Any, old: Any = "", new: Any = "", *_: Any, **__: Any) 
     return len(text) + (len(text) + 1) * _text_arg(new)
 
 
-def _estimate_wordwrap(s: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None,
-                       *_: Any, **kwargs: Any) -> int:
+def _estimate_wordwrap(
+    s: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None, *_: Any, **kwargs: Any
+) -> int:
     text = s if isinstance(s, str) else ""
     return len(text) * (1 + _text_arg(kwargs.get("wrapstring", wrapstring) or "\n"))
 
@@ -210,17 +211,45 @@ def _estimate_format(s: Any, *args: Any, **kwargs: Any) -> int:
 #: Steps whose output can be much larger than their input, by filter or str-method name:
 #: the size they would make, computed from their arguments before they run.
 ESTIMATES: dict[str, Callable[..., int]] = {
-    "indent": _estimate_indent, "replace": _estimate_replace, "wordwrap": _estimate_wordwrap,
-    "join": estimate_join, "translate": _estimate_translate, "expandtabs": _estimate_expandtabs,
-    "format": _estimate_format, "tojson": _estimate_tojson,
+    "indent": _estimate_indent,
+    "replace": _estimate_replace,
+    "wordwrap": _estimate_wordwrap,
+    "join": estimate_join,
+    "translate": _estimate_translate,
+    "expandtabs": _estimate_expandtabs,
+    "format": _estimate_format,
+    "tojson": _estimate_tojson,
 }
 #: Filters that reshape or count a container without turning it into text: the one
 #: argument they need not have weighed first (weighing a 3,000-item digest takes ~5 ms).
-_STRUCTURAL_FILTERS = frozenset({
-    "length", "count", "first", "last", "list", "selectattr", "rejectattr", "select", "reject", "map",
-    "sort", "unique", "dictsort", "groupby", "batch", "slice", "sum", "min", "max", "reverse", "items",
-    "default", "d", "random",
-})
+_STRUCTURAL_FILTERS = frozenset(
+    {
+        "length",
+        "count",
+        "first",
+        "last",
+        "list",
+        "selectattr",
+        "rejectattr",
+        "select",
+        "reject",
+        "map",
+        "sort",
+        "unique",
+        "dictsort",
+        "groupby",
+        "batch",
+        "slice",
+        "sum",
+        "min",
+        "max",
+        "reverse",
+        "items",
+        "default",
+        "d",
+        "random",
+    }
+)
 
 
 def bounded_filter(name: str, func: Any) -> Any:
@@ -256,17 +285,30 @@ def depth_check(tree: nodes.Template, where: str) -> None:
     stack: list[tuple[nodes.Node, int, int]] = [(tree, 0, 0)]
     while stack:
         node, blocks, depth = stack.pop()
-        if isinstance(node, (nodes.For, nodes.If, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.With,
-                             nodes.Block, nodes.AssignBlock, nodes.ScopedEvalContextModifier)):
+        if isinstance(
+            node,
+            (
+                nodes.For,
+                nodes.If,
+                nodes.Macro,
+                nodes.CallBlock,
+                nodes.FilterBlock,
+                nodes.With,
+                nodes.Block,
+                nodes.AssignBlock,
+                nodes.ScopedEvalContextModifier,
+            ),
+        ):
             blocks += 1
             if blocks > MAX_NESTING:
-                raise TemplateLimitError(f"{where}, line {node.lineno}: blocks nested more than {MAX_NESTING} deep "
-                                         f"(nesting limit)")
+                raise TemplateLimitError(
+                    f"{where}, line {node.lineno}: blocks nested more than {MAX_NESTING} deep (nesting limit)"
+                )
         if isinstance(node, nodes.Expr):
             depth += 1
             if depth > MAX_EXPRESSION_DEPTH:
-                raise TemplateLimitError(f"{where}, line {node.lineno}: expression nested more than "
-                                         f"{MAX_EXPRESSION_DEPTH} deep (nesting limit)")
-        stack.extend((child, blocks, depth if isinstance(node, nodes.Expr) else 0)
-                     for child in node.iter_child_nodes())
-
+                raise TemplateLimitError(
+                    f"{where}, line {node.lineno}: expression nested more than "
+                    f"{MAX_EXPRESSION_DEPTH} deep (nesting limit)"
+                )
+        stack.extend((child, blocks, depth if isinstance(node, nodes.Expr) else 0) for child in node.iter_child_nodes())

@@ -88,15 +88,19 @@ def _run(source: TemplateSource, part: str, text: str, context: dict[str, Any]) 
         raise TemplateError(f"{at}{kind}{exc}") from exc
 
 
-
 # --------------------------------------------------------------------------- e-mail HTML
 
 #: The e-mail layout's button, per language: (to the issue, to the tracker).
 _BUTTON = {lang: (doc["button"]["view"], doc["button"]["home"]) for lang, doc in locale_documents().items()}
 _LAYOUT = resources.files(__package__).joinpath("layout.html.j2").read_text(encoding="utf-8")
 _LAYOUT_SOURCE = TemplateSource(
-    name="layout", notification_type="DIGEST", channel="EMAIL", locale="en",
-    subject_template=None, body_template="", html_template=_LAYOUT,
+    name="layout",
+    notification_type="DIGEST",
+    channel="EMAIL",
+    locale="en",
+    subject_template=None,
+    body_template="",
+    html_template=_LAYOUT,
 )
 
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_link_tags=False)
@@ -153,12 +157,19 @@ def _email_html(source: TemplateSource, subject: str | None, text: str, context:
         content = Markup(custom)
     lang = source.locale.split("-")[0].lower()
     view, home = _BUTTON.get(lang, _BUTTON["en"])
-    html = _run(_LAYOUT_SOURCE, "html", _LAYOUT, {
-        "lang": source.locale, "subject": subject, "content": content,
-        "footer": _paragraphs(footer) if footer.strip() else None,
-        "button_url": context.get("issue_url") or context.get("app_url"),
-        "button_label": view if context.get("issue_url") else home,
-    })
+    html = _run(
+        _LAYOUT_SOURCE,
+        "html",
+        _LAYOUT,
+        {
+            "lang": source.locale,
+            "subject": subject,
+            "content": content,
+            "footer": _paragraphs(footer) if footer.strip() else None,
+            "button_url": context.get("issue_url") or context.get("app_url"),
+            "button_label": view if context.get("issue_url") else home,
+        },
+    )
     return _inline_css(html)
 
 
@@ -178,4 +189,3 @@ def render(source: TemplateSource, context: dict[str, Any]) -> Rendered:
     finally:
         BUDGET.reset(token)
     return Rendered(subject=subject, text=text, html=html)
-

@@ -50,8 +50,9 @@ class _Generator(CodeGenerator):
     could build gigabytes in a buffer the output limit never sees."""
 
     def visit_For(self, node: nodes.For, frame: Any) -> None:
-        node.iter = nodes.Call(nodes.EnvironmentAttribute("bounded_loop"), [node.iter], [], None, None,
-                               lineno=node.iter.lineno)
+        node.iter = nodes.Call(
+            nodes.EnvironmentAttribute("bounded_loop"), [node.iter], [], None, None, lineno=node.iter.lineno
+        )
         super().visit_For(node, frame)
 
     def visit_Call(self, node: nodes.Call, frame: Any, forward_caller: bool = False) -> None:
@@ -170,8 +171,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
             if budget is not None:
                 budget.iterations += 1
                 if budget.iterations > MAX_LOOP_ITERATIONS:
-                    raise TemplateLimitError(f"more than {MAX_LOOP_ITERATIONS:,} loop iterations "
-                                             f"(loop iteration limit)")
+                    raise TemplateLimitError(
+                        f"more than {MAX_LOOP_ITERATIONS:,} loop iterations (loop iteration limit)"
+                    )
                 tick()
             yield item
 
@@ -196,8 +198,12 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
 def _make_env(autoescape: bool) -> Sandbox:
     env = Sandbox(
-        undefined=StrictUndefined, autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
-        keep_trailing_newline=False, auto_reload=False,
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
     )
     del env.filters["attr"]  # attribute access by string; the sandbox checks it, but nobody needs it
     del env.globals["lipsum"]  # lipsum(n=10**7) writes paragraphs by the million
@@ -214,15 +220,18 @@ HTML_ENV = _make_env(autoescape=True)
 def parse_part(env: Sandbox, text: str, where: str) -> nodes.Template:
     """Parse with the size and nesting limits; any failure is a TemplateError naming the line."""
     if len(text) > MAX_SOURCE_CHARS:
-        raise TemplateLimitError(f"{where}: {len(text):,} characters, at most {MAX_SOURCE_CHARS:,} "
-                                 f"(template size limit)")
+        raise TemplateLimitError(
+            f"{where}: {len(text):,} characters, at most {MAX_SOURCE_CHARS:,} (template size limit)"
+        )
     try:
         tree = env.parse(text)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{where}, line {exc.lineno}: syntax error: {exc.message}") from None
     except RecursionError:  # the parser recurses per level: 3,000 nested {% if %} or parentheses
-        raise TemplateLimitError(f"{where}: nested too deeply to parse (nesting limit: {MAX_NESTING} blocks, "
-                                 f"{MAX_EXPRESSION_DEPTH} levels in an expression)") from None
+        raise TemplateLimitError(
+            f"{where}: nested too deeply to parse (nesting limit: {MAX_NESTING} blocks, "
+            f"{MAX_EXPRESSION_DEPTH} levels in an expression)"
+        ) from None
     depth_check(tree, where)
     return tree
 
@@ -241,4 +250,3 @@ def compile_part(name: str, version: int, part: str, locale: str, text: str) -> 
     except Exception as exc:
         raise TemplateError(f"{where}: {exc}") from None
     return env.template_class.from_code(env, code, env.make_globals({"locale": locale}), None)
-

@@ -30,8 +30,13 @@ async def load_active_templates(session: AsyncSession) -> dict[str, TemplateSour
 
 def template_source(row: NotificationTemplateRow) -> TemplateSource:
     return TemplateSource(
-        name=row.name, notification_type=row.notification_type, channel=row.template_type, locale=row.locale,
-        subject_template=row.subject_template, body_template=row.body_template, html_template=row.html_template,
+        name=row.name,
+        notification_type=row.notification_type,
+        channel=row.template_type,
+        locale=row.locale,
+        subject_template=row.subject_template,
+        body_template=row.body_template,
+        html_template=row.html_template,
         version=row.version,
     )
 
@@ -71,21 +76,30 @@ class RenderOutcome:
         }
 
 
-def render_for(templates: dict[str, TemplateSource], notification_type, channel, locale: str | None,
-               context: dict[str, Any]) -> RenderOutcome:
+def render_for(
+    templates: dict[str, TemplateSource], notification_type, channel, locale: str | None, context: dict[str, Any]
+) -> RenderOutcome:
     """Pick the template for the recipient's language and render it; a missing or failing one is the reason."""
     source = pick_template(templates, notification_type, channel, locale)
     if source is None:
-        return RenderOutcome(template_name(str(notification_type), str(channel), "en"), None,
-                             f"no active template for {notification_type} on {channel}")
+        return RenderOutcome(
+            template_name(str(notification_type), str(channel), "en"),
+            None,
+            f"no active template for {notification_type} on {channel}",
+        )
     rendered, failure = render_or_reason(source, context)
     return RenderOutcome(source.name, rendered, failure)
 
 
 def recipient_context(user: UserRow, settings: Settings) -> dict[str, Any]:
     """The ``recipient`` every template sees."""
-    return {"id": user.id, "name": user.name, "email": user.email, "locale": user.locale,
-            "timezone": user.timezone or settings.timezone}
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "locale": user.locale,
+        "timezone": user.timezone or settings.timezone,
+    }
 
 
 def display_name(source: TemplateSource) -> str:
@@ -102,10 +116,17 @@ def sms_default_templates() -> list[TemplateSource]:
     from notiflow.templates.locales import locale_documents
 
     return [
-        TemplateSource(name=template_name(ntype, "SMS", locale), notification_type=ntype, channel="SMS",
-                       locale=locale, subject_template=None, body_template=spec["SMS"]["body"].strip() + "\n")
+        TemplateSource(
+            name=template_name(ntype, "SMS", locale),
+            notification_type=ntype,
+            channel="SMS",
+            locale=locale,
+            subject_template=None,
+            body_template=spec["SMS"]["body"].strip() + "\n",
+        )
         for locale, doc in locale_documents().items()
-        for ntype, spec in doc["templates"].items() if "SMS" in spec
+        for ntype, spec in doc["templates"].items()
+        if "SMS" in spec
     ]
 
 
@@ -116,20 +137,26 @@ async def seed_templates(sessions: async_sessionmaker[AsyncSession]) -> int:
         present = set((await session.execute(select(NotificationTemplateRow.name))).scalars())
         missing = [t for t in defaults if t.name not in present]
         if missing:
-            await session.execute(insert(NotificationTemplateRow).values([
-                {
-                    "name": t.name,
-                    "display_name": display_name(t),
-                    "description": "default template shipped with notiflow",
-                    "template_type": t.channel,
-                    "notification_type": t.notification_type,
-                    "locale": t.locale,
-                    "subject_template": t.subject_template,
-                    "body_template": t.body_template,
-                    "html_template": t.html_template,
-                    "version": 1,
-                    "created_by": "notiflow",
-                }
-                for t in missing
-            ]).on_conflict_do_nothing())
+            await session.execute(
+                insert(NotificationTemplateRow)
+                .values(
+                    [
+                        {
+                            "name": t.name,
+                            "display_name": display_name(t),
+                            "description": "default template shipped with notiflow",
+                            "template_type": t.channel,
+                            "notification_type": t.notification_type,
+                            "locale": t.locale,
+                            "subject_template": t.subject_template,
+                            "body_template": t.body_template,
+                            "html_template": t.html_template,
+                            "version": 1,
+                            "created_by": "notiflow",
+                        }
+                        for t in missing
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
     return len(missing)

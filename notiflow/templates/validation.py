@@ -26,7 +26,10 @@ def _sparse(ctx: dict[str, Any]) -> dict[str, Any]:
     if sparse["issue"] is not None:
         keep_assignee = ctx["notification_type"] == "ISSUE_ASSIGNED"
         sparse["issue"] = sparse["issue"] | {
-            "reporter": None, "description": None, "resolution_notes": None, "category": None,
+            "reporter": None,
+            "description": None,
+            "resolution_notes": None,
+            "category": None,
             "assignee": sparse["issue"]["assignee"] if keep_assignee else None,
         }
     if sparse["comment"] is not None:
@@ -40,8 +43,6 @@ def _merge(value: Any, full: Any) -> Any:
     if isinstance(value, dict) and isinstance(full, dict):
         return {k: _merge(value.get(k), full.get(k)) for k in {**full, **value}}
     return value
-
-
 
 
 def _parts(source: TemplateSource) -> list[tuple[str, str]]:
@@ -73,13 +74,21 @@ def _check_forbidden(tree: nodes.Template, where: str) -> None:
             problem = f"attributes starting with '_' are not allowed ({node.attr!r})"
         elif isinstance(node, nodes.Getattr) and node.attr in FORMAT_METHODS:
             problem = f"str.{node.attr}() is not allowed; use the |format filter"
-        elif (isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const)
-              and isinstance(node.arg.value, str) and node.arg.value.startswith("_")):
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+            and node.arg.value.startswith("_")
+        ):
             problem = f"keys starting with '_' are not allowed ({node.arg.value!r})"
         elif isinstance(node, nodes.Filter) and node.name == "attr":
             problem = "the 'attr' filter is not allowed"
-        elif isinstance(node, nodes.Keyword) and node.key == "attribute" and isinstance(node.value, nodes.Const) \
-                and re.search(r"(^|\.)_", str(node.value.value)):
+        elif (
+            isinstance(node, nodes.Keyword)
+            and node.key == "attribute"
+            and isinstance(node.value, nodes.Const)
+            and re.search(r"(^|\.)_", str(node.value.value))
+        ):
             problem = f"attribute names starting with '_' are not allowed ({node.value.value!r})"
         if problem:
             raise TemplateError(f"{where}, line {node.lineno}: {problem}")
@@ -91,8 +100,9 @@ def _check_names(tree: nodes.Template, shape: dict[str, Any], where: str) -> Non
     unknown = meta.find_undeclared_variables(tree) - known
     if unknown:
         first = min((n for n in tree.find_all(nodes.Name) if n.name in unknown), key=lambda n: n.lineno)
-        raise TemplateError(f"{where}, line {first.lineno}: unknown variable {first.name!r} "
-                            f"(known: {', '.join(sorted(shape))})")
+        raise TemplateError(
+            f"{where}, line {first.lineno}: unknown variable {first.name!r} (known: {', '.join(sorted(shape))})"
+        )
     bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         path = _path(node)

@@ -16,9 +16,9 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from notiflow.api.app import create_app
+from notiflow.dev.ports import free_port
 from notiflow.settings import Settings
 from tests.api.helpers import JWT_SECRET, UI_URL, LiveServer, asgi_client, temporal_address
-from notiflow.dev.ports import free_port
 
 
 @pytest.fixture
@@ -77,8 +77,11 @@ async def restore_templates(db):
         seeded = (await session.execute(text("SELECT id, is_active FROM notification_templates"))).all()
     yield
     async with db.begin() as session:
-        await session.execute(text("DELETE FROM notification_templates WHERE NOT (id = ANY(:ids))"),
-                              {"ids": [row.id for row in seeded]})
+        await session.execute(
+            text("DELETE FROM notification_templates WHERE NOT (id = ANY(:ids))"), {"ids": [row.id for row in seeded]}
+        )
         await session.execute(text("UPDATE notification_templates SET is_active = false"))
-        await session.execute(text("UPDATE notification_templates SET is_active = true WHERE id = ANY(:ids)"),
-                              {"ids": [row.id for row in seeded if row.is_active]})
+        await session.execute(
+            text("UPDATE notification_templates SET is_active = true WHERE id = ANY(:ids)"),
+            {"ids": [row.id for row in seeded if row.is_active]},
+        )

@@ -13,10 +13,10 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from notiflow.tokens import make_api_token
 from notiflow.contracts import User
-from notiflow.directory import upsert_users
 from notiflow.dev.ports import free_port
+from notiflow.directory import upsert_users
+from notiflow.tokens import make_api_token
 
 JWT_SECRET = "api-test-secret-of-at-least-thirty-two-bytes"
 UI_URL = "http://temporal-ui.test"
@@ -75,8 +75,9 @@ class LiveServer:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 

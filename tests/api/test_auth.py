@@ -54,8 +54,11 @@ async def test_token_without_expiry_is_401(api):
 
 
 async def test_roles_claim_must_be_a_list(api):
-    token = jwt.encode({"sub": "u-1", "roles": "admin", "exp": datetime.now(timezone.utc) + timedelta(minutes=5)},
-                       JWT_SECRET, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "u-1", "roles": "admin", "exp": datetime.now(timezone.utc) + timedelta(minutes=5)},
+        JWT_SECRET,
+        algorithm="HS256",
+    )
     assert_error(await api.get(TEMPLATES, headers={"Authorization": f"Bearer {token}"}), 401, "roles")
 
 
@@ -68,8 +71,9 @@ async def test_an_unsubscribe_link_token_cannot_log_in(api, db):
 
 async def test_tokens_from_other_issuers_without_purpose_are_accepted(api, db):
     await add_users(db, person("u-1"))
-    token = jwt.encode({"sub": "u-1", "exp": datetime.now(timezone.utc) + timedelta(minutes=5)},
-                       JWT_SECRET, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "u-1", "exp": datetime.now(timezone.utc) + timedelta(minutes=5)}, JWT_SECRET, algorithm="HS256"
+    )
     assert (await api.get(PREFERENCES, headers={"Authorization": f"Bearer {token}"})).status_code == 200
 
 

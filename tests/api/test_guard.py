@@ -23,10 +23,11 @@ class Upload:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
 
-    async def send(self, method: str, path: str, body: bytes, headers: dict[str, str], *,
-                   declare_length: bool = True) -> tuple[int, dict, int]:
+    async def send(
+        self, method: str, path: str, body: bytes, headers: dict[str, str], *, declare_length: bool = True
+    ) -> tuple[int, dict, int]:
         """(status, JSON answer, body bytes the app read)."""
-        chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)] or [b""]
+        chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)] or [b""]
         pulled = 0
         answer: dict = {"status": None, "body": b""}
         all_headers = {"content-type": "application/json", **{k.lower(): v for k, v in headers.items()}}
@@ -50,10 +51,18 @@ class Upload:
                 answer["body"] += message.get("body", b"")
 
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
             "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
-            "client": ("203.0.113.7", 50000), "server": ("notiflow.test", 80),
+            "client": ("203.0.113.7", 50000),
+            "server": ("notiflow.test", 80),
         }
         await self.app(scope, receive, send)
         return answer["status"], json.loads(answer["body"]), pulled
@@ -85,8 +94,9 @@ async def test_an_oversized_body_is_413_naming_the_limit_before_it_is_parsed(upl
     status, answer, pulled = await upload.send("PUT", PREFERENCES, huge_preferences(), bearer("u-1"))
     assert (status, pulled) == (413, 0) and limit in answer["detail"]
 
-    status, answer, pulled = await upload.send("PUT", PREFERENCES, huge_preferences(), bearer("u-1"),
-                                               declare_length=False)
+    status, answer, pulled = await upload.send(
+        "PUT", PREFERENCES, huge_preferences(), bearer("u-1"), declare_length=False
+    )
     assert status == 413 and limit in answer["detail"]
     assert pulled <= api_settings.max_body_bytes + 65536  # it stopped reading at the limit
 

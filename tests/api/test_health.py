@@ -26,8 +26,10 @@ async def test_readyz_names_temporal_when_it_is_down(api, api_settings):
 async def test_readyz_is_ready_when_everything_answers(temporal_api):
     response = await temporal_api.get("/readyz")
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ready",
-                               "checks": {"database": "ok", "temporal": "ok", "inbox_listener": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "temporal": "ok", "inbox_listener": "ok"},
+    }
 
 
 def samples(text: str, name: str) -> dict[tuple, float]:
@@ -42,11 +44,25 @@ def samples(text: str, name: str) -> dict[tuple, float]:
 async def test_metrics_count_requests_by_route_and_deliveries_by_channel(api, db):
     await add_users(db, person("u-1"))
     async with db.begin() as session:
-        await session.execute(insert(NotificationQueueRow), [
-            {"template_name": "t", "delivery_method": channel, "notification_type": "ISSUE_CREATED",
-             "content": "c", "status": status, "dedupe_key": str(uuid.uuid4())}
-            for channel, status in (("EMAIL", "SENT"), ("EMAIL", "SENT"), ("EMAIL", "FAILED"), ("IN_APP", "PENDING"))
-        ])
+        await session.execute(
+            insert(NotificationQueueRow),
+            [
+                {
+                    "template_name": "t",
+                    "delivery_method": channel,
+                    "notification_type": "ISSUE_CREATED",
+                    "content": "c",
+                    "status": status,
+                    "dedupe_key": str(uuid.uuid4()),
+                }
+                for channel, status in (
+                    ("EMAIL", "SENT"),
+                    ("EMAIL", "SENT"),
+                    ("EMAIL", "FAILED"),
+                    ("IN_APP", "PENDING"),
+                )
+            ],
+        )
     inbox_item = f"/api/v1/notifications/inbox/{uuid.uuid4()}/read"
     await api.post(inbox_item, headers=bearer("u-1"))
     await api.post("/api/v1/notifications/inbox/not-a-uuid/read", headers=bearer("u-1"))
@@ -71,8 +87,14 @@ async def test_scrapes_do_not_count_the_queue_each_time(api, db, monkeypatch):
     from notiflow.api import metrics
 
     def queue_row(status: str) -> dict:
-        return {"template_name": "t", "delivery_method": "EMAIL", "notification_type": "ISSUE_CREATED",
-                "content": "c", "status": status, "dedupe_key": str(uuid.uuid4())}
+        return {
+            "template_name": "t",
+            "delivery_method": "EMAIL",
+            "notification_type": "ISSUE_CREATED",
+            "content": "c",
+            "status": status,
+            "dedupe_key": str(uuid.uuid4()),
+        }
 
     async with db.begin() as session:
         await session.execute(insert(NotificationQueueRow), [queue_row("SENT")])
@@ -85,4 +107,6 @@ async def test_scrapes_do_not_count_the_queue_each_time(api, db, monkeypatch):
 
     monkeypatch.setattr(metrics, "QUEUE_COUNTS_MAX_AGE_SECONDS", 0.0)  # as if the interval had passed
     assert samples((await api.get("/metrics")).text, "notiflow_notifications") == {
-        (("channel", "EMAIL"), ("status", "SENT")): 2, (("channel", "EMAIL"), ("status", "FAILED")): 1}
+        (("channel", "EMAIL"), ("status", "SENT")): 2,
+        (("channel", "EMAIL"), ("status", "FAILED")): 1,
+    }

@@ -19,11 +19,20 @@ ME = bearer("u-1")
 
 async def deliver(db, user_id: str = "u-1", count: int = 1, **fields) -> list[str]:
     """In-app notifications as the deliver activity writes them; returns their ids, oldest first."""
-    rows = [{
-        "id": uuid.uuid4(), "user_id": user_id, "notification_type": "ISSUE_ASSIGNED", "issue_id": "ISS-42",
-        "title": f"title {n}", "body": f"body {n}", "link": "http://tracker.test/admin/issues/ISS-42",
-        "created_at": T0 + timedelta(minutes=n), **fields,
-    } for n in range(count)]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "notification_type": "ISSUE_ASSIGNED",
+            "issue_id": "ISS-42",
+            "title": f"title {n}",
+            "body": f"body {n}",
+            "link": "http://tracker.test/admin/issues/ISS-42",
+            "created_at": T0 + timedelta(minutes=n),
+            **fields,
+        }
+        for n in range(count)
+    ]
     async with db.begin() as session:
         await session.execute(insert(InAppNotificationRow), rows)
     return [str(row["id"]) for row in rows]
@@ -40,9 +49,15 @@ async def test_lists_my_notifications_newest_first_with_unread_count(api, db):
     assert [item["id"] for item in second["items"]] == mine[::-1][3:]
     assert second["next_cursor"] is None
     assert first["items"][0] | {"id": None} == {
-        "id": None, "notification_type": "ISSUE_ASSIGNED", "issue_id": "ISS-42", "title": "title 4",
-        "body": "body 4", "link": "http://tracker.test/admin/issues/ISS-42",
-        "created_at": f"{T0 + timedelta(minutes=4):%Y-%m-%dT%H:%M:%SZ}", "read_at": None, "archived_at": None,
+        "id": None,
+        "notification_type": "ISSUE_ASSIGNED",
+        "issue_id": "ISS-42",
+        "title": "title 4",
+        "body": "body 4",
+        "link": "http://tracker.test/admin/issues/ISS-42",
+        "created_at": f"{T0 + timedelta(minutes=4):%Y-%m-%dT%H:%M:%SZ}",
+        "read_at": None,
+        "archived_at": None,
     }
 
 
@@ -85,7 +100,12 @@ async def test_someone_elses_or_unknown_notification_is_404(api, db):
 
 
 async def test_inbox_needs_a_token(api):
-    for response in (await api.get(URL), await api.get(f"{URL}/unread-count"), await api.post(f"{URL}/read-all"),
-                     await api.post(f"{URL}/{uuid.uuid4()}/read"), await api.get(f"{URL}/stream")):
+    for response in (
+        await api.get(URL),
+        await api.get(f"{URL}/unread-count"),
+        await api.post(f"{URL}/read-all"),
+        await api.post(f"{URL}/{uuid.uuid4()}/read"),
+        await api.get(f"{URL}/stream"),
+    ):
         assert_error(response, 401)
     assert_error(await api.get(URL, headers=ME, params={"cursor": "%%%"}), 422, "cursor")

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from notiflow.api import inbox
-from notiflow.tokens import make_api_token
 from notiflow.db import INBOX_CHANNEL, asyncpg_dsn
+from notiflow.tokens import make_api_token
 from tests.api.helpers import JWT_SECRET, SERVICE, add_users, bearer, person
 from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, event_dict, issue_dict, ref
 
@@ -35,10 +35,13 @@ async def deliver_in_app(database_url: str, user_id: str, title: str = "ISS-42 i
             await connection.execute(
                 "INSERT INTO in_app_notifications (id, user_id, notification_type, issue_id, title, body) "
                 "VALUES ($1, $2, 'ISSUE_ASSIGNED', 'ISS-42', $3, 'body')",
-                uuid.UUID(notification_id), user_id, title,
+                uuid.UUID(notification_id),
+                user_id,
+                title,
             )
-            await connection.execute("SELECT pg_notify($1, $2)", INBOX_CHANNEL,
-                                     json.dumps({"user_id": user_id, "id": notification_id}))
+            await connection.execute(
+                "SELECT pg_notify($1, $2)", INBOX_CHANNEL, json.dumps({"user_id": user_id, "id": notification_id})
+            )
     finally:
         await connection.close()
     return notification_id
@@ -123,13 +126,14 @@ async def test_the_listener_survives_a_lost_connection_and_bad_payloads(api, api
         admin = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
             await admin.execute("SELECT pg_notify($1, 'not json')", INBOX_CHANNEL)
-            await admin.execute("SELECT pg_notify($1, '{\"user_id\": \"u-1\"}')", INBOX_CHANNEL)
+            await admin.execute('SELECT pg_notify($1, \'{"user_id": "u-1"}\')', INBOX_CHANNEL)
             first = await deliver_in_app(database_url, "u-1")
             assert str(await asyncio.wait_for(arrivals.get(), 1.0)) == first
 
             terminated = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
             assert terminated == 1
         finally:
             await admin.close()

@@ -75,8 +75,15 @@ async def test_events_are_for_the_issue_system(api):
 
 
 async def test_put_user_creates_then_updates_the_directory_entry(api, db):
-    entry = person("u-5", roles=["admin"], locale="fr", timezone="Europe/Paris", phone="+261 34 12 345 67",
-                   quiet_hours_start="22:00", quiet_hours_end="06:30").model_dump(mode="json")
+    entry = person(
+        "u-5",
+        roles=["admin"],
+        locale="fr",
+        timezone="Europe/Paris",
+        phone="+261 34 12 345 67",
+        quiet_hours_start="22:00",
+        quiet_hours_end="06:30",
+    ).model_dump(mode="json")
     created = await api.put("/api/v1/users/u-5", headers=SERVICE, json=entry)
     assert created.status_code == 200, created.text
     assert created.json() == entry | {"phone": "+261341234567"}
@@ -84,7 +91,11 @@ async def test_put_user_creates_then_updates_the_directory_entry(api, db):
     update = {"id": "u-5", "name": "Renamed", "roles": ["staff"], "is_on_call": True}
     updated = (await api.put("/api/v1/users/u-5", headers=SERVICE, json=update)).json()
     assert (updated["name"], updated["roles"], updated["is_on_call"], updated["email"]) == (
-        "Renamed", ["staff", "on_call"], True, None)  # on call is also the on_call role
+        "Renamed",
+        ["staff", "on_call"],
+        True,
+        None,
+    )  # on call is also the on_call role
     # what the sync leaves out is what the person chose: it stays
     assert (updated["locale"], updated["timezone"], updated["quiet_hours_start"]) == ("fr", "Europe/Paris", "22:00")
     async with db() as session:
@@ -94,8 +105,12 @@ async def test_put_user_creates_then_updates_the_directory_entry(api, db):
 async def test_put_user_checks_the_body(api):
     mismatch = await api.put("/api/v1/users/u-5", headers=SERVICE, json=person("u-6").model_dump(mode="json"))
     assert_error(mismatch, 422, "'u-6' differs from the URL's 'u-5'")
-    for field, value in (("timezone", "Nowhere/Land"), ("email", "not-an-email"), ("quiet_hours_start", "7pm"),
-                         ("nickname", "x")):
+    for field, value in (
+        ("timezone", "Nowhere/Land"),
+        ("email", "not-an-email"),
+        ("quiet_hours_start", "7pm"),
+        ("nickname", "x"),
+    ):
         response = await api.put("/api/v1/users/u-5", headers=SERVICE, json={"id": "u-5", "name": "A", field: value})
         assert_error(response, 422, field)
 

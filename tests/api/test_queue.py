@@ -21,11 +21,20 @@ T0 = SESSION_START
 def queued(n: int, **fields) -> dict:
     """Queue row number n, created n minutes after T0."""
     return {
-        "id": uuid.uuid4(), "recipient_id": "u-1", "template_name": "ISSUE_CREATED.EMAIL.en",
-        "delivery_method": "EMAIL", "notification_type": "ISSUE_CREATED", "content": f"body {n}",
-        "subject": f"subject {n}", "status": "SENT", "dedupe_key": f"test/{uuid.uuid4()}",
-        "created_at": T0 + timedelta(minutes=n), "issue_id": "ISS-1", "event_id": f"evt-{n}",
-        "workflow_id": f"event/evt-{n}", **fields,
+        "id": uuid.uuid4(),
+        "recipient_id": "u-1",
+        "template_name": "ISSUE_CREATED.EMAIL.en",
+        "delivery_method": "EMAIL",
+        "notification_type": "ISSUE_CREATED",
+        "content": f"body {n}",
+        "subject": f"subject {n}",
+        "status": "SENT",
+        "dedupe_key": f"test/{uuid.uuid4()}",
+        "created_at": T0 + timedelta(minutes=n),
+        "issue_id": "ISS-1",
+        "event_id": f"evt-{n}",
+        "workflow_id": f"event/evt-{n}",
+        **fields,
     }
 
 
@@ -62,12 +71,15 @@ async def test_pages_walk_newest_first_without_gaps_or_repeats(api, db):
 
 
 async def test_filters_combine(api, db):
-    await fill(db, [
-        queued(0, status="FAILED", error_message="550 mailbox unavailable"),
-        queued(1, delivery_method="IN_APP"),
-        queued(2, recipient_id="u-2", notification_type="ISSUE_ASSIGNED", issue_id="ISS-2"),
-        queued(3, status="PENDING"),
-    ])
+    await fill(
+        db,
+        [
+            queued(0, status="FAILED", error_message="550 mailbox unavailable"),
+            queued(1, delivery_method="IN_APP"),
+            queued(2, recipient_id="u-2", notification_type="ISSUE_ASSIGNED", issue_id="ISS-2"),
+            queued(3, status="PENDING"),
+        ],
+    )
 
     async def subjects(**params) -> list[str]:
         return [item["subject"] for page in await pages(api, **params) for item in page]
@@ -77,8 +89,10 @@ async def test_filters_combine(api, db):
     assert await subjects(recipient_id="u-2") == ["subject 2"]
     assert await subjects(notification_type="ISSUE_ASSIGNED", issue_id="ISS-2") == ["subject 2"]
     assert await subjects(status="SENT", channel="EMAIL") == ["subject 2"]
-    window = {"created_from": (T0 + timedelta(minutes=1)).isoformat(),
-              "created_to": (T0 + timedelta(minutes=3)).isoformat()}
+    window = {
+        "created_from": (T0 + timedelta(minutes=1)).isoformat(),
+        "created_to": (T0 + timedelta(minutes=3)).isoformat(),
+    }
     assert await subjects(**window) == ["subject 2", "subject 1"]
 
 
@@ -86,16 +100,34 @@ async def test_items_carry_their_attempts_and_a_link_to_the_run(api, db):
     row = queued(0, workflow_id="event/evt 1/ü", status="SENT")
     other = queued(1)
     logs = [
-        {"queue_id": row["id"], "user_id": "u-1", "notification_type": "ISSUE_CREATED", "delivery_method": "EMAIL",
-         "status": "FAILED", "attempt": 1, "error_details": "421 try later", "created_at": T0 + timedelta(seconds=1)},
-        {"queue_id": row["id"], "user_id": "u-1", "notification_type": "ISSUE_CREATED", "delivery_method": "EMAIL",
-         "status": "SENT", "attempt": 2, "sent_at": T0 + timedelta(seconds=9), "created_at": T0 + timedelta(seconds=9)},
+        {
+            "queue_id": row["id"],
+            "user_id": "u-1",
+            "notification_type": "ISSUE_CREATED",
+            "delivery_method": "EMAIL",
+            "status": "FAILED",
+            "attempt": 1,
+            "error_details": "421 try later",
+            "created_at": T0 + timedelta(seconds=1),
+        },
+        {
+            "queue_id": row["id"],
+            "user_id": "u-1",
+            "notification_type": "ISSUE_CREATED",
+            "delivery_method": "EMAIL",
+            "status": "SENT",
+            "attempt": 2,
+            "sent_at": T0 + timedelta(seconds=9),
+            "created_at": T0 + timedelta(seconds=9),
+        },
     ]
     await fill(db, [row, other], logs)
     [[newer, older]] = await pages(api)
     assert newer["attempts"] == []
     assert [(a["attempt"], a["status"], a["error_details"]) for a in older["attempts"]] == [
-        (1, "FAILED", "421 try later"), (2, "SENT", None)]
+        (1, "FAILED", "421 try later"),
+        (2, "SENT", None),
+    ]
     assert older["workflow_url"] == f"{UI_URL}/namespaces/default/workflows/{quote('event/evt 1/ü', safe='')}"
     assert older["workflow_url"].endswith("/event%2Fevt%201%2F%C3%BC")
     assert (older["channel"], older["status"], older["recipient_id"]) == ("EMAIL", "SENT", "u-1")
@@ -105,8 +137,12 @@ async def test_bad_filters_and_cursors_are_422(api):
     assert_error(await api.get(QUEUE, headers=ADMIN, params={"status": "LOST"}), 422, "query parameter status")
     assert_error(await api.get(QUEUE, headers=ADMIN, params={"limit": 1000}), 422, "query parameter limit")
     assert_error(await api.get(QUEUE, headers=ADMIN, params={"cursor": "bm9wZQ"}), 422, "cursor is not valid")
-    assert_error(await api.get(QUEUE, headers=ADMIN, params={"created_from": "2026-11-25T08:00:00"}),
-                 422, "created_from", "timezone")
+    assert_error(
+        await api.get(QUEUE, headers=ADMIN, params={"created_from": "2026-11-25T08:00:00"}),
+        422,
+        "created_from",
+        "timezone",
+    )
 
 
 async def test_queue_is_for_admins(api):
@@ -118,15 +154,23 @@ async def test_analytics_counts_rates_and_median_time_to_send(api, db):
     def sent_after(n: int, seconds: int, **fields) -> dict:
         return queued(n, sent_at=T0 + timedelta(minutes=n, seconds=seconds), **fields)
 
-    await fill(db, [
-        sent_after(0, 10), sent_after(1, 20), sent_after(2, 60),
-        queued(3, status="FAILED"),
-        sent_after(4, 2, delivery_method="IN_APP"),
-        queued(5, status="PENDING", delivery_method="IN_APP", notification_type="ISSUE_ASSIGNED"),
-        queued(60 * 24 * 30, status="FAILED"),  # outside the window
-    ])
-    response = await api.get(ANALYTICS, headers=ADMIN, params={
-        "created_from": T0.isoformat(), "created_to": (T0 + timedelta(days=1)).isoformat()})
+    await fill(
+        db,
+        [
+            sent_after(0, 10),
+            sent_after(1, 20),
+            sent_after(2, 60),
+            queued(3, status="FAILED"),
+            sent_after(4, 2, delivery_method="IN_APP"),
+            queued(5, status="PENDING", delivery_method="IN_APP", notification_type="ISSUE_ASSIGNED"),
+            queued(60 * 24 * 30, status="FAILED"),  # outside the window
+        ],
+    )
+    response = await api.get(
+        ANALYTICS,
+        headers=ADMIN,
+        params={"created_from": T0.isoformat(), "created_to": (T0 + timedelta(days=1)).isoformat()},
+    )
     assert response.status_code == 200, response.text
     report = response.json()
     assert (report["total"], report["sent"], report["failed"]) == (6, 4, 1)

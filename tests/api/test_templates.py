@@ -20,7 +20,9 @@ pytestmark = pytest.mark.usefixtures("restore_templates")
 
 #: A template no default covers (the shipped ones are en and fr), so each test starts from none.
 SMS_ASSIGNED = {
-    "notification_type": "ISSUE_ASSIGNED", "channel": "SMS", "locale": "mg",
+    "notification_type": "ISSUE_ASSIGNED",
+    "channel": "SMS",
+    "locale": "mg",
     "body_template": "{{ issue.id }} is yours, {{ recipient.name }}: {{ issue.title }}",
 }
 
@@ -45,32 +47,54 @@ async def test_create_a_new_template(api):
     assert response.status_code == 201, response.text
     created = response.json()
     assert created | {"id": None, "created_at": None} == {
-        "id": None, "created_at": None, "name": "ISSUE_ASSIGNED.SMS.mg", "display_name": "Issue Assigned (SMS, mg)",
-        "description": "short", "notification_type": "ISSUE_ASSIGNED", "channel": "SMS", "locale": "mg",
-        "subject_template": None, "body_template": SMS_ASSIGNED["body_template"], "html_template": None,
-        "version": 1, "is_active": True, "created_by": "u-admin",
+        "id": None,
+        "created_at": None,
+        "name": "ISSUE_ASSIGNED.SMS.mg",
+        "display_name": "Issue Assigned (SMS, mg)",
+        "description": "short",
+        "notification_type": "ISSUE_ASSIGNED",
+        "channel": "SMS",
+        "locale": "mg",
+        "subject_template": None,
+        "body_template": SMS_ASSIGNED["body_template"],
+        "html_template": None,
+        "version": 1,
+        "is_active": True,
+        "created_by": "u-admin",
     }
     assert [t["id"] for t in await active(api, channel="SMS", locale="mg")] == [created["id"]]
 
 
 async def test_creating_over_an_active_name_keeps_the_old_version(api):
     [old] = await active(api, notification_type="ISSUE_ASSIGNED", channel="EMAIL", locale="en")
-    response = await api.post(URL, headers=ADMIN, json={
-        "notification_type": "ISSUE_ASSIGNED", "channel": "EMAIL", "locale": "en",
-        "subject_template": "Yours now: {{ issue.title }}", "body_template": "Hello {{ recipient.name }}."})
+    response = await api.post(
+        URL,
+        headers=ADMIN,
+        json={
+            "notification_type": "ISSUE_ASSIGNED",
+            "channel": "EMAIL",
+            "locale": "en",
+            "subject_template": "Yours now: {{ issue.title }}",
+            "body_template": "Hello {{ recipient.name }}.",
+        },
+    )
     assert response.status_code == 201, response.text
     new = response.json()
     assert (new["version"], new["display_name"]) == (old["version"] + 1, old["display_name"])
-    assert [t["id"] for t in await active(api, notification_type="ISSUE_ASSIGNED", channel="EMAIL", locale="en")] \
-        == [new["id"]]
+    assert [t["id"] for t in await active(api, notification_type="ISSUE_ASSIGNED", channel="EMAIL", locale="en")] == [
+        new["id"]
+    ]
     history = (await api.get(f"{URL}/{old['id']}/versions", headers=ADMIN)).json()
     assert [(t["version"], t["is_active"]) for t in history] == [(new["version"], True), (old["version"], False)]
 
 
 async def test_edit_saves_a_new_version_and_copies_what_is_left_out(api):
     first = (await api.post(URL, headers=ADMIN, json=SMS_ASSIGNED)).json()
-    response = await api.put(f"{URL}/{first['id']}", headers=ADMIN,
-                             json={"body_template": "{{ issue.id }} assigned to you", "display_name": "Short SMS"})
+    response = await api.put(
+        f"{URL}/{first['id']}",
+        headers=ADMIN,
+        json={"body_template": "{{ issue.id }} assigned to you", "display_name": "Short SMS"},
+    )
     assert response.status_code == 200, response.text
     second = response.json()
     assert (second["version"], second["is_active"], second["display_name"]) == (2, True, "Short SMS")
@@ -79,7 +103,10 @@ async def test_edit_saves_a_new_version_and_copies_what_is_left_out(api):
     # editing the first version again restores its text as version 3
     third = (await api.put(f"{URL}/{first['id']}", headers=ADMIN, json={})).json()
     assert (third["version"], third["body_template"], third["display_name"]) == (
-        3, SMS_ASSIGNED["body_template"], first["display_name"])
+        3,
+        SMS_ASSIGNED["body_template"],
+        first["display_name"],
+    )
     history = (await api.get(f"{URL}/{second['id']}/versions", headers=ADMIN)).json()
     assert [(t["version"], t["is_active"]) for t in history] == [(3, True), (2, False), (1, False)]
 
@@ -96,10 +123,12 @@ async def test_a_template_that_cannot_render_is_refused_naming_the_problem(api):
         assert_error(response, 422, "template error", fragment)
     assert await active(api, channel="SMS", locale="mg") == []
     base = (await api.post(URL, headers=ADMIN, json=SMS_ASSIGNED)).json()
-    assert_error(await api.put(f"{URL}/{base['id']}", headers=ADMIN, json={"body_template": "{{ nope }}"}),
-                 422, "nope")
-    assert_error(await api.put(f"{URL}/{base['id']}", headers=ADMIN, json={"body_template": None}),
-                 422, "body_template cannot be null")
+    assert_error(await api.put(f"{URL}/{base['id']}", headers=ADMIN, json={"body_template": "{{ nope }}"}), 422, "nope")
+    assert_error(
+        await api.put(f"{URL}/{base['id']}", headers=ADMIN, json={"body_template": None}),
+        422,
+        "body_template cannot be null",
+    )
 
 
 async def test_invalid_request_fields_are_422(api):
@@ -151,13 +180,17 @@ async def test_templates_are_for_admins(api):
 
 #: Finite on unbounded code too (seconds, not forever), so these tests fail there instead of hanging.
 PATHOLOGICAL = {
-    "nested range loops": ("{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}",
-                           "loop iteration limit"),
+    "nested range loops": (
+        "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}",
+        "loop iteration limit",
+    ),
     "huge center": ("{{ issue.title|center(20000000) }}", "value size limit"),
     "huge power": ("{{ ((9**100)**100)**100 }}", "integer size limit"),
     "3,000-deep nesting": ("{%if 1%}" * 3000 + "x" + "{%endif%}" * 3000, "nesting limit"),
-    "recursive fan-out": ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
-                          "{{ f(22) }}", "time limit"),
+    "recursive fan-out": (
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(22) }}",
+        "time limit",
+    ),
 }
 #: Sample data passes (a HIGH issue); an issue titled "kaboom" takes the branch.
 HIDDEN = "{{ issue.id }}{% if 'kaboom' in issue.title %}{{ ((9**100)**100)**100 }}{% endif %}"
@@ -186,10 +219,13 @@ async def timed_while_probing_healthz(api, request) -> tuple[object, float, list
 
 @pytest.mark.parametrize("body,limit", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
 async def test_pathological_template_is_refused_within_a_second_while_healthz_answers(api, body, limit):
-    for path, payload in ((URL, SMS_ASSIGNED | {"body_template": body}),
-                          (f"{URL}/preview", {"template": SMS_ASSIGNED | {"body_template": body}})):
-        response, elapsed, latencies = await timed_while_probing_healthz(api, api.post(path, headers=ADMIN,
-                                                                                       json=payload))
+    for path, payload in (
+        (URL, SMS_ASSIGNED | {"body_template": body}),
+        (f"{URL}/preview", {"template": SMS_ASSIGNED | {"body_template": body}}),
+    ):
+        response, elapsed, latencies = await timed_while_probing_healthz(
+            api, api.post(path, headers=ADMIN, json=payload)
+        )
         assert_error(response, 422, "template error", f"({limit}")
         assert elapsed < 1.0, f"{path} took {elapsed:.2f} s"
         # Before the limits a single such request froze /healthz for good; a probe that waits less than the
@@ -204,17 +240,27 @@ async def test_an_expensive_branch_is_refused_once_a_context_takes_it(api):
     response = await api.post(URL, headers=ADMIN, json=SMS_ASSIGNED | {"body_template": HIDDEN})
     assert response.status_code == 201, response.text  # the sample never takes the branch
     taken = {"issue": {"id": "ISS-1", "title": "kaboom"}}
-    response, elapsed, _ = await timed_while_probing_healthz(api, api.post(
-        f"{URL}/preview", headers=ADMIN, json={"template_id": response.json()["id"], "context": taken}))
+    response, elapsed, _ = await timed_while_probing_healthz(
+        api, api.post(f"{URL}/preview", headers=ADMIN, json={"template_id": response.json()["id"], "context": taken})
+    )
     assert_error(response, 422, "(body), line 1: power too large", "(integer size limit)")
     assert elapsed < 1.0
 
 
 async def test_an_expensive_branch_taken_at_send_time_fails_that_row_naming_the_limit(
-        api, temporal_client, settings, worker, db):
-    saved = await api.post(URL, headers=ADMIN, json={
-        "notification_type": "ISSUE_CREATED", "channel": "EMAIL", "locale": "en",
-        "subject_template": "New: {{ issue.title }}", "body_template": HIDDEN})
+    api, temporal_client, settings, worker, db
+):
+    saved = await api.post(
+        URL,
+        headers=ADMIN,
+        json={
+            "notification_type": "ISSUE_CREATED",
+            "channel": "EMAIL",
+            "locale": "en",
+            "subject_template": "New: {{ issue.title }}",
+            "body_template": HIDDEN,
+        },
+    )
     assert saved.status_code == 201, saved.text
     nc = NotificationClient(temporal_client, settings)
     await nc.sync_users(DIRECTORY)
@@ -222,11 +268,18 @@ async def test_an_expensive_branch_taken_at_send_time_fails_that_row_naming_the_
     outcome = await temporal_client.get_workflow_handle(workflow_id).result()  # DeliveryOutcome as JSON
     assert (outcome["channels"]["EMAIL"]["failed"], outcome["channels"]["EMAIL"]["sent"]) == (1, 1)  # French: sent
     async with db() as session:
-        [row] = (await session.scalars(select(NotificationQueueRow).where(
-            NotificationQueueRow.recipient_id == ADMIN_EN.id, NotificationQueueRow.delivery_method == "EMAIL"))).all()
+        [row] = (
+            await session.scalars(
+                select(NotificationQueueRow).where(
+                    NotificationQueueRow.recipient_id == ADMIN_EN.id, NotificationQueueRow.delivery_method == "EMAIL"
+                )
+            )
+        ).all()
     assert row.status == "FAILED"
-    assert row.error_message == (f"template ISSUE_CREATED.EMAIL.en v{saved.json()['version']}: ISSUE_CREATED.EMAIL.en "
-                                 "(body), line 1: power too large: more than 4,096 bits (integer size limit)")
+    assert row.error_message == (
+        f"template ISSUE_CREATED.EMAIL.en v{saved.json()['version']}: ISSUE_CREATED.EMAIL.en "
+        "(body), line 1: power too large: more than 4,096 bits (integer size limit)"
+    )
 
 
 # --------------------------------------------------------------------------- audit
@@ -246,31 +299,48 @@ async def test_template_edits_are_audited_with_who_and_what_changed(api, db):
     first, second = await audit_rows(db)  # the refused edit left no trace
     assert (first.actor, first.action, first.target) == ("u-admin", "template.create", "ISSUE_ASSIGNED.SMS.mg")
     assert first.details == {
-        "id": created["id"], "version": 1, "deactivated": None,
-        "changes": {"subject_template": {"before": None, "after": None},
-                    "body_template": {"before": None, "after": SMS_ASSIGNED["body_template"]},
-                    "html_template": {"before": None, "after": None},
-                    "display_name": {"before": None, "after": "Issue Assigned (SMS, mg)"},
-                    "description": {"before": None, "after": None}},
+        "id": created["id"],
+        "version": 1,
+        "deactivated": None,
+        "changes": {
+            "subject_template": {"before": None, "after": None},
+            "body_template": {"before": None, "after": SMS_ASSIGNED["body_template"]},
+            "html_template": {"before": None, "after": None},
+            "display_name": {"before": None, "after": "Issue Assigned (SMS, mg)"},
+            "description": {"before": None, "after": None},
+        },
     }
     assert (second.actor, second.action, second.target) == ("u-boss", "template.update", "ISSUE_ASSIGNED.SMS.mg")
     assert second.details == {
-        "id": edited["id"], "version": 2,
-        "deactivated": {"id": created["id"], "version": 1}, "edited_from": {"id": created["id"], "version": 1},
-        "changes": {"body_template": {"before": SMS_ASSIGNED["body_template"], "after": edit["body_template"]},
-                    "display_name": {"before": "Issue Assigned (SMS, mg)", "after": "Short SMS"}},
+        "id": edited["id"],
+        "version": 2,
+        "deactivated": {"id": created["id"], "version": 1},
+        "edited_from": {"id": created["id"], "version": 1},
+        "changes": {
+            "body_template": {"before": SMS_ASSIGNED["body_template"], "after": edit["body_template"]},
+            "display_name": {"before": "Issue Assigned (SMS, mg)", "after": "Short SMS"},
+        },
     }
     assert first.at < second.at
 
 
 async def test_saving_over_a_seeded_template_records_what_it_replaced(api, db):
     [seeded] = await active(api, notification_type="ISSUE_ASSIGNED", channel="IN_APP", locale="fr")
-    response = await api.post(URL, headers=ADMIN, json={
-        "notification_type": "ISSUE_ASSIGNED", "channel": "IN_APP", "locale": "fr",
-        "subject_template": seeded["subject_template"], "body_template": "{{ issue.id }} est à vous"})
+    response = await api.post(
+        URL,
+        headers=ADMIN,
+        json={
+            "notification_type": "ISSUE_ASSIGNED",
+            "channel": "IN_APP",
+            "locale": "fr",
+            "subject_template": seeded["subject_template"],
+            "body_template": "{{ issue.id }} est à vous",
+        },
+    )
     assert response.status_code == 201, response.text
     [row] = await audit_rows(db)
     assert (row.action, row.target) == ("template.update", "ISSUE_ASSIGNED.IN_APP.fr")
     assert row.details["deactivated"] == {"id": seeded["id"], "version": seeded["version"]}
-    assert row.details["changes"] == {"body_template": {"before": seeded["body_template"],
-                                                        "after": "{{ issue.id }} est à vous"}}
+    assert row.details["changes"] == {
+        "body_template": {"before": seeded["body_template"], "after": "{{ issue.id }} est à vous"}
+    }

@@ -37,8 +37,9 @@ async def test_round_trip_from_the_link_in_the_mail(api, db, api_settings):
     assert done.status_code == 200 and "no longer receive" in done.text
     assert await stored(db) == [("u-1", "ISSUE_COMMENT_ADDED", "EMAIL", False)]
     settings = (await api.get("/api/v1/notifications/preferences", headers=bearer("u-1"))).json()
-    [choice] = [p for p in settings["preferences"]
-                if (p["notification_type"], p["channel"]) == ("ISSUE_COMMENT_ADDED", "EMAIL")]
+    [choice] = [
+        p for p in settings["preferences"] if (p["notification_type"], p["channel"]) == ("ISSUE_COMMENT_ADDED", "EMAIL")
+    ]
     assert choice["enabled"] is False
 
     assert (await api.post(link)).status_code == 200  # clicking twice is harmless
@@ -47,8 +48,11 @@ async def test_round_trip_from_the_link_in_the_mail(api, db, api_settings):
 
 async def test_an_existing_preference_is_switched_off(api, db):
     await add_users(db, person("u-1"))
-    await api.put("/api/v1/notifications/preferences", headers=bearer("u-1"), json={"preferences": [
-        {"notification_type": "ISSUE_COMMENT_ADDED", "channel": "EMAIL", "frequency": "HOURLY"}]})
+    await api.put(
+        "/api/v1/notifications/preferences",
+        headers=bearer("u-1"),
+        json={"preferences": [{"notification_type": "ISSUE_COMMENT_ADDED", "channel": "EMAIL", "frequency": "HOURLY"}]},
+    )
     assert (await api.post(path(COMMENTS_BY_EMAIL))).status_code == 200
     assert await stored(db) == [("u-1", "ISSUE_COMMENT_ADDED", "EMAIL", False)]
 

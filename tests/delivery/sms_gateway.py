@@ -18,8 +18,15 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    401: "Unauthorized",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -39,8 +46,15 @@ class Scripted:
 
 
 class SmsGateway:
-    def __init__(self, *, token: str = "sms-token", sender: str = "NOTIFLOW", max_length: int = 160,
-                 twilio: bool = False, account: str = "AC0123456789") -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "sms-token",
+        sender: str = "NOTIFLOW",
+        max_length: int = 160,
+        twilio: bool = False,
+        account: str = "AC0123456789",
+    ) -> None:
         self.token, self.sender, self.max_length = token, sender, max_length
         self.twilio, self.account = twilio, account
         self.replies: list[Scripted] = []
@@ -121,12 +135,16 @@ class SmsGateway:
                 else:
                     self.messages.append(sms)
                     status = 201 if self.twilio else 200
-                    answer = {"sid": f"SM{len(self.messages):032d}"} if self.twilio else {"id": f"gw-{len(self.messages)}"}
+                    answer = (
+                        {"sid": f"SM{len(self.messages):032d}"} if self.twilio else {"id": f"gw-{len(self.messages)}"}
+                    )
                 payload = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
                 head_out = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
-                writer.write(f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
-                             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{head_out}\r\n"
-                             .encode() + payload)
+                writer.write(
+                    f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{head_out}\r\n".encode()
+                    + payload
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass

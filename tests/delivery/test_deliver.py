@@ -9,8 +9,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.delivery.activities import DeliveryActivities
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationQueueRow
-from workflows.delivery.types import DeliveryBatch, NotificationRequest
 from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY, event
+from workflows.delivery.types import DeliveryBatch, NotificationRequest
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ async def pipeline(db, settings):
 
 async def _plan(pipeline: DeliveryActivities, evt):
     return await ActivityEnvironment().run(
-        pipeline.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-test"))
+        pipeline.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-test")
+    )
 
 
 async def test_a_repeated_batch_sends_nothing_more(pipeline, smtp, db):
@@ -61,8 +62,11 @@ async def test_the_last_attempt_marks_unreachable_rows_failed_with_the_reason(pi
     result = await env.run(pipeline.deliver, DeliveryBatch(channel="EMAIL", queue_ids=emails, maximum_attempts=3))
     assert (result.sent, result.failed) == (0, 2)
     async with db() as session:
-        rows = (await session.execute(select(NotificationQueueRow).where(
-            NotificationQueueRow.delivery_method == "EMAIL"))).scalars().all()
+        rows = (
+            (await session.execute(select(NotificationQueueRow).where(NotificationQueueRow.delivery_method == "EMAIL")))
+            .scalars()
+            .all()
+        )
     assert {r.status for r in rows} == {"FAILED"}
     assert all("gave up after 3 attempts" in r.error_message and "unreachable" in r.error_message for r in rows)
 
@@ -73,14 +77,20 @@ async def test_a_broken_template_fails_that_row_with_the_reason_and_sends_the_re
     from notiflow.models import NotificationTemplateRow
 
     async with db.begin() as session:
-        await session.execute(update(NotificationTemplateRow).where(
-            NotificationTemplateRow.name == "HIGH_PRIORITY_ISSUE.EMAIL.fr").values(body_template="{{ issue.nope }}"))
+        await session.execute(
+            update(NotificationTemplateRow)
+            .where(NotificationTemplateRow.name == "HIGH_PRIORITY_ISSUE.EMAIL.fr")
+            .values(body_template="{{ issue.nope }}")
+        )
     try:
         plan = await _plan(pipeline, event("ISSUE_CREATED"))
         assert plan.failed == {"EMAIL": 1}
         async with db() as session:
-            (row,) = (await session.execute(select(NotificationQueueRow).where(
-                NotificationQueueRow.status == "FAILED"))).scalars().all()
+            (row,) = (
+                (await session.execute(select(NotificationQueueRow).where(NotificationQueueRow.status == "FAILED")))
+                .scalars()
+                .all()
+            )
         assert row.recipient_id == ADMIN_FR.id and "HIGH_PRIORITY_ISSUE.EMAIL.fr" in row.error_message
         assert "nope" in row.error_message
         assert len([d for d in plan.deliveries if d.channel == "EMAIL"]) == 1
@@ -89,8 +99,11 @@ async def test_a_broken_template_fails_that_row_with_the_reason_and_sends_the_re
             from notiflow.templates.defaults import load_default_templates
 
             original = next(t for t in load_default_templates() if t.name == "HIGH_PRIORITY_ISSUE.EMAIL.fr")
-            await session.execute(update(NotificationTemplateRow).where(
-                NotificationTemplateRow.name == original.name).values(body_template=original.body_template))
+            await session.execute(
+                update(NotificationTemplateRow)
+                .where(NotificationTemplateRow.name == original.name)
+                .values(body_template=original.body_template)
+            )
 
 
 def test_composed_mail_parses_back_to_what_was_rendered():
@@ -101,10 +114,18 @@ def test_composed_mail_parses_back_to_what_was_rendered():
     from activities.delivery.providers.smtp import compose
     from notiflow.settings import Settings
 
-    mail = OutgoingMessage(queue_id="3f2c", address="hery@example.mg", recipient_name="Héry Rasoa",
-                         subject="[HAUTE] Ticket prioritaire ISS-42 : imprimante hors ligne — « urgent » " * 3,
-                         text="Bonjour Héry,\nLe ticket ISS-42 est prioritaire.\n", html="<p>Bonjour <b>Héry</b></p>",
-                         issue_id="ISS-42", link=None, notification_type="HIGH_PRIORITY_ISSUE", unsubscribe_url="http://api.test/api/v1/notifications/unsubscribe/tok")
+    mail = OutgoingMessage(
+        queue_id="3f2c",
+        address="hery@example.mg",
+        recipient_name="Héry Rasoa",
+        subject="[HAUTE] Ticket prioritaire ISS-42 : imprimante hors ligne — « urgent » " * 3,
+        text="Bonjour Héry,\nLe ticket ISS-42 est prioritaire.\n",
+        html="<p>Bonjour <b>Héry</b></p>",
+        issue_id="ISS-42",
+        link=None,
+        notification_type="HIGH_PRIORITY_ISSUE",
+        unsubscribe_url="http://api.test/api/v1/notifications/unsubscribe/tok",
+    )
     settings = Settings(email_from="noreply@example.mg")
     sent_at = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
     raw = compose(mail, settings, sent_at=sent_at)
@@ -128,10 +149,18 @@ def test_no_header_value_can_add_a_header_line():
     from activities.delivery.providers.smtp import compose
     from notiflow.settings import Settings
 
-    mail = OutgoingMessage(queue_id="3f2c", address="hery@example.mg", recipient_name="Eve\r\nBcc: spy@evil.test\nX-Injected: 1",
-                         subject="Hello\r\nBcc: spy@evil.test", text="body", html=None,
-                         issue_id="ISS-1>\r\nIn-Reply-To: <forged@evil.test", link=None,
-                           notification_type="ISSUE_CREATED", unsubscribe_url="http://u\r\nX-Injected: 2")
+    mail = OutgoingMessage(
+        queue_id="3f2c",
+        address="hery@example.mg",
+        recipient_name="Eve\r\nBcc: spy@evil.test\nX-Injected: 1",
+        subject="Hello\r\nBcc: spy@evil.test",
+        text="body",
+        html=None,
+        issue_id="ISS-1>\r\nIn-Reply-To: <forged@evil.test",
+        link=None,
+        notification_type="ISSUE_CREATED",
+        unsubscribe_url="http://u\r\nX-Injected: 2",
+    )
     raw = compose(mail, Settings(email_from="noreply@example.mg"), sent_at=datetime.now(timezone.utc))
     message = message_from_bytes(raw, policy=policy.default)
     names = [name.lower() for name in message.keys()]

@@ -18,9 +18,9 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 
 from notiflow.client import NotificationClient
 from notiflow.models import AuditLogRow, NotificationLogRow, NotificationQueueRow
-from workflows.delivery.types import DeliveryOutcome, RedeliveryFilter
 from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, event, issue_dict, ref
+from workflows.delivery.types import DeliveryOutcome, RedeliveryFilter
 
 
 async def _result(client, workflow_id: str) -> DeliveryOutcome:
@@ -37,8 +37,9 @@ async def _rows(db, **where) -> list[NotificationQueueRow]:
 
 async def test_an_outage_longer_than_the_attempt_budget_is_waited_out(temporal_client, settings, db, smtp):
     """Two attempts used to be the whole budget; with a deadline they are only the minimum."""
-    patient = settings.model_copy(update={"notification_retry_attempts": 2, "retry_max_seconds": 0.5,
-                                          "delivery_deadline": timedelta(seconds=60)})
+    patient = settings.model_copy(
+        update={"notification_retry_attempts": 2, "retry_max_seconds": 0.5, "delivery_deadline": timedelta(seconds=60)}
+    )
     async with running_worker(temporal_client, patient):
         nc = NotificationClient(temporal_client, patient)
         await nc.sync_users(DIRECTORY)
@@ -68,20 +69,27 @@ async def test_past_the_deadline_the_row_fails_and_the_run_is_findable(temporal_
     assert row.status == "FAILED" and row.error_message.startswith("gave up after")
     assert "unreachable" in row.error_message
     description = await temporal_client.get_workflow_handle(workflow_id).describe()
-    assert description.typed_search_attributes.get(
-        __import__("notiflow.temporal", fromlist=["DELIVERY_OUTCOME"]).DELIVERY_OUTCOME) == "PARTIAL"
+    assert (
+        description.typed_search_attributes.get(
+            __import__("notiflow.temporal", fromlist=["DELIVERY_OUTCOME"]).DELIVERY_OUTCOME
+        )
+        == "PARTIAL"
+    )
     found = []
     for _ in range(50):  # visibility is eventually consistent
-        found = [w.id async for w in temporal_client.list_workflows(
-            f'DeliveryOutcome="PARTIAL" AND IssueId="{evt.issue.id}"')]
+        found = [
+            w.id
+            async for w in temporal_client.list_workflows(f'DeliveryOutcome="PARTIAL" AND IssueId="{evt.issue.id}"')
+        ]
         if found:
             break
         await asyncio.sleep(0.1)
     assert found == [workflow_id]
 
 
-async def test_redelivery_resends_failed_rows_once_with_the_same_message_id(temporal_client, settings, db, smtp,
-                                                                            worker):
+async def test_redelivery_resends_failed_rows_once_with_the_same_message_id(
+    temporal_client, settings, db, smtp, worker
+):
     nc = NotificationClient(temporal_client, settings)
     await nc.sync_users(DIRECTORY)
     smtp.sink.rejected[ADMIN_FR.email] = "Mailbox full"
@@ -108,8 +116,17 @@ async def test_redelivery_resends_failed_rows_once_with_the_same_message_id(temp
     assert row.status == "SENT" and row.workflow_id == workflow_id
     async with db() as session:
         audit = (await session.execute(select(AuditLogRow).where(AuditLogRow.target == request_id))).scalars().all()
-        logs = (await session.execute(select(NotificationLogRow.status).where(NotificationLogRow.queue_id == failed.id)
-                                      .order_by(NotificationLogRow.created_at))).scalars().all()
+        logs = (
+            (
+                await session.execute(
+                    select(NotificationLogRow.status)
+                    .where(NotificationLogRow.queue_id == failed.id)
+                    .order_by(NotificationLogRow.created_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert [(a.actor, a.action, a.details["requeued"]) for a in audit] == [(ADMIN_EN.id, "queue.redeliver", 1)]
     assert logs == ["FAILED", "REQUEUED", "SENT"]
 
@@ -125,31 +142,41 @@ async def test_resetting_a_run_sends_what_it_left_failed(temporal_client, settin
 
     handle = temporal_client.get_workflow_handle(workflow_id)
     history = await handle.fetch_history()
-    first_task = next(e.event_id for e in history.events
-                      if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
-    reset = await temporal_client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
-        namespace=temporal_client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id),
-        reason="SMTP outage over", workflow_task_finish_event_id=first_task, request_id=uuid.uuid4().hex,
-    ))
-    outcome = await temporal_client.get_workflow_handle(workflow_id, run_id=reset.run_id,
-                                                        result_type=DeliveryOutcome).result()
+    first_task = next(
+        e.event_id for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+    reset = await temporal_client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=temporal_client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+            reason="SMTP outage over",
+            workflow_task_finish_event_id=first_task,
+            request_id=uuid.uuid4().hex,
+        )
+    )
+    outcome = await temporal_client.get_workflow_handle(
+        workflow_id, run_id=reset.run_id, result_type=DeliveryOutcome
+    ).result()
     assert outcome.channels["EMAIL"].sent == 1  # only the row that had failed; the other one stays sent
     assert sorted(m.rcpt_tos[0] for m in smtp.sink.messages) == sorted([ADMIN_EN.email, ADMIN_FR.email])
     rows = await _rows(db, event_id=evt.event_id)
     assert {r.status for r in rows} == {"SENT"} and len(rows) == 4
 
 
-async def test_on_call_is_a_role_and_a_critical_notice_never_goes_to_nobody(temporal_client, settings, db, smtp,
-                                                                            worker):
+async def test_on_call_is_a_role_and_a_critical_notice_never_goes_to_nobody(
+    temporal_client, settings, db, smtp, worker
+):
     from notiflow.contracts import User
     from notiflow.models import UserRow
 
     nc = NotificationClient(temporal_client, settings)
-    nobody_on_call = [u.model_copy(update={"is_on_call": False, "roles": ["admin"]}) if "admin" in u.roles else u
-                      for u in DIRECTORY]
+    nobody_on_call = [
+        u.model_copy(update={"is_on_call": False, "roles": ["admin"]}) if "admin" in u.roles else u for u in DIRECTORY
+    ]
     await nc.sync_users(nobody_on_call)
-    crash = event("AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True, reporter=None),
-                  actor=None)
+    crash = event(
+        "AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True, reporter=None), actor=None
+    )
     outcome = await _result(temporal_client, await nc.publish(crash))
     assert outcome.fallback == "no admin on call: sent to every admin"
     rows = await _rows(db, event_id=crash.event_id, delivery_method="EMAIL")
@@ -160,8 +187,9 @@ async def test_on_call_is_a_role_and_a_critical_notice_never_goes_to_nobody(temp
     await nc.sync_users([User(id=ADMIN_EN.id, name=ADMIN_EN.name, email=ADMIN_EN.email, roles=["admin", "on_call"])])
     async with db() as session:
         assert (await session.get(UserRow, ADMIN_EN.id)).is_on_call
-    second = event("AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True, reporter=None),
-                   actor=None)
+    second = event(
+        "AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True, reporter=None), actor=None
+    )
     outcome = await _result(temporal_client, await nc.publish(second))
     assert outcome.fallback is None
     assert [r.recipient_id for r in await _rows(db, event_id=second.event_id, delivery_method="EMAIL")] == [ADMIN_EN.id]
@@ -174,27 +202,37 @@ async def test_a_workflow_task_that_keeps_failing_is_surfaced(temporal_env, sett
     import httpx
     from temporalio.client import Client
 
-    from notiflow.temporal import DATA_CONVERTER, metrics_runtime
     from notiflow.dev.ports import free_port
+    from notiflow.temporal import DATA_CONVERTER, metrics_runtime
 
     address = f"127.0.0.1:{free_port()}"
-    client = await Client.connect(temporal_env.client.service_client.config.target_host,
-                                  data_converter=DATA_CONVERTER, runtime=metrics_runtime(address))
+    client = await Client.connect(
+        temporal_env.client.service_client.config.target_host,
+        data_converter=DATA_CONVERTER,
+        runtime=metrics_runtime(address),
+    )
     caplog.set_level(logging.WARNING)
     async with running_worker(client, settings):
         handle = await client.start_workflow(  # bypasses publish's validation, as a foreign client could
-            "IssueEventWorkflow", {"event_id": "not-an-event"}, id=f"event/poison-{uuid.uuid4().hex[:6]}",
+            "IssueEventWorkflow",
+            {"event_id": "not-an-event"},
+            id=f"event/poison-{uuid.uuid4().hex[:6]}",
             task_queue=settings.task_queue,
         )
         failed = 0.0
         for _ in range(100):
             scrape = httpx.get(f"http://{address}/metrics").text
-            failed = sum(float(line.rsplit(" ", 1)[1]) for line in scrape.splitlines()
-                         if line.startswith("temporal_workflow_task_execution_failed"))
+            failed = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in scrape.splitlines()
+                if line.startswith("temporal_workflow_task_execution_failed")
+            )
             if failed:
                 break
             await asyncio.sleep(0.1)
         await handle.terminate("test over")
     assert failed >= 1
-    assert any(handle.result_run_id in record.getMessage() or handle.result_run_id in str(record.args)
-               for record in caplog.records)
+    assert any(
+        handle.result_run_id in record.getMessage() or handle.result_run_id in str(record.args)
+        for record in caplog.records
+    )

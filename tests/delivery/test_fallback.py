@@ -16,11 +16,12 @@ from activities.delivery.fallback import next_channels
 from notiflow.client import NotificationClient
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationQueueRow
-from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
 from tests.conftest import running_worker
 from tests.delivery.sms_gateway import SmsGateway
 from tests.delivery.test_sms import PHONE, sms_settings
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
+from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -53,7 +54,8 @@ def test_the_next_channel_follows_the_configured_order():
 
 
 async def test_a_critical_mail_refused_with_550_goes_out_by_sms_and_both_rows_say_so(
-        temporal_client, db, settings, smtp):
+    temporal_client, db, settings, smtp
+):
     async with db.begin() as session:
         await upsert_users(session, [ADMIN_EN, ON_CALL, REPORTER])
     smtp.sink.rejected[ON_CALL.email] = "mailbox unavailable"
@@ -69,8 +71,12 @@ async def test_a_critical_mail_refused_with_550_goes_out_by_sms_and_both_rows_sa
     assert text.status == "SENT" and text.context_data["fallback_of"] == str(mail.id)
     assert text.context_data["fallback_from"] == "EMAIL" and text.provider.startswith("sms:json")
     async with db() as session:
-        statuses = [log.status for log in (await session.execute(
-            select(NotificationLogRow).where(NotificationLogRow.queue_id == mail.id))).scalars()]
+        statuses = [
+            log.status
+            for log in (
+                await session.execute(select(NotificationLogRow).where(NotificationLogRow.queue_id == mail.id))
+            ).scalars()
+        ]
     assert sorted(statuses) == ["FAILED", "FALLBACK"]
     assert outcome.fallbacks == {"EMAIL→SMS": 1} and outcome.channels["SMS"].sent == 1
     assert "critical fallback EMAIL→SMS 1" in outcome.describe()
@@ -96,16 +102,20 @@ async def test_with_the_primary_relay_down_the_fallback_relay_delivers_and_the_r
     relay.start()
     try:
         dead_port = free_port()  # nothing listens: connection refused
-        configured = settings.model_copy(update={"smtp_port": dead_port, "smtp_fallback_host": "127.0.0.1",
-                                                 "smtp_fallback_port": relay.port})
+        configured = settings.model_copy(
+            update={"smtp_port": dead_port, "smtp_fallback_host": "127.0.0.1", "smtp_fallback_port": relay.port}
+        )
         activities = DeliveryActivities(db, configured)
         try:
             evt = event("ISSUE_CREATED")
-            plan = await ActivityEnvironment().run(activities.plan_deliveries, NotificationRequest(
-                source_id=evt.event_id, event=evt, workflow_id="wf-relay"))
+            plan = await ActivityEnvironment().run(
+                activities.plan_deliveries,
+                NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-relay"),
+            )
             emails = [d.queue_id for d in plan.deliveries if d.channel == "EMAIL"]
-            result = await ActivityEnvironment().run(activities.deliver, DeliveryBatch(
-                channel="EMAIL", queue_ids=emails, maximum_attempts=3))
+            result = await ActivityEnvironment().run(
+                activities.deliver, DeliveryBatch(channel="EMAIL", queue_ids=emails, maximum_attempts=3)
+            )
         finally:
             await activities.close()
         assert result.sent == 2
@@ -120,15 +130,18 @@ async def test_with_the_primary_relay_down_the_fallback_relay_delivers_and_the_r
 async def test_the_primary_relay_names_itself_when_it_takes_the_mail(db, settings, smtp):
     async with db.begin() as session:
         await upsert_users(session, [ADMIN_EN, ADMIN_FR, REPORTER])
-    activities = DeliveryActivities(db, settings.model_copy(update={"smtp_fallback_host": "127.0.0.1",
-                                                                     "smtp_fallback_port": free_port()}))
+    activities = DeliveryActivities(
+        db, settings.model_copy(update={"smtp_fallback_host": "127.0.0.1", "smtp_fallback_port": free_port()})
+    )
     try:
         evt = event("ISSUE_CREATED")
-        plan = await ActivityEnvironment().run(activities.plan_deliveries, NotificationRequest(
-            source_id=evt.event_id, event=evt, workflow_id="wf-relay"))
+        plan = await ActivityEnvironment().run(
+            activities.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-relay")
+        )
         emails = [d.queue_id for d in plan.deliveries if d.channel == "EMAIL"]
-        await ActivityEnvironment().run(activities.deliver, DeliveryBatch(channel="EMAIL", queue_ids=emails,
-                                                                          maximum_attempts=3))
+        await ActivityEnvironment().run(
+            activities.deliver, DeliveryBatch(channel="EMAIL", queue_ids=emails, maximum_attempts=3)
+        )
     finally:
         await activities.close()
     rows = await _rows(db)
@@ -143,9 +156,14 @@ async def test_a_critical_mail_waits_minutes_not_a_day_before_falling_back(tempo
     async with db.begin() as session:
         await upsert_users(session, [ADMIN_EN, ON_CALL, REPORTER])
     smtp.stop()
-    patient = settings.model_copy(update={"delivery_deadline": timedelta(hours=1),
-                                          "critical_delivery_deadline": timedelta(seconds=1),
-                                          "retry_initial_seconds": 0.2, "retry_max_seconds": 0.5})
+    patient = settings.model_copy(
+        update={
+            "delivery_deadline": timedelta(hours=1),
+            "critical_delivery_deadline": timedelta(seconds=1),
+            "retry_initial_seconds": 0.2,
+            "retry_max_seconds": 0.5,
+        }
+    )
     evt = event("AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True), actor=None)
     async with SmsGateway() as gateway:
         outcome = await _run(temporal_client, sms_settings(patient, gateway), evt)

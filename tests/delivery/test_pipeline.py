@@ -12,10 +12,20 @@ from temporalio.service import RPCError
 from notiflow.client import NotificationClient
 from notiflow.contracts import InvalidEvent
 from notiflow.models import InAppNotificationRow, IssueEventRow, IssueRow, NotificationLogRow, NotificationQueueRow
-from workflows.delivery.types import DeliveryOutcome
 from tests.conftest import running_worker
-from tests.factories import (ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, event, event_dict, issue_dict, ref,
-                             shifted)
+from tests.factories import (
+    ADMIN_EN,
+    ADMIN_FR,
+    ASSIGNEE,
+    DIRECTORY,
+    REPORTER,
+    event,
+    event_dict,
+    issue_dict,
+    ref,
+    shifted,
+)
+from workflows.delivery.types import DeliveryOutcome
 
 
 def _nested(depth: int) -> dict:
@@ -74,13 +84,16 @@ async def test_created_high_issue_mails_every_admin_in_their_language(nc, smtp, 
         inbox = (await session.execute(select(InAppNotificationRow))).scalars().all()
         assert sorted(i.user_id for i in inbox) == sorted([ADMIN_EN.id, ADMIN_FR.id])
         assert all(i.issue_id == evt.issue.id and i.read_at is None for i in inbox)
-        stored = (await session.execute(select(IssueEventRow).where(IssueEventRow.event_id == evt.event_id))).scalar_one()
+        stored = (
+            await session.execute(select(IssueEventRow).where(IssueEventRow.event_id == evt.event_id))
+        ).scalar_one()
         assert stored.workflow_id == f"event/{evt.event_id}"
         assert (await session.get(IssueRow, evt.issue.id)).priority == "HIGH"
 
 
-@pytest.mark.parametrize("offset, overdue", [(timedelta(days=-365), True), (timedelta(days=365), False)],
-                         ids=["a-year-back", "a-year-ahead"])
+@pytest.mark.parametrize(
+    "offset, overdue", [(timedelta(days=-365), True), (timedelta(days=365), False)], ids=["a-year-back", "a-year-ahead"]
+)
 async def test_the_suite_does_not_depend_on_the_calendar(offset, overdue, nc, smtp, db):
     """Events far from today: the event's own mails are the same; only a year-old HIGH issue is overdue.
 
@@ -95,7 +108,9 @@ async def test_the_suite_does_not_depend_on_the_calendar(offset, overdue, nc, sm
     assert {r.recipient_id for r in created} == {ADMIN_EN.id, ADMIN_FR.id}
     if overdue:  # every tier is past due: the SLA sends only the latest one at once, to the on-call admin
         await smtp.wait_for(3)
-        escalations = await _queue(db, issue_id=evt.issue.id, notification_type="ISSUE_OVERDUE", delivery_method="EMAIL")
+        escalations = await _queue(
+            db, issue_id=evt.issue.id, notification_type="ISSUE_OVERDUE", delivery_method="EMAIL"
+        )
         assert [r.recipient_id for r in escalations] == [ADMIN_FR.id]
     else:
         await asyncio.sleep(1.0)
@@ -105,14 +120,22 @@ async def test_the_suite_does_not_depend_on_the_calendar(offset, overdue, nc, sm
 
 async def test_recipients_follow_the_event_type(nc, smtp, db):
     issue = issue_dict(assignee=ref(ASSIGNEE), status="IN_PROGRESS", priority="LOW")
-    commented = event("ISSUE_COMMENT_ADDED", issue=issue, actor=ASSIGNEE,
-                      comment={"body": "Replacing the ribbon.", "author": ref(ASSIGNEE)})
+    commented = event(
+        "ISSUE_COMMENT_ADDED",
+        issue=issue,
+        actor=ASSIGNEE,
+        comment={"body": "Replacing the ribbon.", "author": ref(ASSIGNEE)},
+    )
     await _publish_and_wait(nc, commented)
     rows = await _queue(db, event_id=commented.event_id, delivery_method="EMAIL")
     assert {r.recipient_id for r in rows} == {REPORTER.id}  # reporter; the assignee wrote it
 
-    resolved = event("ISSUE_RESOLVED", issue=issue | {"status": "RESOLVED", "resolution_notes": "Ribbon replaced"},
-                     actor=ADMIN_EN, minutes=5)
+    resolved = event(
+        "ISSUE_RESOLVED",
+        issue=issue | {"status": "RESOLVED", "resolution_notes": "Ribbon replaced"},
+        actor=ADMIN_EN,
+        minutes=5,
+    )
     await _publish_and_wait(nc, resolved)
     rows = await _queue(db, event_id=resolved.event_id, delivery_method="EMAIL")
     assert {r.recipient_id for r in rows} == {REPORTER.id, ASSIGNEE.id}
@@ -131,7 +154,10 @@ async def test_same_event_twice_sends_each_mail_once(nc, smtp, db, temporal_clie
     from workflows.delivery.workflows import IssueEventWorkflow
 
     rerun = await temporal_client.execute_workflow(
-        IssueEventWorkflow.run, evt, id=f"rerun/{evt.event_id}", task_queue=nc.settings.task_queue,
+        IssueEventWorkflow.run,
+        evt,
+        id=f"rerun/{evt.event_id}",
+        task_queue=nc.settings.task_queue,
         result_type=DeliveryOutcome,
     )
     assert rerun.channels == {}
@@ -155,9 +181,17 @@ async def test_smtp_down_then_up_is_delivered_with_failed_attempts_logged(tempor
     (row,) = await _queue(db, event_id=evt.event_id, delivery_method="EMAIL")
     assert row.status == "SENT" and row.retry_count >= 1
     async with db() as session:
-        logs = (await session.execute(
-            select(NotificationLogRow).where(NotificationLogRow.queue_id == row.id).order_by(NotificationLogRow.attempt)
-        )).scalars().all()
+        logs = (
+            (
+                await session.execute(
+                    select(NotificationLogRow)
+                    .where(NotificationLogRow.queue_id == row.id)
+                    .order_by(NotificationLogRow.attempt)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert [log.status for log in logs[:-1]] == ["FAILED"] * (len(logs) - 1) and len(logs) >= 2
     assert "unreachable" in logs[0].error_details
     assert logs[-1].status == "SENT"
@@ -172,27 +206,44 @@ async def test_smtp_550_fails_that_row_only_without_retrying(nc, smtp, db):
     (failed,) = await _queue(db, event_id=evt.event_id, recipient_id=ADMIN_FR.id, delivery_method="EMAIL")
     assert failed.status == "FAILED" and "550" in failed.error_message and "No such mailbox" in failed.error_message
     async with db() as session:
-        attempts = (await session.execute(
-            select(NotificationLogRow).where(NotificationLogRow.queue_id == failed.id))).scalars().all()
+        attempts = (
+            (await session.execute(select(NotificationLogRow).where(NotificationLogRow.queue_id == failed.id)))
+            .scalars()
+            .all()
+        )
     assert len(attempts) == 1
     (in_app,) = await _queue(db, event_id=evt.event_id, recipient_id=ADMIN_FR.id, delivery_method="IN_APP")
     assert in_app.status == "SENT"
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda e: e["issue"].pop("title"), "issue.title"),
-    (lambda e: e["issue"].__setitem__("priority", "URGENT"), "issue.priority"),
-    (lambda e: e.__setitem__("colour", "red"), "colour"),
-    (lambda e: e.__setitem__("occurred_at", "yesterday"), "occurred_at"),
-    (lambda e: e["actor"].__setitem__("name", "Eve\r\nBcc: spy@evil.test"), "actor.name"),
-    (lambda e: e["issue"].__setitem__("id", "ISS-1\r\nX-Injected: 1"), "issue.id"),
-    (lambda e: e.__setitem__("context", _nested(220)), "MAX_CONTEXT_DEPTH"),
-    (lambda e: e.__setitem__("context", _nested(2_000)), "MAX_CONTEXT_DEPTH"),
-    (lambda e: e.__setitem__("context", {"dump": "x" * 300_000}), "MAX_EVENT_BYTES"),
-], ids=["no-title", "bad-priority", "unknown-field", "naive-time", "crlf-name", "crlf-issue-id", "nested-220",
-        "nested-2000", "300-kB"])
-async def test_malformed_event_is_rejected_naming_the_field_and_starts_nothing(mutate, field, temporal_client,
-                                                                               settings, db):
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda e: e["issue"].pop("title"), "issue.title"),
+        (lambda e: e["issue"].__setitem__("priority", "URGENT"), "issue.priority"),
+        (lambda e: e.__setitem__("colour", "red"), "colour"),
+        (lambda e: e.__setitem__("occurred_at", "yesterday"), "occurred_at"),
+        (lambda e: e["actor"].__setitem__("name", "Eve\r\nBcc: spy@evil.test"), "actor.name"),
+        (lambda e: e["issue"].__setitem__("id", "ISS-1\r\nX-Injected: 1"), "issue.id"),
+        (lambda e: e.__setitem__("context", _nested(220)), "MAX_CONTEXT_DEPTH"),
+        (lambda e: e.__setitem__("context", _nested(2_000)), "MAX_CONTEXT_DEPTH"),
+        (lambda e: e.__setitem__("context", {"dump": "x" * 300_000}), "MAX_EVENT_BYTES"),
+    ],
+    ids=[
+        "no-title",
+        "bad-priority",
+        "unknown-field",
+        "naive-time",
+        "crlf-name",
+        "crlf-issue-id",
+        "nested-220",
+        "nested-2000",
+        "300-kB",
+    ],
+)
+async def test_malformed_event_is_rejected_naming_the_field_and_starts_nothing(
+    mutate, field, temporal_client, settings, db
+):
     raw = event_dict("ISSUE_CREATED")
     mutate(raw)
     nc = NotificationClient(temporal_client, settings)

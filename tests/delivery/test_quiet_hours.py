@@ -31,8 +31,9 @@ def zone_where_it_is_23h(now: datetime) -> str:
 async def sleeper(time_env, ts_worker, db) -> User:
     """The assignee, whose quiet hours 22:00–07:00 have just begun (it is 23:xx where they live)."""
     now = await time_env.get_current_time()
-    user = ASSIGNEE.model_copy(update={"timezone": zone_where_it_is_23h(now), "quiet_hours_start": "22:00",
-                                       "quiet_hours_end": "07:00"})
+    user = ASSIGNEE.model_copy(
+        update={"timezone": zone_where_it_is_23h(now), "quiet_hours_start": "22:00", "quiet_hours_end": "07:00"}
+    )
     await add_users(db, [ADMIN_EN, REPORTER, user])
     return user
 
@@ -53,8 +54,15 @@ async def test_ordinary_notification_at_23h_waits_for_7h(time_env, settings, db,
 
     async def queued():
         async with db() as session:
-            return (await session.execute(select(NotificationQueueRow).where(
-                NotificationQueueRow.event_id == event.event_id))).scalars().all()
+            return (
+                (
+                    await session.execute(
+                        select(NotificationQueueRow).where(NotificationQueueRow.event_id == event.event_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
 
     rows = await wait_until(queued, what="the queue rows")
     await asyncio.sleep(1.0)
@@ -82,8 +90,9 @@ async def test_critical_notification_at_23h_goes_out_at_once(time_env, settings,
 
 async def test_the_quiet_hours_sleep_survives_a_worker_restart(time_env, settings, db, smtp):
     now = await time_env.get_current_time()
-    user = ASSIGNEE.model_copy(update={"timezone": zone_where_it_is_23h(now), "quiet_hours_start": "22:00",
-                                       "quiet_hours_end": "07:00"})
+    user = ASSIGNEE.model_copy(
+        update={"timezone": zone_where_it_is_23h(now), "quiet_hours_start": "22:00", "quiet_hours_end": "07:00"}
+    )
     await add_users(db, [ADMIN_EN, REPORTER, user])
     nc = NotificationClient(time_env.client, settings)
     async with build_worker(time_env.client, settings, max_cached_workflows=0):  # see test_sla: no sticky queue left

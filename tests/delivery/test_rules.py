@@ -7,11 +7,20 @@ from datetime import datetime, time, timezone
 import pytest
 
 from notiflow.contracts import Frequency, NotificationType
-from workflows.delivery.rules import Directory, Preference, decide, derived_types, is_critical, quiet_until, resolve_recipients
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
+from workflows.delivery.rules import (
+    Directory,
+    Preference,
+    decide,
+    derived_types,
+    is_critical,
+    quiet_until,
+    resolve_recipients,
+)
 
-DIRECTORY = Directory(admins=(ADMIN_EN.id, ADMIN_FR.id), on_call_admins=(ADMIN_FR.id,),
-                      earlier_commenters=("u-commenter", ASSIGNEE.id))
+DIRECTORY = Directory(
+    admins=(ADMIN_EN.id, ADMIN_FR.id), on_call_admins=(ADMIN_FR.id,), earlier_commenters=("u-commenter", ASSIGNEE.id)
+)
 T = NotificationType
 
 
@@ -28,13 +37,19 @@ def test_an_admin_who_creates_an_issue_is_not_told_about_it():
 def test_high_priority_creation_sends_one_message_per_admin():
     evt = event("ISSUE_CREATED", issue=issue_dict(priority="CRITICAL"))
     assert derived_types(evt) == [T.ISSUE_CREATED, T.HIGH_PRIORITY_ISSUE]
-    assert resolve_recipients(evt, DIRECTORY) == {ADMIN_EN.id: T.HIGH_PRIORITY_ISSUE, ADMIN_FR.id: T.HIGH_PRIORITY_ISSUE}
+    assert resolve_recipients(evt, DIRECTORY) == {
+        ADMIN_EN.id: T.HIGH_PRIORITY_ISSUE,
+        ADMIN_FR.id: T.HIGH_PRIORITY_ISSUE,
+    }
 
 
 def test_auto_reported_critical_reaches_on_call_admins_as_auto_detected():
     evt = event("ISSUE_CREATED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True))
     assert derived_types(evt) == [T.ISSUE_CREATED, T.HIGH_PRIORITY_ISSUE, T.AUTO_ISSUE_DETECTED]
-    assert resolve_recipients(evt, DIRECTORY) == {ADMIN_EN.id: T.HIGH_PRIORITY_ISSUE, ADMIN_FR.id: T.AUTO_ISSUE_DETECTED}
+    assert resolve_recipients(evt, DIRECTORY) == {
+        ADMIN_EN.id: T.HIGH_PRIORITY_ISSUE,
+        ADMIN_FR.id: T.AUTO_ISSUE_DETECTED,
+    }
 
 
 def test_auto_reported_high_is_not_auto_detected():
@@ -54,10 +69,13 @@ def test_status_changes_go_to_reporter_and_assignee(kind):
 
 
 def test_comment_goes_to_reporter_assignee_and_earlier_commenters_once_each():
-    evt = event("ISSUE_COMMENT_ADDED", issue=issue_dict(assignee=ref(ASSIGNEE)), actor=ADMIN_EN,
-                comment={"body": "Any news?"})
+    evt = event(
+        "ISSUE_COMMENT_ADDED", issue=issue_dict(assignee=ref(ASSIGNEE)), actor=ADMIN_EN, comment={"body": "Any news?"}
+    )
     assert resolve_recipients(evt, DIRECTORY) == {
-        REPORTER.id: T.ISSUE_COMMENT_ADDED, ASSIGNEE.id: T.ISSUE_COMMENT_ADDED, "u-commenter": T.ISSUE_COMMENT_ADDED,
+        REPORTER.id: T.ISSUE_COMMENT_ADDED,
+        ASSIGNEE.id: T.ISSUE_COMMENT_ADDED,
+        "u-commenter": T.ISSUE_COMMENT_ADDED,
     }
 
 
@@ -82,12 +100,21 @@ def test_critical_types():
     assert is_critical(T.ISSUE_OVERDUE, "LOW", on_call=True) and not is_critical(T.ISSUE_OVERDUE, "LOW")
 
 
-@pytest.mark.parametrize("utc_now, expected", [
-    (datetime(2026, 11, 25, 20, 0, tzinfo=timezone.utc), datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)),  # 23:00 local
-    (datetime(2026, 11, 25, 3, 30, tzinfo=timezone.utc), datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc)),  # 06:30 local
-    (datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc), None),  # 12:00 local
-    (datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc), None),  # 07:00 local: window over
-])
+@pytest.mark.parametrize(
+    "utc_now, expected",
+    [
+        (
+            datetime(2026, 11, 25, 20, 0, tzinfo=timezone.utc),
+            datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc),
+        ),  # 23:00 local
+        (
+            datetime(2026, 11, 25, 3, 30, tzinfo=timezone.utc),
+            datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc),
+        ),  # 06:30 local
+        (datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc), None),  # 12:00 local
+        (datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc), None),  # 07:00 local: window over
+    ],
+)
 def test_quiet_hours_across_midnight_in_the_users_zone(utc_now, expected):
     # Antananarivo is UTC+3: quiet 22:00–07:00 local is 19:00–04:00 UTC.
     assert quiet_until(utc_now, "Indian/Antananarivo", time(22), time(7)) == expected
@@ -118,17 +145,32 @@ def _decide(**overrides):
     from notiflow.contracts import Channel
     from workflows.delivery.rules import decide_for_recipient
 
-    facts = dict(notification_type="ISSUE_ASSIGNED", channel=Channel.EMAIL, critical=False, forced=False,
-                 preference=None, address="rakoto@example.mg", has_template=True,
-                 now=datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc), timezone_name="Indian/Antananarivo",
-                 quiet_start=None, quiet_end=None, sent_this_hour=0, max_per_hour=30)
+    facts = dict(
+        notification_type="ISSUE_ASSIGNED",
+        channel=Channel.EMAIL,
+        critical=False,
+        forced=False,
+        preference=None,
+        address="rakoto@example.mg",
+        has_template=True,
+        now=datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc),
+        timezone_name="Indian/Antananarivo",
+        quiet_start=None,
+        quiet_end=None,
+        sent_this_hour=0,
+        max_per_hour=30,
+    )
     return decide_for_recipient(**(facts | overrides))
 
 
 def test_decision_sends_at_once_by_default_and_counts_toward_the_cap():
     decision = _decide()
     assert (decision.status, decision.frequency, decision.not_before, decision.counts_toward_cap) == (
-        "PENDING", "IMMEDIATE", None, True)
+        "PENDING",
+        "IMMEDIATE",
+        None,
+        True,
+    )
 
 
 def test_decision_follows_the_preference_unless_critical_or_forced():

@@ -17,25 +17,39 @@ from notiflow.client import NotificationClient
 from notiflow.contracts import User, normalise_phone
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationPreferenceRow, NotificationQueueRow, UserRow
-from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
 from tests.conftest import running_worker
 from tests.delivery.sms_gateway import Scripted, SmsGateway
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
+from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
 
 PHONE = "+261341234567"
 WITH_PHONE = ASSIGNEE.model_copy(update={"phone": PHONE})
 
 
 def sms_settings(settings, gateway: SmsGateway, **extra):
-    return settings.model_copy(update={"sms_url": gateway.url, "sms_token": SecretStr(gateway.token),
-                                       "sms_sender": gateway.sender, "sms_format": "twilio" if gateway.twilio else "json",
-                                       "outbound_allow": "127.0.0.1", **extra})
+    return settings.model_copy(
+        update={
+            "sms_url": gateway.url,
+            "sms_token": SecretStr(gateway.token),
+            "sms_sender": gateway.sender,
+            "sms_format": "twilio" if gateway.twilio else "json",
+            "outbound_allow": "127.0.0.1",
+            **extra,
+        }
+    )
 
 
 async def opt_in(db, user_id: str, notification_type: str = "ISSUE_ASSIGNED") -> None:
     async with db.begin() as session:
-        session.add(NotificationPreferenceRow(user_id=user_id, notification_type=notification_type,
-                                              delivery_method="SMS", is_enabled=True, frequency="IMMEDIATE"))
+        session.add(
+            NotificationPreferenceRow(
+                user_id=user_id,
+                notification_type=notification_type,
+                delivery_method="SMS",
+                is_enabled=True,
+                frequency="IMMEDIATE",
+            )
+        )
 
 
 def assigned(title: str = "Licence card printer offline"):
@@ -44,8 +58,11 @@ def assigned(title: str = "Licence card printer offline"):
 
 async def _sms_rows(db) -> list[NotificationQueueRow]:
     async with db() as session:
-        return list((await session.execute(
-            select(NotificationQueueRow).where(NotificationQueueRow.delivery_method == "SMS"))).scalars())
+        return list(
+            (
+                await session.execute(select(NotificationQueueRow).where(NotificationQueueRow.delivery_method == "SMS"))
+            ).scalars()
+        )
 
 
 async def _send_sms(db, settings, evt) -> NotificationQueueRow:
@@ -53,11 +70,13 @@ async def _send_sms(db, settings, evt) -> NotificationQueueRow:
     activities = DeliveryActivities(db, settings)
     try:
         plan = await ActivityEnvironment().run(
-            activities.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-sms"))
+            activities.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf-sms")
+        )
         ids = [d.queue_id for d in plan.deliveries if d.channel == "SMS"]
         assert len(ids) == 1, plan
-        await ActivityEnvironment().run(activities.deliver, DeliveryBatch(channel="SMS", queue_ids=ids,
-                                                                          maximum_attempts=1))
+        await ActivityEnvironment().run(
+            activities.deliver, DeliveryBatch(channel="SMS", queue_ids=ids, maximum_attempts=1)
+        )
     finally:
         await activities.close()
     (row,) = await _sms_rows(db)
@@ -163,8 +182,15 @@ async def test_429_with_retry_after_is_retried_no_sooner_and_sent_once(temporal_
     assert gateway.attempts[1] - gateway.attempts[0] >= 1.0  # Retry-After honoured (the backoff alone is 0.2 s)
     (row,) = await _sms_rows(db)
     async with db() as session:
-        logs = list((await session.execute(select(NotificationLogRow).where(NotificationLogRow.queue_id == row.id)
-                                           .order_by(NotificationLogRow.attempt))).scalars())
+        logs = list(
+            (
+                await session.execute(
+                    select(NotificationLogRow)
+                    .where(NotificationLogRow.queue_id == row.id)
+                    .order_by(NotificationLogRow.attempt)
+                )
+            ).scalars()
+        )
     assert [(log.attempt, log.status) for log in logs] == [(1, "FAILED"), (2, "SENT")]
     assert "429" in logs[0].error_details and "slow down" in logs[0].error_details
     assert (logs[1].created_at - logs[0].created_at).total_seconds() >= 1.0

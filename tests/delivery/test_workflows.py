@@ -67,21 +67,31 @@ class FakeDelivery:
 
 
 def _plan(deliveries: list[Delivery], batch_size: int = 2) -> DeliveryPlan:
-    return DeliveryPlan(deliveries=deliveries, batch_size=batch_size,
-                        retry=RetrySpec(maximum_attempts=3, initial_seconds=0.1, max_seconds=1, deadline_seconds=60))
+    return DeliveryPlan(
+        deliveries=deliveries,
+        batch_size=batch_size,
+        retry=RetrySpec(maximum_attempts=3, initial_seconds=0.1, max_seconds=1, deadline_seconds=60),
+    )
 
 
 def _request() -> NotificationRequest:
-    return NotificationRequest(source_id=f"test-{uuid.uuid4().hex[:8]}", notification_type=NotificationType.ISSUE_CREATED,
-                               audience=Audience(admins=True))
+    return NotificationRequest(
+        source_id=f"test-{uuid.uuid4().hex[:8]}",
+        notification_type=NotificationType.ISSUE_CREATED,
+        audience=Audience(admins=True),
+    )
 
 
 async def _run(env, fake: FakeDelivery) -> tuple[DeliveryOutcome, str]:
     queue = f"fake-{uuid.uuid4().hex[:8]}"
-    async with Worker(env.client, task_queue=queue, workflows=ALL_WORKFLOWS, activities=fake.activities(),
-                      workflow_runner=WORKFLOW_RUNNER):
-        handle = await env.client.start_workflow(NotifyWorkflow.run, _request(), id=f"notify/{queue}",
-                                                 task_queue=queue)
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=ALL_WORKFLOWS,
+        activities=fake.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await env.client.start_workflow(NotifyWorkflow.run, _request(), id=f"notify/{queue}", task_queue=queue)
         outcome = await handle.result()
         description = await handle.describe()
     return outcome, description.typed_search_attributes.get(DELIVERY_OUTCOME)
@@ -90,9 +100,10 @@ async def _run(env, fake: FakeDelivery) -> tuple[DeliveryOutcome, str]:
 async def test_waves_wait_out_quiet_hours_and_split_into_batches(time_env):
     now = await time_env.get_current_time()
     later = now + timedelta(hours=7)
-    deliveries = ([Delivery(queue_id=f"now-{i}", channel=Channel.EMAIL) for i in range(3)]
-                  + [Delivery(queue_id="quiet-1", channel=Channel.EMAIL, not_before=later),
-                     Delivery(queue_id="inbox-1", channel=Channel.IN_APP)])
+    deliveries = [Delivery(queue_id=f"now-{i}", channel=Channel.EMAIL) for i in range(3)] + [
+        Delivery(queue_id="quiet-1", channel=Channel.EMAIL, not_before=later),
+        Delivery(queue_id="inbox-1", channel=Channel.IN_APP),
+    ]
     fake = FakeDelivery(_plan(deliveries, batch_size=2))
     outcome, verdict = await _run(time_env, fake)
 
@@ -120,8 +131,10 @@ async def test_a_batch_that_fails_permanently_is_marked_failed_and_the_run_says_
 async def test_digested_deliveries_go_to_the_digest_not_to_deliver(time_env):
     from notiflow.contracts import Frequency
 
-    deliveries = [Delivery(queue_id="d-1", channel=Channel.EMAIL, frequency=Frequency.DAILY),
-                  Delivery(queue_id="n-1", channel=Channel.EMAIL)]
+    deliveries = [
+        Delivery(queue_id="d-1", channel=Channel.EMAIL, frequency=Frequency.DAILY),
+        Delivery(queue_id="n-1", channel=Channel.EMAIL),
+    ]
     fake = FakeDelivery(_plan(deliveries))
     outcome, verdict = await _run(time_env, fake)
     assert [b.queue_ids for _, b in fake.batches] == [["n-1"]]

@@ -13,10 +13,17 @@ from sqlalchemy import select
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
 from notiflow.temporal import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
-from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaStatus, apply_observation, escalation_schedule
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
+from workflows.sla.types import (
+    EscalationPolicy,
+    EscalationTier,
+    IssueObserved,
+    SlaStatus,
+    apply_observation,
+    escalation_schedule,
+)
 from workflows.sla.workflows import IssueSlaWorkflow
 
 CHANNELS = ("EMAIL", "IN_APP")
@@ -35,9 +42,18 @@ async def publish(nc: NotificationClient, event) -> None:
 async def overdue_rows(db, issue_id: str) -> set[tuple[str, str, str, str]]:
     """(firing, recipient, channel, status) of every ISSUE_OVERDUE queue row of the issue."""
     async with db() as session:
-        rows = (await session.execute(select(NotificationQueueRow).where(
-            NotificationQueueRow.issue_id == issue_id, NotificationQueueRow.notification_type == "ISSUE_OVERDUE",
-        ))).scalars().all()
+        rows = (
+            (
+                await session.execute(
+                    select(NotificationQueueRow).where(
+                        NotificationQueueRow.issue_id == issue_id,
+                        NotificationQueueRow.notification_type == "ISSUE_OVERDUE",
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     return {(r.context_data["source_id"].rsplit("/", 1)[1], r.recipient_id, r.delivery_method, r.status) for r in rows}
 
 
@@ -47,6 +63,7 @@ def sent(firing: str, *people) -> set[tuple[str, str, str, str]]:
 
 async def sla_status(handle, *, armed: bool = True) -> SlaStatus:
     """The SLA's status once its policy is loaded (or once it exists, if ``armed`` is False)."""
+
     async def ready():
         try:
             status = await handle.query(IssueSlaWorkflow.status)
@@ -60,6 +77,7 @@ async def sla_status(handle, *, armed: bool = True) -> SlaStatus:
 async def expect_rows(db, issue_id: str, expected: set) -> None:
     async def match():
         return await overdue_rows(db, issue_id) == expected
+
     try:
         await wait_until(match, what="overdue notices")
     except AssertionError:
@@ -80,16 +98,24 @@ async def test_unresolved_high_issue_escalates_tier_by_tier_exactly_once(nc, tim
     assert (status.due_at, status.next_firing_at, status.next_tier, status.next_audience) == (due, due, 0, "assignee")
     attributes = (await sla.describe()).typed_search_attributes
     assert (attributes.get(ISSUE_ID), attributes.get(NOTIFICATION_TYPE), attributes.get(ISSUE_PRIORITY)) == (
-        issue["id"], "ISSUE_OVERDUE", "HIGH")
+        issue["id"],
+        "ISSUE_OVERDUE",
+        "HIGH",
+    )
 
     await skip_to(time_env, due - timedelta(minutes=1))
     await asyncio.sleep(0.5)
     assert await overdue_rows(db, issue["id"]) == set()
 
     expected: set = set()
-    tiers = [(timedelta(0), "tier-0-0", [ASSIGNEE]), (timedelta(hours=2), "tier-1-0", [ADMIN_EN, ADMIN_FR]),
-             (timedelta(hours=4), "tier-2-0", [ADMIN_FR]), (timedelta(hours=8), "tier-2-1", [ADMIN_FR]),
-             (timedelta(hours=12), "tier-2-2", [ADMIN_FR]), (timedelta(hours=16), "tier-2-3", [ADMIN_FR])]
+    tiers = [
+        (timedelta(0), "tier-0-0", [ASSIGNEE]),
+        (timedelta(hours=2), "tier-1-0", [ADMIN_EN, ADMIN_FR]),
+        (timedelta(hours=4), "tier-2-0", [ADMIN_FR]),
+        (timedelta(hours=8), "tier-2-1", [ADMIN_FR]),
+        (timedelta(hours=12), "tier-2-2", [ADMIN_FR]),
+        (timedelta(hours=16), "tier-2-3", [ADMIN_FR]),
+    ]
     for after_due, firing, people in tiers:
         await skip_to(time_env, due + after_due + timedelta(minutes=1))
         expected |= sent(firing, *people)
@@ -124,8 +150,13 @@ async def test_resolved_issue_never_goes_overdue_and_reopening_starts_a_fresh_sl
     assert (await sla.result()).closed
 
     # A comment from before the resolution, delivered late, does not bring the SLA back.
-    late = event_at("ISSUE_COMMENT_ADDED", issue, created + timedelta(hours=1), actor=ASSIGNEE,
-                    comment={"body": "Looking at it.", "author": ref(ASSIGNEE)})
+    late = event_at(
+        "ISSUE_COMMENT_ADDED",
+        issue,
+        created + timedelta(hours=1),
+        actor=ASSIGNEE,
+        comment={"body": "Looking at it.", "author": ref(ASSIGNEE)},
+    )
     await publish(nc, late)
     await skip_to(time_env, created + timedelta(hours=48))
     await asyncio.sleep(0.5)
@@ -139,8 +170,15 @@ async def test_resolved_issue_never_goes_overdue_and_reopening_starts_a_fresh_sl
     await skip_to(time_env, reopened_at + timedelta(hours=24, minutes=1))
     await expect_rows(db, issue["id"], sent("tier-0-0", ASSIGNEE))
     async with db() as session:
-        sources = set((await session.execute(select(NotificationQueueRow.context_data["source_id"].astext).where(
-            NotificationQueueRow.notification_type == "ISSUE_OVERDUE"))).scalars())
+        sources = set(
+            (
+                await session.execute(
+                    select(NotificationQueueRow.context_data["source_id"].astext).where(
+                        NotificationQueueRow.notification_type == "ISSUE_OVERDUE"
+                    )
+                )
+            ).scalars()
+        )
     assert sources == {f"sla/{issue['id']}/{reopened_at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-HIGH/tier-0-0"}
     await save_history(sla, "issue_sla_reopened")
 
@@ -154,12 +192,26 @@ async def test_priority_raised_to_critical_rearms_from_creation_and_assignment_d
 
     await skip_to(time_env, created + timedelta(hours=1))
     critical = issue | {"priority": "CRITICAL"}
-    await publish(nc, event_at("ISSUE_STATUS_CHANGED", critical, created + timedelta(hours=1),
-                               changes={"priority": {"old": "LOW", "new": "CRITICAL"}}))
+    await publish(
+        nc,
+        event_at(
+            "ISSUE_STATUS_CHANGED",
+            critical,
+            created + timedelta(hours=1),
+            changes={"priority": {"old": "LOW", "new": "CRITICAL"}},
+        ),
+    )
     await skip_to(time_env, created + timedelta(hours=2))
     assigned = critical | {"assignee": ref(ASSIGNEE)}
-    await publish(nc, event_at("ISSUE_ASSIGNED", assigned, created + timedelta(hours=2),
-                               changes={"assignee": {"old": None, "new": ASSIGNEE.id}}))
+    await publish(
+        nc,
+        event_at(
+            "ISSUE_ASSIGNED",
+            assigned,
+            created + timedelta(hours=2),
+            changes={"assignee": {"old": None, "new": ASSIGNEE.id}},
+        ),
+    )
     status = await sla.query(IssueSlaWorkflow.status)
     assert status.due_at == created + timedelta(hours=4) and status.priority == "CRITICAL"
     assert (await sla.describe()).typed_search_attributes.get(ISSUE_PRIORITY) == "CRITICAL"
@@ -201,18 +253,29 @@ async def test_timer_that_fires_while_no_worker_runs_is_sent_once_by_the_next_wo
 
 def test_observe_rearms_on_priority_change_and_reopening_only_and_ignores_stale_events():
     created = datetime(2026, 11, 25, 8, tzinfo=timezone.utc)
-    policies = {p: EscalationPolicy(priority=p, due_minutes=m) for p, m in (("HIGH", 1440), ("LOW", 10080), ("CRITICAL", 240))}
+    policies = {
+        p: EscalationPolicy(priority=p, due_minutes=m) for p, m in (("HIGH", 1440), ("LOW", 10080), ("CRITICAL", 240))
+    }
 
     def seen(event_type: str, hours: float, **issue) -> IssueObserved:
         issue = {"priority": "HIGH", "status": "OPEN", "assignee_id": None} | issue
-        return IssueObserved(event_id=f"e-{hours}", type=event_type, occurred_at=created + timedelta(hours=hours),
-                             issue_id="ISS-1", created_at=created, policy=policies[issue["priority"]], **issue)
+        return IssueObserved(
+            event_id=f"e-{hours}",
+            type=event_type,
+            occurred_at=created + timedelta(hours=hours),
+            issue_id="ISS-1",
+            created_at=created,
+            policy=policies[issue["priority"]],
+            **issue,
+        )
 
     armed = apply_observation(None, seen("ISSUE_CREATED", 0)).model_copy(update={"fired": 1})
     assert armed.due_at == created + timedelta(hours=24)
     assigned = apply_observation(armed, seen("ISSUE_ASSIGNED", 2, assignee_id="u-1"))
     assert (assigned.arm, assigned.fired, assigned.assignee_id) == (armed.arm, 1, "u-1")
-    assert apply_observation(assigned, seen("ISSUE_STATUS_CHANGED", 1, priority="LOW")) == assigned  # older than the latest
+    assert (
+        apply_observation(assigned, seen("ISSUE_STATUS_CHANGED", 1, priority="LOW")) == assigned
+    )  # older than the latest
     raised = apply_observation(assigned, seen("ISSUE_STATUS_CHANGED", 3, priority="CRITICAL", assignee_id="u-1"))
     assert (raised.due_at, raised.fired) == (created + timedelta(hours=4), 0) and raised.arm != armed.arm
     resolved = apply_observation(raised, seen("ISSUE_RESOLVED", 4, priority="CRITICAL", status="RESOLVED"))
@@ -223,7 +286,16 @@ def test_observe_rearms_on_priority_change_and_reopening_only_and_ignores_stale_
 
 def test_escalation_schedule_repeats_the_last_tier():
     due = datetime(2026, 11, 26, 8, tzinfo=timezone.utc)
-    policy = EscalationPolicy(priority="HIGH", due_minutes=1440, repeat_last=2, repeat_every_minutes=240, tiers=[
-        EscalationTier(after_minutes=120, audience="admins"), EscalationTier(after_minutes=240, audience="on_call")])
-    assert [((f.at - due) / timedelta(hours=1), f.tier, f.repeat, f.audience) for f in escalation_schedule(due, policy)] == [
-        (0, 0, 0, "assignee"), (2, 1, 0, "admins"), (4, 2, 0, "on_call"), (8, 2, 1, "on_call"), (12, 2, 2, "on_call")]
+    policy = EscalationPolicy(
+        priority="HIGH",
+        due_minutes=1440,
+        repeat_last=2,
+        repeat_every_minutes=240,
+        tiers=[
+            EscalationTier(after_minutes=120, audience="admins"),
+            EscalationTier(after_minutes=240, audience="on_call"),
+        ],
+    )
+    assert [
+        ((f.at - due) / timedelta(hours=1), f.tier, f.repeat, f.audience) for f in escalation_schedule(due, policy)
+    ] == [(0, 0, 0, "assignee"), (2, 1, 0, "admins"), (4, 2, 0, "on_call"), (8, 2, 1, "on_call"), (12, 2, 2, "on_call")]

@@ -12,14 +12,15 @@ from sqlalchemy import func, select
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
 from notiflow.templates.samples import sample_context
-from workflows.spike.types import SpikeConfig, minute_of, read_spike
 from tests.factories import ADMIN_FR, issue_dict
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
+from workflows.spike.types import SpikeConfig, minute_of, read_spike
 from workflows.spike.workflows import ErrorSpikeWorkflow
 
-BOT = ADMIN_FR.model_copy(update={"id": "u-error-bot", "name": "Error reporter", "email": None, "roles": [],
-                                  "is_on_call": False})
+BOT = ADMIN_FR.model_copy(
+    update={"id": "u-error-bot", "name": "Error reporter", "email": None, "roles": [], "is_on_call": False}
+)
 
 
 @pytest.fixture
@@ -31,17 +32,28 @@ async def nc(time_env, settings, ts_worker, db) -> NotificationClient:
 async def report_errors(nc: NotificationClient, env, count: int) -> None:
     """``count`` auto-reported issues now, each through IssueEventWorkflow."""
     now = await env.get_current_time()
-    events = [event_at("ISSUE_CREATED", issue_dict(priority="MEDIUM", category="SYSTEM", is_auto_reported=True,
-                                                   reporter=None, created_at=now.isoformat()), now, actor=BOT)
-              for _ in range(count)]
+    events = [
+        event_at(
+            "ISSUE_CREATED",
+            issue_dict(
+                priority="MEDIUM", category="SYSTEM", is_auto_reported=True, reporter=None, created_at=now.isoformat()
+            ),
+            now,
+            actor=BOT,
+        )
+        for _ in range(count)
+    ]
     handles = [nc.temporal.get_workflow_handle(await nc.publish(e)) for e in events]
     await asyncio.gather(*(wait_closed(h, timeout=60) for h in handles))
 
 
 async def spike_rows(db) -> int:
     async with db() as session:
-        return (await session.execute(select(func.count()).where(
-            NotificationQueueRow.notification_type == "SYSTEM_ERROR_SPIKE"))).scalar_one()
+        return (
+            await session.execute(
+                select(func.count()).where(NotificationQueueRow.notification_type == "SYSTEM_ERROR_SPIKE")
+            )
+        ).scalar_one()
 
 
 async def test_thirty_errors_in_three_minutes_raise_one_alarm(nc, time_env, db, smtp):
@@ -54,6 +66,7 @@ async def test_thirty_errors_in_three_minutes_raise_one_alarm(nc, time_env, db, 
 
     async def alarmed():
         return await spike_rows(db) == 2  # the on-call admin: EMAIL and IN_APP
+
     await wait_until(alarmed, what="the spike alarm")
     (mail,) = await mails_of_type(db, smtp, "SYSTEM_ERROR_SPIKE")
     assert mail.rcpt_tos == [ADMIN_FR.email]
@@ -99,5 +112,6 @@ async def test_counts_survive_a_worker_restart(time_env, settings, db, smtp):
 
         async def alarmed():
             return await spike_rows(db) == 2
+
         await wait_until(alarmed, what="the spike alarm")
     assert len(await mails_of_type(db, smtp, "SYSTEM_ERROR_SPIKE")) == 1

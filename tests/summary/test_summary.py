@@ -38,6 +38,7 @@ async def test_sync_twice_leaves_two_schedules_updated_in_place(temporal_client,
 
     async def both_listed():
         return await listed_schedule_ids(temporal_client) == ["summary-daily", "summary-weekly"]
+
     await wait_until(both_listed, what="the schedules to be listed")
     for schedule_id, weekday in (("summary-daily", None), ("summary-weekly", 0)):
         description = await temporal_client.get_schedule_handle(schedule_id).describe()
@@ -51,6 +52,7 @@ async def test_sync_twice_leaves_two_schedules_updated_in_place(temporal_client,
 
 async def seed_issues(db, now: datetime) -> dict[str, str]:
     """Issues around the last 24 hours; returns name → issue id."""
+
     def at(hours: float) -> datetime:
         return now - timedelta(hours=hours)
 
@@ -67,15 +69,38 @@ async def seed_issues(db, now: datetime) -> dict[str, str]:
     async with db.begin() as session:
         for n, (name, (created, priority, category, auto, resolved)) in enumerate(specs.items()):
             issue_id = ids[name] = f"ISS-S{n}"
-            session.add(IssueRow(
-                id=issue_id, title=name.replace("_", " "), category=category, priority=priority,
-                status="RESOLVED" if resolved else "OPEN", is_auto_reported=auto, created_at=at(created),
-                resolved_at=at(resolved) if resolved else None, last_event_at=at(resolved or created)))
-            session.add(IssueEventRow(event_id=f"seed-{issue_id}-created", type="ISSUE_CREATED", issue_id=issue_id,
-                                      occurred_at=at(created), payload={}))
+            session.add(
+                IssueRow(
+                    id=issue_id,
+                    title=name.replace("_", " "),
+                    category=category,
+                    priority=priority,
+                    status="RESOLVED" if resolved else "OPEN",
+                    is_auto_reported=auto,
+                    created_at=at(created),
+                    resolved_at=at(resolved) if resolved else None,
+                    last_event_at=at(resolved or created),
+                )
+            )
+            session.add(
+                IssueEventRow(
+                    event_id=f"seed-{issue_id}-created",
+                    type="ISSUE_CREATED",
+                    issue_id=issue_id,
+                    occurred_at=at(created),
+                    payload={},
+                )
+            )
             if resolved:
-                session.add(IssueEventRow(event_id=f"seed-{issue_id}-resolved", type="ISSUE_RESOLVED",
-                                          issue_id=issue_id, occurred_at=at(resolved), payload={}))
+                session.add(
+                    IssueEventRow(
+                        event_id=f"seed-{issue_id}-resolved",
+                        type="ISSUE_RESOLVED",
+                        issue_id=issue_id,
+                        occurred_at=at(resolved),
+                        payload={},
+                    )
+                )
     return ids
 
 
@@ -83,14 +108,27 @@ async def independent_counts(db, start: datetime, end: datetime) -> dict:
     """The same figures, asked of the database in the plainest way."""
     async with db() as session:
         new = select(IssueRow).where(IssueRow.created_at >= start, IssueRow.created_at < end).subquery()
-        resolved = (await session.execute(select(func.count(distinct(IssueEventRow.issue_id))).where(
-            IssueEventRow.type == "ISSUE_RESOLVED", IssueEventRow.occurred_at >= start,
-            IssueEventRow.occurred_at < end))).scalar_one()
-        open_now = (await session.execute(select(IssueRow.priority, func.count()).where(
-            IssueRow.status == "OPEN", IssueRow.created_at < end).group_by(IssueRow.priority))).all()
+        resolved = (
+            await session.execute(
+                select(func.count(distinct(IssueEventRow.issue_id))).where(
+                    IssueEventRow.type == "ISSUE_RESOLVED",
+                    IssueEventRow.occurred_at >= start,
+                    IssueEventRow.occurred_at < end,
+                )
+            )
+        ).scalar_one()
+        open_now = (
+            await session.execute(
+                select(IssueRow.priority, func.count())
+                .where(IssueRow.status == "OPEN", IssueRow.created_at < end)
+                .group_by(IssueRow.priority)
+            )
+        ).all()
         return {
             "new": (await session.execute(select(func.count()).select_from(new))).scalar_one(),
-            "auto": (await session.execute(select(func.count()).select_from(new).where(new.c.is_auto_reported))).scalar_one(),
+            "auto": (
+                await session.execute(select(func.count()).select_from(new).where(new.c.is_auto_reported))
+            ).scalar_one(),
             "resolved": resolved,
             "open": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0} | dict(open_now),
         }
@@ -109,12 +147,21 @@ async def started_run(temporal_client, schedule_id: str, scheduled_at: datetime 
 
 
 async def test_triggered_daily_summary_matches_the_database_and_respects_preferences(
-        temporal_client, settings, worker, db, smtp, schedules):
+    temporal_client, settings, worker, db, smtp, schedules
+):
     await add_users(db, DIRECTORY)
     async with db.begin() as session:  # this admin switched the daily summary off
-        session.add_all([NotificationPreferenceRow(user_id=ADMIN_FR.id, notification_type="DAILY_ISSUE_SUMMARY",
-                                                   delivery_method=channel, is_enabled=False)
-                         for channel in ("EMAIL", "IN_APP")])
+        session.add_all(
+            [
+                NotificationPreferenceRow(
+                    user_id=ADMIN_FR.id,
+                    notification_type="DAILY_ISSUE_SUMMARY",
+                    delivery_method=channel,
+                    is_enabled=False,
+                )
+                for channel in ("EMAIL", "IN_APP")
+            ]
+        )
     now = datetime.now(timezone.utc)
     ids = await seed_issues(db, now)
 
@@ -126,7 +173,11 @@ async def test_triggered_daily_summary_matches_the_database_and_respects_prefere
 
     expected = await independent_counts(db, report.period_start, report.period_end)
     assert (report.new_count, report.auto_reported_count, report.resolved_count, report.open_by_priority) == (
-        expected["new"], expected["auto"], expected["resolved"], expected["open"])
+        expected["new"],
+        expected["auto"],
+        expected["resolved"],
+        expected["open"],
+    )
     assert (report.new_count, report.auto_reported_count, report.resolved_count) == (4, 2, 2)  # not trivially zero
     assert [o.id for o in report.overdue] == [ids["old_open_high"], ids["new_critical"]]
     assert [round(o.age_hours) for o in report.overdue] == [30, 10]
@@ -148,8 +199,12 @@ async def test_backfill_reports_its_own_day(temporal_client, settings, worker, d
     await add_users(db, DIRECTORY)
     zone = ZoneInfo(settings.timezone)
     eight = datetime.now(zone).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=2)
-    await temporal_client.get_schedule_handle("summary-daily").backfill(ScheduleBackfill(
-        start_at=eight - timedelta(minutes=1), end_at=eight + timedelta(minutes=1),
-        overlap=ScheduleOverlapPolicy.ALLOW_ALL))
+    await temporal_client.get_schedule_handle("summary-daily").backfill(
+        ScheduleBackfill(
+            start_at=eight - timedelta(minutes=1),
+            end_at=eight + timedelta(minutes=1),
+            overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+        )
+    )
     result = await (await started_run(temporal_client, "summary-daily", scheduled_at=eight)).result()
     assert result.report.period_end == eight and result.report.period_start == eight - timedelta(days=1)

@@ -27,11 +27,18 @@ from notiflow.contracts import (
 OPT_IN_CHANNELS: tuple[Channel, ...] = (Channel.SMS,)
 
 
-def channels_for(user_id: str, notification_type: NotificationType | str,
-                 preferences: dict[tuple[str, str, str], Preference], defaults: tuple[Channel, ...]) -> list[Channel]:
+def channels_for(
+    user_id: str,
+    notification_type: NotificationType | str,
+    preferences: dict[tuple[str, str, str], Preference],
+    defaults: tuple[Channel, ...],
+) -> list[Channel]:
     """The default channels, plus each opt-in channel this person switched on for this type."""
-    chosen = [channel for channel in OPT_IN_CHANNELS
-              if (p := preferences.get((user_id, str(notification_type), str(channel)))) is not None and p.is_enabled]
+    chosen = [
+        channel
+        for channel in OPT_IN_CHANNELS
+        if (p := preferences.get((user_id, str(notification_type), str(channel)))) is not None and p.is_enabled
+    ]
     return [*defaults, *(c for c in chosen if c not in defaults)]
 
 
@@ -85,8 +92,7 @@ def audience_for(notification_type: NotificationType, event: IssueEvent, directo
             return list(directory.admins)
         case NotificationType.ISSUE_ASSIGNED:
             return assignee
-        case (NotificationType.ISSUE_STATUS_CHANGED | NotificationType.ISSUE_RESOLVED
-              | NotificationType.ISSUE_REOPENED):
+        case NotificationType.ISSUE_STATUS_CHANGED | NotificationType.ISSUE_RESOLVED | NotificationType.ISSUE_REOPENED:
             return reporter + assignee
         case NotificationType.ISSUE_COMMENT_ADDED:
             return reporter + assignee + list(directory.earlier_commenters)
@@ -112,8 +118,10 @@ def resolve_recipients(event: IssueEvent, directory: Directory) -> dict[str, Not
 
 def is_critical(notification_type: NotificationType, priority: Priority | str | None, *, on_call: bool = False) -> bool:
     """Critical messages ignore opt-outs, quiet hours and digests."""
-    return notification_type in CRITICAL_TYPES or priority == Priority.CRITICAL or (
-        notification_type == NotificationType.ISSUE_OVERDUE and on_call
+    return (
+        notification_type in CRITICAL_TYPES
+        or priority == Priority.CRITICAL
+        or (notification_type == NotificationType.ISSUE_OVERDUE and on_call)
     )
 
 
@@ -176,10 +184,22 @@ class RecipientDecision:
     counts_toward_cap: bool = False
 
 
-def decide_for_recipient(*, notification_type: NotificationType | str, channel: Channel, critical: bool, forced: bool, preference: Preference | None,
-                         address: str | None, has_template: bool, now: datetime, timezone_name: str,
-                         quiet_start: time | None, quiet_end: time | None, sent_this_hour: int,
-                         max_per_hour: int) -> RecipientDecision:
+def decide_for_recipient(
+    *,
+    notification_type: NotificationType | str,
+    channel: Channel,
+    critical: bool,
+    forced: bool,
+    preference: Preference | None,
+    address: str | None,
+    has_template: bool,
+    now: datetime,
+    timezone_name: str,
+    quiet_start: time | None,
+    quiet_end: time | None,
+    sent_this_hour: int,
+    max_per_hour: int,
+) -> RecipientDecision:
     """Every per-recipient rule in one place, in order: preference (critical and send-test override it),
     an address for the channel, a template, quiet hours, then digest or rate cap.
 

@@ -142,13 +142,23 @@ class DeliveryOutcome(BaseModel):
         """One line for the run's details in the web UI, e.g. ``PARTIAL · EMAIL 4 sent, 1 failed · IN_APP 5 sent``."""
         parts = [self.verdict]
         for channel, count in sorted(self.channels.items()):
-            figures = [f"{n} {label}" for n, label in ((count.sent, "sent"), (count.failed, "failed"),
-                                                       (count.digested, "digested"), (count.skipped, "skipped")) if n]
+            figures = [
+                f"{n} {label}"
+                for n, label in (
+                    (count.sent, "sent"),
+                    (count.failed, "failed"),
+                    (count.digested, "digested"),
+                    (count.skipped, "skipped"),
+                )
+                if n
+            ]
             parts.append(f"{channel} {', '.join(figures) or 'nothing'}")
         if self.fallback:
             parts.append(self.fallback)
         if self.fallbacks:
-            parts.append("critical fallback " + ", ".join(f"{route} {n}" for route, n in sorted(self.fallbacks.items())))
+            parts.append(
+                "critical fallback " + ", ".join(f"{route} {n}" for route, n in sorted(self.fallbacks.items()))
+            )
         return " · ".join(parts)
 
     def add(self, channel: str, *, sent: int = 0, failed: int = 0, skipped: int = 0, digested: int = 0) -> None:

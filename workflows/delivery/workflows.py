@@ -50,8 +50,9 @@ PLAN_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=["InvalidEvent", "ValidationError"],
 )
-BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
-                                maximum_attempts=20)
+BOOKKEEPING_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=20
+)
 #: A deliver attempt that stops heartbeating is presumed dead (its worker was killed) and retried this soon.
 #: The activity heartbeats from a background task, so a slow provider does not trip it.
 DELIVER_HEARTBEAT = timedelta(seconds=10)
@@ -65,8 +66,11 @@ CRITICAL_FALLBACK = "critical-fallback"
 
 async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
     plan = await workflow.execute_activity(
-        "plan_deliveries", request, result_type=DeliveryPlan,
-        start_to_close_timeout=timedelta(minutes=2), retry_policy=PLAN_RETRY,
+        "plan_deliveries",
+        request,
+        result_type=DeliveryPlan,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=PLAN_RETRY,
     )
     outcome = await deliver_plan(plan, request)
     show_outcome(outcome)
@@ -91,9 +95,13 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
     digested = [d for d in plan.deliveries if d.frequency != Frequency.IMMEDIATE]
     if digested:
         await workflow.execute_activity(
-            "route_to_digest", DigestRouting(items=[DigestRoute(queue_id=d.queue_id, frequency=d.frequency)
-                                                    for d in digested], as_of=workflow.now()),
-            result_type=int, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
+            "route_to_digest",
+            DigestRouting(
+                items=[DigestRoute(queue_id=d.queue_id, frequency=d.frequency) for d in digested], as_of=workflow.now()
+            ),
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
         )
         for delivery in digested:
             outcome.add(delivery.channel, digested=1)
@@ -108,14 +116,17 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
         if not_before is not None and not_before > workflow.now():
             await workflow.sleep(not_before - workflow.now())
         batches = [
-            DeliveryBatch(channel=channel, queue_ids=ids[i:i + plan.batch_size],
-                          maximum_attempts=plan.retry.maximum_attempts,
-                          give_up_at=give_up_at + (workflow.now() - started) if give_up_at else None)
+            DeliveryBatch(
+                channel=channel,
+                queue_ids=ids[i : i + plan.batch_size],
+                maximum_attempts=plan.retry.maximum_attempts,
+                give_up_at=give_up_at + (workflow.now() - started) if give_up_at else None,
+            )
             for channel, ids in waves[not_before].items()
             for i in range(0, len(ids), plan.batch_size)
         ]
         results = await asyncio.gather(*(_deliver(batch, delivery_retry) for batch in batches))
-        for batch, result in zip(batches, results):
+        for batch, result in zip(batches, results, strict=True):
             outcome.add(batch.channel, sent=result.sent, failed=result.failed)
         critical_failed = [queue_id for result in results for queue_id in result.critical_failed]
         if critical_failed and workflow.patched(CRITICAL_FALLBACK):
@@ -123,8 +134,13 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
     return outcome
 
 
-async def _fall_back(queue_ids: list[str], request: NotificationRequest | None, plan: DeliveryPlan,
-                     retry: RetryPolicy, outcome: DeliveryOutcome) -> None:
+async def _fall_back(
+    queue_ids: list[str],
+    request: NotificationRequest | None,
+    plan: DeliveryPlan,
+    retry: RetryPolicy,
+    outcome: DeliveryOutcome,
+) -> None:
     """Critical rows that ended FAILED go out on each person's next channel, until one takes or none is left.
 
     Each round moves every failed row one channel further along NOTIFLOW_CRITICAL_FALLBACK, so the
@@ -132,26 +148,34 @@ async def _fall_back(queue_ids: list[str], request: NotificationRequest | None, 
     """
     for _ in range(len(Channel)):
         fallback: FallbackPlan = await workflow.execute_activity(
-            "plan_fallbacks", FallbackRequest(queue_ids=queue_ids, request=request), result_type=FallbackPlan,
-            start_to_close_timeout=timedelta(minutes=2), retry_policy=BOOKKEEPING_RETRY,
+            "plan_fallbacks",
+            FallbackRequest(queue_ids=queue_ids, request=request),
+            result_type=FallbackPlan,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=BOOKKEEPING_RETRY,
         )
         for route, count in fallback.routes.items():
             outcome.fallbacks[route] = outcome.fallbacks.get(route, 0) + count
         if not fallback.deliveries:
             return
-        give_up_at = (workflow.now() + timedelta(seconds=plan.retry.deadline_seconds)
-                      if plan.retry.deadline_seconds else None)
+        give_up_at = (
+            workflow.now() + timedelta(seconds=plan.retry.deadline_seconds) if plan.retry.deadline_seconds else None
+        )
         by_channel: dict[Channel, list[str]] = {}
         for delivery in fallback.deliveries:
             by_channel.setdefault(delivery.channel, []).append(delivery.queue_id)
         batches = [
-            DeliveryBatch(channel=channel, queue_ids=ids[i:i + plan.batch_size],
-                          maximum_attempts=plan.retry.maximum_attempts, give_up_at=give_up_at)
+            DeliveryBatch(
+                channel=channel,
+                queue_ids=ids[i : i + plan.batch_size],
+                maximum_attempts=plan.retry.maximum_attempts,
+                give_up_at=give_up_at,
+            )
             for channel, ids in by_channel.items()
             for i in range(0, len(ids), plan.batch_size)
         ]
         results = await asyncio.gather(*(_deliver(batch, retry) for batch in batches))
-        for batch, result in zip(batches, results):
+        for batch, result in zip(batches, results, strict=True):
             outcome.add(batch.channel, sent=result.sent, failed=result.failed)
         queue_ids = [queue_id for result in results for queue_id in result.critical_failed]
         if not queue_ids:
@@ -181,11 +205,16 @@ def _delivery_retry(plan: DeliveryPlan) -> tuple[RetryPolicy, datetime | None]:
 
 async def _deliver(batch: DeliveryBatch, retry: RetryPolicy) -> BatchResult:
     # Backstop only: the activity gives up by itself at give_up_at; this bounds a run whose worker never returns.
-    backstop = (batch.give_up_at - workflow.now() + DELIVER_ATTEMPT_LIMIT + 2 * retry.maximum_interval
-                if batch.give_up_at and retry.maximum_interval else None)
+    backstop = (
+        batch.give_up_at - workflow.now() + DELIVER_ATTEMPT_LIMIT + 2 * retry.maximum_interval
+        if batch.give_up_at and retry.maximum_interval
+        else None
+    )
     try:
         result: BatchResult = await workflow.execute_activity(
-            "deliver", batch, result_type=BatchResult,
+            "deliver",
+            batch,
+            result_type=BatchResult,
             start_to_close_timeout=DELIVER_ATTEMPT_LIMIT if batch.give_up_at else timedelta(minutes=5),
             heartbeat_timeout=DELIVER_HEARTBEAT if batch.give_up_at else timedelta(seconds=60),
             schedule_to_close_timeout=backstop,
@@ -195,8 +224,11 @@ async def _deliver(batch: DeliveryBatch, retry: RetryPolicy) -> BatchResult:
     except ActivityError as err:
         reason = str(err.cause) if err.cause else str(err)
         failed: BatchResult = await workflow.execute_activity(
-            "mark_failed", MarkFailed(queue_ids=batch.queue_ids, reason=reason), result_type=BatchResult,
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
+            "mark_failed",
+            MarkFailed(queue_ids=batch.queue_ids, reason=reason),
+            result_type=BatchResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
         )
         return failed
 
@@ -206,11 +238,17 @@ class IssueEventWorkflow:
     @workflow.run
     async def run(self, event: IssueEvent) -> DeliveryOutcome:
         request = NotificationRequest(
-            source_id=event.event_id, event=event, workflow_id=workflow.info().workflow_id,
-            run_id=workflow.info().run_id, as_of=workflow.now(),
+            source_id=event.event_id,
+            event=event,
+            workflow_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id,
+            as_of=workflow.now(),
         )
         feeding = workflow.start_activity(
-            "feed_timers", event, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
+            "feed_timers",
+            event,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
         )
         outcome = await run_pipeline(request)
         await feeding
@@ -221,8 +259,13 @@ class IssueEventWorkflow:
 class NotifyWorkflow:
     @workflow.run
     async def run(self, request: NotificationRequest) -> DeliveryOutcome:
-        request = request.model_copy(update={"workflow_id": workflow.info().workflow_id, "run_id": workflow.info().run_id,
-                                            "as_of": workflow.now()})
+        request = request.model_copy(
+            update={
+                "workflow_id": workflow.info().workflow_id,
+                "run_id": workflow.info().run_id,
+                "as_of": workflow.now(),
+            }
+        )
         return await run_pipeline(request)
 
 
@@ -232,8 +275,11 @@ class RedeliveryWorkflow:
     async def run(self, request: RedeliveryRequest) -> DeliveryOutcome:
         request = request.model_copy(update={"workflow_id": workflow.info().workflow_id})
         requeued = await workflow.execute_activity(
-            "requeue_failed", request, result_type=Requeued,
-            start_to_close_timeout=timedelta(minutes=2), retry_policy=BOOKKEEPING_RETRY,
+            "requeue_failed",
+            request,
+            result_type=Requeued,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=BOOKKEEPING_RETRY,
         )
         workflow.set_current_details(f"{requeued.requeued} FAILED rows re-queued by {request.requested_by}")
         outcome = await deliver_plan(requeued.plan)

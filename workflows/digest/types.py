@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from notiflow.contracts import Frequency
-from workflows.delivery.types import DeliveryOutcome, DeliveryPlan
 from workflows.delivery.rules import quiet_until
+from workflows.delivery.types import DeliveryOutcome, DeliveryPlan
 
 
 class DigestRoute(BaseModel):
@@ -73,8 +73,15 @@ class DigestResult(BaseModel):
 DEFAULT_DIGEST_HOUR = 8
 
 
-def next_digest_at(frequency: Frequency, now: datetime, tz_name: str, *, digest_hour: int | None = None,
-                   quiet_start: time | None = None, quiet_end: time | None = None) -> datetime:
+def next_digest_at(
+    frequency: Frequency,
+    now: datetime,
+    tz_name: str,
+    *,
+    digest_hour: int | None = None,
+    quiet_start: time | None = None,
+    quiet_end: time | None = None,
+) -> datetime:
     """The next local top of the hour (HOURLY) or ``digest_hour``:00 (DAILY) after ``now``, past quiet hours."""
     zone = ZoneInfo(tz_name)
     local = now.astimezone(zone)

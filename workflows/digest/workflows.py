@@ -21,7 +21,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import Frequency
-    from workflows.digest.types import DigestAdditions, DigestComposition, DigestFlush, DigestInput, DigestItem, DigestResult, DigestSettle
+    from workflows.digest.types import (
+        DigestAdditions,
+        DigestComposition,
+        DigestFlush,
+        DigestInput,
+        DigestItem,
+        DigestResult,
+        DigestSettle,
+    )
 
 from workflows.delivery.workflows import BOOKKEEPING_RETRY, deliver_plan
 from workflows.history import should_continue_as_new
@@ -49,12 +57,14 @@ class DigestWorkflow:
     async def run(self, start: DigestInput) -> DigestResult:
         await workflow.wait_condition(lambda: bool(self._items))
         while (flush_at := min(item.flush_at for item in self._items.values())) > workflow.now():
-            workflow.set_current_details(f"{len(self._items)} items waiting; next digest at "
-                                         f"{flush_at:%Y-%m-%d %H:%M} UTC")
+            workflow.set_current_details(
+                f"{len(self._items)} items waiting; next digest at {flush_at:%Y-%m-%d %H:%M} UTC"
+            )
             self._changed = False
             try:  # an item for an earlier digest may arrive meanwhile
-                await workflow.wait_condition(lambda: self._changed, timeout=flush_at - workflow.now(),
-                                              timeout_summary="digest due")
+                await workflow.wait_condition(
+                    lambda: self._changed, timeout=flush_at - workflow.now(), timeout_summary="digest due"
+                )
             except TimeoutError:
                 pass
             if should_continue_as_new():  # a busy day of items for a daily digest
@@ -76,14 +86,20 @@ class DigestWorkflow:
         digest_id = f"{workflow.now():%Y%m%dT%H%MZ}-{hashlib.sha256(''.join(queue_ids).encode()).hexdigest()[:8]}"
         period = Frequency.DAILY if any(item.frequency == Frequency.DAILY for item in due) else Frequency.HOURLY
         composed = await workflow.execute_activity(
-            "compose_digest", DigestFlush(user_id=self._user_id, digest_id=digest_id, period=period, queue_ids=queue_ids),
-            result_type=DigestComposition, start_to_close_timeout=timedelta(minutes=2), retry_policy=BOOKKEEPING_RETRY,
+            "compose_digest",
+            DigestFlush(user_id=self._user_id, digest_id=digest_id, period=period, queue_ids=queue_ids),
+            result_type=DigestComposition,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=BOOKKEEPING_RETRY,
         )
         outcome = await deliver_plan(composed.plan)
         if composed.digest_ids:
             await workflow.execute_activity(
-                "settle_digest", DigestSettle(digest_ids=composed.digest_ids), result_type=int,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY,
+                "settle_digest",
+                DigestSettle(digest_ids=composed.digest_ids),
+                result_type=int,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=BOOKKEEPING_RETRY,
             )
         return DigestResult(items=len(due), outcome=outcome)
 

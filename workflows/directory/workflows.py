@@ -17,8 +17,11 @@ class SyncUsersWorkflow:
     @workflow.run
     async def run(self, users: list[User]) -> int:
         written: int = await workflow.execute_activity(
-            "sync_users", users, result_type=int,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=BOOKKEEPING_RETRY,
+            "sync_users",
+            users,
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=BOOKKEEPING_RETRY,
         )
         return written
 

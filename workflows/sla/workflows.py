@@ -17,12 +17,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import NotificationType
     from notiflow.keys import notify_workflow_id
-    from workflows.delivery.types import Audience, NotificationRequest
     from notiflow.temporal import ISSUE_PRIORITY, search_attributes
+    from workflows.delivery.types import Audience, NotificationRequest
     from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
 
-from workflows.history import should_continue_as_new
 from workflows.delivery.workflows import NotifyWorkflow
+from workflows.history import should_continue_as_new
 
 
 @workflow.defn
@@ -45,9 +45,14 @@ class IssueSlaWorkflow:
             return SlaStatus(issue_id=self._issue_id)
         upcoming = state.next_firing()
         return SlaStatus(
-            issue_id=state.issue_id, priority=state.priority, issue_status=state.status, due_at=state.due_at,
-            tier_reached=state.tier_reached, next_firing_at=upcoming.at if upcoming else None,
-            next_tier=upcoming.tier if upcoming else None, next_audience=upcoming.audience if upcoming else None,
+            issue_id=state.issue_id,
+            priority=state.priority,
+            issue_status=state.status,
+            due_at=state.due_at,
+            tier_reached=state.tier_reached,
+            next_firing_at=upcoming.at if upcoming else None,
+            next_tier=upcoming.tier if upcoming else None,
+            next_audience=upcoming.audience if upcoming else None,
             closed=state.closed,
         )
 
@@ -68,7 +73,8 @@ class IssueSlaWorkflow:
                 await self._send(state, schedule[due[-1]])
                 if self._current.arm == state.arm:
                     self._state = self._current.model_copy(
-                        update={"fired": due[-1] + 1, "tier_reached": schedule[due[-1]].tier})
+                        update={"fired": due[-1] + 1, "tier_reached": schedule[due[-1]].tier}
+                    )
                 continue
             await self._wait_for_change_or(state.next_firing())
             if not self._current.closed and should_continue_as_new():
@@ -81,8 +87,11 @@ class IssueSlaWorkflow:
         self._changed = False
         timeout = firing.at - workflow.now() if firing else None
         try:
-            await workflow.wait_condition(lambda: self._changed, timeout=timeout,
-                                          timeout_summary=f"tier {firing.tier} ({firing.audience})" if firing else None)
+            await workflow.wait_condition(
+                lambda: self._changed,
+                timeout=timeout,
+                timeout_summary=f"tier {firing.tier} ({firing.audience})" if firing else None,
+            )
         except TimeoutError:
             pass
 
@@ -92,19 +101,26 @@ class IssueSlaWorkflow:
         audience = firing.audience if firing.audience != "assignee" or state.assignee_id else "admins"
         source_id = f"sla/{state.issue_id}/{state.arm}/tier-{firing.tier}-{firing.repeat}"
         request = NotificationRequest(
-            source_id=source_id, notification_type=NotificationType.ISSUE_OVERDUE, issue_id=state.issue_id,
+            source_id=source_id,
+            notification_type=NotificationType.ISSUE_OVERDUE,
+            issue_id=state.issue_id,
             audience=_audience(audience, state),
-            data={"due_at": state.due_at.isoformat(),
-                  "overdue_hours": round((workflow.now() - state.due_at).total_seconds() / 3600, 1),
-                  "tier": firing.tier, "audience": audience},
+            data={
+                "due_at": state.due_at.isoformat(),
+                "overdue_hours": round((workflow.now() - state.due_at).total_seconds() / 3600, 1),
+                "tier": firing.tier,
+                "audience": audience,
+            },
         )
         try:
             await workflow.start_child_workflow(
-                NotifyWorkflow.run, request, id=notify_workflow_id(source_id),
+                NotifyWorkflow.run,
+                request,
+                id=notify_workflow_id(source_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=search_attributes(issue_id=state.issue_id,
-                                                    notification_type=NotificationType.ISSUE_OVERDUE,
-                                                    priority=state.priority),
+                search_attributes=search_attributes(
+                    issue_id=state.issue_id, notification_type=NotificationType.ISSUE_OVERDUE, priority=state.priority
+                ),
                 static_summary=f"overdue · {state.issue_id} · tier {firing.tier} ({audience})",
             )
         except WorkflowAlreadyStartedError:
@@ -124,7 +140,9 @@ class IssueSlaWorkflow:
             assert state.due_at is not None
             details = f"{state.issue_id} · {state.priority} · due {_utc(state.due_at)} · " + (
                 f"next: tier {upcoming.tier} ({upcoming.audience}) at {_utc(upcoming.at)}"
-                if upcoming else "all escalations sent")
+                if upcoming
+                else "all escalations sent"
+            )
         workflow.set_current_details(details)
 
 

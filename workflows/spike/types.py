@@ -7,11 +7,10 @@ callers pass ``now`` (the workflow's clock or the activity's ``as_of``).
 
 from __future__ import annotations
 
-from typing import Any
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from pydantic import BaseModel, Field
-
 
 
 class SpikeConfig(BaseModel):
@@ -75,9 +74,14 @@ def read_spike(seen: dict[str, datetime], config: SpikeConfig, now: datetime) ->
             baseline += 1
     baseline_per_minute = baseline / config.baseline_minutes
     alarm_above = max(float(config.min_count), config.factor * baseline_per_minute * config.window_minutes)
-    return SpikeReading(recent_count=sum(per_minute), window_minutes=config.window_minutes,
-                        baseline_per_minute=round(baseline_per_minute, 2), threshold=config.factor,
-                        per_minute=per_minute, alarm_above=round(alarm_above, 2))
+    return SpikeReading(
+        recent_count=sum(per_minute),
+        window_minutes=config.window_minutes,
+        baseline_per_minute=round(baseline_per_minute, 2),
+        threshold=config.factor,
+        per_minute=per_minute,
+        alarm_above=round(alarm_above, 2),
+    )
 
 
 def spike_horizon(config: SpikeConfig, now: datetime) -> datetime:

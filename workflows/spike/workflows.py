@@ -61,16 +61,23 @@ class ErrorSpikeWorkflow:
             if not self._seen and not self._cooling_down():
                 return
             if should_continue_as_new():
-                workflow.continue_as_new(SpikeInput(config=self._config, seen=self._seen,
-                                                    latest_issue_id=self._latest_issue_id,
-                                                    cooldown_until=self._cooldown_until))
+                workflow.continue_as_new(
+                    SpikeInput(
+                        config=self._config,
+                        seen=self._seen,
+                        latest_issue_id=self._latest_issue_id,
+                        cooldown_until=self._cooldown_until,
+                    )
+                )
             workflow.set_current_details(
                 f"{reading.recent_count} auto-reported issues in the last {reading.window_minutes} min "
                 f"(alarm above {reading.alarm_above:g})"
-                + (f"; cooling down until {self._cooldown_until:%H:%M} UTC" if self._cooling_down() else ""))
+                + (f"; cooling down until {self._cooldown_until:%H:%M} UTC" if self._cooling_down() else "")
+            )
             try:
-                await workflow.wait_condition(lambda: self._new, timeout=self._next_wake() - workflow.now(),
-                                              timeout_summary="window moves on")
+                await workflow.wait_condition(
+                    lambda: self._new, timeout=self._next_wake() - workflow.now(), timeout_summary="window moves on"
+                )
             except TimeoutError:
                 pass
 
@@ -87,11 +94,17 @@ class ErrorSpikeWorkflow:
 
     async def _alarm(self, reading: SpikeReading) -> None:
         now = workflow.now()
-        await run_pipeline(NotificationRequest(
-            source_id=f"spike/{minute_of(now):%Y%m%dT%H%MZ}", notification_type=NotificationType.SYSTEM_ERROR_SPIKE,
-            audience=Audience(on_call=True), issue_id=self._latest_issue_id, data=reading.notification_data(),
-            workflow_id=workflow.info().workflow_id, as_of=now,
-        ))
+        await run_pipeline(
+            NotificationRequest(
+                source_id=f"spike/{minute_of(now):%Y%m%dT%H%MZ}",
+                notification_type=NotificationType.SYSTEM_ERROR_SPIKE,
+                audience=Audience(on_call=True),
+                issue_id=self._latest_issue_id,
+                data=reading.notification_data(),
+                workflow_id=workflow.info().workflow_id,
+                as_of=now,
+            )
+        )
 
 
 WORKFLOWS = [ErrorSpikeWorkflow]

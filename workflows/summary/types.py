@@ -15,7 +15,6 @@ from pydantic import BaseModel
 from notiflow.contracts import NotificationType
 from workflows.delivery.types import DeliveryOutcome
 
-
 #: How many days each summary covers, ending at its scheduled time.
 SUMMARY_DAYS: dict[NotificationType, int] = {
     NotificationType.DAILY_ISSUE_SUMMARY: 1,

@@ -27,19 +27,31 @@ SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 class SummaryWorkflow:
     @workflow.run
     async def run(self, request: SummaryInput) -> SummaryResult:
-        period_end = (workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()).astimezone(timezone.utc)
-        report = await workflow.execute_activity(
-            "compute_summary", SummaryPeriod(report=request.report, period_end=period_end), result_type=SummaryReport,
-            start_to_close_timeout=timedelta(minutes=2), retry_policy=BOOKKEEPING_RETRY,
+        period_end = (workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()).astimezone(
+            timezone.utc
         )
-        workflow.set_current_details(f"{request.report} for {report.period_start:%Y-%m-%d %H:%M} – "
-                                     f"{report.period_end:%Y-%m-%d %H:%M} UTC: {report.new_count} new, "
-                                     f"{report.resolved_count} resolved, {len(report.overdue)} overdue")
-        outcome = await run_pipeline(NotificationRequest(
-            source_id=f"summary/{request.report}/{period_end:%Y%m%dT%H%MZ}", notification_type=request.report,
-            audience=Audience(admins=True), data=report.model_dump(mode="json"),
-            workflow_id=workflow.info().workflow_id, as_of=workflow.now(),
-        ))
+        report = await workflow.execute_activity(
+            "compute_summary",
+            SummaryPeriod(report=request.report, period_end=period_end),
+            result_type=SummaryReport,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        workflow.set_current_details(
+            f"{request.report} for {report.period_start:%Y-%m-%d %H:%M} – "
+            f"{report.period_end:%Y-%m-%d %H:%M} UTC: {report.new_count} new, "
+            f"{report.resolved_count} resolved, {len(report.overdue)} overdue"
+        )
+        outcome = await run_pipeline(
+            NotificationRequest(
+                source_id=f"summary/{request.report}/{period_end:%Y%m%dT%H%MZ}",
+                notification_type=request.report,
+                audience=Audience(admins=True),
+                data=report.model_dump(mode="json"),
+                workflow_id=workflow.info().workflow_id,
+                as_of=workflow.now(),
+            )
+        )
         return SummaryResult(report=report, outcome=outcome)
 
 

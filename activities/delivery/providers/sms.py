@@ -18,14 +18,12 @@ permanent, with the gateway's own words. Texts are cut to ``NOTIFLOW_SMS_MAX_LEN
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import re
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from notiflow.outbound import OutboundClient, OutboundRefused, OutboundResponse, OutboundUnavailable
 from activities.delivery.providers.base import (
     OutgoingMessage,
     PermanentDeliveryError,
@@ -33,6 +31,7 @@ from activities.delivery.providers.base import (
     TransientDeliveryError,
 )
 from notiflow.contracts import Channel
+from notiflow.outbound import OutboundClient, OutboundRefused, OutboundResponse, OutboundUnavailable
 from notiflow.settings import Settings
 
 #: Marks a cut text: three ASCII dots, since one character outside GSM-7 (such as "…") makes a segment 70 long.
@@ -115,7 +114,11 @@ def _answer(response: OutboundResponse) -> str:
             value = body.get(key)
             if isinstance(value, str) and value.strip():
                 code = body.get("code")
-                text = f"{value.strip()} (code {code})" if code is not None and not isinstance(code, dict) else value.strip()
+                text = (
+                    f"{value.strip()} (code {code})"
+                    if code is not None and not isinstance(code, dict)
+                    else value.strip()
+                )
                 break
     text = " ".join(text.split())
     return text[:ANSWER_CHARS] + ("…" if len(text) > ANSWER_CHARS else "")
@@ -162,10 +165,16 @@ class SmsProvider:
             if not user:
                 match = re.search(r"/Accounts/([^/]+)/", s.sms_url or "")
                 user = match.group(1) if match else ""
-            return {"data": {"To": message.address, "From": s.sms_sender or "", "Body": text},
-                    "auth": (user, password), "headers": {"User-Agent": "notiflow-sms"}}
-        headers = {"Idempotency-Key": message.queue_id, "Content-Type": "application/json",
-                   "User-Agent": "notiflow-sms"}
+            return {
+                "data": {"To": message.address, "From": s.sms_sender or "", "Body": text},
+                "auth": (user, password),
+                "headers": {"User-Agent": "notiflow-sms"},
+            }
+        headers = {
+            "Idempotency-Key": message.queue_id,
+            "Content-Type": "application/json",
+            "User-Agent": "notiflow-sms",
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
         body = {"to": message.address, "from": s.sms_sender or "", "text": text}
@@ -182,13 +191,16 @@ class SmsProvider:
             response = await self._http().request("POST", s.sms_url, **self._request(message, text))
         except OutboundRefused as exc:
             raise PermanentDeliveryError(f"SMS gateway URL refused: {exc}") from None
-        except (OutboundUnavailable, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OutboundUnavailable, OSError) as exc:
             raise TransientDeliveryError(f"SMS gateway unreachable: {exc or type(exc).__name__}") from None
         status = response.status_code
         if 200 <= status < 300:
             gateway_id = _message_id(response)
-            return Receipt(provider_message_id=gateway_id or f"sms-{message.queue_id}",
-                           response=f"{status} {_answer(response)}".strip(), provider=self.name)
+            return Receipt(
+                provider_message_id=gateway_id or f"sms-{message.queue_id}",
+                response=f"{status} {_answer(response)}".strip(),
+                provider=self.name,
+            )
         answer = f"SMS gateway answered {status}: {_answer(response) or 'no explanation'}"
         if status == 429 or status >= 500:
             raise TransientDeliveryError(answer, retry_after=response.retry_after())

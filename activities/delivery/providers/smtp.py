@@ -7,8 +7,8 @@ headers per issue, so a resend after a crash is recognisable as the same mail.
 from __future__ import annotations
 
 import asyncio
-import re
 import base64
+import re
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr
@@ -55,8 +55,9 @@ def _token(value: str) -> str:
 
 def _part(content_type: str, body: str) -> bytes:
     encoded = base64.encodebytes(body.encode()).replace(b"\n", b"\r\n")
-    return (f"Content-Type: {content_type}; charset=\"utf-8\"\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    ).encode() + encoded
 
 
 def compose(mail: OutgoingMessage, settings: Settings, *, sent_at) -> bytes:
@@ -81,17 +82,31 @@ def compose(mail: OutgoingMessage, settings: Settings, *, sent_at) -> bytes:
         thread_root = f"<issue-{issue}@{domain}>"
         headers += [f"In-Reply-To: {thread_root}", f"References: {thread_root}", f"X-Notiflow-Issue: {issue}"]
     if mail.unsubscribe_url:
-        headers += [f"List-Unsubscribe: <{_one_line(mail.unsubscribe_url)}>", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+        headers += [
+            f"List-Unsubscribe: <{_one_line(mail.unsubscribe_url)}>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        ]
     if not mail.html:
         return "\r\n".join(headers).encode() + b"\r\n" + _part("text/plain", mail.text)
     boundary = f"=_notiflow_{mail.queue_id}".encode()
     headers.append(f'Content-Type: multipart/alternative; boundary="{boundary.decode()}"')
-    return b"".join([
-        "\r\n".join(headers).encode(), b"\r\n\r\n",
-        b"--", boundary, b"\r\n", _part("text/plain", mail.text),
-        b"--", boundary, b"\r\n", _part("text/html", mail.html),
-        b"--", boundary, b"--\r\n",
-    ])
+    return b"".join(
+        [
+            "\r\n".join(headers).encode(),
+            b"\r\n\r\n",
+            b"--",
+            boundary,
+            b"\r\n",
+            _part("text/plain", mail.text),
+            b"--",
+            boundary,
+            b"\r\n",
+            _part("text/html", mail.html),
+            b"--",
+            boundary,
+            b"--\r\n",
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -119,8 +134,14 @@ class SmtpPool:
 
     def __init__(self, settings: Settings, relay: Relay | None = None):
         self.settings = settings
-        self.relay = relay or Relay("primary", settings.smtp_host, settings.smtp_port, settings.smtp_username,
-                                    settings.smtp_password, settings.smtp_starttls)
+        self.relay = relay or Relay(
+            "primary",
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            settings.smtp_password,
+            settings.smtp_starttls,
+        )
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(settings.smtp_pool_size)
 
@@ -128,12 +149,23 @@ class SmtpPool:
         relay = self.relay
         if not relay.host:
             raise PermanentDeliveryError("SMTP_HOST is not set: email cannot be delivered")
-        smtp = aiosmtplib.SMTP(hostname=relay.host, port=relay.port, timeout=self.settings.smtp_timeout_seconds,
-                               start_tls=relay.starttls, use_tls=False)
+        smtp = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            timeout=self.settings.smtp_timeout_seconds,
+            start_tls=relay.starttls,
+            use_tls=False,
+        )
         try:
             await smtp.connect()
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPTimeoutError,
-                aiosmtplib.SMTPServerDisconnected, OSError, asyncio.TimeoutError) as exc:
+        except (
+            TimeoutError,
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPConnectTimeoutError,
+            aiosmtplib.SMTPTimeoutError,
+            aiosmtplib.SMTPServerDisconnected,
+            OSError,
+        ) as exc:
             smtp.close()
             raise RelayUnreachable(f"{relay.host}:{relay.port}: {exc or type(exc).__name__}") from None
         if relay.username:
@@ -191,9 +223,17 @@ class SmtpProvider:
         self.pool = SmtpPool(settings)
         self.fallback: SmtpPool | None = None
         if settings.smtp_fallback_host:
-            self.fallback = SmtpPool(settings, Relay(
-                "fallback", settings.smtp_fallback_host, settings.smtp_fallback_port, settings.smtp_fallback_username,
-                settings.smtp_fallback_password, settings.smtp_fallback_starttls))
+            self.fallback = SmtpPool(
+                settings,
+                Relay(
+                    "fallback",
+                    settings.smtp_fallback_host,
+                    settings.smtp_fallback_port,
+                    settings.smtp_fallback_username,
+                    settings.smtp_fallback_password,
+                    settings.smtp_fallback_starttls,
+                ),
+            )
         self.concurrency = settings.smtp_pool_size
         self._primary_down_until = 0.0
 
@@ -229,7 +269,7 @@ class SmtpProvider:
             if 500 <= exc.code < 600:
                 raise PermanentDeliveryError(f"SMTP {exc.code} {exc.message}") from None
             raise TransientDeliveryError(f"SMTP {exc.code} {exc.message}") from None
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise TransientDeliveryError(
                 f"SMTP server {self.settings.smtp_host}:{self.settings.smtp_port} unreachable: {exc or type(exc).__name__}"
             ) from None

@@ -10,14 +10,14 @@ import json
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import text, update
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.delivery.queries import attempt_log, write_logs
+from activities.delivery.queries import attempt_log, settle_pending, write_logs
 from notiflow.contracts import DeliveryStatus
 from notiflow.db import INBOX_CHANNEL
-from notiflow.models import InAppNotificationRow, NotificationQueueRow, table
+from notiflow.models import InAppNotificationRow, table
 
 _NOTIFY = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload")
 
@@ -25,21 +25,7 @@ _NOTIFY = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads A
 async def deliver_in_app(session: AsyncSession, queue_ids: list[str], attempt: int) -> int:
     """Put the batch's PENDING rows in their recipients' inboxes; returns how many were delivered now."""
     now = datetime.now(timezone.utc)
-    rows = (
-        (
-            await session.execute(
-                update(NotificationQueueRow)
-                .where(
-                    NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
-                    NotificationQueueRow.status == DeliveryStatus.PENDING,
-                )
-                .values(status=str(DeliveryStatus.SENT), sent_at=now)
-                .returning(NotificationQueueRow)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = await settle_pending(session, queue_ids, status=str(DeliveryStatus.SENT), sent_at=now)
     if not rows:
         return 0
     inbox = [

@@ -323,23 +323,21 @@ async def pending_rows(session: AsyncSession, queue_ids: list[str]) -> list[Noti
     )
 
 
+async def settle_pending(session: AsyncSession, queue_ids: list[str], **values: Any) -> list[NotificationQueueRow]:
+    """The batch's rows still PENDING take ``values`` (a final status); returns them. Settled rows stay as they are."""
+    q = NotificationQueueRow
+    statement = (
+        update(q)
+        .where(q.id.in_([uuid.UUID(i) for i in queue_ids]), q.status == DeliveryStatus.PENDING)
+        .values(**values)
+        .returning(q)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def fail_pending(session: AsyncSession, queue_ids: list[str], reason: str) -> None:
     """Rows still PENDING become FAILED with the reason, each with its attempt logged."""
-    rows = (
-        (
-            await session.execute(
-                update(NotificationQueueRow)
-                .where(
-                    NotificationQueueRow.id.in_([uuid.UUID(q) for q in queue_ids]),
-                    NotificationQueueRow.status == DeliveryStatus.PENDING,
-                )
-                .values(status=str(DeliveryStatus.FAILED), error_message=reason)
-                .returning(NotificationQueueRow)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = await settle_pending(session, queue_ids, status=str(DeliveryStatus.FAILED), error_message=reason)
     await write_logs(session, [attempt_log(r, DeliveryStatus.FAILED, r.retry_count + 1, None, reason) for r in rows])
 
 

@@ -41,6 +41,7 @@ from notiflow.contracts import Channel
 from notiflow.models import NotificationTemplateRow
 from notiflow.templates.render import Rendered, TemplateSource, render, template_name
 from notiflow.templates.samples import sample_context
+from notiflow.templates.store import template_source
 from notiflow.templates.validation import validate_template
 
 router = APIRouter(
@@ -66,19 +67,6 @@ _COPIED_COLUMNS = (
 #: What the audit trail compares between the version saved and the one it replaces
 #: (the rest of a name's columns cannot differ between its versions).
 _AUDITED_COLUMNS = ("subject_template", "body_template", "html_template", "display_name", "description")
-
-
-def _source(row: Template) -> TemplateSource:
-    return TemplateSource(
-        name=row.name,
-        notification_type=row.notification_type,
-        channel=row.template_type,
-        locale=row.locale,
-        subject_template=row.subject_template,
-        body_template=row.body_template,
-        html_template=row.html_template,
-        version=row.version,
-    )
 
 
 def _unsaved(draft: TemplateDraft) -> Template:
@@ -136,7 +124,7 @@ async def _save_new_version(
     row.version = (latest or 0) + 1
     row.is_active = True
     row.created_by = created_by
-    await asyncio.to_thread(validate_template, _source(row))
+    await asyncio.to_thread(validate_template, template_source(row))
     previous = await _active(session, row.name)
     await session.execute(
         update(Template)
@@ -227,5 +215,5 @@ async def preview_template(request: TemplatePreviewRequest, _admin: Admin, sessi
         assert request.template is not None  # the request model requires one of template_id / template
         row = _unsaved(request.template)
     context = request.context if request.context is not None else sample_context(row.notification_type)
-    rendered = await asyncio.to_thread(_validated_render, _source(row), context)
+    rendered = await asyncio.to_thread(_validated_render, template_source(row), context)
     return TemplatePreview(subject=rendered.subject, text=rendered.text, html=rendered.html, context=context)

@@ -18,6 +18,7 @@ from notiflow.api import (
     health,
     inbox,
     metrics,
+    policies,
     preferences,
     queue,
     redeliver,
@@ -63,6 +64,7 @@ ROUTERS = (
     webhooks.router,
     why.router,
     analytics_series.router,
+    policies.router,
 )
 
 

@@ -217,3 +217,72 @@ async def preview_template(request: TemplatePreviewRequest, _admin: Admin, sessi
     context = request.context if request.context is not None else sample_context(row.notification_type)
     rendered = await asyncio.to_thread(_validated_render, template_source(row), context)
     return TemplatePreview(subject=rendered.subject, text=rendered.text, html=rendered.html, context=context)
+
+
+def _version_ref(row: Template | None) -> dict[str, Any] | None:
+    return {"id": str(row.id), "version": row.version} if row is not None else None
+
+
+@router.post(
+    "/{template_id}/activate",
+    response_model=TemplateOut,
+    summary="Make this version the active one of its name (one-click rollback)",
+    description="Deactivates the name's active version in the same transaction; the version is validated again "
+    "first (422 with the error and its line if it no longer renders). Already active: answered as is, not audited. "
+    "Workers pick the change up within 5 s.",
+)
+async def activate_template(template_id: uuid.UUID, admin: Admin, session: Session) -> TemplateOut:
+    row = await _template_or_404(session, template_id)
+    if row.is_active:
+        return TemplateOut.of(row)
+    await asyncio.to_thread(validate_template, template_source(row))
+    previous = await _active(session, row.name)
+    await session.execute(
+        update(Template)
+        .where(Template.name == row.name, Template.is_active)
+        .values(is_active=False, updated_at=func.now())
+    )
+    row.is_active = True
+    try:
+        await session.flush()
+        await record_audit(
+            session,
+            actor=admin.user_id,
+            action="template.activate",
+            target=row.name,
+            details={"id": str(row.id), "version": row.version, "deactivated": _version_ref(previous)},
+        )
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise HTTPException(
+            409, f"template {row.name} was changed by someone else at the same moment; reload and retry"
+        ) from None
+    await session.refresh(row)
+    return TemplateOut.of(row)
+
+
+@router.post(
+    "/{template_id}/deactivate",
+    response_model=TemplateOut,
+    summary="Deactivate this version: its name then has no active version",
+    description="Recipients in that locale then get the base language's or English template of the type and "
+    "channel; with none active, their notifications fail with 'no template'. Already inactive: answered as is, "
+    "not audited.",
+)
+async def deactivate_template(template_id: uuid.UUID, admin: Admin, session: Session) -> TemplateOut:
+    row = await _template_or_404(session, template_id)
+    if not row.is_active:
+        return TemplateOut.of(row)
+    row.is_active = False
+    await session.flush()
+    await record_audit(
+        session,
+        actor=admin.user_id,
+        action="template.deactivate",
+        target=row.name,
+        details={"id": str(row.id), "version": row.version},
+    )
+    await session.commit()
+    await session.refresh(row)
+    return TemplateOut.of(row)

@@ -344,3 +344,69 @@ async def test_saving_over_a_seeded_template_records_what_it_replaced(api, db):
     assert row.details["changes"] == {
         "body_template": {"before": seeded["body_template"], "after": "{{ issue.id }} est à vous"}
     }
+
+
+# --------------------------------------------------------------------------- activate / deactivate
+
+
+async def two_versions(api) -> tuple[dict, dict]:
+    first = (await api.post(URL, headers=ADMIN, json=SMS_ASSIGNED)).json()
+    second = (await api.put(f"{URL}/{first['id']}", headers=ADMIN, json={"body_template": "{{ issue.id }} v2"})).json()
+    assert (first["version"], second["version"], second["is_active"]) == (1, 2, True)
+    return first, second
+
+
+async def test_activating_an_old_version_rolls_back_in_one_click(api, db):
+    first, second = await two_versions(api)
+    response = await api.post(f"{URL}/{first['id']}/activate", headers=bearer("u-boss", "admin"))
+    assert response.status_code == 200, response.text
+    assert (response.json()["id"], response.json()["is_active"], response.json()["version"]) == (first["id"], True, 1)
+    assert [t["id"] for t in await active(api, channel="SMS", locale="mg")] == [first["id"]]
+    versions = (await api.get(f"{URL}/{first['id']}/versions", headers=ADMIN)).json()
+    assert [(v["version"], v["is_active"]) for v in versions] == [(2, False), (1, True)]  # no new version
+
+    entry = (await audit_rows(db))[-1]
+    assert (entry.actor, entry.action, entry.target) == ("u-boss", "template.activate", "ISSUE_ASSIGNED.SMS.mg")
+    assert entry.details == {
+        "id": first["id"],
+        "version": 1,
+        "deactivated": {"id": second["id"], "version": 2},
+    }
+
+
+async def test_activating_the_active_version_changes_nothing(api, db):
+    _first, second = await two_versions(api)
+    audited = len(await audit_rows(db))
+    response = await api.post(f"{URL}/{second['id']}/activate", headers=ADMIN)
+    assert response.status_code == 200 and response.json()["is_active"]
+    assert len(await audit_rows(db)) == audited
+
+
+async def test_deactivating_leaves_the_name_without_an_active_version(api, db):
+    first, second = await two_versions(api)
+    response = await api.post(f"{URL}/{second['id']}/deactivate", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json()["is_active"] is False
+    assert await active(api, channel="SMS", locale="mg") == []
+    entry = (await audit_rows(db))[-1]
+    assert (entry.action, entry.target, entry.details) == (
+        "template.deactivate",
+        "ISSUE_ASSIGNED.SMS.mg",
+        {"id": second["id"], "version": 2},
+    )
+    audited = len(await audit_rows(db))
+    assert (await api.post(f"{URL}/{first['id']}/deactivate", headers=ADMIN)).json()["is_active"] is False
+    assert len(await audit_rows(db)) == audited  # already inactive: nothing to record
+
+    # and any version can be brought back
+    assert (await api.post(f"{URL}/{first['id']}/activate", headers=ADMIN)).status_code == 200
+    assert [t["version"] for t in await active(api, channel="SMS", locale="mg")] == [1]
+    assert (await audit_rows(db))[-1].details["deactivated"] is None
+
+
+async def test_activate_and_deactivate_are_for_admins_and_known_versions(api):
+    first, _second = await two_versions(api)
+    for action in ("activate", "deactivate"):
+        assert_error(await api.post(f"{URL}/{first['id']}/{action}", headers=bearer("u-1")), 403)
+        assert_error(await api.post(f"{URL}/{uuid.uuid4()}/{action}", headers=ADMIN), 404, "no template version")
+    assert [t["version"] for t in await active(api, channel="SMS", locale="mg")] == [2]

@@ -44,7 +44,7 @@ MAX_TIERS = 10
 MAX_REPEATS = 100
 #: A year: a due time or a delay beyond it is a typo.
 MAX_MINUTES = 366 * 24 * 60
-_ORDER = {priority: index for index, priority in enumerate(Priority)}
+_ORDER: dict[str, int] = {str(priority): index for index, priority in enumerate(Priority)}
 
 
 class TierIn(_Request):

@@ -137,9 +137,40 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
     setSaved(`Loaded version ${version.version}: press Save to make it the active version`);
   };
 
+  // Activate: that version becomes the one the pipeline renders (one click, no new version); its text is loaded.
+  const activate = async (version: Template) => {
+    try {
+      const active = await api.request<Template>("POST", `${T}/${version.id}/activate`);
+      setCurrent(active);
+      setSubject(active.subject_template ?? "");
+      setBody(active.body_template);
+      setHtml(active.html_template ?? "");
+      setSaved(`Version ${active.version} is now the active version`);
+      setProblem(null);
+      await loadVersions(active.id);
+    } catch (failure) {
+      setProblem((failure as ApiError).detail);
+      setSaved(null);
+    }
+  };
+
+  const deactivate = async (version: Template) => {
+    try {
+      const inactive = await api.request<Template>("POST", `${T}/${version.id}/deactivate`);
+      setCurrent(inactive);
+      setSaved(`Version ${inactive.version} deactivated: ${inactive.name} has no active version (recipients get the `
+        + "base language's or English template; Activate a version to bring it back)");
+      setProblem(null);
+      await loadVersions(inactive.id);
+    } catch (failure) {
+      setProblem((failure as ApiError).detail);
+      setSaved(null);
+    }
+  };
+
   return (
     <section>
-      <h1>{current.name} <small>v{current.version}</small></h1>
+      <h1>{current.name} <small>v{current.version}{current.is_active ? "" : " (inactive)"}</small></h1>
       <button type="button" className="quiet" onClick={onClose}>Back to templates</button>
       <div className="editor">
         <div className="fields">
@@ -172,7 +203,17 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
             <tr key={v.id}>
               <td>v{v.version}</td><td>{v.created_by ?? "seed"}</td><td>{when(v.created_at)}</td><td>{v.is_active ? "yes" : ""}</td>
               <td><Diff before={versions[index + 1]} after={v} /></td>
-              <td>{!v.is_active && <button type="button" onClick={() => rollBack(v)}>Roll back to v{v.version}</button>}</td>
+              <td className="actions">
+                {v.is_active ? (
+                  <button type="button" className="quiet" aria-label={`Deactivate v${v.version}`}
+                    onClick={() => void deactivate(v)}>Deactivate</button>
+                ) : (
+                  <>
+                    <button type="button" aria-label={`Activate v${v.version}`} onClick={() => void activate(v)}>Activate</button>
+                    <button type="button" className="quiet" onClick={() => rollBack(v)}>Roll back to v{v.version}</button>
+                  </>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

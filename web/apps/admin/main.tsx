@@ -3,6 +3,7 @@ import { FormEvent, StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { api, ApiError, TOKEN_KEY } from "./api";
 import { AnalyticsPage } from "./AnalyticsPage";
+import { PoliciesPage } from "./PoliciesPage";
 import { QueuePage } from "./QueuePage";
 import { TemplatesPage } from "./TemplatesPage";
 import { WhyPage } from "./WhyPage";
@@ -74,13 +75,7 @@ function Console({ onSignOut }: { onSignOut: () => void }) {
         {route === "#/queue" && <QueuePage />}
         {route === "#/analytics" && <AnalyticsPage />}
         {route === "#/why" && <WhyPage initial={params} />}
-        {route === "#/policies" && (
-          <section>
-            <h1>Policies</h1>
-            <p>Escalation policies (due times, tiers and repeats per priority) are seeded and applied by the SLA
-              workflow. Editing them here needs an admin route that does not exist yet.</p>
-          </section>
-        )}
+        {route === "#/policies" && <PoliciesPage />}
       </main>
     </>
   );

@@ -6,7 +6,7 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     setupFiles: ["src/test/setup.ts"],
-    include: ["src/**/*.test.tsx"],
+    include: ["src/**/*.test.tsx", "apps/**/*.test.tsx"],
     pool: "threads",
     poolOptions: { threads: { maxThreads: 1, minThreads: 1 } },
   },

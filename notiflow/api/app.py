@@ -43,7 +43,7 @@ DESCRIPTION = """
 Durable notifications for the issue tracker, driven by Temporal.
 
 **Authorize** with a bearer JWT (HS256, `NOTIFLOW_JWT_SECRET`): `sub` is the user id; `roles` holds
-`admin` for template, queue, analytics, audit, test and codec routes, `service` for the issue system's routes.
+`admin` for template, escalation policy, queue, analytics, audit, test and codec routes, `service` for the issue system's routes.
 `notiflow dev` prints demo tokens. Every error is JSON `{"detail": "..."}`.
 """
 

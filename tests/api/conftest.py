@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from notiflow.api.app import create_app
 from notiflow.dev.ports import free_port
+from notiflow.models import EscalationPolicyRow
 from notiflow.settings import Settings
 from tests.api.helpers import JWT_SECRET, UI_URL, LiveServer, asgi_client, temporal_address
 
@@ -85,3 +86,15 @@ async def restore_templates(db):
             text("UPDATE notification_templates SET is_active = true WHERE id = ANY(:ids)"),
             {"ids": [row.id for row in seeded if row.is_active]},
         )
+
+
+@pytest.fixture
+async def restore_policies(db):
+    """Escalation policies outlive ``db``'s truncation (seeded once by the migration): put them back after the test."""
+    async with db.begin() as session:
+        seeded = (await session.execute(text("SELECT * FROM escalation_policies"))).mappings().all()
+    yield
+    async with db.begin() as session:
+        await session.execute(text("DELETE FROM escalation_policies"))
+        for row in seeded:
+            await session.execute(EscalationPolicyRow.__table__.insert().values(**row))

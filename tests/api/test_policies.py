@@ -20,16 +20,7 @@ EDIT = {
 }
 
 
-@pytest.fixture(autouse=True)
-async def restore_policies(db):
-    """Policies outlive ``db``'s truncation (seeded once by the migration): put them back after each test."""
-    async with db.begin() as session:
-        seeded = (await session.execute(text("SELECT * FROM escalation_policies"))).mappings().all()
-    yield
-    async with db.begin() as session:
-        await session.execute(text("DELETE FROM escalation_policies"))
-        for row in seeded:
-            await session.execute(EscalationPolicyRow.__table__.insert().values(**row))
+pytestmark = pytest.mark.usefixtures("restore_policies")
 
 
 async def audit_rows(db) -> list[AuditLogRow]:

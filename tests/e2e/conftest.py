@@ -23,7 +23,7 @@ from notiflow.dev.ports import free_port
 from notiflow.dev.seed import seed_demo_users
 from notiflow.settings import DEV_JWT_SECRET, Settings
 from notiflow.tokens import make_api_token
-from tests.api.conftest import restore_templates  # noqa: F401  (a fixture, used by the console test)
+from tests.api.conftest import restore_policies, restore_templates  # noqa: F401  (fixtures of the console tests)
 from tests.api.helpers import temporal_address
 
 CHROMIUM = "/usr/bin/chromium"

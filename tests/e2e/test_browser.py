@@ -235,3 +235,54 @@ async def test_console_template_edit_reaches_the_next_mail_and_a_failed_row_is_r
         assert (
             await session.execute(text("SELECT count(*) FROM notification_queue WHERE status = 'FAILED'"))
         ).scalar() == 0
+
+
+async def test_console_edits_a_policy_and_activates_an_old_template_version(
+    stack, page, db, restore_policies, restore_templates
+):
+    admin = {"Authorization": f"Bearer {token('u-admin', 'admin')}"}
+    await page.goto(f"{stack.url}/admin#/policies")
+    await page.get_by_label("Token").fill(token("u-admin", "admin"))
+    await page.get_by_role("button", name="Sign in").click()
+
+    # Policies: a refused value shows the API's message beside its field; a valid one is saved with its firings.
+    critical = page.get_by_role("form", name="CRITICAL")
+    firings = page.get_by_role("region", name="Next firings, CRITICAL")
+    await expect(firings.get_by_role("row")).to_have_count(7)  # header, due, 2 tiers, 3 repeats
+    tier = critical.get_by_label("Tier 1 after (minutes)")
+    await tier.fill("0")
+    await critical.get_by_role("button", name="Save CRITICAL").click()
+    await expect(tier).to_have_accessible_description("Input should be greater than 0")
+    await tier.fill("30")
+    await critical.get_by_label("Repeat the last tier (times)").fill("0")
+    await critical.get_by_role("button", name="Save CRITICAL").click()
+    await critical.get_by_role("status").filter(has_text="Saved CRITICAL").wait_for()
+    await expect(tier).not_to_have_attribute("aria-invalid", "true")
+    await expect(firings.get_by_role("row")).to_have_count(4)  # header, due, 2 tiers
+    await firings.get_by_role("cell", name="270 min", exact=True).wait_for()  # due 4 h + tier 1 at 30 min
+    await page.screenshot(path=screenshot_dir() / "admin-policies.png", full_page=True)
+    async with httpx.AsyncClient(base_url=stack.url, headers=admin) as client:
+        policies = (await client.get("/api/v1/notifications/escalation-policies")).json()
+    assert (policies[0]["priority"], policies[0]["tiers"][0]["after_minutes"], policies[0]["repeat_last"]) == (
+        "CRITICAL",
+        30,
+        0,
+    )
+
+    # Templates: save a new version, then "Activate" the old one (one-click rollback), then deactivate it.
+    await page.get_by_role("link", name="Templates", exact=True).click()
+    await page.get_by_role("button", name="Edit ISSUE_ASSIGNED.EMAIL.fr").click()
+    await page.get_by_label("Text", exact=True).fill("{{ issue.id }} MARQUE-V2")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await page.get_by_role("status").filter(has_text="Saved as version 2").wait_for()
+    await page.get_by_role("button", name="Activate v1").click()
+    await page.get_by_role("status").filter(has_text="Version 1 is now the active version").wait_for()
+    await expect(page.get_by_label("Text", exact=True)).not_to_have_value(re.compile("MARQUE-V2"))
+    async with httpx.AsyncClient(base_url=stack.url, headers=admin) as client:
+        params = {"notification_type": "ISSUE_ASSIGNED", "channel": "EMAIL", "locale": "fr"}
+        [active] = (await client.get("/api/v1/notifications/templates", params=params)).json()
+        assert active["version"] == 1
+        await page.get_by_role("button", name="Deactivate v1").click()
+        await page.get_by_role("status").filter(has_text="has no active version").wait_for()
+        assert (await client.get("/api/v1/notifications/templates", params=params)).json() == []
+    assert all("422" in e for e in page.console_errors), page.console_errors

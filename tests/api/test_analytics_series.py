@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from tests.api.helpers import ADMIN, add_users, bearer, person
 from tests.api.test_queue import fill, queued
+from tests.factories import SESSION_START
 
 SERIES = "/api/v1/notifications/analytics/series"
-DAY = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+#: Stored rows are stamped relative to the session's clock (a month back, at 09:00 UTC so no row crosses midnight).
+DAY = SESSION_START.replace(hour=9, minute=0) - timedelta(days=30)
+
+
+def day(days: int) -> str:
+    """The calendar day ``days`` after DAY, as the series names it."""
+    return (DAY + timedelta(days=days)).date().isoformat()
 
 
 def at(days: int, minutes: int = 0) -> datetime:
@@ -48,16 +55,16 @@ async def test_series_per_day(api, db):
     assert response.status_code == 200, response.text
     body = response.json()
     # Every day the window touches, empty ones too (the chart's x axis).
-    assert [d["day"] for d in body["days"]] == ["2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12"]
-    first = next(d for d in body["days"] if d["day"] == "2026-03-10")
+    assert [d["day"] for d in body["days"]] == [day(-1), day(0), day(1), day(2)]
+    first = next(d for d in body["days"] if d["day"] == day(0))
     assert (first["sent"], first["failed"]) == (2, 1) and abs(first["success_rate"] - 2 / 3) < 1e-9
     assert first["p50_seconds_to_send"] == 3.0 and 3.0 < first["p95_seconds_to_send"] <= 4.0
-    second = next(d for d in body["days"] if d["day"] == "2026-03-11")
+    second = next(d for d in body["days"] if d["day"] == day(1))
     assert (second["rate_capped"], second["digested"]) == (1, 1)  # HOURLY with no hourly choice = the cap
     assert {(v["day"], v["channel"], v["count"]) for v in body["volume"]} == {
-        ("2026-03-10", "EMAIL", 3),
-        ("2026-03-11", "EMAIL", 2),
-        ("2026-03-11", "IN_APP", 1),
+        (day(0), "EMAIL", 3),
+        (day(1), "EMAIL", 2),
+        (day(1), "IN_APP", 1),
     }
     # Failed attempts, including one of a row sent at its second attempt.
     assert body["top_failure_reasons"] == [

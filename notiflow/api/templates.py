@@ -43,6 +43,7 @@ from notiflow.templates.render import Rendered, TemplateSource, render, template
 from notiflow.templates.samples import sample_context
 from notiflow.templates.store import template_source
 from notiflow.templates.validation import validate_template
+from notiflow.tokens import Principal
 
 router = APIRouter(
     prefix="/api/v1/notifications/templates", tags=["templates"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS}
@@ -243,23 +244,7 @@ async def activate_template(template_id: uuid.UUID, admin: Admin, session: Sessi
         .values(is_active=False, updated_at=func.now())
     )
     row.is_active = True
-    try:
-        await session.flush()
-        await record_audit(
-            session,
-            actor=admin.user_id,
-            action="template.activate",
-            target=row.name,
-            details={"id": str(row.id), "version": row.version, "deactivated": _version_ref(previous)},
-        )
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise HTTPException(
-            409, f"template {row.name} was changed by someone else at the same moment; reload and retry"
-        ) from None
-    await session.refresh(row)
-    return TemplateOut.of(row)
+    return await _commit_audited(session, row, admin, "template.activate", {"deactivated": _version_ref(previous)})
 
 
 @router.post(
@@ -275,14 +260,27 @@ async def deactivate_template(template_id: uuid.UUID, admin: Admin, session: Ses
     if not row.is_active:
         return TemplateOut.of(row)
     row.is_active = False
-    await session.flush()
-    await record_audit(
-        session,
-        actor=admin.user_id,
-        action="template.deactivate",
-        target=row.name,
-        details={"id": str(row.id), "version": row.version},
-    )
-    await session.commit()
+    return await _commit_audited(session, row, admin, "template.deactivate", {})
+
+
+async def _commit_audited(
+    session: AsyncSession, row: Template, admin: Principal, action: str, details: dict[str, Any]
+) -> TemplateOut:
+    """Commit a version's new state together with its audit row; a concurrent change of the same name is a 409."""
+    try:
+        await session.flush()
+        await record_audit(
+            session,
+            actor=admin.user_id,
+            action=action,
+            target=row.name,
+            details={"id": str(row.id), "version": row.version} | details,
+        )
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise HTTPException(
+            409, f"template {row.name} was changed by someone else at the same moment; reload and retry"
+        ) from None
     await session.refresh(row)
     return TemplateOut.of(row)

@@ -15,11 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from notiflow.client import NotificationClient
 from notiflow.db import make_engine, make_sessionmaker
-from notiflow.dev.binaries import find_binary
-from notiflow.dev.mailcatcher import MailCatcher
+from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
 from notiflow.templates.store import seed_templates
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from programs.dev.binaries import find_binary
+from programs.dev.mailcatcher import MailCatcher
 from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref
 from tests.services import migrated_database
 from workers.main import build_worker

@@ -31,8 +31,9 @@ from workers.registry import ALL_WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY_DIR = Path(__file__).parent / "histories"
-HISTORIES = sorted(HISTORY_DIR.rglob("*.json"))
-#: The marker Temporal's SDK core records for ``workflow.patched`` / ``deprecate_patch`` (its details: ``patch_data``).
+#: Every recorded history; a set's MANIFEST.json (written by ``make histories``) describes it and is not one.
+HISTORIES = sorted(p for p in HISTORY_DIR.rglob("*.json") if p.name != "MANIFEST.json" and p.parent.name[0] != ".")
+#: The marker Temporal's SDK core records for ``workflow.patched`` / ``deprecate_patch``.
 PATCH_MARKER = "core_patch"
 RERECORD = "run `make histories` (tests/record_histories.py) and commit the new tests/histories/current/"
 
@@ -55,7 +56,8 @@ def workflow_type_of(history: WorkflowHistory) -> str:
 
 
 def patch_markers(history: WorkflowHistory) -> set[str]:
-    """Patch ids recorded in a history (MarkerRecorded ``core_patch``, details ``patch_data`` = {"id", "deprecated"})."""
+    """Patch ids recorded in a history: MarkerRecorded ``core_patch``, its details ``patch-data`` a JSON payload
+    ``{"id": …, "deprecated": …}`` (older SDKs: ``patch_id`` as plain bytes)."""
     found = set()
     for event in history.events:
         if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
@@ -63,8 +65,9 @@ def patch_markers(history: WorkflowHistory) -> set[str]:
         marker = event.marker_recorded_event_attributes
         if marker.marker_name != PATCH_MARKER:
             continue
-        if "patch_data" in marker.details:
-            found.add(json.loads(marker.details["patch_data"].payloads[0].data)["id"])
+        data = marker.details.get("patch-data") or marker.details.get("patch_data")
+        if data is not None:
+            found.add(json.loads(data.payloads[0].data)["id"])
         elif "patch_id" in marker.details:  # the old format: plain bytes
             found.add(marker.details["patch_id"].payloads[0].data.decode())
     return found

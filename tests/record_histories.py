@@ -346,7 +346,7 @@ def write_set(recorded: Recorded) -> list[str]:
             while aside.exists():
                 aside = aside.with_name(aside.name + "-again")
             CURRENT.rename(aside)
-            print(f"kept the previous set (patch ids {sorted(old)}) as {aside.relative_to(HISTORY_DIR.parent)}")
+            print(f"kept the previous set (patch ids {sorted(old)}) as {aside.relative_to(HISTORY_DIR.parent.parent)}")
     if CURRENT.exists():
         shutil.rmtree(CURRENT)
     STAGING.rename(CURRENT)

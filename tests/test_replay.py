@@ -95,8 +95,13 @@ def _resolve(module_name: str, arg: ast.expr) -> str:
         parts.insert(0, node.attr)
         node = node.value
     if isinstance(node, ast.Name):
-        value: object = importlib.import_module(module_name)
-        for part in [node.id, *parts]:
+        dotted = [node.id, *parts]
+        module = importlib.import_module(module_name)
+        if not hasattr(module, node.id):  # a fully qualified ``package.module.NAME``
+            module = importlib.import_module(".".join(dotted[:-1]))
+            dotted = dotted[-1:]
+        value: object = module
+        for part in dotted:
             value = getattr(value, part)
         if isinstance(value, str):
             return value
@@ -121,6 +126,17 @@ def registered_types() -> list[str]:
 def test_patch_discovery_finds_the_known_patches():
     """The scan itself works: the two patches of the delivery pipeline are found by their ids."""
     assert {"delivery-outcome-visible", "critical-fallback"} <= set(patch_ids())
+
+
+def test_patch_discovery_reads_literals_and_constants():
+    """A new ``workflow.patched`` shows up by itself: a literal, a module constant or ``module.CONSTANT``."""
+    source = (
+        "if workflow.patched('literal-id'):\n    pass\n"
+        "if workflow.patched(CRITICAL_FALLBACK) and patched(workflows.delivery.workflows.OUTCOME_VISIBLE):\n    pass\n"
+        "workflow.deprecate_patch('gone')\n"
+    )
+    found = [_resolve("workflows.delivery.workflows", arg) for arg in _patched_calls(ast.parse(source))]
+    assert sorted(found) == ["critical-fallback", "delivery-outcome-visible", "literal-id"]
 
 
 @pytest.mark.parametrize("workflow_type", registered_types())

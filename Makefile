@@ -18,7 +18,7 @@ install: $(BIN)/notiflow
 WEB_PATH := PATH="$$PATH:$(abspath $(BIN))"
 WEB_SOURCES := $(shell find web/src web/apps -type f 2>/dev/null) web/package.json web/tsconfig.json \
 	web/tsconfig.lib.json web/vite.lib.config.ts web/vite.apps.config.ts
-WEB_BUILT := notiflow/api/static/.built
+WEB_BUILT := programs/api/static/.built
 
 web/node_modules/.package-lock.json: web/package-lock.json | $(BIN)/notiflow
 	cd web && $(WEB_PATH) npm ci --no-audit --no-fund
@@ -65,4 +65,4 @@ histories: install
 	$(BIN)/python -m tests.record_histories
 
 clean:
-	rm -rf $(VENV) .notiflow .pytest_cache web/node_modules web/dist notiflow/api/static
+	rm -rf $(VENV) .notiflow .pytest_cache web/node_modules web/dist programs/api/static

@@ -25,8 +25,9 @@ import psutil
 from temporalio.testing import WorkflowEnvironment
 
 from bench.results import measure, print_table
-from notiflow.dev.binaries import find_binary
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.search import SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from programs.dev.binaries import find_binary
 from tests.services import migrated_database
 from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
 from workflows.sla.workflows import IssueSlaWorkflow

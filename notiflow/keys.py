@@ -7,6 +7,13 @@ searched in the web UI and logged.
 
 from __future__ import annotations
 
+#: The workflow types the programs start, by name: the client starts them without importing workflow code
+#: (``notiflow/`` is below ``workflows/``); each ``@workflow.defn`` takes its name from here.
+ISSUE_EVENT_WORKFLOW = "IssueEventWorkflow"
+NOTIFY_WORKFLOW = "NotifyWorkflow"
+REDELIVERY_WORKFLOW = "RedeliveryWorkflow"
+SYNC_USERS_WORKFLOW = "SyncUsersWorkflow"
+
 #: The one error-spike detector of a namespace (signal-with-start from every auto-reported issue).
 SPIKE_DETECTOR_ID = "error-spike-detector"
 #: Temporal Schedules that start SummaryWorkflow.

@@ -5,7 +5,7 @@ so neither can stand in for the other: a link from an e-mail never logs anyone i
 API token unsubscribes nobody.
 
 - API tokens: ``sub`` is the user id, ``roles`` grants admin/service routes
-  (``make_api_token`` / ``read_api_token``; ``notiflow.api.auth`` turns a refusal into 401).
+  (``make_api_token`` / ``read_api_token``; ``programs.api.auth`` turns a refusal into 401).
 - Unsubscribe links (RFC 8058, no login): a token names one user × notification type ×
   channel and expires after ``UNSUBSCRIBE_LIFETIME`` (``make_unsubscribe_token`` /
   ``read_unsubscribe_token``, ``unsubscribe_url``).

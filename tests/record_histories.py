@@ -37,8 +37,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from notiflow.client import NotificationClient, _users_digest
 from notiflow.db import make_engine, make_sessionmaker
-from notiflow.dev.binaries import find_binary
-from notiflow.dev.mailcatcher import MailCatcher
 from notiflow.keys import (
     SPIKE_DETECTOR_ID,
     digest_workflow_id,
@@ -47,17 +45,20 @@ from notiflow.keys import (
     sla_workflow_id,
 )
 from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
-from notiflow.schedules import sync_schedules
+from notiflow.runs import DeliveryOutcome, RedeliveryFilter
+from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
 from notiflow.templates.store import seed_templates
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from programs.dev.binaries import find_binary
+from programs.dev.mailcatcher import MailCatcher
+from programs.schedules import sync_schedules
 from tests.delivery.sms_gateway import SmsGateway
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, event, issue_dict, ref
 from tests.services import migrated_database, temporal_binary
 from tests.test_replay import HISTORY_DIR, patch_ids, patch_markers, registered_types, workflow_type_of
 from tests.time_skipping import event_at, register_search_attributes, skip_to, wait_until
 from workers.main import build_worker
-from workflows.delivery.types import DeliveryOutcome, RedeliveryFilter
 from workflows.sla.workflows import IssueSlaWorkflow
 
 CURRENT = HISTORY_DIR / "current"

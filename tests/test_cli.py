@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from notiflow.db import asyncpg_dsn
-from notiflow.dev.ports import free_port
 from notiflow.settings import Settings, load_settings
+from programs.dev.ports import free_port
 from tests.factories import event_dict, issue_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -386,7 +386,7 @@ def test_compose_images_are_current_and_pinned():
 
 
 def test_compose_admin_tools_create_the_schemas_and_register_every_search_attribute():
-    from notiflow.temporal import SEARCH_ATTRIBUTES
+    from notiflow.search import SEARCH_ATTRIBUTES
 
     services = _compose()["services"]
     schema = services["temporal-schema"]

@@ -129,14 +129,15 @@ def test_patch_discovery_finds_the_known_patches():
 
 
 def test_patch_discovery_reads_literals_and_constants():
-    """A new ``workflow.patched`` shows up by itself: a literal, a module constant or ``module.CONSTANT``."""
+    """A new ``workflow.patched`` shows up by itself: a literal, a module constant or ``package.module.CONSTANT``
+    (resolved here against this module's own constants)."""
     source = (
         "if workflow.patched('literal-id'):\n    pass\n"
-        "if workflow.patched(CRITICAL_FALLBACK) and patched(workflows.delivery.workflows.OUTCOME_VISIBLE):\n    pass\n"
+        "if not workflow.patched(PATCH_MARKER) and patched(tests.test_replay.RERECORD):\n    pass\n"
         "workflow.deprecate_patch('gone')\n"
     )
-    found = [_resolve("workflows.delivery.workflows", arg) for arg in _patched_calls(ast.parse(source))]
-    assert sorted(found) == ["critical-fallback", "delivery-outcome-visible", "literal-id"]
+    found = [_resolve(__name__, arg) for arg in _patched_calls(ast.parse(source))]
+    assert sorted(found) == sorted(["literal-id", PATCH_MARKER, RERECORD])
 
 
 @pytest.mark.parametrize("workflow_type", registered_types())

@@ -46,7 +46,7 @@ def test_bad_setting_names_the_variable(monkeypatch, name, value):
 
 def test_cli_stops_at_start_up_with_one_line():
     result = subprocess.run(
-        [sys.executable, "-m", "notiflow", "migrate"],
+        [sys.executable, "-m", "programs", "migrate"],
         capture_output=True,
         text=True,
         env={"PATH": "", "NOTIFLOW_API_PORT": "eighty"},

@@ -18,13 +18,25 @@ from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
-#: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox; and our own
-#: ``workflows`` package: re-importing a workflow module for every new run was the worker's largest CPU cost
-#: (issue 12). Those modules hold no mutable module state; the sandbox still refuses non-deterministic calls.
+#: What the sandbox shares with the host instead of re-importing for every run: third-party libraries the
+#: workflow inputs are built with (pydantic and what it calls while validating) and ``notiflow``, the shared
+#: layer below ``workflows/`` (contracts, run inputs, ids, search-attribute keys: data and constants, no
+#: workflow code — tests/test_layers.py keeps it from importing any). The project's workflow code
+#: (``workflows/``) is never passed through, so the sandbox refuses its non-deterministic calls;
+#: tests/test_sandbox.py proves it with ``datetime.now()``, ``random``, ``uuid4`` and ``open``.
+PASSED_THROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "typing_extensions",
+    "typing_inspection",
+    "email_validator",
+    "idna",
+    "phonenumbers",
+    "notiflow",
+)
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "email_validator", "idna", "phonenumbers", "workflows"
-    )
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
 )
 
 

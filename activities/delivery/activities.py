@@ -20,7 +20,7 @@ from activities.delivery.in_app import deliver_in_app
 from activities.delivery.planning import (
     NO_ON_CALL,
     NOBODY,
-    Audience,
+    PlanningContext,
     issue_context_from_event,
     queue_rows,
     subscription_rows,
@@ -28,21 +28,16 @@ from activities.delivery.planning import (
 from activities.delivery.providers import make_providers
 from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from activities.delivery.recording import AnswerRecorder, heartbeating
+from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationQueueRow
+from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates
+from workflows.delivery import interface
 from workflows.delivery.rules import derived_types, resolve_recipients
-from workflows.delivery.types import (
-    BatchResult,
-    DeliveryBatch,
-    DeliveryPlan,
-    FallbackPlan,
-    FallbackRequest,
-    MarkFailed,
-    NotificationRequest,
-)
+from workflows.delivery.types import BatchResult, DeliveryBatch, DeliveryPlan, FallbackPlan, FallbackRequest, MarkFailed
 
 
 class DeliveryActivities:
@@ -61,7 +56,7 @@ class DeliveryActivities:
         for provider in self.providers.values():
             await provider.close()
 
-    @activity.defn(name="plan_deliveries")
+    @implements(interface.plan_deliveries)
     async def plan_deliveries(self, request: NotificationRequest) -> DeliveryPlan:
         """Record the event, resolve recipients, decide and render per recipient × channel, queue the rows."""
         now = request.as_of or datetime.now(timezone.utc)
@@ -78,7 +73,7 @@ class DeliveryActivities:
         plan.already_done = sum(1 for d in deliveries if d is None)
         return plan
 
-    async def _audience(self, session: AsyncSession, request: NotificationRequest, now: datetime) -> Audience:
+    async def _audience(self, session: AsyncSession, request: NotificationRequest, now: datetime) -> PlanningContext:
         """Who hears (one type each), and what the rules need about them.
 
         A critical notification never goes to nobody: with no admin on call it goes to
@@ -114,7 +109,7 @@ class DeliveryActivities:
                     type="IssueNotRecorded",
                 )
         users = await queries.users_by_id(session, list(recipients))
-        return Audience(
+        return PlanningContext(
             recipients=recipients,
             users=users,
             preferences=await queries.preferences_for(session, list(users), {str(t) for t in recipients.values()}),
@@ -124,7 +119,7 @@ class DeliveryActivities:
             fallback=fallback,
         )
 
-    @activity.defn(name="deliver")
+    @implements(interface.deliver)
     async def deliver(self, batch: DeliveryBatch) -> BatchResult:
         """Send a batch of queue rows over one channel; only rows still PENDING are sent."""
         if batch.channel == Channel.IN_APP:
@@ -204,7 +199,7 @@ class DeliveryActivities:
             )
         return await self._tally(batch.queue_ids)
 
-    @activity.defn(name="plan_fallbacks")
+    @implements(interface.plan_fallbacks)
     async def plan_fallbacks(self, request: FallbackRequest) -> FallbackPlan:
         """Critical rows that ended FAILED: queue each on the person's next channel (NOTIFLOW_CRITICAL_FALLBACK)."""
         async with self.sessions.begin() as session:
@@ -213,7 +208,7 @@ class DeliveryActivities:
                 session, request.queue_ids, request.request, templates, self.settings, datetime.now(timezone.utc)
             )
 
-    @activity.defn(name="mark_failed")
+    @implements(interface.mark_failed)
     async def mark_failed(self, request: MarkFailed) -> BatchResult:
         """After the last attempt: rows still PENDING become FAILED with the reason."""
         async with self.sessions.begin() as session:

@@ -27,10 +27,11 @@ from activities.delivery import queries
 from activities.delivery.planning import channel_address, issue_context_from_event, template_context
 from notiflow.contracts import Channel, DeliveryStatus, IssueEvent, NotificationType
 from notiflow.models import IssueEventRow, NotificationQueueRow, UserRow, table
+from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
 from notiflow.templates.render import TemplateSource
 from notiflow.templates.store import render_for
-from workflows.delivery.types import Delivery, FallbackPlan, NotificationRequest
+from workflows.delivery.types import Delivery, FallbackPlan
 
 Queue = NotificationQueueRow
 

@@ -23,6 +23,7 @@ from notiflow.contracts import (
     UserRef,
 )
 from notiflow.models import UserRow
+from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
 from notiflow.templates.render import TemplateSource, template_name
 from notiflow.templates.samples import sample_context
@@ -36,7 +37,7 @@ from workflows.delivery.rules import (
     derived_types,
     is_critical,
 )
-from workflows.delivery.types import DeliveryPlan, NotificationRequest, RetrySpec
+from workflows.delivery.types import DeliveryPlan, RetrySpec
 
 #: Fallbacks of a critical audience, recorded on the rows (``context_data.fallback``) and in the run's outcome.
 NO_ON_CALL = "no admin on call: sent to every admin"
@@ -57,7 +58,7 @@ def empty_plan(settings: Settings) -> DeliveryPlan:
 
 
 @dataclass
-class Audience:
+class PlanningContext:
     """Everything ``queue_rows`` needs, loaded by the plan activity in one transaction."""
 
     recipients: dict[str, NotificationType]
@@ -71,7 +72,7 @@ class Audience:
 
 
 def queue_rows(
-    request: NotificationRequest, audience: Audience, settings: Settings, now: datetime
+    request: NotificationRequest, audience: PlanningContext, settings: Settings, now: datetime
 ) -> tuple[list[dict[str, Any]], DeliveryPlan]:
     """One row per recipient × channel, decided by ``decide_for_recipient`` and rendered; the plan's counts."""
     plan = empty_plan(settings)
@@ -103,7 +104,7 @@ def queue_rows(
 
 def _row_for(
     request: NotificationRequest,
-    audience: Audience,
+    audience: PlanningContext,
     user: UserRow,
     notification_type: NotificationType,
     channel: Channel,

@@ -11,15 +11,17 @@ from __future__ import annotations
 from sqlalchemy import and_, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 
 from activities.delivery.planning import empty_plan
 from activities.delivery.queries import write_logs
+from activities.implements import implements
 from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus
 from notiflow.models import AuditLogRow, NotificationQueueRow
+from notiflow.runs import RedeliveryRequest
 from notiflow.settings import Settings
-from workflows.delivery.types import Delivery, RedeliveryRequest, Requeued
+from workflows.delivery import interface
+from workflows.delivery.types import Delivery, Requeued
 
 #: Rows one request re-queues at most (its plan travels in the workflow history); run another for the rest.
 MAX_ROWS_PER_REQUEST = 5_000
@@ -31,7 +33,7 @@ class RedeliveryActivities:
         self.sessions = sessions
         self.settings = settings
 
-    @activity.defn(name="requeue_failed")
+    @implements(interface.requeue_failed)
     async def requeue_failed(self, request: RedeliveryRequest) -> Requeued:
         """FAILED rows matching the filter become PENDING, marked with the request; logged and audited."""
         q = NotificationQueueRow

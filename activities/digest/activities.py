@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 from temporalio.client import Client
 
 from activities.delivery.planning import channel_address, empty_plan
 from activities.delivery.queries import attempt_log, insert_queue_rows, write_logs
+from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import DeliveryStatus
 from notiflow.keys import digest_workflow_id
@@ -29,17 +29,19 @@ from notiflow.models import (
     UserRow,
     table,
 )
+from notiflow.search import search_attributes
 from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates, recipient_context, render_for
-from notiflow.temporal import search_attributes
+from workflows.delivery import interface as delivery_interface
 from workflows.delivery.rules import is_closed
+from workflows.delivery.types import DigestRouting
+from workflows.digest import interface as digest_interface
 from workflows.digest.types import (
     DigestAdditions,
     DigestComposition,
     DigestFlush,
     DigestInput,
     DigestItem,
-    DigestRouting,
     DigestSettle,
     next_digest_at,
 )
@@ -55,7 +57,7 @@ class DigestActivities:
         self.client = client
         self.templates = Snapshot(load_active_templates)
 
-    @activity.defn(name="route_to_digest")
+    @implements(delivery_interface.route_to_digest)
     async def route_to_digest(self, routing: DigestRouting) -> int:
         """Give each row the time its digest goes out and signal-with-start its recipient's DigestWorkflow."""
         frequency = {item.queue_id: item.frequency for item in routing.items}
@@ -118,7 +120,7 @@ class DigestActivities:
             )
         return len(rows)
 
-    @activity.defn(name="compose_digest")
+    @implements(digest_interface.compose_digest)
     async def compose_digest(self, flush: DigestFlush) -> DigestComposition:
         """One DIGEST queue row per channel listing the items still pending; issues resolved since show as resolved."""
         plan = empty_plan(self.settings)
@@ -249,7 +251,7 @@ class DigestActivities:
             },
         }
 
-    @activity.defn(name="settle_digest")
+    @implements(digest_interface.settle_digest)
     async def settle_digest(self, settle: DigestSettle) -> int:
         """Items take their digest's outcome: SENT "in digest <id>", or FAILED with its error."""
         q = NotificationQueueRow

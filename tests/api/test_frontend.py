@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from notiflow.api.app import create_app
-from notiflow.api.frontend import STATIC
 from notiflow.settings import DEV_JWT_SECRET
 from notiflow.tokens import read_api_token
+from programs.api.app import create_app
+from programs.api.frontend import STATIC
 from tests.api.helpers import asgi_client
 
 

@@ -18,9 +18,9 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 
 from notiflow.client import NotificationClient
 from notiflow.models import AuditLogRow, NotificationLogRow, NotificationQueueRow
+from notiflow.runs import DeliveryOutcome, RedeliveryFilter
 from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, event, issue_dict, ref
-from workflows.delivery.types import DeliveryOutcome, RedeliveryFilter
 
 
 async def _result(client, workflow_id: str) -> DeliveryOutcome:
@@ -202,8 +202,8 @@ async def test_a_workflow_task_that_keeps_failing_is_surfaced(temporal_env, sett
     import httpx
     from temporalio.client import Client
 
-    from notiflow.dev.ports import free_port
     from notiflow.temporal import DATA_CONVERTER, metrics_runtime
+    from programs.dev.ports import free_port
 
     address = f"127.0.0.1:{free_port()}"
     client = await Client.connect(

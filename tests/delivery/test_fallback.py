@@ -16,11 +16,12 @@ from activities.delivery.fallback import next_channels
 from notiflow.client import NotificationClient
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationQueueRow
+from notiflow.runs import DeliveryOutcome, NotificationRequest
 from tests.conftest import running_worker
 from tests.delivery.sms_gateway import SmsGateway
 from tests.delivery.test_sms import PHONE, sms_settings
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
-from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
+from workflows.delivery.types import DeliveryBatch
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 from notiflow.client import NotificationClient
 from notiflow.contracts import InvalidEvent
 from notiflow.models import InAppNotificationRow, IssueEventRow, IssueRow, NotificationLogRow, NotificationQueueRow
+from notiflow.runs import DeliveryOutcome
 from tests.conftest import running_worker
 from tests.factories import (
     ADMIN_EN,
@@ -25,7 +26,6 @@ from tests.factories import (
     ref,
     shifted,
 )
-from workflows.delivery.types import DeliveryOutcome
 
 
 def _nested(depth: int) -> dict:

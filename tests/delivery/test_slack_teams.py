@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow, WebhookSubscriptionRow
+from notiflow.runs import DeliveryOutcome
 from tests.delivery.hook_receiver import Received, Receiver, Reply
 from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref
-from workflows.delivery.types import DeliveryOutcome
 
 SLACK_BLOCKS = {"header", "section", "context", "actions", "divider"}
 CARD_ELEMENTS = {"TextBlock", "FactSet", "Container", "ColumnSet", "Image"}

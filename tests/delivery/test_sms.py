@@ -17,10 +17,11 @@ from notiflow.client import NotificationClient
 from notiflow.contracts import User, normalise_phone
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationPreferenceRow, NotificationQueueRow, UserRow
+from notiflow.runs import DeliveryOutcome, NotificationRequest
 from tests.conftest import running_worker
 from tests.delivery.sms_gateway import Scripted, SmsGateway
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
-from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
+from workflows.delivery.types import DeliveryBatch
 
 PHONE = "+261341234567"
 WITH_PHONE = ASSIGNEE.model_copy(update={"phone": PHONE})

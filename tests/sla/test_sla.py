@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
-from notiflow.temporal import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
+from notiflow.search import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker

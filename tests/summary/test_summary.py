@@ -11,8 +11,8 @@ from sqlalchemy import distinct, func, select
 from temporalio.client import ScheduleActionResult, ScheduleBackfill, ScheduleOverlapPolicy
 
 from notiflow.models import IssueEventRow, IssueRow, NotificationPreferenceRow
-from notiflow.schedules import SUMMARY_SCHEDULES, sync_schedules
 from notiflow.templates.samples import sample_context
+from programs.schedules import SUMMARY_SCHEDULES, sync_schedules
 from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY
 from tests.time_skipping import add_users, mails_of_type, save_history, wait_until
 from workflows.summary.workflows import SummaryWorkflow

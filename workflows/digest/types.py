@@ -13,20 +13,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from notiflow.contracts import Frequency
+from notiflow.runs import DeliveryOutcome
 from workflows.delivery.rules import quiet_until
-from workflows.delivery.types import DeliveryOutcome, DeliveryPlan
-
-
-class DigestRoute(BaseModel):
-    queue_id: str
-    frequency: Frequency
-
-
-class DigestRouting(BaseModel):
-    """Queue rows the plan put into digests; ``as_of`` is the workflow's clock."""
-
-    items: list[DigestRoute]
-    as_of: datetime
+from workflows.delivery.types import DeliveryPlan
 
 
 class DigestItem(BaseModel):

@@ -14,15 +14,13 @@ from datetime import datetime, timezone
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-with workflow.unsafe.imports_passed_through():
-    from notiflow.contracts import NotificationType
-    from notiflow.keys import notify_workflow_id
-    from notiflow.temporal import ISSUE_PRIORITY, search_attributes
-    from workflows.delivery.types import Audience, NotificationRequest
-    from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
-
+from notiflow.contracts import NotificationType
+from notiflow.keys import notify_workflow_id
+from notiflow.runs import Audience, NotificationRequest
+from notiflow.search import ISSUE_PRIORITY, search_attributes
 from workflows.delivery.workflows import NotifyWorkflow
 from workflows.history import should_continue_as_new
+from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
 
 
 @workflow.defn

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from notiflow.contracts import NotificationType
-from workflows.delivery.types import DeliveryOutcome
+from notiflow.runs import DeliveryOutcome
 
 #: How many days each summary covers, ending at its scheduled time.
 SUMMARY_DAYS: dict[NotificationType, int] = {

@@ -1,0 +1,3 @@
+from programs.cli import app
+
+app()

@@ -1,0 +1,68 @@
+"""The Temporal Schedules that start SummaryWorkflow: ``summary-daily`` and ``summary-weekly``.
+
+``sync_schedules`` is idempotent: it creates what is missing and brings what
+exists up to date (spec, time zone, task queue), keeping whatever state an
+operator set in the web UI (paused, note).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from notiflow.contracts import NotificationType
+from notiflow.keys import DAILY_SUMMARY_SCHEDULE_ID, WEEKLY_SUMMARY_SCHEDULE_ID
+from notiflow.search import search_attributes
+from notiflow.settings import Settings
+from workflows.summary.types import SummaryInput
+
+#: schedule id → (report, cron in the configured time zone)
+SUMMARY_SCHEDULES: dict[str, tuple[NotificationType, str]] = {
+    DAILY_SUMMARY_SCHEDULE_ID: (NotificationType.DAILY_ISSUE_SUMMARY, "0 8 * * *"),  # 08:00 every day
+    WEEKLY_SUMMARY_SCHEDULE_ID: (NotificationType.WEEKLY_ISSUE_REPORT, "0 8 * * 1"),  # Monday 08:00
+}
+
+
+def summary_schedule(report: NotificationType, cron: str, settings: Settings, schedule_id: str) -> Schedule:
+    from workflows.summary.workflows import SummaryWorkflow
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            SummaryWorkflow.run,
+            SummaryInput(report=report),
+            id=schedule_id,
+            task_queue=settings.task_queue,
+            typed_search_attributes=search_attributes(notification_type=report),
+            static_summary=f"{report} ({cron} {settings.timezone})",
+        ),
+        spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=settings.timezone),
+        # A summary missed while Temporal was down still goes out if it is less than a day late.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
+async def sync_schedules(client: Client, settings: Settings) -> list[str]:
+    """Create or update the summary schedules; returns their ids."""
+    for schedule_id, (report, cron) in SUMMARY_SCHEDULES.items():
+        desired = summary_schedule(report, cron, settings, schedule_id)
+        try:
+            await client.create_schedule(schedule_id, desired)
+        except ScheduleAlreadyRunningError:
+
+            def keep_state(current: ScheduleUpdateInput, desired: Schedule = desired) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=dataclasses.replace(desired, state=current.description.schedule.state))
+
+            await client.get_schedule_handle(schedule_id).update(keep_state)
+    return list(SUMMARY_SCHEDULES)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -349,3 +350,85 @@ class AuditLogRow(Base):
     details: Mapped[dict | None] = mapped_column(JSONB)
 
     __table_args__ = (Index(None, "at"), Index(None, "action", "at"))
+
+
+class SuppressionRow(Base):
+    """An address notiflow must not send to on a channel (DESIGN §4): hard bounce, complaint, manual, invalid.
+
+    ``address`` is normalised (lowercase email, E.164 phone, the subscription id of a hook). At most one
+    entry per (channel, address) is ``active``; removing one keeps it (``removed_at``, ``removed_by``).
+    ``scope`` ``NON_CRITICAL`` (a complaint) still lets critical notifications through.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(500))
+    #: HARD_BOUNCE, SOFT_BOUNCE_LIMIT, COMPLAINT, MANUAL, INVALID
+    reason: Mapped[str] = mapped_column(String(32))
+    #: ALL, or NON_CRITICAL (critical notifications still go)
+    scope: Mapped[str] = mapped_column(String(16), server_default="ALL")
+    status_code: Mapped[str | None] = mapped_column(String(32))
+    status_text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="SET NULL")
+    )
+    #: who added it: an admin's id (MANUAL), else ``notiflow``
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("uq_suppressions_active_address", "channel", "address", unique=True, postgresql_where=text("active")),
+        Index(None, "created_at", "id"),
+        Index(None, "address"),
+    )
+
+
+class BounceReportRow(Base):
+    """Every report the bounce receiver accepted — DSN, ARF or unreadable — kept with its raw bytes.
+
+    ``bounce_type`` HARD / SOFT / COMPLAINT / NONE (a ``delayed`` or ``delivered`` notice); a report that
+    matched no queue row, or could not be read, says why in ``unmatched_reason``. Soft bounces are counted
+    from here (``NOTIFLOW_SOFT_BOUNCE_LIMIT`` within 7 days). ``engagement`` holds what the report means
+    for the row's engagement (``BOUNCED`` / ``COMPLAINED``), written by ``activities/bounces/effects.py``.
+    """
+
+    __tablename__ = "bounce_reports"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: DSN (RFC 3464), ARF (RFC 5965), UNKNOWN
+    kind: Mapped[str] = mapped_column(String(16))
+    envelope_from: Mapped[str | None] = mapped_column(String(500))
+    envelope_to: Mapped[str | None] = mapped_column(String(500))
+    raw_size: Mapped[int] = mapped_column(Integer)
+    #: the first RAW_LIMIT bytes of the message, for an operator to look at
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    verp_code: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(500))
+    queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="SET NULL")
+    )
+    channel: Mapped[str] = mapped_column(String(20), server_default="EMAIL")
+    address: Mapped[str | None] = mapped_column(String(500))
+    #: failed / delayed / delivered / relayed / expanded (DSN), abuse / fraud / … (ARF)
+    action: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str | None] = mapped_column(String(32))
+    diagnostic: Mapped[str | None] = mapped_column(Text)
+    #: HARD, SOFT, COMPLAINT, NONE
+    bounce_type: Mapped[str] = mapped_column(String(16))
+    unmatched_reason: Mapped[str | None] = mapped_column(Text)
+    suppression_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("suppressions.id", ondelete="SET NULL")
+    )
+    engagement: Mapped[dict | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        Index(None, "received_at"),
+        Index(None, "queue_id"),
+        Index(None, "address", "bounce_type", "received_at"),
+    )

@@ -117,6 +117,17 @@ class Settings(BaseSettings):
         description="channel order a FAILED critical notification falls back along (comma-separated)",
     )
 
+    bounce_address: str | None = Field(
+        default=None,
+        description="envelope sender base for VERP (bounces@tracker.example → bounces+{code}@tracker.example); "
+        "unset = EMAIL_FROM as envelope sender, no VERP",
+    )
+    soft_bounce_limit: int = Field(
+        default=3, ge=1, le=100, description="soft bounces (4.x.x) of one address within 7 days that suppress it"
+    )
+    bounce_host: str = Field(default="127.0.0.1", description="where `notiflow bounces` listens (0.0.0.0: all)")
+    bounce_port: int = Field(default=2525, ge=1, le=65535, description="the SMTP port of `notiflow bounces`")
+
     notification_retry_attempts: int = Field(
         default=3, ge=1, le=100, validation_alias=_tracker_name("NOTIFICATION_RETRY_ATTEMPTS")
     )
@@ -221,6 +232,16 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value or None
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        local, at, domain = value.strip().partition("@")
+        if not at or not local or "." not in domain or "+" in local or any(c.isspace() for c in value):
+            raise ValueError("must be a plain address such as bounces@tracker.example (no '+', no name)")
+        return f"{local}@{domain.lower()}"
 
     @field_validator("critical_fallback")
     @classmethod

@@ -234,6 +234,32 @@ def schedules_sync() -> None:
 
 
 @app.command()
+def bounces(
+    host: str | None = typer.Option(None, help="address to listen on (default NOTIFLOW_BOUNCE_HOST, 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="SMTP port (default NOTIFLOW_BOUNCE_PORT, 2525)"),
+) -> None:
+    """Receive bounces (RFC 3464 DSNs) and complaints (RFC 5965) for NOTIFLOW_BOUNCE_ADDRESS over SMTP."""
+    settings = _settings()
+    if not settings.bounce_address:
+        errors.print("[red]error:[/] NOTIFLOW_BOUNCE_ADDRESS is not set (e.g. bounces@tracker.example)")
+        raise typer.Exit(2)
+    settings = settings.model_copy(
+        update={k: v for k, v in (("bounce_host", host), ("bounce_port", port)) if v is not None}
+    )
+    from notiflow.db import check_database
+    from programs.bounces import serve_bounces
+
+    _run(check_database(_database_url(settings)))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await serve_bounces(settings, stop)
+
+    _run(main())
+
+
+@app.command()
 def dev() -> None:
     """Run the whole stack on this machine until Ctrl-C: Temporal + web UI, PostgreSQL, mail, SMS and webhook
     catchers, worker, API."""

@@ -8,6 +8,7 @@ before it completes (``AnswerRecorder``), so a retried batch skips what was sent
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.bounces.queries import suppress_invalid, suppressed
 from activities.delivery import fallback, queries
 from activities.delivery.in_app import deliver_in_app
 from activities.delivery.planning import (
     NO_ON_CALL,
     NOBODY,
     PlanningContext,
+    channel_address,
     issue_context_from_event,
     queue_rows,
     subscription_rows,
@@ -38,6 +41,8 @@ from notiflow.templates.store import load_active_templates
 from workflows.delivery import interface
 from workflows.delivery.rules import derived_types, resolve_recipients
 from workflows.delivery.types import BatchResult, DeliveryBatch, DeliveryPlan, FallbackPlan, FallbackRequest, MarkFailed
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryActivities:
@@ -109,6 +114,10 @@ class DeliveryActivities:
                     type="IssueNotRecorded",
                 )
         users = await queries.users_by_id(session, list(recipients))
+        suppressions = await suppressed(
+            session,
+            [(c, a) for u in users.values() for c in (Channel.EMAIL, Channel.SMS) if (a := channel_address(u, c))],
+        )
         return PlanningContext(
             recipients=recipients,
             users=users,
@@ -117,6 +126,7 @@ class DeliveryActivities:
             issue=issue,
             sent_this_hour=await queries.recent_immediate_counts(session, list(users), now),
             fallback=fallback,
+            suppressions=suppressions,
         )
 
     @implements(interface.deliver)
@@ -163,6 +173,8 @@ class DeliveryActivities:
                     except PermanentDeliveryError as exc:
                         await answers.record(row.id, DeliveryStatus.FAILED, error=str(exc))
                         _note_critical(row, critical_failed)
+                        if exc.invalid_address:
+                            await self._suppress_invalid(row, str(exc))
                     except TransientDeliveryError as exc:
                         if critical_final if (row.context_data or {}).get("critical") else final:
                             await answers.record(
@@ -198,6 +210,18 @@ class DeliveryActivities:
                 critical_failed=critical_failed,
             )
         return await self._tally(batch.queue_ids)
+
+    async def _suppress_invalid(self, row: NotificationQueueRow, answer: str) -> None:
+        """The receiver said the address does not exist: list it (INVALID), so planning stops sending there."""
+        if not row.address:
+            return
+        try:
+            async with self.sessions.begin() as session:
+                await suppress_invalid(
+                    session, channel=row.delivery_method, address=row.address, queue_id=row.id, text=answer
+                )
+        except Exception:  # the answer itself is stored; a lost list entry is re-made by the next refusal
+            log.warning("could not add %s %s to the suppression list", row.delivery_method, row.id, exc_info=True)
 
     @implements(interface.plan_fallbacks)
     async def plan_fallbacks(self, request: FallbackRequest) -> FallbackPlan:

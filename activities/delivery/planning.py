@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from activities.bounces.suppression import applies, describe
 from notiflow.contracts import (
     DEFAULT_CHANNELS,
     Channel,
@@ -69,6 +70,8 @@ class PlanningContext:
     #: (recipient, channel) → immediate notifications in the last hour (rate cap)
     sent_this_hour: Counter
     fallback: str | None = None
+    #: (channel, address) → its active suppression (``activities/bounces/queries.py : suppressed``)
+    suppressions: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 def queue_rows(
@@ -99,7 +102,52 @@ def queue_rows(
             elif row["status"] == DeliveryStatus.FAILED:
                 plan.failed[channel] = plan.failed.get(channel, 0) + 1
             rows.append(row)
+        if critical and audience.suppressions:
+            rows += _suppression_fallbacks(request, audience, user, notification_type, rows, settings, now)
     return rows, plan
+
+
+def _suppressed(audience: PlanningContext, user: UserRow, channel: Channel | str, critical: bool):
+    """The suppression that stops this person's notification on this channel, if any."""
+    address = channel_address(user, channel)
+    entry = audience.suppressions.get((str(channel), address)) if address else None
+    return entry if entry is not None and applies(entry, critical=critical) else None
+
+
+def _suppression_fallbacks(
+    request: NotificationRequest,
+    audience: PlanningContext,
+    user: UserRow,
+    notification_type: NotificationType,
+    rows: list[dict[str, Any]],
+    settings: Settings,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """A critical notification skipped on a suppressed address goes at once on the person's next channel in
+    ``NOTIFLOW_CRITICAL_FALLBACK`` (as ``fallback.py`` does for a FAILED one): none if it is already on its
+    way on a later channel; the rows say ``fallback_to`` / ``fallback_of``."""
+    mine = {r["delivery_method"]: r for r in rows if r["recipient_id"] == user.id}
+    order = settings.critical_fallback_channels
+    added: list[dict[str, Any]] = []
+    for skipped in [r for r in mine.values() if r["context_data"].get("suppressed")]:
+        failed = skipped["delivery_method"]
+        for channel in order[order.index(failed) + 1 :] if failed in order else order:
+            planned = mine.get(channel)
+            if planned is not None:
+                if planned["status"] == DeliveryStatus.PENDING:
+                    break  # told there already
+                continue
+            if not channel_address(user, channel) or _suppressed(audience, user, channel, True):
+                continue
+            row = _row_for(request, audience, user, notification_type, Channel(channel), True, settings, now)
+            if row["status"] != DeliveryStatus.PENDING:
+                continue
+            row["context_data"] |= {"fallback_of": str(skipped["id"]), "fallback_from": failed}
+            skipped["context_data"]["fallback_to"] = {"channel": channel, "queue_id": str(row["id"])}
+            mine[channel] = row
+            added.append(row)
+            break
+    return added
 
 
 def _row_for(
@@ -131,6 +179,11 @@ def _row_for(
         max_per_hour=settings.max_per_hour,
     )
     status, reason, unsubscribe = decision.status, decision.reason, None
+    suppression = _suppressed(audience, user, channel, critical)
+    if suppression is not None and status == DeliveryStatus.PENDING:
+        status, reason = DeliveryStatus.CANCELLED, describe(suppression)
+    else:
+        suppression = None
     fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
     if status == DeliveryStatus.PENDING:
         if channel == Channel.EMAIL and not critical:
@@ -156,6 +209,8 @@ def _row_for(
     } | digest
     if audience.fallback:
         context_data["fallback"] = audience.fallback
+    if suppression is not None:
+        context_data["suppressed"] = {"id": str(suppression.id), "reason": suppression.reason}
     return {
         "id": uuid.uuid4(),
         "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",

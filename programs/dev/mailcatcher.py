@@ -76,7 +76,7 @@ class MailCatcher:
         self._controller: Any = None
 
     def start(self) -> None:
-        from aiosmtpd.controller import Controller  # the dev extra
+        from aiosmtpd.controller import Controller
 
         if self.sink.folder is not None:
             self.sink.folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,15 @@ from notiflow.contracts import Channel
 
 
 class PermanentDeliveryError(Exception):
-    """Retrying cannot help (bad address, 5xx, template error): the row ends FAILED."""
+    """Retrying cannot help (bad address, 5xx, template error): the row ends FAILED.
+
+    ``invalid_address``: the receiving system said the address does not exist (an SMS gateway's "number
+    invalid", a hook's 410 Gone): the address goes on the suppression list (reason ``INVALID``).
+    """
+
+    def __init__(self, message: str, *, invalid_address: bool = False):
+        super().__init__(message)
+        self.invalid_address = invalid_address
 
 
 class TransientDeliveryError(Exception):

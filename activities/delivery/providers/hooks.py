@@ -129,7 +129,9 @@ class HookProvider:
         if status == 410:
             reason = f"the receiver answered 410 Gone at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
             await self.subscriptions.deactivate(subscription.id, reason)
-            raise PermanentDeliveryError(f"{self.kind_name} receiver answered {said}; subscription deactivated")
+            raise PermanentDeliveryError(
+                f"{self.kind_name} receiver answered {said}; subscription deactivated", invalid_address=True
+            )
         if 300 <= status < 400:
             where = answer.headers.get("location", "")
             raise PermanentDeliveryError(

@@ -98,6 +98,21 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+#: A gateway's words for "this number does not exist" (Twilio 21211 / 21614 say it in words too).
+_NUMBER_INVALID = re.compile(
+    r"(invalid|not (a )?valid|unknown|does not exist|unallocated|disconnected|not (a )?mobile)[^.;]{0,40}"
+    r"(number|phone|recipient|destination|msisdn|subscriber)"
+    r"|(number|phone|recipient|destination|msisdn|subscriber)[^.;]{0,60}"
+    r"(invalid|not (a )?valid|unknown|does not exist|unallocated|disconnected|not (a )?mobile)",
+    re.IGNORECASE,
+)
+
+
+def number_invalid(status: int, answer: str) -> bool:
+    """A permanent answer saying the number itself is wrong (400/404/410/422 naming it), not our request."""
+    return status in (400, 404, 410, 422) and bool(_NUMBER_INVALID.search(answer))
+
+
 def _json(response: OutboundResponse):
     try:
         return json.loads(response.text)
@@ -204,7 +219,7 @@ class SmsProvider:
         answer = f"SMS gateway answered {status}: {_answer(response) or 'no explanation'}"
         if status == 429 or status >= 500:
             raise TransientDeliveryError(answer, retry_after=response.retry_after())
-        raise PermanentDeliveryError(answer)
+        raise PermanentDeliveryError(answer, invalid_address=number_invalid(status, answer))
 
     async def close(self) -> None:
         if self._client is not None:

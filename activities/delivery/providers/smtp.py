@@ -23,6 +23,7 @@ from activities.delivery.providers.base import (
 )
 from notiflow.contracts import Channel
 from notiflow.settings import Settings
+from notiflow.verp import envelope_sender
 
 
 def mail_domain(settings: Settings) -> str:
@@ -172,9 +173,12 @@ class SmtpPool:
             await smtp.login(relay.username, relay.password or "")
         return smtp
 
-    async def send(self, payload: bytes, recipient: str) -> str:
-        """Send over a pooled connection; one the server has dropped is replaced once."""
-        sender = self.settings.email_from
+    async def send(self, payload: bytes, recipient: str, sender: str | None = None) -> str:
+        """Send over a pooled connection; one the server has dropped is replaced once.
+
+        ``sender`` is the envelope sender (MAIL FROM): the row's VERP address, or EMAIL_FROM.
+        """
+        sender = sender or self.settings.email_from
         recipients = [recipient]
         async with self._slots:
             smtp = None if self._idle.empty() else self._idle.get_nowait()
@@ -244,11 +248,11 @@ class SmtpProvider:
             return [self.fallback, self.pool]
         return [self.pool, self.fallback]
 
-    async def _send_through_a_relay(self, payload: bytes, address: str) -> tuple[str, Relay]:
+    async def _send_through_a_relay(self, payload: bytes, address: str, sender: str) -> tuple[str, Relay]:
         unreachable: list[str] = []
         for pool in self._relays():
             try:
-                return await pool.send(payload, address), pool.relay
+                return await pool.send(payload, address, sender), pool.relay
             except RelayUnreachable as exc:
                 unreachable.append(f"{pool.relay.role} {exc}")
                 if pool is self.pool:
@@ -258,7 +262,8 @@ class SmtpProvider:
     async def send(self, mail: OutgoingMessage, *, sent_at) -> Receipt:
         payload = compose(mail, self.settings, sent_at=sent_at)
         try:
-            response, relay = await self._send_through_a_relay(payload, mail.address)
+            sender = envelope_sender(mail.queue_id, self.settings.bounce_address, self.settings.email_from)
+            response, relay = await self._send_through_a_relay(payload, mail.address, sender)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)

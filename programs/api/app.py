@@ -26,6 +26,7 @@ from programs.api import (
     preferences,
     queue,
     redeliver,
+    suppressions,
     templates,
     unsubscribe,
     users,
@@ -65,6 +66,7 @@ ROUTERS = (
     why.router,
     analytics_series.router,
     policies.router,
+    suppressions.router,
 )
 
 

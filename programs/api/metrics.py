@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from notiflow.models import NotificationQueueRow
+from notiflow.models import BounceReportRow, NotificationQueueRow, SuppressionRow
 from programs.api.deps import State
 
 UNMATCHED_ROUTE = "unmatched"
@@ -47,6 +47,26 @@ class ApiMetrics:
             ["channel", "status"],
             registry=self.registry,
         )
+        self.bounces = Gauge(
+            "notiflow_bounces",
+            "Bounce reports matched to a mail, by channel and type (HARD: 5.x.x; SOFT: 4.x.x or delayed)",
+            ["channel", "type"],
+            registry=self.registry,
+        )
+        self.complaints = Gauge(
+            "notiflow_complaints", "Abuse reports (ARF) received, by channel", ["channel"], registry=self.registry
+        )
+        self.unmatched_reports = Gauge(
+            "notiflow_bounce_reports_unmatched",
+            "Reports kept without effect: unreadable, or matching no mail notiflow sent",
+            registry=self.registry,
+        )
+        self.suppressions = Gauge(
+            "notiflow_suppressions",
+            "Addresses on the suppression list now, by channel and reason",
+            ["channel", "reason"],
+            registry=self.registry,
+        )
         self._counted_at: float | None = None
         self._counting = asyncio.Lock()
 
@@ -63,10 +83,48 @@ class ApiMetrics:
                         )
                     )
                 ).all()
+                reports = (
+                    await session.execute(
+                        select(
+                            BounceReportRow.channel,
+                            BounceReportRow.bounce_type,
+                            BounceReportRow.unmatched_reason.is_(None),
+                            func.count(),
+                        ).group_by(
+                            BounceReportRow.channel,
+                            BounceReportRow.bounce_type,
+                            BounceReportRow.unmatched_reason.is_(None),
+                        )
+                    )
+                ).all()
+                listed = (
+                    await session.execute(
+                        select(SuppressionRow.channel, SuppressionRow.reason, func.count())
+                        .where(SuppressionRow.active)
+                        .group_by(SuppressionRow.channel, SuppressionRow.reason)
+                    )
+                ).all()
             self.notifications.clear()
             for channel, status, count in counts:
                 self.notifications.labels(channel, status).set(count)
+            self._set_bounce_counts(reports, listed)
             self._counted_at = time.monotonic()
+
+    def _set_bounce_counts(self, reports, listed) -> None:
+        self.bounces.clear()
+        self.complaints.clear()
+        self.suppressions.clear()
+        unmatched = 0
+        for channel, bounce_type, matched, count in reports:
+            if not matched:
+                unmatched += count
+            elif bounce_type == "COMPLAINT":
+                self.complaints.labels(channel).inc(count)
+            elif bounce_type in ("HARD", "SOFT"):
+                self.bounces.labels(channel, bounce_type).inc(count)
+        self.unmatched_reports.set(unmatched)
+        for channel, reason, count in listed:
+            self.suppressions.labels(channel, reason).set(count)
 
 
 class RequestMetricsMiddleware:

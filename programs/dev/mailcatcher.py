@@ -4,11 +4,18 @@
 ``MailCatcher`` is the server (its own port; can be stopped and started again); its ``sink``
 keeps every message it accepts, refuses the addresses in ``rejected`` with 550 and, given a
 folder, files each message as ``NNNNN.eml`` with a line in ``index.txt``.
+
+Given ``bounce_to`` (the bounce receiver's host and port, as `notiflow dev` sets it), it also plays a
+mail system that cannot deliver: a message for ``bounce@…`` (or ``bounce+anything@…``) or for any
+address ``@bounce.example`` is accepted, filed, and answered with a real RFC 3464 DSN (5.1.1, user unknown)
+sent from the null sender to the message's envelope sender — its VERP address — through that port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -17,6 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from programs.dev.ports import free_port
+
+log = logging.getLogger(__name__)
+
+#: Addresses the catcher bounces when it has a bounce receiver to answer to.
+BOUNCING = re.compile(r"^(bounce(\+[^@]*)?@[^@]+|[^@]+@bounce\.example)$", re.IGNORECASE)
 
 
 @dataclass
@@ -45,6 +57,11 @@ class MailSink:
     messages: list[CaughtMail] = field(default_factory=list)
     #: address → the reason given with its 550
     rejected: dict[str, str] = field(default_factory=dict)
+    #: (host, port) of the bounce receiver: mail to a BOUNCING address is answered with a DSN sent there
+    bounce_to: tuple[str, int] | None = None
+    #: the DSNs sent: (envelope sender they went to, the bounced recipient)
+    bounced: list[tuple[str, str]] = field(default_factory=list)
+    _pending: set[asyncio.Task] = field(default_factory=set)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
         if address in self.rejected:
@@ -61,7 +78,35 @@ class MailSink:
             with (self.folder / "index.txt").open("a") as listing:
                 listing.write(f"{mail.path.name}\t{', '.join(mail.rcpt_tos)}\t{mail.subject}\n")
         self.messages.append(mail)
+        if self.bounce_to is not None and envelope.mail_from:
+            for rcpt in mail.rcpt_tos:
+                if BOUNCING.match(rcpt):
+                    task = asyncio.get_running_loop().create_task(
+                        self._bounce(envelope.content, envelope.mail_from, rcpt)
+                    )
+                    self._pending.add(task)
+                    task.add_done_callback(self._pending.discard)
         return "250 Message accepted for delivery"
+
+    async def _bounce(self, original: bytes, envelope_sender: str, recipient: str) -> None:
+        """Send the DSN a remote mail system would: from ``<>`` to the envelope sender, via the bounce receiver."""
+        import aiosmtplib
+
+        from activities.bounces.compose import delivery_status_notification
+
+        assert self.bounce_to is not None
+        dsn = delivery_status_notification(original=original, envelope_sender=envelope_sender, recipient=recipient)
+        host, port = self.bounce_to
+        try:
+            async with aiosmtplib.SMTP(hostname=host, port=port, timeout=10) as client:
+                await client.sendmail("", [envelope_sender], dsn)
+        except Exception as exc:
+            log.warning("the dev mail catcher could not bounce %s to %s: %s", recipient, envelope_sender, exc)
+            return
+        self.bounced.append((envelope_sender, recipient))
+        if self.folder is not None:
+            with (self.folder / "index.txt").open("a") as listing:
+                listing.write(f"(bounced)\t{recipient}\tDSN 5.1.1 sent to {envelope_sender}\n")
 
     def to(self, address: str) -> list[CaughtMail]:
         return [m for m in self.messages if address in m.rcpt_tos]

@@ -25,6 +25,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from rich.console import Console
@@ -39,6 +40,8 @@ from programs.dev.mailcatcher import MailCatcher
 from programs.dev.ports import free_port, port_is_free
 
 console = Console(stderr=True)
+#: The envelope sender base `notiflow dev` uses with its mail catcher (NOTIFLOW_BOUNCE_ADDRESS unset).
+DEV_BOUNCE_ADDRESS = "bounces@notiflow.localhost"
 
 
 @dataclass
@@ -54,6 +57,8 @@ class DevStack:
     sms: HttpCatcher | None = None
     #: the receiver of the demo's webhook, Slack and Teams subscriptions
     hooks: HttpCatcher | None = None
+    #: the bounce receiver (`notiflow bounces`), when there is a bounce address (the local one beside the catcher)
+    bounces: Any = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def __aenter__(self) -> DevStack:
@@ -94,6 +99,8 @@ class DevStack:
             self._stack.callback(self.mail.stop)
             updates |= {"smtp_host": "127.0.0.1", "smtp_port": port}
             self.urls["Mail catcher"] = f"smtp://127.0.0.1:{port} → {data_dir / 'mail'}/ (index.txt lists them)"
+            if not self.settings.bounce_address:
+                updates["bounce_address"] = DEV_BOUNCE_ADDRESS
         if not self.settings.sms_url:
             token = secrets.token_urlsafe(16)
             self.sms = sms_catcher(data_dir / "sms", token)
@@ -118,6 +125,9 @@ class DevStack:
         await asyncio.to_thread(upgrade_head, self.settings.require_database_url())
         await self._seed()
 
+        if self.settings.bounce_address:
+            await self._bounces()
+
         client = await self._temporal(data_dir, None if self.ephemeral else data_dir / "temporal.db")
         self.client = client
 
@@ -132,6 +142,22 @@ class DevStack:
             await self._api()
             if self.settings.payload_keyring:
                 await self._codec()
+
+    async def _bounces(self) -> None:
+        """The bounce receiver (`notiflow bounces`) on a free port; the mail catcher sends its DSNs there."""
+        from programs.bounces import BounceReceiver
+
+        engine = make_engine(self.settings.require_database_url(), pool_size=2)
+        self._stack.push_async_callback(engine.dispose)
+        self.bounces = BounceReceiver(make_sessionmaker(engine), self.settings, host="127.0.0.1", port=free_port())
+        await self.bounces.start()
+        self._stack.push_async_callback(self.bounces.stop)
+        if self.mail is not None:
+            self.mail.sink.bounce_to = ("127.0.0.1", self.bounces.port)
+        self.urls["Bounce receiver"] = (
+            f"smtp://127.0.0.1:{self.bounces.port} for {self.settings.bounce_address} (VERP); "
+            "mail to bounce@… or …@bounce.example bounces"
+        )
 
     async def _embedded_postgres(self, pgdata: Path) -> str:
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")

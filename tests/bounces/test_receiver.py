@@ -6,6 +6,7 @@ suppressed, and the next notification to that person is skipped — or, if criti
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import aiosmtplib
@@ -272,3 +273,22 @@ async def test_a_report_for_a_row_id_that_is_not_a_mail_is_kept_unmatched(db, bo
     async with db.begin() as session:
         entry = await record_report(session, Received(dsn.encode(), "", BOUNCE_ADDRESS, None), soft_bounce_limit=3)
     assert entry.queue_id is None and fake in entry.unmatched_reason
+
+
+async def test_the_dev_mail_catcher_bounces_mail_for_bounce_addresses_through_the_receiver(
+    db, bounce_settings, smtp, receiver
+):
+    """`notiflow dev`'s catcher: mail to bounce@… is accepted, then a DSN goes to its VERP sender."""
+    bouncing = REPORTER.model_copy(update={"id": "u-bouncing", "email": "bounce@example.mg", "roles": ["admin"]})
+    async with db.begin() as session:
+        await upsert_users(session, [ADMIN_EN, REPORTER, bouncing])
+    smtp.sink.bounce_to = ("127.0.0.1", receiver.port)
+    rows = await _sent_mail(db, bounce_settings, event("ISSUE_CREATED"))
+    row = next(r for r in rows if r.recipient_id == bouncing.id)
+    for _ in range(200):
+        if await _suppressions(db):
+            break
+        await asyncio.sleep(0.05)
+    (entry,) = await _suppressions(db)
+    assert (entry.address, entry.reason, entry.queue_id) == ("bounce@example.mg", "HARD_BOUNCE", row.id)
+    assert [rcpt for _, rcpt in smtp.sink.bounced] == ["bounce@example.mg"]  # the admin's mail did not bounce

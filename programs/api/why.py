@@ -95,6 +95,9 @@ def _decision(
         decision = "failed"
     elif row.status == DeliveryStatus.CANCELLED:
         decision = "skipped"
+        if context.get("fallback_to"):  # a suppressed address: a critical one went on the next channel
+            target = context["fallback_to"]
+            reason = f"{reason}; sent instead as {target.get('channel', '')} {target.get('queue_id', '')}".strip()
     elif digest:
         decision = "rate-capped" if rate_capped else "digested"
         done = row.status == DeliveryStatus.SENT
@@ -106,6 +109,10 @@ def _decision(
     elif row.status == DeliveryStatus.SENT:
         decision = "sent"
         reason = f"by {row.provider}" if row.provider else None
+        for key, said in (("bounced", "bounced"), ("soft_bounced", "soft-bounced"), ("complained", "reported as spam")):
+            if context.get(key):  # what came back afterwards (notiflow bounces)
+                detail = context[key]
+                reason = f"{reason + '; ' if reason else ''}{said} {detail.get('status') or ''} at {detail.get('at')}"
     else:
         held = None
         if user is not None and not context.get("critical"):

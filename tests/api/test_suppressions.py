@@ -10,7 +10,7 @@ from activities.delivery.activities import DeliveryActivities
 from notiflow.models import AuditLogRow, BounceReportRow, NotificationQueueRow
 from notiflow.runs import NotificationRequest
 from tests.api.helpers import ADMIN, SERVICE, add_users, assert_error, bearer, person
-from tests.factories import event
+from tests.factories import event, issue_dict
 
 ROUTE = "/api/v1/notifications/suppressions"
 
@@ -141,3 +141,25 @@ async def test_metrics_count_bounces_complaints_and_suppressions_by_channel(api,
     assert "notiflow_bounce_reports_unmatched 1.0" in text
     assert 'notiflow_suppressions{channel="EMAIL",reason="HARD_BOUNCE"} 1.0' in text
     assert 'notiflow_suppressions{channel="SMS",reason="INVALID"} 1.0' in text
+
+
+async def test_why_says_suppressed_and_where_a_critical_one_went_instead(api, db, api_settings):
+    on_call = person("u-ops", email="ops@example.mg", phone="+261341234567", roles=["admin"])
+    await add_users(db, on_call, person("u-rep", email="rep@example.mg"))
+    await api.post(ROUTE, json={"channel": "EMAIL", "address": "ops@example.mg"}, headers=ADMIN)
+    evt = event("ISSUE_CREATED", issue=issue_dict(priority="CRITICAL"), actor=person("u-rep"))
+    activities = DeliveryActivities(db, api_settings)
+    try:
+        await ActivityEnvironment().run(
+            activities.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf")
+        )
+    finally:
+        await activities.close()
+    answer = (
+        await api.get("/api/v1/notifications/why", params={"issue_id": evt.issue.id, "user_id": "u-ops"}, headers=ADMIN)
+    ).json()
+    decisions = {d["channel"]: d for e in answer["events"] for d in e["decisions"]}
+    assert decisions["EMAIL"]["decision"] == "skipped"
+    assert decisions["EMAIL"]["reason"].startswith("suppressed: added by an admin on ")
+    assert f"sent instead as SMS {decisions['SMS']['queue_id']}" in decisions["EMAIL"]["reason"]
+    assert decisions["SMS"]["decision"] == "pending" and "fallback of" in decisions["SMS"]["reason"]

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.bounces.queries import suppress_invalid, suppressed
+from activities.bounces.suppression import applies, describe
 from activities.delivery import fallback, queries
 from activities.delivery.in_app import deliver_in_app
 from activities.delivery.planning import (
@@ -155,6 +156,8 @@ class DeliveryActivities:
         info = activity.info()
         async with self.sessions() as session:
             rows = await queries.pending_rows(session, batch.queue_ids)
+            # listed since the row was planned (held for quiet hours, retried through an outage): not sent either
+            listed = await suppressed(session, [(r.delivery_method, r.address) for r in rows if r.address])
         transient: list[str] = []
         wait_at_least: list[float] = []  # what providers asked for (Retry-After) before the next attempt
         critical_failed: list[str] = []
@@ -168,6 +171,14 @@ class DeliveryActivities:
 
             async def one(row: NotificationQueueRow) -> None:
                 async with answers.window:
+                    entry = listed.get((row.delivery_method, row.address or ""))
+                    if entry is not None and applies(entry, critical=bool((row.context_data or {}).get("critical"))):
+                        if (row.context_data or {}).get("critical"):  # FAILED: it falls back to the next channel
+                            await answers.record(row.id, DeliveryStatus.FAILED, error=describe(entry))
+                            _note_critical(row, critical_failed)
+                        else:
+                            await answers.record(row.id, DeliveryStatus.CANCELLED, error=describe(entry))
+                        return
                     try:
                         receipt = await provider.send(_outgoing(row), sent_at=datetime.now(timezone.utc))
                     except PermanentDeliveryError as exc:

@@ -116,3 +116,44 @@ async def test_a_webhook_answering_410_is_listed_invalid(db, settings):
         "INVALID",
         "410",
     )
+
+
+async def test_an_address_listed_after_planning_is_not_sent_to_and_a_critical_row_falls_back(db, settings, smtp):
+    """A row planned before its address was listed (held for quiet hours, retried through an outage)."""
+    from activities.bounces.queries import add_suppression
+
+    async with db.begin() as session:
+        await upsert_users(session, [ADMIN_EN, ADMIN_FR, REPORTER])
+    activities = DeliveryActivities(db, settings)
+    try:
+        plans = {}
+        for priority in ("HIGH", "CRITICAL"):
+            evt = event("ISSUE_CREATED", issue=issue_dict(priority=priority))
+            plans[priority] = await ActivityEnvironment().run(
+                activities.plan_deliveries, NotificationRequest(source_id=evt.event_id, event=evt, workflow_id="wf")
+            )
+        async with db.begin() as session:
+            await add_suppression(
+                session, channel="EMAIL", address=ADMIN_EN.email, reason="HARD_BOUNCE", status_code="5.1.1"
+            )
+        results = {}
+        for priority, plan in plans.items():
+            emails = [d.queue_id for d in plan.deliveries if d.channel == "EMAIL"]
+            results[priority] = await ActivityEnvironment().run(
+                activities.deliver, DeliveryBatch(channel="EMAIL", queue_ids=emails, maximum_attempts=1)
+            )
+    finally:
+        await activities.close()
+    assert [m.rcpt_tos for m in smtp.sink.messages] == [[ADMIN_FR.email], [ADMIN_FR.email]]
+    async with db() as session:
+        rows = {
+            (r.context_data["critical"], r.address): r
+            for r in await session.scalars(
+                select(NotificationQueueRow).where(NotificationQueueRow.delivery_method == "EMAIL")
+            )
+        }
+    assert rows[(False, ADMIN_EN.email)].status == "CANCELLED"
+    assert rows[(False, ADMIN_EN.email)].error_message.startswith("suppressed: hard bounce 5.1.1 on ")
+    assert rows[(True, ADMIN_EN.email)].status == "FAILED"
+    assert results["CRITICAL"].critical_failed == [str(rows[(True, ADMIN_EN.email)].id)]
+    assert results["HIGH"].critical_failed == [] and results["HIGH"].sent == 1

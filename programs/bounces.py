@@ -122,7 +122,10 @@ async def serve_bounces(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.require_database_url(), pool_size=2)
     try:
         async with BounceReceiver(make_sessionmaker(engine), settings) as receiver:
-            print(f"notiflow bounces: smtp://{receiver.host}:{receiver.port} for {settings.bounce_address} (VERP)")
+            print(
+                f"notiflow bounces: smtp://{receiver.host}:{receiver.port} for {settings.bounce_address} (VERP)",
+                flush=True,
+            )
             await stop.wait()
     finally:
         await engine.dispose()

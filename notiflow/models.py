@@ -332,6 +332,22 @@ class EscalationPolicyRow(Base):
     )
 
 
+class ReadEscalationRow(Base):
+    """Escalation on unread: a notification of this type that nobody read (or clicked) within
+    ``after_minutes`` also goes out on ``channel`` to those who did not (only while ``enabled``)."""
+
+    __tablename__ = "read_escalations"
+
+    notification_type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    after_minutes: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class AuditLogRow(Base):
     """Who did what to notiflow's configuration or queue, and when (admin actions, redeliveries).
 

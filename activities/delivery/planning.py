@@ -156,6 +156,8 @@ def _row_for(
     } | digest
     if audience.fallback:
         context_data["fallback"] = audience.fallback
+    if request.escalated_from:
+        context_data["escalated_from"] = request.escalated_from
     return {
         "id": uuid.uuid4(),
         "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",

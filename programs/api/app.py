@@ -25,6 +25,7 @@ from programs.api import (
     policies,
     preferences,
     queue,
+    read_escalations,
     redeliver,
     templates,
     unsubscribe,
@@ -65,6 +66,7 @@ ROUTERS = (
     why.router,
     analytics_series.router,
     policies.router,
+    read_escalations.router,
 )
 
 

@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from notiflow.client import NotificationClient
 from notiflow.models import AuditLogRow, NotificationLogRow, NotificationQueueRow
 from notiflow.runs import DeliveryOutcome, RedeliveryFilter
+from notiflow.search import DELIVERY_OUTCOME
 from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, event, issue_dict, ref
 
@@ -69,12 +70,7 @@ async def test_past_the_deadline_the_row_fails_and_the_run_is_findable(temporal_
     assert row.status == "FAILED" and row.error_message.startswith("gave up after")
     assert "unreachable" in row.error_message
     description = await temporal_client.get_workflow_handle(workflow_id).describe()
-    assert (
-        description.typed_search_attributes.get(
-            __import__("notiflow.temporal", fromlist=["DELIVERY_OUTCOME"]).DELIVERY_OUTCOME
-        )
-        == "PARTIAL"
-    )
+    assert description.typed_search_attributes.get(DELIVERY_OUTCOME) == "PARTIAL"
     found = []
     for _ in range(50):  # visibility is eventually consistent
         found = [

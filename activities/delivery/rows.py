@@ -30,6 +30,8 @@ from workflows.delivery.types import Delivery
 
 #: What readers say of a row stored before decisions were (migration 0007).
 UNRECORDED = "recorded before decisions were stored"
+#: Where counts by outcome put those rows.
+UNRECORDED_OUTCOME = "UNRECORDED"
 
 
 class Outcome(StrEnum):

@@ -110,6 +110,9 @@ async def test_redelivery_resends_failed_rows_once_with_the_same_message_id(
     assert len(to_fr) == 1 and to_fr[0].message["Message-ID"] == f"<{failed.id}@test.local>"
     (row,) = await _rows(db, id=failed.id)
     assert row.status == "SENT" and row.workflow_id == workflow_id
+    # The row says who re-queued it (once, though the request ran twice) and what was decided before.
+    assert row.decision["outcome"] == "REQUEUED" and row.decision["requeued_by"] == ADMIN_EN.id
+    assert row.decision["redelivery"] == request_id and row.decision["previous"]["outcome"] == "SEND"
     async with db() as session:
         audit = (await session.execute(select(AuditLogRow).where(AuditLogRow.target == request_id))).scalars().all()
         logs = (

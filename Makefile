@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install web web-test dev demo test lint format bench faults clean
+.PHONY: install web web-test dev demo test lint format bench faults histories clean
 
 $(BIN)/notiflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: install
 # Real faults into real processes (issue 8 §3); prints a table, writes faults/results.json. ~20 min.
 faults: install
 	$(BIN)/python -m faults
+
+# Re-record tests/histories/current/ from real runs (dev server + time-skipping server): every workflow type,
+# every workflow.patched branch taken (~20 s). Older sets in tests/histories/ are kept; tests/test_replay.py replays all.
+histories: install
+	$(BIN)/python -m tests.record_histories
 
 clean:
 	rm -rf $(VENV) .notiflow .pytest_cache web/node_modules web/dist programs/api/static

@@ -1,16 +1,22 @@
 """The sandbox refuses non-deterministic calls in workflow code (issue 16 §1).
 
-The worker's runner passes through third-party libraries and ``notiflow`` (the shared data layer), never
-the project's workflow code. A probe workflow run by a real worker under that runner is refused each
+The worker's runner passes through third-party libraries, ``notiflow`` (the shared data layer) and each
+feature's declarations (``workflows/<feature>/types.py``, pydantic models), never the project's workflow
+code; the passed-through modules are checked here to make no call the sandbox would have refused. A probe workflow run by a real worker under that runner is refused each
 call; the same probe under a runner that passes its module through — what the worker did before, for
 the whole ``workflows`` package — runs them, which is what this test exists to catch.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import pkgutil
 import uuid
+from collections.abc import Iterable
+from pathlib import Path
 
+import grimp
 import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -19,7 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import workflows
 from notiflow.temporal import DATA_CONVERTER
 from tests.sandbox_probe import ATTEMPTS, NonDeterministicProbe
-from workers.main import PASSED_THROUGH, WORKFLOW_RUNNER
+from workers.main import DECLARATIONS, PASSED_THROUGH, WORKFLOW_RUNNER
 
 
 async def _probe(client: Client, runner: SandboxedWorkflowRunner, attempt: str) -> str:
@@ -44,8 +50,62 @@ async def test_passing_workflow_code_through_lets_them_run(temporal_client: Clie
     assert await _probe(temporal_client, leaky, "datetime.now()") == "ran"
 
 
-def test_no_workflow_module_is_passed_through():
+def _module_matches(module: str, prefixes: Iterable[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_only_declarations_of_workflows_are_passed_through():
     passed = WORKFLOW_RUNNER.restrictions.passthrough_modules
     modules = [m.name for m in pkgutil.walk_packages(workflows.__path__, "workflows.")] + ["workflows"]
-    leaked = [m for m in modules if any(m == p or m.startswith(p + ".") for p in passed)]
-    assert not leaked, f"workflow code passed through the sandbox (its refusals off): {leaked}"
+    leaked = [m for m in modules if _module_matches(m, passed) and m not in DECLARATIONS]
+    assert not leaked, f"workflow code passed through the sandbox (its refusals off for it): {leaked}"
+
+
+#: Calls no passed-through module may make: it would run unrefused inside a workflow.
+FORBIDDEN_CALLS = {"now", "utcnow", "today", "fromtimestamp", "uuid1", "uuid4", "urandom", "open", "sleep"}
+#: Reading the environment is allowed once, at import (in the host, before any run), never inside a function.
+ENVIRONMENT = {"environ", "getenv"}
+#: Modules a passed-through module may not import at all.
+FORBIDDEN_IMPORTS = {"random", "uuid", "time", "secrets", "socket", "threading", "subprocess", "asyncio", "io"}
+
+
+def _passed_through_project_modules() -> list[str]:
+    """The declarations, and every module of ``notiflow/`` that workflow code imports (shared with the host)."""
+    graph = grimp.build_graph("workflows", "notiflow", exclude_type_checking_imports=True, cache_dir=None)
+    reached = {
+        upstream
+        for module in graph.find_descendants("workflows")
+        for upstream in graph.find_upstream_modules(module)
+        if upstream.startswith("notiflow")
+    }
+    return sorted(reached | set(DECLARATIONS))
+
+
+@pytest.mark.parametrize("module", _passed_through_project_modules())
+def test_passed_through_modules_make_no_call_the_sandbox_would_refuse(module: str):
+    source = Path(importlib.util.find_spec(module).origin).read_text()  # type: ignore[union-attr, arg-type]
+    tree = ast.parse(source)
+    problems = [
+        f"line {node.lineno}: reads the environment in {function.name}()"
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+        if (isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT)
+        or (isinstance(node, ast.Name) and node.id in ENVIRONMENT)
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in FORBIDDEN_CALLS:
+                problems.append(f"line {node.lineno}: calls {name}()")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            problems += [f"line {node.lineno}: imports {n}" for n in names if n.split(".")[0] in FORBIDDEN_IMPORTS]
+            problems += [
+                f"line {node.lineno}: imports {n}, workflow code that would be passed through with it"
+                for n in names
+                if n.startswith("workflows") and n not in DECLARATIONS
+            ]
+        elif isinstance(node, ast.FunctionDef) and module in DECLARATIONS and node.col_offset == 0:
+            problems.append(f"line {node.lineno}: function {node.name}: logic belongs in rules.py, under the sandbox")
+    assert not problems, f"{module} is passed through the sandbox, so nothing in it may be refused: {problems}"

@@ -18,12 +18,20 @@ from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
+#: Each feature's declarations (``workflows/<feature>/types.py``: pydantic models only). Building a pydantic
+#: model is most of what a fresh sandbox costs: re-importing them for every run took a new run's first
+#: workflow task from 13 ms to 129 ms (replaying one IssueEventWorkflow history, bench load) and tripped
+#: the SDK's 5 s workflow-task warning under the throughput benchmark. Passed through, it is 21 ms.
+#: tests/test_sandbox.py checks that these modules hold no functions and name no clock, random, uuid,
+#: file or environment call — the logic that used to live beside them is in ``rules.py``, sandboxed.
+DECLARATIONS = tuple(f"workflows.{feature}.types" for feature in ("delivery", "digest", "sla", "spike", "summary"))
 #: What the sandbox shares with the host instead of re-importing for every run: third-party libraries the
-#: workflow inputs are built with (pydantic and what it calls while validating) and ``notiflow``, the shared
-#: layer below ``workflows/`` (contracts, run inputs, ids, search-attribute keys: data and constants, no
-#: workflow code — tests/test_layers.py keeps it from importing any). The project's workflow code
-#: (``workflows/``) is never passed through, so the sandbox refuses its non-deterministic calls;
-#: tests/test_sandbox.py proves it with ``datetime.now()``, ``random``, ``uuid4`` and ``open``.
+#: workflow inputs are built with (pydantic and what it calls while validating), ``notiflow``, the shared
+#: layer below ``workflows/`` (contracts, run inputs, ids, search-attribute keys: data and constants —
+#: tests/test_layers.py keeps it from importing any workflow), and the declarations above. Every other
+#: module of ``workflows/`` — the workflows, the pipeline, the rules — runs under the sandbox's
+#: restrictions: tests/test_sandbox.py has a real worker refuse ``datetime.now()``, ``random``, ``uuid4``
+#: and ``open``.
 PASSED_THROUGH = (
     "pydantic",
     "pydantic_core",
@@ -34,6 +42,7 @@ PASSED_THROUGH = (
     "idna",
     "phonenumbers",
     "notiflow",
+    *DECLARATIONS,
 )
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)

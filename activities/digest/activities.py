@@ -20,7 +20,7 @@ from activities.delivery.queries import attempt_log, insert_queue_rows, write_lo
 from activities.delivery.rows import Outcome, QueueRow, RowDecision, cannot_send, superseding
 from activities.implements import implements
 from activities.snapshot import Snapshot
-from notiflow.contracts import DeliveryStatus
+from notiflow.contracts import DeliveryStatus, is_closed
 from notiflow.keys import digest_workflow_id
 from notiflow.models import (
     IssueEventRow,
@@ -34,9 +34,9 @@ from notiflow.search import search_attributes
 from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates, recipient_context, render_for
 from workflows.delivery import interface as delivery_interface
-from workflows.delivery.rules import is_closed
 from workflows.delivery.types import DigestRouting
 from workflows.digest import interface as digest_interface
+from workflows.digest.rules import next_digest_at
 from workflows.digest.types import (
     DigestAdditions,
     DigestComposition,
@@ -44,7 +44,6 @@ from workflows.digest.types import (
     DigestInput,
     DigestItem,
     DigestSettle,
-    next_digest_at,
 )
 from workflows.digest.workflows import DigestWorkflow
 

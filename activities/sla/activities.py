@@ -15,13 +15,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.implements import implements
 from activities.snapshot import Snapshot
-from notiflow.contracts import EventType, IssueEvent, NotificationType
+from notiflow.contracts import EventType, IssueEvent, NotificationType, is_closed
 from notiflow.keys import SPIKE_DETECTOR_ID, sla_workflow_id
 from notiflow.models import EscalationPolicyRow, IssueRow
 from notiflow.search import search_attributes
 from notiflow.settings import Settings
 from workflows.delivery import interface
-from workflows.delivery.rules import is_closed
 from workflows.sla.types import EscalationPolicy, IssueObserved, SlaInput
 from workflows.sla.workflows import IssueSlaWorkflow
 from workflows.spike.types import AutoIssueReported, SpikeConfig, SpikeInput

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from notiflow.contracts import IssueEvent
 from notiflow.db import asyncpg_dsn, make_engine, make_sessionmaker
-from notiflow.settings import DEV_JWT_SECRET, Settings
+from notiflow.settings import Settings
 from notiflow.temporal import connect_client
 from programs.api import (
     analytics,
@@ -86,8 +86,14 @@ def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
-def create_app(settings: Settings, temporal_client_factory: TemporalClientFactory | None = None) -> FastAPI:
-    """Build the API. The database and the inbox listener open at start-up; Temporal on first use."""
+def create_app(
+    settings: Settings, temporal_client_factory: TemporalClientFactory | None = None, *, demo: bool = False
+) -> FastAPI:
+    """Build the API. The database and the inbox listener open at start-up; Temporal on first use.
+
+    ``demo`` adds the tracker's demo page and its sign-in (/demo, /demo/session): only the dev stack asks for
+    it, whatever its secret; ``notiflow api`` never does, so no production API hands out a demo session.
+    """
     database_url = settings.require_database_url()
 
     @contextlib.asynccontextmanager
@@ -128,6 +134,5 @@ def create_app(settings: Settings, temporal_client_factory: TemporalClientFactor
     for router in ROUTERS:
         app.include_router(router)
     _document_models(app, IssueEvent)
-    # /demo signs in as a demo user: only where tokens are signed with the development secret (notiflow dev).
-    install_frontend(app, demo=settings.jwt_secret == DEV_JWT_SECRET)
+    install_frontend(app, demo=demo)
     return app

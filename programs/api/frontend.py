@@ -38,7 +38,7 @@ def _page(name: str):
 
 
 def install_frontend(app: FastAPI, *, demo: bool) -> None:
-    """Serve /admin (always) and /demo (only when ``demo``: the dev stack, signed with the development secret)."""
+    """Serve /admin (always) and /demo (only when ``demo``: the dev stack, never ``notiflow api``)."""
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     pages = {"admin": "the admin console (sign in with an admin token)"}
     if demo:
@@ -51,7 +51,7 @@ def install_frontend(app: FastAPI, *, demo: bool) -> None:
 
 
 async def _demo_session(request: Request) -> dict[str, str]:
-    """The demo user's token, for /demo. Only where tokens are signed with the public development secret,
-    with which anyone can make any token anyway."""
+    """The demo user's token, for /demo: signed with the stack's secret, the development one or the operator's
+    own. Only the dev stack (``notiflow dev``, a machine of one's own) installs this route."""
     secret = request.app.state.settings.jwt_secret
     return {"user_id": DEMO_USER_ID, "token": make_api_token(secret, DEMO_USER_ID, [], DEMO_SESSION_SECONDS)}

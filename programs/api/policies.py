@@ -31,7 +31,8 @@ from programs.api.auth import ROLE_ERRORS, Admin
 from programs.api.deps import Session
 from programs.api.errors import VALIDATION_ERRORS
 from programs.api.schemas import _Request
-from workflows.sla.types import EscalationPolicy, EscalationTier, escalation_schedule
+from workflows.sla.rules import escalation_schedule
+from workflows.sla.types import EscalationPolicy, EscalationTier
 
 router = APIRouter(
     prefix="/api/v1/notifications/escalation-policies",

@@ -225,7 +225,9 @@ class DevStack:
     async def _api(self) -> None:
         from programs.api.app import create_app
 
-        await self._serve(create_app(self.settings), self.settings.api_host, self.settings.api_port, "the API")
+        await self._serve(
+            create_app(self.settings, demo=True), self.settings.api_host, self.settings.api_port, "the API"
+        )
         base = f"http://localhost:{self.settings.api_port}"
         self.urls["HTTP API"] = base
         self.urls["API docs"] = f"{base}/docs"

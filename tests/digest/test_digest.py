@@ -15,7 +15,7 @@ from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
 from tests.factories import ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
-from workflows.digest.types import next_digest_at
+from workflows.digest.rules import next_digest_at
 
 
 async def away_from_the_hour(env) -> datetime:

@@ -15,7 +15,8 @@ from notiflow.templates.samples import sample_context
 from tests.factories import ADMIN_FR, issue_dict
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
-from workflows.spike.types import SpikeConfig, minute_of, read_spike
+from workflows.spike.rules import minute_of, read_spike
+from workflows.spike.types import SpikeConfig
 from workflows.spike.workflows import ErrorSpikeWorkflow
 
 BOT = ADMIN_FR.model_copy(

@@ -4,6 +4,9 @@ A ``NotificationRequest`` says what to tell whom: either an issue event (the
 routing rules pick recipients) or an explicit type and audience (escalations,
 summaries, alarms, send-test). ``plan_deliveries`` turns it into queue rows;
 the deliver activities send those rows in batches.
+
+Passed through the sandbox (``workers/main.py : DECLARATIONS``): pydantic models, no functions, nothing
+that reads a clock — tests/test_sandbox.py checks it.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from notiflow.search import search_attributes
 from workflows.delivery.pipeline import run_pipeline
 from workflows.delivery.workflows import NotifyWorkflow
 from workflows.history import should_continue_as_new
-from workflows.spike.types import AutoIssueReported, SpikeInput, SpikeReading, minute_of, read_spike, spike_horizon
+from workflows.spike.rules import minute_of, read_spike, spike_horizon
+from workflows.spike.types import AutoIssueReported, SpikeInput, SpikeReading
 
 #: Marker for the alarm as a child run (runs recorded before it send the alarm inline and replay that way).
 ALARM_AS_CHILD = "spike-alarm-as-child"

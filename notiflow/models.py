@@ -218,6 +218,9 @@ class NotificationQueueRow(Base):
     provider_response: Mapped[str | None] = mapped_column(Text)
     #: which system took it (``smtp:primary mail:25``, ``smtp:fallback relay:25``, ``sms:json gateway``)
     provider: Mapped[str | None] = mapped_column(String(200))
+    #: the decision taken for it, stored when taken (``activities/delivery/rows.py : RowDecision``);
+    #: NULL for rows stored before decisions were
+    decision: Mapped[dict | None] = mapped_column(JSONB)
 
     __table_args__ = (
         Index(None, "created_at", "id"),

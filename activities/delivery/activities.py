@@ -65,7 +65,7 @@ class DeliveryActivities:
                 await queries.record_event(session, request.event, request.workflow_id)
             audience = await self._audience(session, request, now)
             rows, plan = await asyncio.to_thread(queue_rows, request, audience, self.settings, now)
-            plan.unread_watches = await unread.watches_for(session, request, unread.planned_summary(rows))
+            plan.unread_watches = await unread.watches_for(session, request, rows)
             if request.only_recipients is None:  # an escalation on unread is for people, not subscriptions
                 rows += subscription_rows(
                     request, audience.issue, await self.subscriptions.get(session), self.settings, now

@@ -7,12 +7,12 @@ off the event loop (rendering is bounded but CPU-bound), then inserts the rows.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from activities.delivery.rows import Outcome, QueueRow, RowDecision, cannot_send, recorded_decision
 from notiflow.contracts import (
     DEFAULT_CHANNELS,
     Channel,
@@ -73,11 +73,11 @@ class PlanningContext:
 
 def queue_rows(
     request: NotificationRequest, audience: PlanningContext, settings: Settings, now: datetime
-) -> tuple[list[dict[str, Any]], DeliveryPlan]:
+) -> tuple[list[QueueRow], DeliveryPlan]:
     """One row per recipient × channel, decided by ``decide_for_recipient`` and rendered; the plan's counts."""
     plan = empty_plan(settings)
     plan.fallback = audience.fallback
-    rows: list[dict[str, Any]] = []
+    rows: list[QueueRow] = []
     channels = request.channels or list(DEFAULT_CHANNELS)
     issue = audience.issue
     priority = issue["priority"] if issue else None
@@ -94,9 +94,9 @@ def queue_rows(
             else channels_for(user_id, notification_type, audience.preferences, DEFAULT_CHANNELS)
         ):
             row = _row_for(request, audience, user, notification_type, Channel(channel), critical, settings, now)
-            if row["status"] == DeliveryStatus.CANCELLED:
+            if row.status == DeliveryStatus.CANCELLED:
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
-            elif row["status"] == DeliveryStatus.FAILED:
+            elif row.status == DeliveryStatus.FAILED:
                 plan.failed[channel] = plan.failed.get(channel, 0) + 1
             rows.append(row)
     return rows, plan
@@ -111,16 +111,17 @@ def _row_for(
     critical: bool,
     settings: Settings,
     now: datetime,
-) -> dict[str, Any]:
-    """One queue row: the rules decide, the template renders (if it is to be sent), the row says what happened."""
+) -> QueueRow:
+    """One queue row: the rules decide, the template renders (if it is to be sent), the row records both."""
     user_id, issue = user.id, audience.issue
     source = pick_template(audience.templates, notification_type, channel, user.locale)
+    preference = audience.preferences.get((user_id, str(notification_type), str(channel)))
     decision = decide_for_recipient(
         notification_type=notification_type,
         channel=channel,
         critical=critical,
         forced=request.ignore_preferences,
-        preference=audience.preferences.get((user_id, str(notification_type), str(channel))),
+        preference=preference,
         address=channel_address(user, channel),
         has_template=source is not None,
         now=now,
@@ -129,6 +130,14 @@ def _row_for(
         quiet_end=user.quiet_hours_end,
         sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
         max_per_hour=settings.max_per_hour,
+    )
+    recorded = recorded_decision(
+        decision,
+        preference,
+        critical=critical,
+        forced=request.ignore_preferences,
+        max_per_hour=settings.max_per_hour,
+        now=now,
     )
     status, reason, unsubscribe = decision.status, decision.reason, None
     fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
@@ -142,12 +151,12 @@ def _row_for(
         context = template_context(request, notification_type, user, issue, unsubscribe, settings)
         outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
         fields, reason = outcome.row_fields(), outcome.failure
-        status = DeliveryStatus.FAILED if reason else status
+        if reason:
+            status, recorded = DeliveryStatus.FAILED, cannot_send(reason, now)
     if status == DeliveryStatus.PENDING and decision.counts_toward_cap:
         audience.sent_this_hour[(user_id, str(channel))] += 1
     digest = {"digest": str(decision.frequency)} if decision.frequency != Frequency.IMMEDIATE else {}
     context_data = {
-        "source_id": request.source_id,
         "critical": critical,
         "run_id": request.run_id,
         "unsubscribe_url": unsubscribe,
@@ -158,28 +167,27 @@ def _row_for(
         context_data["fallback"] = audience.fallback
     if request.escalated_from:
         context_data["escalated_from"] = request.escalated_from
-    return {
-        "id": uuid.uuid4(),
-        "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",
-        "recipient_id": user_id,
-        "delivery_method": str(channel),
-        "notification_type": str(notification_type),
-        "event_id": request.event.event_id if request.event else None,
-        "issue_id": issue["id"] if issue else request.issue_id,
-        "workflow_id": request.workflow_id,
-        "max_retries": settings.notification_retry_attempts,
-        "scheduled_at": now,
-        "template_name": fields["template_name"],
-        "subject": fields.get("subject"),
-        "content": fields.get("content", ""),
-        "html_content": fields.get("html_content"),
-        "status": str(status),
-        "error_message": reason,
-        "address": channel_address(user, channel),
-        "context_data": context_data,
-        "_not_before": decision.not_before,
-        "_frequency": decision.frequency,
-    }
+        recorded = RowDecision.model_validate(recorded.model_dump() | {"escalated_from": request.escalated_from})
+    return QueueRow(
+        source_id=request.source_id,
+        notification_type=str(notification_type),
+        delivery_method=str(channel),
+        recipient_id=user_id,
+        address=channel_address(user, channel),
+        template_name=fields["template_name"],
+        decision=recorded,
+        context_data=context_data,
+        max_retries=settings.notification_retry_attempts,
+        scheduled_at=now,
+        workflow_id=request.workflow_id,
+        event_id=request.event.event_id if request.event else None,
+        issue_id=issue["id"] if issue else request.issue_id,
+        subject=fields.get("subject"),
+        content=fields.get("content", ""),
+        html_content=fields.get("html_content"),
+        status=str(status),
+        error_message=reason,
+    )
 
 
 def template_context(
@@ -234,7 +242,7 @@ def _ref(ref: UserRef | None) -> dict[str, Any] | None:
 
 def subscription_rows(
     request: NotificationRequest, issue: dict[str, Any] | None, subscriptions: list, settings: Settings, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[QueueRow]:
     """One row per active webhook / Slack / Teams subscription that wants one of this notification's types.
 
     The recipient is the subscription (``recipient_id`` NULL, ``address`` its id); when several of its types
@@ -248,7 +256,7 @@ def subscription_rows(
     candidates = derived_types(event) if event else [request.notification_type] if request.notification_type else []
     priority = issue["priority"] if issue else None
     link = issue_link(issue, settings)
-    rows: list[dict[str, Any]] = []
+    planned: list[QueueRow] = []
     for subscription in subscriptions:
         kind = Channel(subscription.channel)
         if request.channels and kind not in request.channels:
@@ -276,34 +284,34 @@ def subscription_rows(
             if issue
             else str(notification_type).replace("_", " ").capitalize()
         )
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "dedupe_key": f"{request.source_id}|subscription:{subscription.id}|{kind}",
-                "recipient_id": None,
-                "delivery_method": str(kind),
-                "notification_type": str(notification_type),
-                "event_id": event.event_id if event else None,
-                "issue_id": issue["id"] if issue else request.issue_id,
-                "workflow_id": request.workflow_id,
-                "max_retries": settings.notification_retry_attempts,
-                "scheduled_at": now,
-                "template_name": f"{notification_type}.{kind}",
-                "subject": title[:255],
-                "content": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-                "html_content": None,
-                "status": str(DeliveryStatus.PENDING),
-                "error_message": None,
-                "address": str(subscription.id),
-                "context_data": {
-                    "source_id": request.source_id,
+        planned.append(
+            QueueRow(
+                source_id=request.source_id,
+                notification_type=str(notification_type),
+                delivery_method=str(kind),
+                recipient_id=None,
+                recipient_key=f"subscription:{subscription.id}",
+                address=str(subscription.id),
+                template_name=f"{notification_type}.{kind}",
+                decision=RowDecision(
+                    outcome=Outcome.SEND,
+                    reason=f"subscription {subscription.id} wants {notification_type}",
+                    at=now,
+                    frequency=Frequency.IMMEDIATE,
+                ),
+                context_data={
                     "critical": critical,
                     "run_id": request.run_id,
                     "link": link,
                     "subscription": str(subscription.id),
                 },
-                "_not_before": None,
-                "_frequency": Frequency.IMMEDIATE,
-            }
+                max_retries=settings.notification_retry_attempts,
+                scheduled_at=now,
+                workflow_id=request.workflow_id,
+                event_id=event.event_id if event else None,
+                issue_id=issue["id"] if issue else request.issue_id,
+                subject=title[:255],
+                content=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+            )
         )
-    return rows
+    return planned

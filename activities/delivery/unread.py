@@ -13,34 +13,37 @@ from collections.abc import Iterable
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.delivery.rows import QueueRow, dedupe_key
 from activities.implements import implements
-from notiflow.contracts import Channel, DeliveryStatus, Frequency, NotificationType, is_closed
+from notiflow.contracts import Channel, DeliveryStatus, NotificationType, is_closed
 from notiflow.models import InAppNotificationRow, IssueRow, NotificationQueueRow, ReadEscalationRow
 from notiflow.runs import NotificationRequest
 from workflows.delivery import interface
 from workflows.delivery.types import Unread, UnreadWatch
 
-#: A row that reached (or will reach at once) the person: what they could read.
+#: A row that reached (or will reach, past quiet hours) the person: what they could read.
 DELIVERED = {str(DeliveryStatus.PENDING), str(DeliveryStatus.SENT)}
 
 
-def dedupe_key(source_id: str, notification_type: str, recipient_id: str, channel: str) -> str:
-    return f"{source_id}|{notification_type}|{recipient_id}|{channel}"
-
-
 async def watches_for(
-    session: AsyncSession, request: NotificationRequest, planned: Iterable[tuple[str | None, str, str, bool]]
+    session: AsyncSession, request: NotificationRequest, planned: Iterable[QueueRow]
 ) -> list[UnreadWatch]:
-    """One watch per planned type whose rule is on: its people who were sent it now (not digested).
+    """One watch per planned type whose rule is on: its people who were sent it (not put into a digest).
 
-    ``planned`` is (recipient, type, status, immediate) of each row. An escalation is never watched again.
+    An escalation is never watched again.
     """
     if request.escalated_from:
         return []
     people: dict[str, list[str]] = defaultdict(list)
-    for recipient_id, notification_type, status, immediate in planned:
-        if recipient_id and immediate and status in DELIVERED and recipient_id not in people[notification_type]:
-            people[notification_type].append(recipient_id)
+    for row in planned:
+        person = row.recipient_id
+        if (
+            person
+            and row.status in DELIVERED
+            and not row.decision.digest
+            and person not in people[row.notification_type]
+        ):
+            people[row.notification_type].append(person)
     if not any(people.values()):
         return []
     rules = await session.scalars(
@@ -73,7 +76,7 @@ class UnreadActivities:
                 if status is not None and is_closed(status):
                     return Unread(issue_closed=True)
             keys = [
-                dedupe_key(watch.request.source_id, watch.notification_type, person, channel)
+                dedupe_key(watch.request.source_id, person, channel, watch.notification_type)
                 for person in watch.recipient_ids
                 for channel in Channel
             ]
@@ -96,17 +99,4 @@ def read_or_clicked(queue: type[NotificationQueueRow]) -> list:
     """Conditions on a queue row meaning its person read it."""
     return [
         exists().where(InAppNotificationRow.queue_id == queue.id, InAppNotificationRow.read_at.is_not(None)),
-    ]
-
-
-def planned_summary(rows: list[dict]) -> list[tuple[str | None, str, str, bool]]:
-    """(recipient, type, status, immediate) of planned rows, as ``watches_for`` reads them."""
-    return [
-        (
-            r["recipient_id"],
-            r["notification_type"],
-            r["status"],
-            r.get("_frequency", Frequency.IMMEDIATE) == Frequency.IMMEDIATE,
-        )
-        for r in rows
     ]

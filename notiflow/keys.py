@@ -49,3 +49,8 @@ def redelivery_workflow_id(request_id: str) -> str:
 def directory_sync_workflow_id(content_digest: str) -> str:
     """SyncUsersWorkflow: one per distinct batch of directory entries."""
     return f"directory/sync/{content_digest}"
+
+
+def unread_workflow_id(source_id: str, notification_type: str) -> str:
+    """UnreadEscalationWorkflow: one read deadline per notification (source) and type."""
+    return f"unread/{source_id}/{notification_type}"

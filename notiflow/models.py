@@ -219,6 +219,9 @@ class NotificationQueueRow(Base):
     provider_response: Mapped[str | None] = mapped_column(Text)
     #: which system took it (``smtp:primary mail:25``, ``smtp:fallback relay:25``, ``sms:json gateway``)
     provider: Mapped[str | None] = mapped_column(String(200))
+    #: the decision taken for it, stored when taken (``activities/delivery/rows.py : RowDecision``);
+    #: NULL for rows stored before decisions were
+    decision: Mapped[dict | None] = mapped_column(JSONB)
 
     __table_args__ = (
         Index(None, "created_at", "id"),
@@ -331,6 +334,22 @@ class EscalationPolicyRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class ReadEscalationRow(Base):
+    """Escalation on unread: a notification of this type that nobody read (or clicked) within
+    ``after_minutes`` also goes out on ``channel`` to those who did not (only while ``enabled``)."""
+
+    __tablename__ = "read_escalations"
+
+    notification_type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    after_minutes: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    updated_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditLogRow(Base):

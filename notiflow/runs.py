@@ -41,6 +41,10 @@ class NotificationRequest(BaseModel):
     run_id: str | None = None
     #: the workflow's clock (quiet hours are judged at this instant, not the worker's wall clock)
     as_of: datetime | None = None
+    #: escalation on unread: of the recipients the event (or audience) resolves to, only these
+    only_recipients: list[str] | None = None
+    #: escalation on unread: why this is sent again ("unread after 60 min"), recorded on every row
+    escalated_from: str | None = None
 
 
 class ChannelCount(BaseModel):

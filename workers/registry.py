@@ -37,6 +37,7 @@ def worker_activities(
     """Every activity of every feature, and how to close what they hold open (SMTP connections)."""
     from activities.delivery.activities import DeliveryActivities
     from activities.delivery.redelivery import RedeliveryActivities
+    from activities.delivery.unread import UnreadActivities
     from activities.digest.activities import DigestActivities
     from activities.directory.activities import DirectoryActivities
     from activities.sla.activities import SlaActivities
@@ -46,6 +47,7 @@ def worker_activities(
     features: list[FeatureActivities] = [
         delivery,
         RedeliveryActivities(sessions, settings),
+        UnreadActivities(sessions),
         DirectoryActivities(sessions),
         SlaActivities(sessions, settings, client),
         DigestActivities(sessions, settings, client),

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.bounces.queries import suppress_invalid, suppressed
 from activities.bounces.suppression import applies, describe
-from activities.delivery import fallback, queries
+from activities.delivery import fallback, queries, unread
 from activities.delivery.in_app import deliver_in_app
 from activities.delivery.planning import (
     NO_ON_CALL,
@@ -71,9 +71,11 @@ class DeliveryActivities:
                 await queries.record_event(session, request.event, request.workflow_id)
             audience = await self._audience(session, request, now)
             rows, plan = await asyncio.to_thread(queue_rows, request, audience, self.settings, now)
-            rows += subscription_rows(
-                request, audience.issue, await self.subscriptions.get(session), self.settings, now
-            )
+            plan.unread_watches = await unread.watches_for(session, request, rows)
+            if request.only_recipients is None:  # an escalation on unread is for people, not subscriptions
+                rows += subscription_rows(
+                    request, audience.issue, await self.subscriptions.get(session), self.settings, now
+                )
             deliveries = await queries.insert_queue_rows(session, rows)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
@@ -114,6 +116,8 @@ class DeliveryActivities:
                     f"issue {request.issue_id} is not recorded yet; retrying until its event is",
                     type="IssueNotRecorded",
                 )
+        if request.only_recipients is not None:
+            recipients = {uid: kind for uid, kind in recipients.items() if uid in set(request.only_recipients)}
         users = await queries.users_by_id(session, list(recipients))
         suppressions = await suppressed(
             session,

@@ -7,13 +7,13 @@ off the event loop (rendering is bounded but CPU-bound), then inserts the rows.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from activities.bounces.suppression import applies, describe
+from activities.delivery.rows import Outcome, QueueRow, RowDecision, cannot_send, recorded_decision
 from notiflow.contracts import (
     DEFAULT_CHANNELS,
     Channel,
@@ -76,11 +76,11 @@ class PlanningContext:
 
 def queue_rows(
     request: NotificationRequest, audience: PlanningContext, settings: Settings, now: datetime
-) -> tuple[list[dict[str, Any]], DeliveryPlan]:
+) -> tuple[list[QueueRow], DeliveryPlan]:
     """One row per recipient × channel, decided by ``decide_for_recipient`` and rendered; the plan's counts."""
     plan = empty_plan(settings)
     plan.fallback = audience.fallback
-    rows: list[dict[str, Any]] = []
+    rows: list[QueueRow] = []
     channels = request.channels or list(DEFAULT_CHANNELS)
     issue = audience.issue
     priority = issue["priority"] if issue else None
@@ -97,9 +97,9 @@ def queue_rows(
             else channels_for(user_id, notification_type, audience.preferences, DEFAULT_CHANNELS)
         ):
             row = _row_for(request, audience, user, notification_type, Channel(channel), critical, settings, now)
-            if row["status"] == DeliveryStatus.CANCELLED:
+            if row.status == DeliveryStatus.CANCELLED:
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
-            elif row["status"] == DeliveryStatus.FAILED:
+            elif row.status == DeliveryStatus.FAILED:
                 plan.failed[channel] = plan.failed.get(channel, 0) + 1
             rows.append(row)
         if critical and audience.suppressions:
@@ -119,31 +119,39 @@ def _suppression_fallbacks(
     audience: PlanningContext,
     user: UserRow,
     notification_type: NotificationType,
-    rows: list[dict[str, Any]],
+    rows: list[QueueRow],
     settings: Settings,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[QueueRow]:
     """A critical notification skipped on a suppressed address goes at once on the person's next channel in
     ``NOTIFLOW_CRITICAL_FALLBACK`` (as ``fallback.py`` does for a FAILED one): none if it is already on its
-    way on a later channel; the rows say ``fallback_to`` / ``fallback_of``."""
-    mine = {r["delivery_method"]: r for r in rows if r["recipient_id"] == user.id}
+    way on a later channel; the rows (and their decisions) say ``fallback_to`` / ``fallback_of``."""
+    mine = {r.delivery_method: r for r in rows if r.recipient_id == user.id}
     order = settings.critical_fallback_channels
-    added: list[dict[str, Any]] = []
-    for skipped in [r for r in mine.values() if r["context_data"].get("suppressed")]:
-        failed = skipped["delivery_method"]
+    added: list[QueueRow] = []
+    for skipped in [r for r in mine.values() if r.context_data.get("suppressed")]:
+        failed = skipped.delivery_method
         for channel in order[order.index(failed) + 1 :] if failed in order else order:
             planned = mine.get(channel)
             if planned is not None:
-                if planned["status"] == DeliveryStatus.PENDING:
+                if planned.status == DeliveryStatus.PENDING:
                     break  # told there already
                 continue
             if not channel_address(user, channel) or _suppressed(audience, user, channel, True):
                 continue
             row = _row_for(request, audience, user, notification_type, Channel(channel), True, settings, now)
-            if row["status"] != DeliveryStatus.PENDING:
+            if row.status != DeliveryStatus.PENDING:
                 continue
-            row["context_data"] |= {"fallback_of": str(skipped["id"]), "fallback_from": failed}
-            skipped["context_data"]["fallback_to"] = {"channel": channel, "queue_id": str(row["id"])}
+            row.context_data |= {"fallback_of": str(skipped.id), "fallback_from": failed}
+            row.decision = RowDecision(
+                outcome=Outcome.SEND,
+                reason=f"critical: the {failed} address is suppressed, sent instead by {channel}",
+                at=now,
+                fallback_of=str(skipped.id),
+            )
+            target = {"channel": channel, "queue_id": str(row.id)}
+            skipped.context_data["fallback_to"] = target
+            skipped.decision.fallback_to = target
             mine[channel] = row
             added.append(row)
             break
@@ -159,16 +167,17 @@ def _row_for(
     critical: bool,
     settings: Settings,
     now: datetime,
-) -> dict[str, Any]:
-    """One queue row: the rules decide, the template renders (if it is to be sent), the row says what happened."""
+) -> QueueRow:
+    """One queue row: the rules decide, the template renders (if it is to be sent), the row records both."""
     user_id, issue = user.id, audience.issue
     source = pick_template(audience.templates, notification_type, channel, user.locale)
+    preference = audience.preferences.get((user_id, str(notification_type), str(channel)))
     decision = decide_for_recipient(
         notification_type=notification_type,
         channel=channel,
         critical=critical,
         forced=request.ignore_preferences,
-        preference=audience.preferences.get((user_id, str(notification_type), str(channel))),
+        preference=preference,
         address=channel_address(user, channel),
         has_template=source is not None,
         now=now,
@@ -178,10 +187,24 @@ def _row_for(
         sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
         max_per_hour=settings.max_per_hour,
     )
+    recorded = recorded_decision(
+        decision,
+        preference,
+        critical=critical,
+        forced=request.ignore_preferences,
+        max_per_hour=settings.max_per_hour,
+        now=now,
+    )
     status, reason, unsubscribe = decision.status, decision.reason, None
     suppression = _suppressed(audience, user, channel, critical)
     if suppression is not None and status == DeliveryStatus.PENDING:
         status, reason = DeliveryStatus.CANCELLED, describe(suppression)
+        recorded = RowDecision(
+            outcome=Outcome.SKIPPED,
+            reason=reason,
+            at=now,
+            suppressed={"id": str(suppression.id), "reason": suppression.reason, "scope": suppression.scope},
+        )
     else:
         suppression = None
     fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
@@ -195,12 +218,12 @@ def _row_for(
         context = template_context(request, notification_type, user, issue, unsubscribe, settings)
         outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
         fields, reason = outcome.row_fields(), outcome.failure
-        status = DeliveryStatus.FAILED if reason else status
+        if reason:
+            status, recorded = DeliveryStatus.FAILED, cannot_send(reason, now)
     if status == DeliveryStatus.PENDING and decision.counts_toward_cap:
         audience.sent_this_hour[(user_id, str(channel))] += 1
     digest = {"digest": str(decision.frequency)} if decision.frequency != Frequency.IMMEDIATE else {}
-    context_data = {
-        "source_id": request.source_id,
+    context_data: dict[str, Any] = {
         "critical": critical,
         "run_id": request.run_id,
         "unsubscribe_url": unsubscribe,
@@ -211,28 +234,29 @@ def _row_for(
         context_data["fallback"] = audience.fallback
     if suppression is not None:
         context_data["suppressed"] = {"id": str(suppression.id), "reason": suppression.reason}
-    return {
-        "id": uuid.uuid4(),
-        "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",
-        "recipient_id": user_id,
-        "delivery_method": str(channel),
-        "notification_type": str(notification_type),
-        "event_id": request.event.event_id if request.event else None,
-        "issue_id": issue["id"] if issue else request.issue_id,
-        "workflow_id": request.workflow_id,
-        "max_retries": settings.notification_retry_attempts,
-        "scheduled_at": now,
-        "template_name": fields["template_name"],
-        "subject": fields.get("subject"),
-        "content": fields.get("content", ""),
-        "html_content": fields.get("html_content"),
-        "status": str(status),
-        "error_message": reason,
-        "address": channel_address(user, channel),
-        "context_data": context_data,
-        "_not_before": decision.not_before,
-        "_frequency": decision.frequency,
-    }
+    if request.escalated_from:
+        context_data["escalated_from"] = request.escalated_from
+        recorded = RowDecision.model_validate(recorded.model_dump() | {"escalated_from": request.escalated_from})
+    return QueueRow(
+        source_id=request.source_id,
+        notification_type=str(notification_type),
+        delivery_method=str(channel),
+        recipient_id=user_id,
+        address=channel_address(user, channel),
+        template_name=fields["template_name"],
+        decision=recorded,
+        context_data=context_data,
+        max_retries=settings.notification_retry_attempts,
+        scheduled_at=now,
+        workflow_id=request.workflow_id,
+        event_id=request.event.event_id if request.event else None,
+        issue_id=issue["id"] if issue else request.issue_id,
+        subject=fields.get("subject"),
+        content=fields.get("content", ""),
+        html_content=fields.get("html_content"),
+        status=str(status),
+        error_message=reason,
+    )
 
 
 def template_context(
@@ -287,7 +311,7 @@ def _ref(ref: UserRef | None) -> dict[str, Any] | None:
 
 def subscription_rows(
     request: NotificationRequest, issue: dict[str, Any] | None, subscriptions: list, settings: Settings, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[QueueRow]:
     """One row per active webhook / Slack / Teams subscription that wants one of this notification's types.
 
     The recipient is the subscription (``recipient_id`` NULL, ``address`` its id); when several of its types
@@ -301,7 +325,7 @@ def subscription_rows(
     candidates = derived_types(event) if event else [request.notification_type] if request.notification_type else []
     priority = issue["priority"] if issue else None
     link = issue_link(issue, settings)
-    rows: list[dict[str, Any]] = []
+    planned: list[QueueRow] = []
     for subscription in subscriptions:
         kind = Channel(subscription.channel)
         if request.channels and kind not in request.channels:
@@ -329,34 +353,34 @@ def subscription_rows(
             if issue
             else str(notification_type).replace("_", " ").capitalize()
         )
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "dedupe_key": f"{request.source_id}|subscription:{subscription.id}|{kind}",
-                "recipient_id": None,
-                "delivery_method": str(kind),
-                "notification_type": str(notification_type),
-                "event_id": event.event_id if event else None,
-                "issue_id": issue["id"] if issue else request.issue_id,
-                "workflow_id": request.workflow_id,
-                "max_retries": settings.notification_retry_attempts,
-                "scheduled_at": now,
-                "template_name": f"{notification_type}.{kind}",
-                "subject": title[:255],
-                "content": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-                "html_content": None,
-                "status": str(DeliveryStatus.PENDING),
-                "error_message": None,
-                "address": str(subscription.id),
-                "context_data": {
-                    "source_id": request.source_id,
+        planned.append(
+            QueueRow(
+                source_id=request.source_id,
+                notification_type=str(notification_type),
+                delivery_method=str(kind),
+                recipient_id=None,
+                recipient_key=f"subscription:{subscription.id}",
+                address=str(subscription.id),
+                template_name=f"{notification_type}.{kind}",
+                decision=RowDecision(
+                    outcome=Outcome.SEND,
+                    reason=f"subscription {subscription.id} wants {notification_type}",
+                    at=now,
+                    frequency=Frequency.IMMEDIATE,
+                ),
+                context_data={
                     "critical": critical,
                     "run_id": request.run_id,
                     "link": link,
                     "subscription": str(subscription.id),
                 },
-                "_not_before": None,
-                "_frequency": Frequency.IMMEDIATE,
-            }
+                max_retries=settings.notification_retry_attempts,
+                scheduled_at=now,
+                workflow_id=request.workflow_id,
+                event_id=event.event_id if event else None,
+                issue_id=issue["id"] if issue else request.issue_id,
+                subject=title[:255],
+                content=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+            )
         )
-    return rows
+    return planned

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from activities.delivery.planning import channel_address, empty_plan
 from activities.delivery.queries import attempt_log, insert_queue_rows, write_logs
+from activities.delivery.rows import Outcome, QueueRow, RowDecision, cannot_send, superseding
 from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import DeliveryStatus, is_closed
@@ -145,7 +146,18 @@ class DigestActivities:
                 await session.execute(
                     update(q)
                     .where(q.id.in_([i.id for i in items]))
-                    .values(status=str(DeliveryStatus.CANCELLED), error_message="recipient is inactive")
+                    .values(
+                        status=str(DeliveryStatus.CANCELLED),
+                        error_message="recipient is inactive",
+                        decision=superseding(
+                            q.decision,
+                            RowDecision(
+                                outcome=Outcome.SKIPPED,
+                                reason="the digest found the recipient inactive",
+                                at=datetime.now(timezone.utc),
+                            ),
+                        ),
+                    )
                 )
                 return DigestComposition(digest_ids=[], plan=plan)
             entries = await self._entries(session, items)
@@ -161,7 +173,7 @@ class DigestActivities:
             digest_ids = [
                 str(i)
                 for i in (
-                    await session.execute(select(q.id).where(q.dedupe_key.in_([r["dedupe_key"] for r in rows])))
+                    await session.execute(select(q.id).where(q.dedupe_key.in_([r.dedupe_key for r in rows])))
                 ).scalars()
             ]
         plan.deliveries = [d for d in deliveries if d is not None]
@@ -225,22 +237,21 @@ class DigestActivities:
         status = DeliveryStatus.FAILED if outcome.failure else DeliveryStatus.PENDING
         if status == DeliveryStatus.FAILED:
             plan.failed[channel] = plan.failed.get(channel, 0) + 1
-        source_id = f"digest/{flush.user_id}/{flush.digest_id}"
-        return {
-            "id": uuid.uuid4(),
-            "dedupe_key": f"{source_id}|{DIGEST}|{user.id}|{channel}",
-            "recipient_id": user.id,
-            "delivery_method": channel,
-            "notification_type": DIGEST,
-            "workflow_id": digest_workflow_id(user.id),
-            "max_retries": settings.notification_retry_attempts,
-            "scheduled_at": datetime.now(timezone.utc),
-            **outcome.row_fields(),
-            "status": str(status),
-            "error_message": outcome.failure,
-            "address": channel_address(user, channel),
-            "context_data": {
-                "source_id": source_id,
+        now = datetime.now(timezone.utc)
+        return QueueRow(
+            source_id=f"digest/{flush.user_id}/{flush.digest_id}",
+            notification_type=DIGEST,
+            delivery_method=channel,
+            recipient_id=user.id,
+            address=channel_address(user, channel),
+            decision=cannot_send(outcome.failure, now)
+            if outcome.failure
+            else RowDecision(
+                outcome=Outcome.SEND,
+                reason=f"the {str(flush.period).lower()} digest of {len(members)} notification(s)",
+                at=now,
+            ),
+            context_data={
                 "critical": False,
                 "recipient_name": user.name,
                 "link": None,
@@ -248,7 +259,13 @@ class DigestActivities:
                 "digest_items": [str(m.id) for m in members],
                 "period": str(flush.period),
             },
-        }
+            max_retries=settings.notification_retry_attempts,
+            scheduled_at=now,
+            workflow_id=digest_workflow_id(user.id),
+            status=str(status),
+            error_message=outcome.failure,
+            **outcome.row_fields(),
+        )
 
     @implements(digest_interface.settle_digest)
     async def settle_digest(self, settle: DigestSettle) -> int:

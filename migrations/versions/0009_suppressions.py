@@ -1,7 +1,7 @@
 """suppressions (addresses not to send to) and bounce_reports (every DSN / ARF report received)
 
 Revision ID: 0009
-Revises: 0006 (in the `bounces` branch; re-chained after 0007 / 0008 when merged)
+Revises: 0010 (main's head when main was merged into `bounces`; the merger re-chains it with engagement's 0008)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql
 
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Delivery analytics for admins: what was sent, how reliably, how fast."""
+"""Delivery analytics for admins: what was sent, how reliably, how fast, and what was decided (stored per row)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.delivery.rows import UNRECORDED_OUTCOME
 from notiflow.contracts import DeliveryStatus
 from notiflow.models import NotificationQueueRow
 from programs.api.auth import ROLE_ERRORS, Admin
@@ -53,6 +54,9 @@ async def delivery_analytics(
     rows = await session.execute(select(*grouping, func.count()).where(window).group_by(*grouping).order_by(*grouping))
     counts = [DeliveryCount(notification_type=t, channel=c, status=s, count=n) for t, c, s, n in rows]
     medians = await _median_seconds_to_send(session, window)
+    outcome = func.coalesce(Queue.decision["outcome"].astext, UNRECORDED_OUTCOME)
+    by_outcome = await session.execute(select(outcome, func.count()).where(window).group_by(outcome))
+    decisions: dict[str, int] = {decided: n for decided, n in by_outcome}
 
     def rates(channel: str | None) -> dict:
         mine = [c for c in counts if channel is None or c.channel == channel]
@@ -71,5 +75,6 @@ async def delivery_analytics(
         total=sum(c.count for c in counts),
         by_channel=[ChannelRates(channel=channel, **rates(channel)) for channel in sorted({c.channel for c in counts})],
         counts=counts,
+        decisions=decisions,
         **rates(None),
     )

@@ -1,5 +1,6 @@
 """Delivery analytics as time series (the console's charts): per day, volume by type × channel, success
-rate, p50/p95 time to send, digest and rate-cap diversions; and the top failure reasons of the window."""
+rate, p50/p95 time to send, digest and rate-cap diversions (as the decision stored on each row says, never
+re-derived from today's preferences); and the top failure reasons of the window."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Date, and_, cast, extract, func, literal, or_, select
 
-from notiflow.contracts import DeliveryStatus, Frequency
-from notiflow.models import NotificationLogRow, NotificationPreferenceRow, NotificationQueueRow
+from activities.delivery.rows import Outcome as Decided
+from notiflow.contracts import DeliveryStatus
+from notiflow.models import NotificationLogRow, NotificationQueueRow
 from programs.api.auth import ROLE_ERRORS, Admin
 from programs.api.deps import Session
 from programs.api.errors import VALIDATION_ERRORS
@@ -20,7 +22,6 @@ from programs.api.schemas import Instant
 router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
 Queue = NotificationQueueRow
-Pref = NotificationPreferenceRow
 #: Failure reasons are grouped on their first characters (addresses and ids vary at the end).
 REASON_PREFIX = 120
 
@@ -39,8 +40,11 @@ class DayRates(BaseModel):
     success_rate: float | None = Field(description="sent / (sent + failed); null when nothing finished")
     p50_seconds_to_send: float | None
     p95_seconds_to_send: float | None
-    digested: int = Field(description="put in an hourly or daily digest because the person chose one")
-    rate_capped: int = Field(description="moved to the hourly digest by the per-hour cap (the person chose immediate)")
+    digested: int = Field(
+        description="put in an hourly or daily digest because the person chose one (the decision stored on the row; "
+        "rows stored before decisions were count here)"
+    )
+    rate_capped: int = Field(description="moved to the hourly digest by the per-hour cap, as decided at the time")
 
 
 class FailureReason(BaseModel):
@@ -83,9 +87,8 @@ async def analytics_series(
     sent_now = and_(
         Queue.status == DeliveryStatus.SENT, Queue.sent_at.is_not(None), Queue.context_data["digest"].astext.is_(None)
     )
-    digest = Queue.context_data["digest"].astext
-    chose_immediate = or_(Pref.id.is_(None), Pref.frequency == Frequency.IMMEDIATE)
-    rate_capped = and_(digest == literal(str(Frequency.HOURLY)), chose_immediate)
+    outcome = Queue.decision["outcome"].astext
+    unrecorded_digest = outcome.is_(None) & Queue.context_data["digest"].astext.is_not(None)
     rate_rows = await session.execute(
         select(
             day,
@@ -93,18 +96,10 @@ async def analytics_series(
             func.count().filter(Queue.status == DeliveryStatus.FAILED),
             func.percentile_cont(0.5).within_group(seconds).filter(sent_now),
             func.percentile_cont(0.95).within_group(seconds).filter(sent_now),
-            func.count().filter(digest.is_not(None) & ~rate_capped),
-            func.count().filter(rate_capped),
+            func.count().filter(or_(outcome == literal(str(Decided.DIGESTED)), unrecorded_digest)),
+            func.count().filter(outcome == literal(str(Decided.RATE_CAPPED))),
         )
         .select_from(Queue)
-        .outerjoin(
-            Pref,
-            and_(
-                Pref.user_id == Queue.recipient_id,
-                Pref.notification_type == Queue.notification_type,
-                Pref.delivery_method == Queue.delivery_method,
-            ),
-        )
         .where(window)
         .group_by(day)
         .order_by(day)

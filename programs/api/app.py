@@ -25,6 +25,7 @@ from programs.api import (
     policies,
     preferences,
     queue,
+    read_escalations,
     redeliver,
     suppressions,
     templates,
@@ -66,6 +67,7 @@ ROUTERS = (
     why.router,
     analytics_series.router,
     policies.router,
+    read_escalations.router,
     suppressions.router,
 )
 

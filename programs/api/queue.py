@@ -1,4 +1,4 @@
-"""Admin view of deliveries (the notification queue with every attempt) and test sends."""
+"""Admin view of deliveries (the notification queue with each row's stored decision and every attempt) and test sends."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
+from activities.delivery.rows import Outcome
 from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
@@ -23,7 +24,11 @@ router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], response
 Queue = NotificationQueueRow
 
 
-@router.get("/queue", response_model=CursorPage[QueueItem], summary="Deliveries, newest first, with their attempts")
+@router.get(
+    "/queue",
+    response_model=CursorPage[QueueItem],
+    summary="Deliveries, newest first, with their decisions and attempts",
+)
 async def list_queue(
     _admin: Admin,
     session: Session,
@@ -36,6 +41,7 @@ async def list_queue(
     issue_id: Annotated[str | None, Query(max_length=64)] = None,
     created_from: Annotated[Instant | None, Query(description="inclusive, e.g. 2026-11-25T00:00:00Z")] = None,
     created_to: Annotated[Instant | None, Query(description="exclusive")] = None,
+    outcome: Annotated[Outcome | None, Query(description="the decision stored on the row")] = None,
 ) -> CursorPage[QueueItem]:
     filters = (
         (Queue.status, status),
@@ -49,6 +55,8 @@ async def list_queue(
         query = query.where(Queue.created_at >= created_from)
     if created_to:
         query = query.where(Queue.created_at < created_to)
+    if outcome:
+        query = query.where(Queue.decision["outcome"].astext == str(outcome))
     rows, next_cursor = await fetch_page(session, query, Queue, page)
 
     attempts: dict[uuid.UUID, list[NotificationLogRow]] = defaultdict(list)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from activities.delivery.rows import UNRECORDED_OUTCOME, RowDecision
 from notiflow.contracts import CRITICAL_TYPES, Channel, Frequency, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 from notiflow.settings import Settings
@@ -302,6 +303,11 @@ class QueueItem(BaseModel):
         default=None, description="a critical notification's fallback: the FAILED row it replaces"
     )
     fallback_to: str | None = Field(default=None, description="this FAILED critical row went out instead as that row")
+    decision: RowDecision | None = Field(
+        default=None,
+        description="the decision taken for it, stored when taken (sent, skipped and why, held until, rate-capped, "
+        "digested, fell back, re-queued); null for rows stored before decisions were",
+    )
     workflow_id: str | None
     workflow_url: str | None = Field(description="the run in the Temporal web UI")
     attempts: list[DeliveryAttempt]
@@ -329,6 +335,7 @@ class QueueItem(BaseModel):
             provider=row.provider,
             fallback_of=(row.context_data or {}).get("fallback_of"),
             fallback_to=((row.context_data or {}).get("fallback_to") or {}).get("queue_id"),
+            decision=RowDecision.read(row.decision),
             workflow_id=row.workflow_id,
             workflow_url=workflow_ui_url(settings, row.workflow_id) if row.workflow_id else None,
             attempts=[DeliveryAttempt.model_validate(a) for a in attempts],
@@ -405,6 +412,11 @@ class DeliveryAnalytics(DeliveryRates):
     total: int
     by_channel: list[ChannelRates]
     counts: list[DeliveryCount]
+    decisions: dict[str, int] = Field(
+        default_factory=dict,
+        description="rows by the decision stored on them (SEND, SKIPPED, HELD, RATE_CAPPED, DIGESTED, FELL_BACK, "
+        f"FAILED, REQUEUED); {UNRECORDED_OUTCOME} for rows stored before decisions were",
+    )
 
 
 # ------------------------------------------------------------------ audit

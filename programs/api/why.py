@@ -1,8 +1,10 @@
 """Why (not)? For one issue and one person: every event, and per channel the decision notiflow took.
 
 Read from what the pipeline already records: ``issue_events`` (what happened), ``notification_queue``
-(one row per event × type × person × channel, with its status and reason) and ``notification_logs``
-(every attempt). A person with no row for an event was not in its audience (or was its actor).
+(one row per event × type × person × channel, with its status and the decision stored when it was taken:
+held until, rate-capped, digested, skipped and why) and ``notification_logs`` (every attempt). Nothing is
+re-derived from today's preferences or settings. A person with no row for an event was not in its
+audience (or was its actor).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from notiflow.contracts import DeliveryStatus, Frequency
+from activities.delivery.rows import UNRECORDED, RowDecision
+from activities.delivery.rows import Outcome as Decided
+from notiflow.contracts import DeliveryStatus
 from notiflow.keys import event_workflow_id
 from notiflow.models import (
     IssueEventRow,
     NotificationLogRow,
-    NotificationPreferenceRow,
     NotificationQueueRow,
     UserRow,
 )
@@ -30,7 +33,6 @@ from programs.api.auth import ROLE_ERRORS, Admin
 from programs.api.deps import AppSettings, Session
 from programs.api.errors import VALIDATION_ERRORS
 from programs.api.schemas import workflow_ui_url
-from workflows.delivery.rules import quiet_until
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
@@ -45,6 +47,9 @@ class ChannelDecision(BaseModel):
     channel: str
     decision: Outcome
     reason: str | None = Field(description="why: the opt-out, the missing address, the error, the quiet hours' end…")
+    recorded: RowDecision | None = Field(
+        description="the decision as stored when it was taken; null for rows stored before decisions were"
+    )
     status: str = Field(description="the queue row's status")
     at: datetime | None = Field(description="when it was sent (or decided)")
     attempts: int = Field(description="delivery attempts recorded")
@@ -72,57 +77,47 @@ class WhyAnswer(BaseModel):
     truncated: bool
 
 
-def _decision(
-    row: NotificationQueueRow,
-    logs: list[NotificationLogRow],
-    user: UserRow | None,
-    preferences: dict[tuple[str, str], NotificationPreferenceRow],
-    settings: Settings,
-) -> ChannelDecision:
+def _decision(row: NotificationQueueRow, logs: list[NotificationLogRow], settings: Settings) -> ChannelDecision:
+    """The decision stored on the row when it was taken, with what happened since (its status, its attempts).
+
+    Never re-derived from today's preferences, quiet hours or rate cap: a row planned before decisions were
+    stored says only what its status and context tell.
+    """
+    recorded = RowDecision.read(row.decision)
     context = row.context_data or {}
-    digest = context.get("digest")
-    chose = preferences.get((row.notification_type, row.delivery_method))
-    chose_frequency = chose.frequency if chose else Frequency.IMMEDIATE
-    rate_capped = digest == Frequency.HOURLY and chose_frequency == Frequency.IMMEDIATE
-    reason, at = row.error_message, row.sent_at
+    digest = recorded.digest if recorded else bool(context.get("digest"))
+    reason, at = (recorded.reason if recorded else None), row.sent_at
     if row.status == DeliveryStatus.FAILED and context.get("fallback_to"):
         decision: Outcome = "fell back"
         target = context["fallback_to"]
-        reason = (
-            f"{reason or 'failed'}; sent instead as {target.get('channel', '')} {target.get('queue_id', '')}".strip()
-        )
+        sent_instead = f"sent instead as {target.get('channel', '')} {target.get('queue_id', '')}".strip()
+        reason = f"{row.error_message or 'failed'}; {sent_instead}"
     elif row.status == DeliveryStatus.FAILED:
-        decision = "failed"
+        decision, reason = "failed", row.error_message or reason
     elif row.status == DeliveryStatus.CANCELLED:
-        decision = "skipped"
+        # the error message first: a row skipped at delivery (its address listed after planning) says so there
+        decision, reason = "skipped", row.error_message or reason
         if context.get("fallback_to"):  # a suppressed address: a critical one went on the next channel
             target = context["fallback_to"]
             reason = f"{reason}; sent instead as {target.get('channel', '')} {target.get('queue_id', '')}".strip()
     elif digest:
-        decision = "rate-capped" if rate_capped else "digested"
-        done = row.status == DeliveryStatus.SENT
-        reason = (
-            f"over {settings.max_per_hour} per hour: moved to the hourly digest"
-            if rate_capped
-            else f"{str(digest).lower()} digest chosen"
-        ) + (f"; {row.provider_response}" if done else "; waiting")
+        decision = "rate-capped" if recorded and recorded.outcome == Decided.RATE_CAPPED else "digested"
+        reason = reason or f"{str(context['digest']).lower()} digest ({UNRECORDED}: chosen or over the cap)"
+        reason += f"; {row.provider_response}" if row.status == DeliveryStatus.SENT else "; waiting"
     elif row.status == DeliveryStatus.SENT:
         decision = "sent"
-        reason = f"by {row.provider}" if row.provider else None
+        reason = "; ".join(r for r in (reason, f"by {row.provider}" if row.provider else None) if r) or None
         for key, said in (("bounced", "bounced"), ("soft_bounced", "soft-bounced"), ("complained", "reported as spam")):
             if context.get(key):  # what came back afterwards (notiflow bounces)
                 detail = context[key]
                 reason = f"{reason + '; ' if reason else ''}{said} {detail.get('status') or ''} at {detail.get('at')}"
+    elif recorded and recorded.outcome == Decided.HELD and not logs:
+        decision, at = "held", recorded.held_until
     else:
-        held = None
-        if user is not None and not context.get("critical"):
-            held = quiet_until(
-                row.created_at, user.timezone or settings.timezone, user.quiet_hours_start, user.quiet_hours_end
-            )
-        decision = "held" if held and not logs else "pending"
-        reason = f"quiet hours until {held.isoformat()}" if decision == "held" and held else "queued, not sent yet"
-        at = held if decision == "held" else None
-    if context.get("fallback_of"):
+        decision = "pending"
+        why = UNRECORDED if recorded is None else None if recorded.outcome == Decided.SEND else reason
+        reason = "; ".join(r for r in ("queued, not sent yet", why) if r)
+    if context.get("fallback_of") and not (recorded and recorded.fallback_of):
         reason = f"{reason + '; ' if reason else ''}fallback of {context['fallback_of']}"
     return ChannelDecision(
         queue_id=row.id,
@@ -130,6 +125,7 @@ def _decision(
         channel=row.delivery_method,
         decision=decision,
         reason=reason,
+        recorded=recorded,
         status=row.status,
         at=at or (row.created_at if decision in ("skipped", "failed") else None),
         attempts=max((log.attempt for log in logs), default=0),
@@ -178,17 +174,11 @@ async def why(
         ):
             if log.queue_id is not None:
                 logs[log.queue_id].append(log)
-    preferences = {
-        (p.notification_type, p.delivery_method): p
-        for p in await session.scalars(
-            select(NotificationPreferenceRow).where(NotificationPreferenceRow.user_id == user_id)
-        )
-    }
     by_event: dict[str | None, list[ChannelDecision]] = defaultdict(list)
     others: dict[str, list[ChannelDecision]] = defaultdict(list)
     known_events = {event.event_id for event in events}
     for row in rows:
-        decided = _decision(row, logs[row.id], user, preferences, settings)
+        decided = _decision(row, logs[row.id], settings)
         if row.event_id in known_events:
             by_event[row.event_id].append(decided)
         else:

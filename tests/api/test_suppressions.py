@@ -162,4 +162,16 @@ async def test_why_says_suppressed_and_where_a_critical_one_went_instead(api, db
     assert decisions["EMAIL"]["decision"] == "skipped"
     assert decisions["EMAIL"]["reason"].startswith("suppressed: added by an admin on ")
     assert f"sent instead as SMS {decisions['SMS']['queue_id']}" in decisions["EMAIL"]["reason"]
-    assert decisions["SMS"]["decision"] == "pending" and "fallback of" in decisions["SMS"]["reason"]
+    assert decisions["SMS"]["decision"] == "pending"
+    async with db() as session:
+        rows = {
+            r.delivery_method: r
+            for r in await session.scalars(
+                select(NotificationQueueRow).where(NotificationQueueRow.event_id == evt.event_id)
+            )
+            if r.recipient_id == "u-ops"
+        }
+    assert rows["EMAIL"].decision["outcome"] == "SKIPPED" and rows["EMAIL"].decision["suppressed"]["reason"] == "MANUAL"
+    assert rows["EMAIL"].decision["fallback_to"] == {"channel": "SMS", "queue_id": str(rows["SMS"].id)}
+    assert rows["SMS"].decision["fallback_of"] == str(rows["EMAIL"].id)
+    assert rows["SMS"].decision["reason"] == "critical: the EMAIL address is suppressed, sent instead by SMS"

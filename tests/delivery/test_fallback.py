@@ -71,6 +71,10 @@ async def test_a_critical_mail_refused_with_550_goes_out_by_sms_and_both_rows_sa
     assert mail.context_data["fallback_to"] == {"channel": "SMS", "queue_id": str(text.id)}
     assert text.status == "SENT" and text.context_data["fallback_of"] == str(mail.id)
     assert text.context_data["fallback_from"] == "EMAIL" and text.provider.startswith("sms:json")
+    # The decisions taken, on the rows: the mail was planned to be sent, then fell back; the text is its fallback.
+    assert mail.decision["outcome"] == "FELL_BACK" and mail.decision["fallback_to"]["queue_id"] == str(text.id)
+    assert mail.decision["previous"]["outcome"] == "SEND" and "critical" in mail.decision["previous"]["reason"]
+    assert text.decision["outcome"] == "SEND" and text.decision["fallback_of"] == str(mail.id)
     async with db() as session:
         statuses = [
             log.status

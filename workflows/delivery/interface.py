@@ -22,6 +22,8 @@ from workflows.delivery.types import (
     FallbackRequest,
     MarkFailed,
     Requeued,
+    Unread,
+    UnreadWatch,
 )
 
 
@@ -64,4 +66,10 @@ async def route_to_digest(routing: DigestRouting) -> int:
 @activity.defn
 async def feed_timers(event: IssueEvent) -> None:
     """Signal the issue's SLA run and, for auto-reported issues, the spike detector (the sla feature)."""
+    ...
+
+
+@activity.defn
+async def find_unread(watch: UnreadWatch) -> Unread:
+    """At the read deadline: which of the watched people neither read nor clicked any row of the notification."""
     ...

@@ -54,6 +54,11 @@ CRITICAL_FALLBACK = "critical-fallback"
 
 
 async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
+    return (await plan_and_deliver(request))[1]
+
+
+async def plan_and_deliver(request: NotificationRequest) -> tuple[DeliveryPlan, DeliveryOutcome]:
+    """The pipeline, and the plan it followed (whose unread watches the event and notify runs start)."""
     plan = await workflow.execute_activity(
         plan_deliveries,
         request,
@@ -62,7 +67,7 @@ async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
     )
     outcome = await deliver_plan(plan, request)
     show_outcome(outcome)
-    return outcome
+    return plan, outcome
 
 
 def show_outcome(outcome: DeliveryOutcome) -> None:

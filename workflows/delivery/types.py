@@ -15,7 +15,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from notiflow.contracts import Channel, Frequency
+from notiflow.contracts import Channel, Frequency, NotificationType
 from notiflow.runs import NotificationRequest
 
 
@@ -43,6 +43,34 @@ class Delivery(BaseModel):
     frequency: Frequency = Frequency.IMMEDIATE
 
 
+class UnreadWatch(BaseModel):
+    """Escalation on unread: who got one notification, and where it goes for those who have not read it in time.
+
+    Planned with the rows (the type's ``read_escalations`` rule, read once, when the notification is planned);
+    the watch's run waits ``after_minutes`` on a durable timer, then asks the database who has neither read
+    nor clicked any row of it.
+    """
+
+    #: the request that was planned: its source names the rows; its event renders the escalation as the original
+    request: NotificationRequest
+    notification_type: NotificationType
+    recipient_ids: list[str]
+    after_minutes: int
+    channel: Channel
+
+    @property
+    def issue_id(self) -> str | None:
+        return self.request.event.issue.id if self.request.event else self.request.issue_id
+
+
+class Unread(BaseModel):
+    """What ``find_unread`` found at the deadline."""
+
+    recipient_ids: list[str] = Field(default_factory=list)
+    #: the issue was resolved or closed meanwhile: nothing more is sent
+    issue_closed: bool = False
+
+
 class DeliveryPlan(BaseModel):
     deliveries: list[Delivery] = Field(default_factory=list)
     #: a critical notification's audience was empty and this wider one was used (recorded on the rows too)
@@ -52,6 +80,8 @@ class DeliveryPlan(BaseModel):
     already_done: int = 0
     batch_size: int = 50
     retry: RetrySpec
+    #: escalation on unread: one watch per notification type whose rule is on (none in plans recorded before)
+    unread_watches: list[UnreadWatch] = Field(default_factory=list)
 
 
 class DeliveryBatch(BaseModel):

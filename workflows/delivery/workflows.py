@@ -6,6 +6,8 @@
   escalations, summaries, alarms.
 - ``RedeliveryWorkflow`` (id ``redeliver/{request_id}``): an operator's choice of FAILED rows, sent again once
   per request id, through the same waves.
+- ``UnreadEscalationWorkflow`` (id ``unread/{source_id}/{type}``): escalation on unread — a child of the event's
+  (or notify) run, started once its deliveries are out, for each type whose rule is on.
 
 The steps they share with every feature are in ``pipeline``.
 """
@@ -15,12 +17,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import IssueEvent
-from notiflow.keys import ISSUE_EVENT_WORKFLOW, NOTIFY_WORKFLOW, REDELIVERY_WORKFLOW
+from notiflow.keys import ISSUE_EVENT_WORKFLOW, NOTIFY_WORKFLOW, REDELIVERY_WORKFLOW, unread_workflow_id
 from notiflow.runs import DeliveryOutcome, NotificationRequest, RedeliveryRequest
+from notiflow.search import search_attributes
 from workflows.delivery.interface import feed_timers, requeue_failed
-from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_plan, run_pipeline, show_outcome
+from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_plan, plan_and_deliver, show_outcome
+from workflows.delivery.types import DeliveryPlan
+from workflows.delivery.unread import UnreadEscalationWorkflow
 
 
 @workflow.defn(name=ISSUE_EVENT_WORKFLOW)
@@ -40,7 +46,8 @@ class IssueEventWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKKEEPING_RETRY,
         )
-        outcome = await run_pipeline(request)
+        plan, outcome = await plan_and_deliver(request)
+        await watch_unread(plan)
         await feeding
         return outcome
 
@@ -56,7 +63,9 @@ class NotifyWorkflow:
                 "as_of": workflow.now(),
             }
         )
-        return await run_pipeline(request)
+        plan, outcome = await plan_and_deliver(request)
+        await watch_unread(plan)
+        return outcome
 
 
 @workflow.defn(name=REDELIVERY_WORKFLOW)
@@ -76,4 +85,24 @@ class RedeliveryWorkflow:
         return outcome
 
 
-WORKFLOWS = [IssueEventWorkflow, NotifyWorkflow, RedeliveryWorkflow]
+async def watch_unread(plan: DeliveryPlan) -> None:
+    """Start the read deadline of each watched type as a child that outlives this run (ABANDON), once.
+
+    Short runs stay short: the event's run ends at once, and its deadline — a durable timer — lives in
+    the child, which a worker or server restart does not disturb.
+    """
+    for watch in plan.unread_watches:
+        try:
+            await workflow.start_child_workflow(
+                UnreadEscalationWorkflow.run,
+                watch,
+                id=unread_workflow_id(watch.request.source_id, watch.notification_type),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=search_attributes(issue_id=watch.issue_id, notification_type=watch.notification_type),
+                static_summary=f"unread {watch.notification_type} → {watch.channel} after {watch.after_minutes} min",
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+
+
+WORKFLOWS = [IssueEventWorkflow, NotifyWorkflow, RedeliveryWorkflow, UnreadEscalationWorkflow]

@@ -47,7 +47,7 @@ def worker_activities(
     features: list[FeatureActivities] = [
         delivery,
         RedeliveryActivities(sessions, settings),
-        UnreadActivities(sessions),
+        UnreadActivities(sessions, settings, client),
         DirectoryActivities(sessions),
         SlaActivities(sessions, settings, client),
         DigestActivities(sessions, settings, client),

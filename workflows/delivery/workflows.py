@@ -6,8 +6,8 @@
   escalations, summaries, alarms.
 - ``RedeliveryWorkflow`` (id ``redeliver/{request_id}``): an operator's choice of FAILED rows, sent again once
   per request id, through the same waves.
-- ``UnreadEscalationWorkflow`` (id ``unread/{source_id}/{type}``): escalation on unread — a child of the event's
-  (or notify) run, started once its deliveries are out, for each type whose rule is on.
+- ``UnreadEscalationWorkflow`` (id ``unread/{source_id}/{type}``): escalation on unread — started by the event's
+  (or notify) run once its deliveries are out, for each type whose rule is on.
 
 The steps they share with every feature are in ``pipeline``.
 """
@@ -17,13 +17,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import IssueEvent
-from notiflow.keys import ISSUE_EVENT_WORKFLOW, NOTIFY_WORKFLOW, REDELIVERY_WORKFLOW, unread_workflow_id
+from notiflow.keys import ISSUE_EVENT_WORKFLOW, NOTIFY_WORKFLOW, REDELIVERY_WORKFLOW
 from notiflow.runs import DeliveryOutcome, NotificationRequest, RedeliveryRequest
-from notiflow.search import search_attributes
-from workflows.delivery.interface import feed_timers, requeue_failed
+from workflows.delivery.interface import feed_timers, requeue_failed, start_unread_watches
 from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_plan, plan_and_deliver, show_outcome
 from workflows.delivery.types import DeliveryPlan
 from workflows.delivery.unread import UnreadEscalationWorkflow
@@ -86,23 +84,18 @@ class RedeliveryWorkflow:
 
 
 async def watch_unread(plan: DeliveryPlan) -> None:
-    """Start the read deadline of each watched type as a child that outlives this run (ABANDON), once.
+    """Start the read deadline of each watched type, once its deliveries are out (only when a rule is on).
 
-    Short runs stay short: the event's run ends at once, and its deadline — a durable timer — lives in
-    the child, which a worker or server restart does not disturb.
+    The deadline is a run of its own (``UnreadEscalationWorkflow``, started by an activity as the SLA is),
+    not a child: the event's run ends at once, and the deadline — a durable timer — outlives it.
     """
-    for watch in plan.unread_watches:
-        try:
-            await workflow.start_child_workflow(
-                UnreadEscalationWorkflow.run,
-                watch,
-                id=unread_workflow_id(watch.request.source_id, watch.notification_type),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=search_attributes(issue_id=watch.issue_id, notification_type=watch.notification_type),
-                static_summary=f"unread {watch.notification_type} → {watch.channel} after {watch.after_minutes} min",
-            )
-        except WorkflowAlreadyStartedError:
-            pass
+    if plan.unread_watches:
+        await workflow.execute_activity(
+            start_unread_watches,
+            plan.unread_watches,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
 
 
 WORKFLOWS = [IssueEventWorkflow, NotifyWorkflow, RedeliveryWorkflow, UnreadEscalationWorkflow]

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install web web-test dev demo test lint format bench faults clean
+.PHONY: install web web-test api-types api-types-check dev demo test lint format bench faults clean
 
 $(BIN)/notiflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,27 @@ web: $(WEB_BUILT)
 web-test: web/node_modules/.package-lock.json
 	cd web && $(WEB_PATH) npm test
 
+# web/'s TypeScript types of the API's bodies, generated (openapi-typescript) from the app's OpenAPI schema,
+# which `python -m notiflow.api.openapi_dump` prints without a database or Temporal. $(1): the file to write (absolute).
+API_TYPES := web/src/api-schema.ts
+api_types = $(BIN)/python -m notiflow.api.openapi_dump > $(1).json && \
+	(cd web && $(WEB_PATH) npx --no-install openapi-typescript $(1).json \
+		--default-non-nullable false --output $(1) >/dev/null); \
+	status=$$?; rm -f $(1).json; exit $$status
+
+api-types: install web/node_modules/.package-lock.json
+	@$(call api_types,$(abspath $(API_TYPES)))
+	@echo "wrote $(API_TYPES)"
+
+# Fails when the committed types are not what the API's schema gives now.
+api-types-check: install web/node_modules/.package-lock.json
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	($(call api_types,$$tmp/api-schema.ts)) && \
+	if ! diff -u $(API_TYPES) $$tmp/api-schema.ts; then \
+		echo "$(API_TYPES) is not current with the API's OpenAPI schema: run \`make api-types\` and commit it"; \
+		exit 1; \
+	fi
+
 dev: install web
 	$(BIN)/notiflow dev
 
@@ -42,10 +63,13 @@ demo: install
 test: install web web-test
 	$(BIN)/pytest -q
 
-lint: install
+# Python: ruff and mypy. web/: ESLint (eslint.config.js) and tsc (npm run lint), and the generated API types current.
+lint: install web/node_modules/.package-lock.json
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	cd web && $(WEB_PATH) npm run lint
+	@$(MAKE) --no-print-directory api-types-check
 
 format: install
 	$(BIN)/ruff format .

@@ -75,6 +75,9 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
   const [body, setBody] = useState(template.body_template);
   const [html, setHtml] = useState(template.html_template ?? "");
   const [preview, setPreview] = useState<Preview | null>(null);
+  // Two messages: the latest preview's, and the latest save's (or activation's). A preview answering later
+  // does not wipe a refused save's message; editing the draft does.
+  const [previewProblem, setPreviewProblem] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [versions, setVersions] = useState<Template[]>([]);
@@ -110,13 +113,18 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
         const rendered = await api.request<Preview>("POST", `${T}/preview`, request);
         if (asked !== latest.current) return;
         setPreview(rendered);
-        setProblem(null);
+        setPreviewProblem(null);
       } catch (failure) {
-        if (asked === latest.current) setProblem((failure as ApiError).detail);
+        if (asked === latest.current) setPreviewProblem((failure as ApiError).detail);
       }
     }, 300);
     return () => clearTimeout(timer);
   }, [subject, body, html, current]);
+
+  const edit = (set: (value: string) => void) => (event: { target: { value: string } }) => {
+    set(event.target.value);
+    setProblem(null);
+  };
 
   const save = async () => {
     try {
@@ -176,12 +184,12 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
       <div className="editor">
         <div className="fields">
           <label htmlFor="subject">Subject</label>
-          <input id="subject" value={subject} onChange={(e) => setSubject(e.target.value)} aria-describedby="template-problem" />
+          <input id="subject" value={subject} onChange={edit(setSubject)} aria-describedby="template-problem" />
           <label htmlFor="body">Text</label>
-          <textarea id="body" rows={10} value={body} onChange={(e) => setBody(e.target.value)} aria-describedby="template-problem" />
+          <textarea id="body" rows={10} value={body} onChange={edit(setBody)} aria-describedby="template-problem" />
           <label htmlFor="html">HTML</label>
-          <textarea id="html" rows={6} value={html} onChange={(e) => setHtml(e.target.value)} aria-describedby="template-problem" />
-          <p id="template-problem" className="error" role="alert">{problem}</p>
+          <textarea id="html" rows={6} value={html} onChange={edit(setHtml)} aria-describedby="template-problem" />
+          <p id="template-problem" className="error" role="alert">{problem ?? previewProblem}</p>
           <button type="button" onClick={() => void save()}>Save</button>
           <p role="status">{saved}</p>
         </div>

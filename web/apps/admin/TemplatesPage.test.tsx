@@ -58,7 +58,7 @@ test("previews the draft, shows the API's error for one that does not render, an
         detail: "invalid request — body_template: String should have at least 1 character",
         errors: [{ field: "body_template", location: "body", message: "String should have at least 1 character" }],
       } }
-      : { json: template(3, { ...(body as Schemas["TemplateEdit"]), id: "t-3", body_template: "Bonjour" }) },
+      : { json: template(3, { id: "t-3", body_template: (body as Schemas["TemplateEdit"]).body_template! }) },
   });
   const user = userEvent.setup();
   render(<TemplatesPage />);

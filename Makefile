@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install web web-test api-types api-types-check dev demo test lint format bench faults clean
+.PHONY: install web web-test dev demo test lint format bench faults clean
 
 $(BIN)/notiflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,12 @@ web-test: web/node_modules/.package-lock.json
 	cd web && $(WEB_PATH) npm test
 
 # web/'s TypeScript types of the API's bodies, generated (openapi-typescript) from the app's OpenAPI schema,
-# which `python -m notiflow.api.openapi_dump` prints without a database or Temporal. $(1): the file to write (absolute).
+# which `python -m $(OPENAPI_DUMP)` prints without a database or Temporal (the module moves with the API
+# package: OPENAPI_DUMP is its one name here). $(1): the file to write (absolute).
+.PHONY: api-types api-types-check
 API_TYPES := web/src/api-schema.ts
-api_types = $(BIN)/python -m notiflow.api.openapi_dump > $(1).json && \
+OPENAPI_DUMP := notiflow.api.openapi_dump
+api_types = $(BIN)/python -m $(OPENAPI_DUMP) > $(1).json && \
 	(cd web && $(WEB_PATH) npx --no-install openapi-typescript $(1).json \
 		--default-non-nullable false --output $(1) >/dev/null); \
 	status=$$?; rm -f $(1).json; exit $$status

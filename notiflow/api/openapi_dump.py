@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import sys
 
-from notiflow.api.app import create_app
 from notiflow.settings import Settings
+
+from .app import create_app  # relative: this module moves with the API package
 
 #: create_app requires a database URL; the lifespan that would open it never runs here.
 UNUSED_DATABASE_URL = "postgresql+asyncpg://openapi@localhost/openapi"

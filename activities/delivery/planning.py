@@ -130,14 +130,14 @@ def _row_for(
         sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
         max_per_hour=settings.max_per_hour,
     )
-    status, reason, unsubscribe = decision.status, decision.reason, None
+    status, reason, unsubscribe, row_id = decision.status, decision.reason, None, uuid.uuid4()
     fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
     if status == DeliveryStatus.PENDING:
         if channel == Channel.EMAIL and not critical:
             unsubscribe = unsubscribe_url(
                 settings.public_api_url,
                 settings.jwt_secret,
-                UnsubscribeRequest(user_id, str(notification_type), str(channel)),
+                UnsubscribeRequest(user_id, str(notification_type), str(channel), str(row_id)),
             )
         context = template_context(request, notification_type, user, issue, unsubscribe, settings)
         outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
@@ -157,7 +157,7 @@ def _row_for(
     if audience.fallback:
         context_data["fallback"] = audience.fallback
     return {
-        "id": uuid.uuid4(),
+        "id": row_id,
         "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",
         "recipient_id": user_id,
         "delivery_method": str(channel),

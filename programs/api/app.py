@@ -18,6 +18,7 @@ from programs.api import (
     analytics_series,
     audit,
     codec,
+    engagement,
     events,
     health,
     inbox,
@@ -65,6 +66,8 @@ ROUTERS = (
     why.router,
     analytics_series.router,
     policies.router,
+    engagement.router,
+    engagement.inbox_router,
 )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.delivery import queries
 from activities.delivery.planning import channel_address, issue_context_from_event, template_context
 from notiflow.contracts import Channel, DeliveryStatus, IssueEvent, NotificationType
+from notiflow.engagement import save_tracked_links, wrap_links
 from notiflow.models import IssueEventRow, NotificationQueueRow, UserRow, table
 from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
@@ -98,37 +99,38 @@ async def plan_fallbacks(
             if fields is None:
                 continue
             new_id = uuid.uuid4()
-            await session.execute(
-                insert(table(Queue)).values(
-                    id=new_id,
-                    dedupe_key=key,
-                    recipient_id=user.id,
-                    delivery_method=str(channel),
-                    notification_type=row.notification_type,
-                    event_id=row.event_id,
-                    issue_id=row.issue_id,
-                    workflow_id=row.workflow_id,
-                    max_retries=row.max_retries,
-                    scheduled_at=now,
-                    status="PENDING",
-                    address=address,
-                    template_name=fields["template_name"],
-                    subject=fields.get("subject"),
-                    content=fields.get("content", ""),
-                    html_content=fields.get("html_content"),
-                    context_data={
-                        "source_id": context.get("source_id"),
-                        "critical": True,
-                        "run_id": context.get("run_id"),
-                        "link": context.get("link"),
-                        "recipient_name": user.name,
-                        "unsubscribe_url": None,
-                        "fallback_of": str(row.id),
-                        "fallback_from": row.delivery_method,
-                        **({"fallback": context["fallback"]} if context.get("fallback") else {}),
-                    },
-                )
+            values = dict(
+                id=new_id,
+                dedupe_key=key,
+                recipient_id=user.id,
+                delivery_method=str(channel),
+                notification_type=row.notification_type,
+                event_id=row.event_id,
+                issue_id=row.issue_id,
+                workflow_id=row.workflow_id,
+                max_retries=row.max_retries,
+                scheduled_at=now,
+                status="PENDING",
+                address=address,
+                template_name=fields["template_name"],
+                subject=fields.get("subject"),
+                content=fields.get("content", ""),
+                html_content=fields.get("html_content"),
+                context_data={
+                    "source_id": context.get("source_id"),
+                    "critical": True,
+                    "run_id": context.get("run_id"),
+                    "link": context.get("link"),
+                    "recipient_name": user.name,
+                    "unsubscribe_url": None,
+                    "fallback_of": str(row.id),
+                    "fallback_from": row.delivery_method,
+                    **({"fallback": context["fallback"]} if context.get("fallback") else {}),
+                },
             )
+            tracked = wrap_links([values], settings)  # its links through /r/{code}, as planned rows
+            await session.execute(insert(table(Queue)).values(values))
+            await save_tracked_links(session, tracked)
             fallback_to = {"fallback_to": {"channel": str(channel), "queue_id": str(new_id)}}
             await session.execute(
                 update(Queue)

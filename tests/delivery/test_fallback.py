@@ -71,6 +71,9 @@ async def test_a_critical_mail_refused_with_550_goes_out_by_sms_and_both_rows_sa
     assert mail.context_data["fallback_to"] == {"channel": "SMS", "queue_id": str(text.id)}
     assert text.status == "SENT" and text.context_data["fallback_of"] == str(mail.id)
     assert text.context_data["fallback_from"] == "EMAIL" and text.provider.startswith("sms:json")
+    # the fallback's link is wrapped too (engagement): the SMS carries /r/{code}, not the raw issue link
+    assert "/r/" in text.context_data["tracked_link"] and text.context_data["tracked_link"] in sms.text
+    assert text.context_data["link"] not in sms.text
     async with db() as session:
         statuses = [
             log.status

@@ -201,6 +201,37 @@ async def save_tracked_links(session: AsyncSession, pending: list[PendingLink]) 
         )
 
 
+@dataclass(frozen=True)
+class RowLink:
+    """A code for a row that already exists (a digest's item: the click counts on the item's own row)."""
+
+    code: str
+    queue_id: uuid.UUID
+    link: str
+    target: str
+
+
+def wrap_row_link(
+    settings: Settings, queue_id: uuid.UUID, channel: str, raw: str | None, link: str = "issue"
+) -> tuple[str | None, RowLink | None]:
+    """The URL to put in a message for ``raw`` on that row's behalf, and the code to store (None: left raw)."""
+    if not raw or not settings.track_clicks or channel not in TRACKED_CHANNELS:
+        return raw, None
+    code = new_code()
+    return tracked_url(settings, code), RowLink(code, queue_id, link, raw)
+
+
+async def save_row_links(session: AsyncSession, links: list[RowLink]) -> None:
+    if links:
+        await session.execute(
+            text(
+                "INSERT INTO tracked_links (code, queue_id, link, target) VALUES (:code, :queue_id, :link, :target) "
+                "ON CONFLICT (code) DO NOTHING"
+            ).bindparams(bindparam("queue_id", type_=UUID(as_uuid=True))),
+            [{"code": r.code, "queue_id": r.queue_id, "link": r.link, "target": r.target} for r in links],
+        )
+
+
 # ------------------------------------------------------------------ machine opens
 
 #: Fetchers that open mail for the reader, not the reader (their opens are ``detail.machine = true``).

@@ -134,7 +134,18 @@ def _replace_link(body: str, raw: str, wrapped: str) -> tuple[str, int]:
     return body, n
 
 
-def wrap_links(rows: list[dict[str, Any]], settings: Settings) -> list[PendingLink]:
+def _get(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def _set(row: Any, name: str, value: Any) -> None:
+    if isinstance(row, dict):
+        row[name] = value
+    else:
+        setattr(row, name, value)
+
+
+def wrap_links(rows: list[Any], settings: Settings) -> list[PendingLink]:
     """Rewrite the planned rows' bodies so that every link goes through ``/r/{code}``; the codes to store.
 
     Only PENDING rows of EMAIL, SMS, Slack and Teams with an issue link; the unsubscribe link (another URL)
@@ -143,33 +154,35 @@ def wrap_links(rows: list[dict[str, Any]], settings: Settings) -> list[PendingLi
     ``NOTIFLOW_TRACK_OPENS`` an HTML mail also gets the open pixel.
     """
     pending: list[PendingLink] = []
-    for row in rows:
-        if row.get("status") != "PENDING" or row.get("delivery_method") not in TRACKED_CHANNELS:
+    for row in rows:  # dicts of column values, or row objects with the same attributes
+        channel = _get(row, "delivery_method")
+        if _get(row, "status") != "PENDING" or channel not in TRACKED_CHANNELS:
             continue
-        context = row.get("context_data") or {}
+        context = _get(row, "context_data") or {}
         raw = context.get("link")
-        key = row["dedupe_key"]
+        key = _get(row, "dedupe_key")
         if settings.track_clicks and raw:
             code = new_code()
             wrapped = tracked_url(settings, code)
             used = 0
-            if row["delivery_method"] in ("SLACK", "TEAMS"):
-                body = json.loads(row["content"])
+            if channel in ("SLACK", "TEAMS"):
+                body = json.loads(_get(row, "content"))
                 if body.get("link") == raw:
                     body["link"] = wrapped
-                    row["content"] = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+                    _set(row, "content", json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
                     used = 1
             else:
                 for field in ("subject", "content", "html_content"):
-                    if row.get(field):
-                        row[field], n = _replace_link(row[field], raw, wrapped)
+                    if _get(row, field):
+                        replaced, n = _replace_link(_get(row, field), raw, wrapped)
+                        _set(row, field, replaced)
                         used += n
             if used:
-                row["context_data"] = context | {"tracked_link": wrapped}
+                _set(row, "context_data", context | {"tracked_link": wrapped})
                 pending.append(PendingLink(key, code, "issue", raw))
-        if settings.track_opens and row["delivery_method"] == "EMAIL" and row.get("html_content"):
+        if settings.track_opens and channel == "EMAIL" and _get(row, "html_content"):
             code = new_code()
-            row["html_content"] = add_pixel(row["html_content"], pixel_url(settings, code))
+            _set(row, "html_content", add_pixel(_get(row, "html_content"), pixel_url(settings, code)))
             pending.append(PendingLink(key, code, OPEN_PIXEL, ""))
     return pending
 

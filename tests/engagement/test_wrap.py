@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from notiflow.engagement import OPEN_PIXEL, is_machine_open, wrap_links
 from notiflow.settings import Settings
@@ -73,3 +74,23 @@ def test_machine_opens():
     assert is_machine_open("Thunderbird", "17.58.1.2")  # Apple's network
     assert not is_machine_open("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "203.0.113.9")
     assert not is_machine_open(None, "not an address")
+
+
+@dataclass
+class Planned:
+    """A row object (attributes instead of keys), as a queue-row model would be."""
+
+    delivery_method: str
+    content: str
+    context_data: dict
+    status: str = "PENDING"
+    subject: str | None = None
+    html_content: str | None = None
+    dedupe_key: str = "evt|T|u-1|SMS"
+
+
+def test_row_objects_are_wrapped_like_dicts():
+    planned = Planned("SMS", f"ISS-1 {RAW}", {"link": RAW})
+    [link] = wrap_links([planned], SETTINGS)
+    assert planned.content == f"ISS-1 http://api.test/r/{link.code}" and link.dedupe_key == planned.dedupe_key
+    assert planned.context_data["tracked_link"] == f"http://api.test/r/{link.code}"

@@ -38,6 +38,7 @@ from temporalio.testing import WorkflowEnvironment
 from notiflow.client import NotificationClient, _users_digest
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.keys import (
+    ENGAGEMENT_RETENTION_SCHEDULE_ID,
     SPIKE_DETECTOR_ID,
     digest_workflow_id,
     directory_sync_workflow_id,
@@ -182,7 +183,21 @@ async def record_on_dev_server(url: str, smtp: MailCatcher) -> Recorded:
             recorded["notify_send_test"] = await history(client.get_workflow_handle(send_test))
 
             recorded["summary_daily"] = await history(await triggered_summary(client, settings))
+            recorded["engagement_retention"] = await history(await triggered_retention(client, settings))
     return recorded
+
+
+async def triggered_retention(client: Client, settings: Settings) -> WorkflowHandle:
+    """The engagement-retention schedule, triggered now: the run it started."""
+    await sync_schedules(client, settings)
+    schedule = client.get_schedule_handle(ENGAGEMENT_RETENTION_SCHEDULE_ID)
+    await schedule.trigger()
+
+    async def started():
+        recent = (await schedule.describe()).info.recent_actions
+        return recent[0].action.workflow_id if recent else None
+
+    return client.get_workflow_handle(await wait_until(started, what="engagement-retention to start a run"))
 
 
 async def triggered_summary(client: Client, settings: Settings) -> WorkflowHandle:

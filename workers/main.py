@@ -24,7 +24,9 @@ from workers.registry import ALL_WORKFLOWS, worker_activities
 #: the SDK's 5 s workflow-task warning under the throughput benchmark. Passed through, it is 21 ms.
 #: tests/test_sandbox.py checks that these modules hold no functions and name no clock, random, uuid,
 #: file or environment call — the logic that used to live beside them is in ``rules.py``, sandboxed.
-DECLARATIONS = tuple(f"workflows.{feature}.types" for feature in ("delivery", "digest", "sla", "spike", "summary"))
+DECLARATIONS = tuple(
+    f"workflows.{feature}.types" for feature in ("delivery", "digest", "sla", "spike", "summary", "engagement")
+)
 #: What the sandbox shares with the host instead of re-importing for every run: third-party libraries the
 #: workflow inputs are built with (pydantic and what it calls while validating), ``notiflow``, the shared
 #: layer below ``workflows/`` (contracts, run inputs, ids, search-attribute keys: data and constants —

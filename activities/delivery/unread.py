@@ -19,8 +19,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities.delivery.rows import QueueRow, dedupe_key
 from activities.implements import implements
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType, is_closed
+from notiflow.engagement import EngagementKind
 from notiflow.keys import unread_workflow_id
-from notiflow.models import InAppNotificationRow, IssueRow, NotificationQueueRow, ReadEscalationRow
+from notiflow.models import EngagementEventRow, InAppNotificationRow, IssueRow, NotificationQueueRow, ReadEscalationRow
 from notiflow.runs import NotificationRequest
 from notiflow.search import search_attributes
 from notiflow.settings import Settings
@@ -28,6 +29,8 @@ from workflows.delivery import interface
 from workflows.delivery.types import Unread, UnreadWatch
 from workflows.delivery.unread import UnreadEscalationWorkflow
 
+#: Engagement that means the person read it (an open may be a machine: it does not count).
+READ_KINDS = (EngagementKind.READ, EngagementKind.CLICKED)
 #: A row that reached (or will reach, past quiet hours) the person: what they could read.
 DELIVERED = {str(DeliveryStatus.PENDING), str(DeliveryStatus.SENT)}
 
@@ -129,4 +132,7 @@ def read_or_clicked(queue: type[NotificationQueueRow]) -> list:
     """Conditions on a queue row meaning its person read it."""
     return [
         exists().where(InAppNotificationRow.queue_id == queue.id, InAppNotificationRow.read_at.is_not(None)),
+        exists().where(
+            EngagementEventRow.queue_id == queue.id, EngagementEventRow.kind.in_([str(k) for k in READ_KINDS])
+        ),
     ]

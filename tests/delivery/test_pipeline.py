@@ -69,7 +69,7 @@ async def test_created_high_issue_mails_every_admin_in_their_language(nc, smtp, 
     assert "HIGH" in english.subject and "HAUTE" in french.subject
     for mail in (english, french):
         assert "Licence card printer offline" in mail.subject
-        assert f"http://tracker.test/admin/issues/{evt.issue.id}" in mail.part("plain")
+        assert f"{nc.settings.public_api_url}/r/" in mail.part("plain")  # the issue link, wrapped (engagement)
         assert evt.issue.id in mail.part("html")
         assert mail.message["Message-ID"].endswith("@test.local>")
         assert mail.message["References"] == f"<issue-{evt.issue.id}@test.local>"

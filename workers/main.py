@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
+from workers.bytecode import cache_workflow_bytecode
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
 #: Each feature's declarations (``workflows/<feature>/types.py``: pydantic models only). Building a pydantic
@@ -57,6 +58,7 @@ async def build_worker(client: Client, settings: Settings, **worker_options: Any
 
     ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
     """
+    cache_workflow_bytecode()
     engine = make_engine(settings.require_database_url(), pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
     activities, close_activities = worker_activities(sessions, settings, client)

@@ -151,7 +151,7 @@ async def test_same_event_twice_sends_each_mail_once(nc, smtp, db, temporal_clie
     assert await nc.publish(evt) == first  # after it finished: same id, nothing new
     await asyncio.sleep(0.5)
     # Even a second run of the pipeline over the same event (e.g. after history retention) sends nothing.
-    from workflows.delivery.workflows import IssueEventWorkflow
+    from workflows.delivery.event import IssueEventWorkflow
 
     rerun = await temporal_client.execute_workflow(
         IssueEventWorkflow.run,

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -44,8 +44,9 @@ from notiflow.keys import (
     directory_sync_workflow_id,
     notify_workflow_id,
     sla_workflow_id,
+    unread_workflow_id,
 )
-from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
+from notiflow.models import NotificationPreferenceRow, NotificationQueueRow, ReadEscalationRow
 from notiflow.runs import DeliveryOutcome, RedeliveryFilter
 from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
@@ -240,6 +241,7 @@ async def record_on_time_skipping_server(url: str, smtp: MailCatcher) -> Recorde
             await record_sla(env, nc, recorded)
             await record_digest(env, nc, recorded)
             await record_spike(env, nc, sessions, recorded)
+            await record_unread(env, nc, sessions, recorded)
     finally:
         await engine.dispose()
     return recorded
@@ -323,6 +325,23 @@ async def record_spike(env: WorkflowEnvironment, nc: NotificationClient, session
     await wait_until(alarm_sent, timeout=60, what="the spike alarm")
     await skip_to(env, now + timedelta(hours=2))  # past the cooldown and the baseline horizon
     recorded["error_spike_alarm"] = await history(env.client.get_workflow_handle(SPIKE_DETECTOR_ID))
+
+
+async def record_unread(env: WorkflowEnvironment, nc: NotificationClient, sessions, recorded: Recorded) -> None:
+    """Escalation on unread: an assignment nobody reads in 60 min goes out again by email to the assignee."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(ReadEscalationRow)
+            .where(ReadEscalationRow.notification_type == "ISSUE_ASSIGNED")
+            .values(enabled=True, after_minutes=60, channel="EMAIL")
+        )
+    now = await env.get_current_time()
+    issue = issue_dict(priority="LOW", assignee=ref(ASSIGNEE), created_at=now.isoformat())
+    event = event_at("ISSUE_ASSIGNED", issue, now, actor=REPORTER)
+    await closed(nc.temporal.get_workflow_handle(await nc.publish(event)))
+    watch = env.client.get_workflow_handle(unread_workflow_id(event.event_id, "ISSUE_ASSIGNED"))
+    await skip_to(env, now + timedelta(minutes=61))
+    recorded["unread_escalation"] = await history(watch)
 
 
 # ---------------------------------------------------------------- writing the set

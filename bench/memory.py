@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psutil
 from temporalio.testing import WorkflowEnvironment
@@ -121,7 +122,7 @@ async def measure_steps(url: str, steps: list[int]) -> list[dict]:
             "NOTIFLOW_JWT_SECRET": "bench-secret-" + "x" * 32,
         }
         worker = subprocess.Popen(
-            [sys.executable, "-m", "notiflow", "worker"],
+            [str(Path(sys.executable).parent / "notiflow"), "worker"],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

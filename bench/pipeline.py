@@ -363,7 +363,7 @@ async def worker_processes(env, url: str, smtp: SinkProcess, processes: int):
     }
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "notiflow", "worker"],
+            [str(Path(sys.executable).parent / "notiflow"), "worker"],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -19,6 +19,7 @@ SPIKE_DETECTOR_ID = "error-spike-detector"
 #: Temporal Schedules that start SummaryWorkflow.
 DAILY_SUMMARY_SCHEDULE_ID = "summary-daily"
 WEEKLY_SUMMARY_SCHEDULE_ID = "summary-weekly"
+ENGAGEMENT_RETENTION_SCHEDULE_ID = "engagement-retention"
 
 
 def event_workflow_id(event_id: str) -> str:

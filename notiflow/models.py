@@ -12,7 +12,9 @@ from datetime import datetime, time
 from typing import cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -451,3 +453,49 @@ class BounceReportRow(Base):
         Index(None, "queue_id"),
         Index(None, "address", "bounce_type", "received_at"),
     )
+
+
+#: What ``engagement_events.kind`` may hold (``notiflow.engagement.EngagementKind``).
+ENGAGEMENT_KINDS = ("SEEN", "READ", "CLICKED", "ARCHIVED", "OPENED", "BOUNCED", "COMPLAINED", "UNSUBSCRIBED")
+
+
+class EngagementEventRow(Base):
+    """What a recipient did with a delivered notification: once per queue row and kind (the first time wins,
+    a repeat raises ``count`` and ``last_at``). No personal data beyond the recipient id; ``detail`` is small
+    (``{"link": "issue"}``, ``{"machine": true}``)."""
+
+    __tablename__ = "engagement_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    queue_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="CASCADE")
+    )
+    recipient_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    count: Mapped[int] = mapped_column(Integer, server_default="1")
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        UniqueConstraint("queue_id", "kind"),
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in ENGAGEMENT_KINDS) + ")", name="kind"),
+        Index(None, "occurred_at"),
+        Index(None, "kind", "channel"),
+    )
+
+
+class TrackedLinkRow(Base):
+    """A wrapped link: ``GET /r/{code}`` answers 302 to ``target`` (stored at planning time, never taken from
+    the request) and records CLICKED on ``queue_id``. ``link`` names it (``issue``; ``open`` is the pixel)."""
+
+    __tablename__ = "tracked_links"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    queue_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="CASCADE"), index=True
+    )
+    link: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()

@@ -217,7 +217,7 @@ def redeliver(
 
 @schedules_app.command("sync")
 def schedules_sync() -> None:
-    """Create or update the summary schedules (idempotent; keeps a pause set in the web UI)."""
+    """Create or update the schedules: summaries, engagement retention (idempotent; keeps a pause set in the web UI)."""
     settings = _settings()
 
     async def main() -> None:

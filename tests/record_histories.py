@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -38,13 +38,15 @@ from temporalio.testing import WorkflowEnvironment
 from notiflow.client import NotificationClient, _users_digest
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.keys import (
+    ENGAGEMENT_RETENTION_SCHEDULE_ID,
     SPIKE_DETECTOR_ID,
     digest_workflow_id,
     directory_sync_workflow_id,
     notify_workflow_id,
     sla_workflow_id,
+    unread_workflow_id,
 )
-from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
+from notiflow.models import NotificationPreferenceRow, NotificationQueueRow, ReadEscalationRow
 from notiflow.runs import DeliveryOutcome, RedeliveryFilter
 from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
@@ -182,7 +184,21 @@ async def record_on_dev_server(url: str, smtp: MailCatcher) -> Recorded:
             recorded["notify_send_test"] = await history(client.get_workflow_handle(send_test))
 
             recorded["summary_daily"] = await history(await triggered_summary(client, settings))
+            recorded["engagement_retention"] = await history(await triggered_retention(client, settings))
     return recorded
+
+
+async def triggered_retention(client: Client, settings: Settings) -> WorkflowHandle:
+    """The engagement-retention schedule, triggered now: the run it started."""
+    await sync_schedules(client, settings)
+    schedule = client.get_schedule_handle(ENGAGEMENT_RETENTION_SCHEDULE_ID)
+    await schedule.trigger()
+
+    async def started():
+        recent = (await schedule.describe()).info.recent_actions
+        return recent[0].action.workflow_id if recent else None
+
+    return client.get_workflow_handle(await wait_until(started, what="engagement-retention to start a run"))
 
 
 async def triggered_summary(client: Client, settings: Settings) -> WorkflowHandle:
@@ -225,6 +241,7 @@ async def record_on_time_skipping_server(url: str, smtp: MailCatcher) -> Recorde
             await record_sla(env, nc, recorded)
             await record_digest(env, nc, recorded)
             await record_spike(env, nc, sessions, recorded)
+            await record_unread(env, nc, sessions, recorded)
     finally:
         await engine.dispose()
     return recorded
@@ -308,6 +325,23 @@ async def record_spike(env: WorkflowEnvironment, nc: NotificationClient, session
     await wait_until(alarm_sent, timeout=60, what="the spike alarm")
     await skip_to(env, now + timedelta(hours=2))  # past the cooldown and the baseline horizon
     recorded["error_spike_alarm"] = await history(env.client.get_workflow_handle(SPIKE_DETECTOR_ID))
+
+
+async def record_unread(env: WorkflowEnvironment, nc: NotificationClient, sessions, recorded: Recorded) -> None:
+    """Escalation on unread: an assignment nobody reads in 60 min goes out again by email to the assignee."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(ReadEscalationRow)
+            .where(ReadEscalationRow.notification_type == "ISSUE_ASSIGNED")
+            .values(enabled=True, after_minutes=60, channel="EMAIL")
+        )
+    now = await env.get_current_time()
+    issue = issue_dict(priority="LOW", assignee=ref(ASSIGNEE), created_at=now.isoformat())
+    event = event_at("ISSUE_ASSIGNED", issue, now, actor=REPORTER)
+    await closed(nc.temporal.get_workflow_handle(await nc.publish(event)))
+    watch = env.client.get_workflow_handle(unread_workflow_id(event.event_id, "ISSUE_ASSIGNED"))
+    await skip_to(env, now + timedelta(minutes=61))
+    recorded["unread_escalation"] = await history(watch)
 
 
 # ---------------------------------------------------------------- writing the set

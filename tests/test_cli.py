@@ -24,7 +24,8 @@ from programs.dev.ports import free_port
 from tests.factories import event_dict, issue_dict
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTIFLOW = [sys.executable, "-m", "notiflow"]
+#: The installed command, as a person runs it (programs.cli:app).
+NOTIFLOW = [str(Path(sys.executable).parent / "notiflow")]
 #: What `notiflow api` and `notiflow worker` need to start outside `notiflow dev`.
 SERVER_SECRET = {"NOTIFLOW_JWT_SECRET": "cli-test-secret-of-at-least-thirty-two-bytes"}
 

@@ -12,7 +12,7 @@ import pytest
 LAYERS = ["programs", "workers", "activities", "workflows", "notiflow"]
 #: What only activities/, notiflow/ and the programs may touch (DESIGN §1): I/O libraries.
 IO_LIBRARIES = ["sqlalchemy", "asyncpg", "jinja2", "aiosmtplib", "httpx"]
-WORKFLOW_FEATURES = ["delivery", "digest", "directory", "sla", "spike", "summary"]
+WORKFLOW_FEATURES = ["delivery", "digest", "directory", "sla", "spike", "summary", "engagement"]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import pkgutil
+import sys
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -109,3 +110,19 @@ def test_passed_through_modules_make_no_call_the_sandbox_would_refuse(module: st
         elif isinstance(node, ast.FunctionDef) and module in DECLARATIONS and node.col_offset == 0:
             problems.append(f"line {node.lineno}: function {node.name}: logic belongs in rules.py, under the sandbox")
     assert not problems, f"{module} is passed through the sandbox, so nothing in it may be refused: {problems}"
+
+
+def test_the_worker_compiles_workflow_code_once_not_per_run(tmp_path, monkeypatch):
+    """With PYTHONDONTWRITEBYTECODE Python never caches bytecode, and the sandbox would compile per run."""
+    from workers.bytecode import cache_workflow_bytecode
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path))  # where the cache goes, whatever the tree allows
+    cache_workflow_bytecode()
+    modules = [m for m in pkgutil.walk_packages(workflows.__path__, "workflows.") if not m.ispkg]
+    missing = [
+        m.name
+        for m in modules
+        if not Path(importlib.util.cache_from_source(importlib.util.find_spec(m.name).origin)).is_file()  # type: ignore[arg-type]
+    ]
+    assert modules and not missing, f"no cached bytecode for {missing}"

@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
+from workers.bytecode import cache_workflow_bytecode
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
 #: Each feature's declarations (``workflows/<feature>/types.py``: pydantic models only). Building a pydantic
@@ -24,7 +25,9 @@ from workers.registry import ALL_WORKFLOWS, worker_activities
 #: the SDK's 5 s workflow-task warning under the throughput benchmark. Passed through, it is 21 ms.
 #: tests/test_sandbox.py checks that these modules hold no functions and name no clock, random, uuid,
 #: file or environment call — the logic that used to live beside them is in ``rules.py``, sandboxed.
-DECLARATIONS = tuple(f"workflows.{feature}.types" for feature in ("delivery", "digest", "sla", "spike", "summary"))
+DECLARATIONS = tuple(
+    f"workflows.{feature}.types" for feature in ("delivery", "digest", "sla", "spike", "summary", "engagement")
+)
 #: What the sandbox shares with the host instead of re-importing for every run: third-party libraries the
 #: workflow inputs are built with (pydantic and what it calls while validating), ``notiflow``, the shared
 #: layer below ``workflows/`` (contracts, run inputs, ids, search-attribute keys: data and constants —
@@ -55,6 +58,7 @@ async def build_worker(client: Client, settings: Settings, **worker_options: Any
 
     ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
     """
+    cache_workflow_bytecode()
     engine = make_engine(settings.require_database_url(), pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
     activities, close_activities = worker_activities(sessions, settings, client)

@@ -35,6 +35,7 @@ from activities.delivery.recording import AnswerRecorder, heartbeating
 from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
+from notiflow.engagement import save_tracked_links, wrap_links
 from notiflow.models import NotificationQueueRow
 from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
@@ -76,7 +77,9 @@ class DeliveryActivities:
                 rows += subscription_rows(
                     request, audience.issue, await self.subscriptions.get(session), self.settings, now
                 )
+            tracked = wrap_links(rows, self.settings)  # every link through /r/{code} (NOTIFLOW_TRACK_CLICKS)
             deliveries = await queries.insert_queue_rows(session, rows)
+            await save_tracked_links(session, tracked)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
         return plan
@@ -301,7 +304,7 @@ def _outgoing(row: NotificationQueueRow) -> OutgoingMessage:
         text=row.content,
         html=row.html_content,
         issue_id=row.issue_id,
-        link=context.get("link"),
+        link=context.get("tracked_link") or context.get("link"),
         unsubscribe_url=context.get("unsubscribe_url"),
         notification_type=row.notification_type,
     )

@@ -28,6 +28,7 @@ from activities.delivery import queries
 from activities.delivery.planning import channel_address, issue_context_from_event, template_context
 from activities.delivery.rows import Outcome, QueueRow, RowDecision, dedupe_key, log_entry, superseding
 from notiflow.contracts import Channel, DeliveryStatus, IssueEvent, NotificationType
+from notiflow.engagement import save_tracked_links, wrap_links
 from notiflow.models import IssueEventRow, NotificationQueueRow, UserRow, table
 from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
@@ -132,7 +133,9 @@ async def plan_fallbacks(
                 html_content=fields.get("html_content"),
             )
             new_id = new.id
+            tracked = wrap_links([new], settings)  # its links through /r/{code}, as planned rows
             await session.execute(insert(table(Queue)).values(new.values()))
+            await save_tracked_links(session, tracked)
             fallback_to = {"channel": str(channel), "queue_id": str(new_id)}
             fell_back = RowDecision(
                 outcome=Outcome.FELL_BACK,

@@ -7,6 +7,7 @@ off the event loop (rendering is bounded but CPU-bound), then inserts the rows.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -195,7 +196,7 @@ def _row_for(
         max_per_hour=settings.max_per_hour,
         now=now,
     )
-    status, reason, unsubscribe = decision.status, decision.reason, None
+    status, reason, unsubscribe, row_id = decision.status, decision.reason, None, uuid.uuid4()
     suppression = _suppressed(audience, user, channel, critical)
     if suppression is not None and status == DeliveryStatus.PENDING:
         status, reason = DeliveryStatus.CANCELLED, describe(suppression)
@@ -213,7 +214,7 @@ def _row_for(
             unsubscribe = unsubscribe_url(
                 settings.public_api_url,
                 settings.jwt_secret,
-                UnsubscribeRequest(user_id, str(notification_type), str(channel)),
+                UnsubscribeRequest(user_id, str(notification_type), str(channel), str(row_id)),
             )
         context = template_context(request, notification_type, user, issue, unsubscribe, settings)
         outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
@@ -238,6 +239,7 @@ def _row_for(
         context_data["escalated_from"] = request.escalated_from
         recorded = RowDecision.model_validate(recorded.model_dump() | {"escalated_from": request.escalated_from})
     return QueueRow(
+        id=row_id,
         source_id=request.source_id,
         notification_type=str(notification_type),
         delivery_method=str(channel),

@@ -12,15 +12,25 @@ from collections.abc import Iterable
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.delivery.rows import QueueRow, dedupe_key
 from activities.implements import implements
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType, is_closed
-from notiflow.models import InAppNotificationRow, IssueRow, NotificationQueueRow, ReadEscalationRow
+from notiflow.engagement import EngagementKind
+from notiflow.keys import unread_workflow_id
+from notiflow.models import EngagementEventRow, InAppNotificationRow, IssueRow, NotificationQueueRow, ReadEscalationRow
 from notiflow.runs import NotificationRequest
+from notiflow.search import search_attributes
+from notiflow.settings import Settings
 from workflows.delivery import interface
 from workflows.delivery.types import Unread, UnreadWatch
+from workflows.delivery.unread import UnreadEscalationWorkflow
 
+#: Engagement that means the person read it (an open may be a machine: it does not count).
+READ_KINDS = (EngagementKind.READ, EngagementKind.CLICKED)
 #: A row that reached (or will reach, past quiet hours) the person: what they could read.
 DELIVERED = {str(DeliveryStatus.PENDING), str(DeliveryStatus.SENT)}
 
@@ -65,8 +75,31 @@ async def watches_for(
 
 
 class UnreadActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client) -> None:
         self.sessions = sessions
+        self.settings = settings
+        self.client = client
+
+    @implements(interface.start_unread_watches)
+    async def start_unread_watches(self, watches: list[UnreadWatch]) -> int:
+        started = 0
+        for watch in watches:
+            try:
+                await self.client.start_workflow(
+                    UnreadEscalationWorkflow.run,
+                    watch,
+                    id=unread_workflow_id(watch.request.source_id, watch.notification_type),
+                    task_queue=self.settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=search_attributes(
+                        issue_id=watch.issue_id, notification_type=watch.notification_type
+                    ),
+                    static_summary=f"unread {watch.notification_type} → {watch.channel} after {watch.after_minutes} min",
+                )
+                started += 1
+            except WorkflowAlreadyStartedError:
+                pass
+        return started
 
     @implements(interface.find_unread)
     async def find_unread(self, watch: UnreadWatch) -> Unread:
@@ -92,11 +125,14 @@ class UnreadActivities:
         return Unread(recipient_ids=[p for p in watch.recipient_ids if p not in readers])
 
     def activities(self) -> list:
-        return [self.find_unread]
+        return [self.start_unread_watches, self.find_unread]
 
 
 def read_or_clicked(queue: type[NotificationQueueRow]) -> list:
     """Conditions on a queue row meaning its person read it."""
     return [
         exists().where(InAppNotificationRow.queue_id == queue.id, InAppNotificationRow.read_at.is_not(None)),
+        exists().where(
+            EngagementEventRow.queue_id == queue.id, EngagementEventRow.kind.in_([str(k) for k in READ_KINDS])
+        ),
     ]

@@ -21,6 +21,7 @@ from activities.delivery.rows import Outcome, QueueRow, RowDecision, cannot_send
 from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import DeliveryStatus, is_closed
+from notiflow.engagement import RowLink, save_row_links, wrap_row_link
 from notiflow.keys import digest_workflow_id
 from notiflow.models import (
     IssueEventRow,
@@ -203,8 +204,14 @@ class DigestActivities:
             else {}
         )
         entries = {}
+        links: list[RowLink] = []
         for item in items:
             issue = issues.get(item.issue_id)
+            # each item's link through /r/{code}, the click counted on the item's own row (engagement)
+            issue_url, link = wrap_row_link(
+                self.settings, item.id, item.delivery_method, (item.context_data or {}).get("link")
+            )
+            links += [link] if link else []
             entries[item.id] = {
                 "notification_type": item.notification_type,
                 "issue_id": item.issue_id,
@@ -212,9 +219,10 @@ class DigestActivities:
                 "priority": issue.priority if issue else None,
                 "occurred_at": (occurred.get(item.event_id) or item.created_at).isoformat(),
                 "subject": item.subject or "",
-                "issue_url": (item.context_data or {}).get("link"),
+                "issue_url": issue_url,
                 "resolved": bool(issue and is_closed(issue.status)),
             }
+        await save_row_links(session, links)
         return entries
 
     def _digest_row(self, flush: DigestFlush, user: UserRow, channel: str, members, entries, templates, plan):

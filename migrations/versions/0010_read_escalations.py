@@ -4,7 +4,7 @@ Critical types ship on (unread 10 min → SMS); every other type ships off (ISSU
 60 min → EMAIL once an admin switches it on).
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0010'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -18,6 +18,7 @@ from programs.api import (
     analytics_series,
     audit,
     codec,
+    engagement,
     events,
     health,
     inbox,
@@ -68,6 +69,8 @@ ROUTERS = (
     analytics_series.router,
     policies.router,
     read_escalations.router,
+    engagement.router,
+    engagement.inbox_router,
     suppressions.router,
 )
 

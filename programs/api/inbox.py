@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from notiflow.engagement import EngagementKind, record_engagement
 from notiflow.models import InAppNotificationRow
 from programs.api.auth import SIGNED_IN_ERRORS, CurrentUser, StreamUser
 from programs.api.deps import Session, State
@@ -36,11 +37,30 @@ async def _unread_count(session: AsyncSession, user_id: str) -> int:
     return (await session.execute(select(func.count()).select_from(Inbox).where(_unread(user_id)))).scalar_one()
 
 
-async def _change(session: AsyncSession, user_id: str, notification_id: uuid.UUID, **values) -> InboxItem:
-    """Apply ``values`` to one of the person's own notifications; someone else's is a 404."""
+async def _apply(
+    session: AsyncSession, user_id: str, notification_id: uuid.UUID, kind: EngagementKind | None, **values
+) -> InAppNotificationRow | None:
+    """Apply ``values`` to one of the person's own notifications and record ``kind`` for it (not committed)."""
     row = await session.scalar(
         update(Inbox).where(Inbox.id == notification_id, Inbox.user_id == user_id).values(**values).returning(Inbox)
     )
+    if row is not None and kind is not None and row.queue_id is not None:
+        await record_engagement(session, row.queue_id, kind)
+    return row
+
+
+async def mark_read_row(session: AsyncSession, user_id: str, notification_id: uuid.UUID) -> InAppNotificationRow | None:
+    """Mark read (recording READ), uncommitted; None if it is not the person's."""
+    return await _apply(
+        session, user_id, notification_id, EngagementKind.READ, read_at=func.coalesce(Inbox.read_at, func.now())
+    )
+
+
+async def _change(
+    session: AsyncSession, user_id: str, notification_id: uuid.UUID, kind: EngagementKind | None = None, **values
+) -> InboxItem:
+    """Apply ``values`` to one of the person's own notifications; someone else's is a 404."""
+    row = await _apply(session, user_id, notification_id, kind, **values)
     if row is None:
         raise HTTPException(404, f"notification {notification_id} is not in your inbox")
     await session.commit()
@@ -74,16 +94,23 @@ async def unread_count(principal: CurrentUser, session: Session) -> UnreadCount:
 async def read_all(principal: CurrentUser, session: Session) -> ReadAllResult:
     marked = (
         await session.execute(
-            update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now()).returning(Inbox.id)
+            update(Inbox).where(_unread(principal.user_id)).values(read_at=func.now()).returning(Inbox.queue_id)
         )
     ).all()
+    for (queue_id,) in marked:
+        if queue_id is not None:
+            await record_engagement(session, queue_id, EngagementKind.READ)
     await session.commit()
     return ReadAllResult(marked_read=len(marked), unread_count=0)
 
 
 @router.post("/{notification_id}/read", response_model=InboxItem, summary="Mark read")
 async def mark_read(notification_id: uuid.UUID, principal: CurrentUser, session: Session) -> InboxItem:
-    return await _change(session, principal.user_id, notification_id, read_at=func.coalesce(Inbox.read_at, func.now()))
+    row = await mark_read_row(session, principal.user_id, notification_id)
+    if row is None:
+        raise HTTPException(404, f"notification {notification_id} is not in your inbox")
+    await session.commit()
+    return InboxItem.model_validate(row)
 
 
 @router.post("/{notification_id}/unread", response_model=InboxItem, summary="Mark unread")
@@ -94,7 +121,11 @@ async def mark_unread(notification_id: uuid.UUID, principal: CurrentUser, sessio
 @router.post("/{notification_id}/archive", response_model=InboxItem, summary="Archive (hide from the inbox)")
 async def archive(notification_id: uuid.UUID, principal: CurrentUser, session: Session) -> InboxItem:
     return await _change(
-        session, principal.user_id, notification_id, archived_at=func.coalesce(Inbox.archived_at, func.now())
+        session,
+        principal.user_id,
+        notification_id,
+        EngagementKind.ARCHIVED,
+        archived_at=func.coalesce(Inbox.archived_at, func.now()),
     )
 
 

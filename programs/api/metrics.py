@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notiflow.models import BounceReportRow, NotificationQueueRow, SuppressionRow
 from programs.api.deps import State
+from programs.api.engagement_queries import counts_by_kind_and_channel
 
 UNMATCHED_ROUTE = "unmatched"
 QUEUE_COUNTS_MAX_AGE_SECONDS = 15.0
@@ -67,6 +68,14 @@ class ApiMetrics:
             ["channel", "reason"],
             registry=self.registry,
         )
+        self.engagement = Gauge(
+            "notiflow_engagement_events",
+            f"Engagement events (one per queue row and kind; repeats not counted) by kind and channel; "
+            f"machine=true: opens by mail-privacy proxies and scanners, to leave out of rates. Counted at most "
+            f"every {QUEUE_COUNTS_MAX_AGE_SECONDS:g} s",
+            ["kind", "channel", "machine"],
+            registry=self.registry,
+        )
         self._counted_at: float | None = None
         self._counting = asyncio.Lock()
 
@@ -104,9 +113,13 @@ class ApiMetrics:
                         .group_by(SuppressionRow.channel, SuppressionRow.reason)
                     )
                 ).all()
+                engagement = await counts_by_kind_and_channel(session)
             self.notifications.clear()
             for channel, status, count in counts:
                 self.notifications.labels(channel, status).set(count)
+            self.engagement.clear()
+            for kind, channel, machine, count in engagement:
+                self.engagement.labels(kind, channel, "true" if machine else "false").set(count)
             self._set_bounce_counts(reports, listed)
             self._counted_at = time.monotonic()
 

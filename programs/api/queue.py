@@ -15,9 +15,10 @@ from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.models import NotificationLogRow, NotificationQueueRow, NotificationTemplateRow
 from programs.api.auth import ROLE_ERRORS, Admin
 from programs.api.deps import AppSettings, Session, State, directory_user, notification_client
+from programs.api.engagement_queries import engagement_by_row
 from programs.api.errors import VALIDATION_ERRORS
 from programs.api.pagination import PageParams, fetch_page
-from programs.api.schemas import CursorPage, Instant, QueueItem, SendTestRequest, WorkflowStarted
+from programs.api.schemas import CursorPage, EngagementItem, Instant, QueueItem, SendTestRequest, WorkflowStarted
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
@@ -69,9 +70,11 @@ async def list_queue(
         for log in logs:
             if log.queue_id is not None:
                 attempts[log.queue_id].append(log)
-    return CursorPage[QueueItem](
-        items=[QueueItem.of(row, attempts[row.id], settings) for row in rows], next_cursor=next_cursor
-    )
+    items = [QueueItem.of(row, attempts[row.id], settings) for row in rows]
+    engagement = await engagement_by_row(session, [row.id for row in rows])  # one query per page
+    for item in items:
+        item.engagement = [EngagementItem.model_validate(e) for e in engagement.get(item.id, [])]
+    return CursorPage[QueueItem](items=items, next_cursor=next_cursor)
 
 
 @router.post(

@@ -280,6 +280,20 @@ class DeliveryAttempt(BaseModel):
     created_at: datetime
 
 
+class EngagementItem(BaseModel):
+    """What the recipient did with a row: once per kind, the first time, the last and how often."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str = Field(
+        examples=["CLICKED"], description="SEEN READ CLICKED ARCHIVED OPENED BOUNCED COMPLAINED UNSUBSCRIBED"
+    )
+    occurred_at: datetime = Field(description="the first time")
+    last_at: datetime
+    count: int
+    detail: dict | None = Field(default=None, description='e.g. {"link": "issue"}; {"machine": true} for a proxy open')
+
+
 class QueueItem(BaseModel):
     id: uuid.UUID
     notification_type: str
@@ -311,6 +325,7 @@ class QueueItem(BaseModel):
     workflow_id: str | None
     workflow_url: str | None = Field(description="the run in the Temporal web UI")
     attempts: list[DeliveryAttempt]
+    engagement: list[EngagementItem] = Field(default_factory=list, description="seen, read, clicked, opened, bounced…")
 
     @classmethod
     def of(cls, row: NotificationQueueRow, attempts: list[NotificationLogRow], settings: Settings) -> QueueItem:

@@ -7,6 +7,7 @@ clients send for RFC 8058 one-click (body ``List-Unsubscribe=One-Click``).
 
 from __future__ import annotations
 
+import contextlib
 from html import escape
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
 from notiflow.contracts import CRITICAL_TYPES, Channel, NotificationType
+from notiflow.engagement import EngagementKind, record_engagement
 from notiflow.models import NotificationPreferenceRow, UserRow
 from notiflow.settings import Settings
 from notiflow.tokens import InvalidUnsubscribeToken, UnsubscribeRequest, read_unsubscribe_token
@@ -116,6 +118,9 @@ async def unsubscribe(token: str, session: Session, settings: AppSettings) -> HT
             set_={"is_enabled": False, "updated_at": func.now()},
         )
     )
+    if wanted.queue_id:  # links issued before queue ids were signed in have none
+        with contextlib.suppress(ValueError):
+            await record_engagement(session, wanted.queue_id, EngagementKind.UNSUBSCRIBED)
     await session.commit()
     return _page(
         settings,

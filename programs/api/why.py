@@ -31,8 +31,9 @@ from notiflow.models import (
 from notiflow.settings import Settings
 from programs.api.auth import ROLE_ERRORS, Admin
 from programs.api.deps import AppSettings, Session
+from programs.api.engagement_queries import engagement_by_row
 from programs.api.errors import VALIDATION_ERRORS
-from programs.api.schemas import workflow_ui_url
+from programs.api.schemas import EngagementItem, workflow_ui_url
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["deliveries"], responses={**ROLE_ERRORS, **VALIDATION_ERRORS})
 
@@ -56,6 +57,7 @@ class ChannelDecision(BaseModel):
     address: str | None
     workflow_id: str | None
     workflow_url: str | None
+    engagement: list[EngagementItem] = Field(default_factory=list, description="what the person did with it")
 
 
 class EventDecisions(BaseModel):
@@ -177,8 +179,10 @@ async def why(
     by_event: dict[str | None, list[ChannelDecision]] = defaultdict(list)
     others: dict[str, list[ChannelDecision]] = defaultdict(list)
     known_events = {event.event_id for event in events}
+    engagement = await engagement_by_row(session, [r.id for r in rows])
     for row in rows:
         decided = _decision(row, logs[row.id], settings)
+        decided.engagement = [EngagementItem.model_validate(e) for e in engagement.get(row.id, [])]
         if row.event_id in known_events:
             by_event[row.event_id].append(decided)
         else:

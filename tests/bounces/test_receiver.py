@@ -19,7 +19,7 @@ from activities.bounces.queries import Received, record_report
 from activities.delivery.activities import DeliveryActivities
 from notiflow.client import NotificationClient
 from notiflow.directory import upsert_users
-from notiflow.models import BounceReportRow, NotificationQueueRow, SuppressionRow
+from notiflow.models import BounceReportRow, EngagementEventRow, NotificationQueueRow, SuppressionRow
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from notiflow.verp import queue_id_of
 from programs.bounces import BounceReceiver
@@ -70,6 +70,12 @@ async def _rows(db, **where) -> list[NotificationQueueRow]:
 async def _reports(db) -> list[BounceReportRow]:
     async with db() as session:
         return list((await session.scalars(select(BounceReportRow).order_by(BounceReportRow.received_at))).all())
+
+
+async def _engagement(db) -> list[tuple]:
+    async with db() as session:
+        rows = await session.scalars(select(EngagementEventRow).order_by(EngagementEventRow.id))
+        return [(e.queue_id, e.kind, e.channel, e.recipient_id, e.count) for e in rows]
 
 
 async def _suppressions(db) -> list[SuppressionRow]:
@@ -128,6 +134,7 @@ async def test_a_dsn_over_smtp_suppresses_the_address_the_next_mail_is_skipped_a
     assert (report.kind, report.bounce_type, report.status, report.queue_id) == ("DSN", "HARD", "5.1.1", row.id)
     assert report.unmatched_reason is None and report.raw == dsn and report.raw_size == len(dsn)
     assert report.engagement["kind"] == "BOUNCED" and report.engagement["queue_id"] == str(row.id)
+    assert await _engagement(db) == [(row.id, "BOUNCED", "EMAIL", STAFF.id, 1)]
     (bounced,) = await _rows(db, id=row.id)
     assert bounced.context_data["bounced"]["status"] == "5.1.1"
     (entry,) = await _suppressions(db)
@@ -180,6 +187,7 @@ async def test_a_complaint_suppresses_non_critical_mail_only(db, bounce_settings
     (report,) = await _reports(db)
     assert (report.kind, report.bounce_type, report.queue_id) == ("ARF", "COMPLAINT", row.id)
     assert report.engagement["kind"] == "COMPLAINED"
+    assert await _engagement(db) == [(row.id, "COMPLAINED", "EMAIL", STAFF.id, 1)]
     (entry,) = await _suppressions(db)
     assert (entry.reason, entry.scope, entry.status_code) == ("COMPLAINT", "NON_CRITICAL", "abuse")
 

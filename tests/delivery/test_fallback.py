@@ -75,6 +75,9 @@ async def test_a_critical_mail_refused_with_550_goes_out_by_sms_and_both_rows_sa
     assert mail.decision["outcome"] == "FELL_BACK" and mail.decision["fallback_to"]["queue_id"] == str(text.id)
     assert mail.decision["previous"]["outcome"] == "SEND" and "critical" in mail.decision["previous"]["reason"]
     assert text.decision["outcome"] == "SEND" and text.decision["fallback_of"] == str(mail.id)
+    # the fallback's link is wrapped too (engagement): the SMS carries /r/{code}, not the raw issue link
+    assert "/r/" in text.context_data["tracked_link"] and text.context_data["tracked_link"] in sms.text
+    assert text.context_data["link"] not in sms.text
     async with db() as session:
         statuses = [
             log.status

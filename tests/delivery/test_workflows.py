@@ -21,6 +21,7 @@ from notiflow.search import DELIVERY_OUTCOME
 from workers.main import WORKFLOW_RUNNER
 from workers.registry import ALL_WORKFLOWS
 from workflows.delivery import interface
+from workflows.delivery.notify import NotifyWorkflow
 from workflows.delivery.types import (
     BatchResult,
     Delivery,
@@ -30,7 +31,6 @@ from workflows.delivery.types import (
     MarkFailed,
     RetrySpec,
 )
-from workflows.delivery.workflows import NotifyWorkflow
 
 
 class FakeDelivery:

@@ -49,10 +49,14 @@ async def report_errors(nc: NotificationClient, env, count: int) -> None:
 
 
 async def spike_rows(db) -> int:
+    """Alarm rows (not counting the escalation on unread that follows an unread alarm: tests/delivery/test_unread)."""
     async with db() as session:
         return (
             await session.execute(
-                select(func.count()).where(NotificationQueueRow.notification_type == "SYSTEM_ERROR_SPIKE")
+                select(func.count()).where(
+                    NotificationQueueRow.notification_type == "SYSTEM_ERROR_SPIKE",
+                    NotificationQueueRow.context_data["escalated_from"].astext.is_(None),
+                )
             )
         ).scalar_one()
 

@@ -73,3 +73,9 @@ async def feed_timers(event: IssueEvent) -> None:
 async def find_unread(watch: UnreadWatch) -> Unread:
     """At the read deadline: which of the watched people neither read nor clicked any row of the notification."""
     ...
+
+
+@activity.defn
+async def start_unread_watches(watches: list[UnreadWatch]) -> int:
+    """Start each watch's read deadline (``UnreadEscalationWorkflow``, once per id); how many were new."""
+    ...

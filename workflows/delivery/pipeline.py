@@ -20,7 +20,14 @@ from temporalio.exceptions import ActivityError
 from notiflow.contracts import Channel, Frequency
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from notiflow.search import DELIVERY_OUTCOME
-from workflows.delivery.interface import deliver, mark_failed, plan_deliveries, plan_fallbacks, route_to_digest
+from workflows.delivery.interface import (
+    deliver,
+    mark_failed,
+    plan_deliveries,
+    plan_fallbacks,
+    route_to_digest,
+    start_unread_watches,
+)
 from workflows.delivery.types import (
     BatchResult,
     DeliveryBatch,
@@ -220,3 +227,20 @@ async def _deliver(batch: DeliveryBatch, retry: RetryPolicy) -> BatchResult:
             retry_policy=BOOKKEEPING_RETRY,
         )
         return failed
+
+
+async def watch_unread(plan: DeliveryPlan) -> None:
+    """Start the read deadline of each watched type once its deliveries are out (IssueEventWorkflow, NotifyWorkflow).
+
+    Only when a rule is on: with every rule off, a plan has no watches and this adds nothing to the history.
+
+    The deadline is a run of its own (``UnreadEscalationWorkflow``, started by an activity as the SLA is),
+    not a child: the event's run ends at once, and the deadline — a durable timer — outlives it.
+    """
+    if plan.unread_watches:
+        await workflow.execute_activity(
+            start_unread_watches,
+            plan.unread_watches,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
+        )

@@ -18,7 +18,7 @@ from notiflow.contracts import NotificationType
 from notiflow.keys import notify_workflow_id
 from notiflow.runs import Audience, NotificationRequest
 from notiflow.search import ISSUE_PRIORITY, search_attributes
-from workflows.delivery.workflows import NotifyWorkflow
+from workflows.delivery.notify import NotifyWorkflow
 from workflows.history import should_continue_as_new
 from workflows.sla.rules import apply_observation, next_firing, schedule_of
 from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus

@@ -19,8 +19,8 @@ from notiflow.contracts import NotificationType
 from notiflow.keys import notify_workflow_id
 from notiflow.runs import Audience, NotificationRequest
 from notiflow.search import search_attributes
+from workflows.delivery.notify import NotifyWorkflow
 from workflows.delivery.pipeline import run_pipeline
-from workflows.delivery.workflows import NotifyWorkflow
 from workflows.history import should_continue_as_new
 from workflows.spike.rules import minute_of, read_spike, spike_horizon
 from workflows.spike.types import AutoIssueReported, SpikeInput, SpikeReading

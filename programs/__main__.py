@@ -1,3 +1,0 @@
-from programs.cli import app
-
-app()

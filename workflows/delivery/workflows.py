@@ -23,7 +23,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -233,7 +233,7 @@ async def _deliver(batch: DeliveryBatch, retry: RetryPolicy) -> BatchResult:
         return failed
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class IssueEventWorkflow:
     @workflow.run
     async def run(self, event: IssueEvent) -> DeliveryOutcome:
@@ -255,7 +255,7 @@ class IssueEventWorkflow:
         return outcome
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class NotifyWorkflow:
     @workflow.run
     async def run(self, request: NotificationRequest) -> DeliveryOutcome:
@@ -269,7 +269,7 @@ class NotifyWorkflow:
         return await run_pipeline(request)
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class RedeliveryWorkflow:
     @workflow.run
     async def run(self, request: RedeliveryRequest) -> DeliveryOutcome:

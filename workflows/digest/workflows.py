@@ -18,6 +18,7 @@ import hashlib
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import Frequency
@@ -35,7 +36,7 @@ from workflows.delivery.workflows import BOOKKEEPING_RETRY, deliver_plan
 from workflows.history import should_continue_as_new
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class DigestWorkflow:
     @workflow.init
     def __init__(self, start: DigestInput) -> None:

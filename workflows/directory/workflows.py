@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import User
@@ -12,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.delivery.workflows import BOOKKEEPING_RETRY
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class SyncUsersWorkflow:
     @workflow.run
     async def run(self, users: list[User]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -25,7 +26,7 @@ from workflows.delivery.workflows import NotifyWorkflow
 from workflows.history import should_continue_as_new
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class IssueSlaWorkflow:
     @workflow.init
     def __init__(self, start: SlaInput) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from notiflow.contracts import NotificationType
@@ -23,7 +24,7 @@ from workflows.delivery.workflows import run_pipeline
 from workflows.history import should_continue_as_new
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ErrorSpikeWorkflow:
     @workflow.init
     def __init__(self, start: SpikeInput) -> None:

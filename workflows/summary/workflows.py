@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from workflows.delivery.types import Audience, NotificationRequest
@@ -23,7 +23,7 @@ from workflows.delivery.workflows import BOOKKEEPING_RETRY, run_pipeline
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class SummaryWorkflow:
     @workflow.run
     async def run(self, request: SummaryInput) -> SummaryResult:

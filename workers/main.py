@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
+from workers.deployment import deployment_config, deployment_version, make_current
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
 #: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox; and our own
@@ -29,9 +30,15 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 
 @contextlib.asynccontextmanager
-async def build_worker(client: Client, settings: Settings, **worker_options: Any) -> AsyncIterator[Worker]:
+async def build_worker(
+    client: Client, settings: Settings, *, versioned: bool = False, **worker_options: Any
+) -> AsyncIterator[Worker]:
     """A running worker; leaving the block drains in-flight activities and closes pools.
 
+    ``versioned``: in Worker Deployment ``notiflow`` with build id NOTIFLOW_BUILD_ID (workers/deployment.py), as
+    `notiflow worker` and `notiflow dev` always run; it then gets work only once its version is current. Unversioned
+    (the default here) is for tests on throwaway task queues and the time-skipping server, which has no
+    deployments; tests/test_versioned_deploy.py covers the versioned path with real processes.
     ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
     """
     engine = make_engine(settings.require_database_url(), pool_size=settings.db_pool_size)
@@ -44,7 +51,10 @@ async def build_worker(client: Client, settings: Settings, **worker_options: Any
         "max_concurrent_workflow_task_polls": settings.worker_workflow_pollers,
         "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
         "graceful_shutdown_timeout": timedelta(seconds=20),
-    } | worker_options
+    }
+    if versioned:
+        options["deployment_config"] = deployment_config(settings)
+    options |= worker_options
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -62,16 +72,52 @@ async def build_worker(client: Client, settings: Settings, **worker_options: Any
 
 
 async def run_worker(settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully."""
-    from notiflow.temporal import connect_client, metrics_runtime
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully.
+
+    Always versioned. Refuses to start (RuntimeError, one line) on a namespace that lacks a search attribute it
+    writes. The deployment's first version makes itself current; a later one waits for the operator
+    (`notiflow deployment make-current`, README "Deploying a new version").
+    """
+    from notiflow.temporal import connect_client, metrics_runtime, require_search_attributes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
     client = client or await connect_client(settings, runtime=runtime)
+    await require_search_attributes(client)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, settings):
-        await stop.wait()
+    async with build_worker(client, settings, versioned=True):
+        promote = asyncio.create_task(_first_version_becomes_current(client, settings))
+        try:
+            await stop.wait()
+        finally:
+            promote.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await promote
+
+
+async def _first_version_becomes_current(client: Client, settings: Settings) -> None:
+    """A fresh namespace has no current version, so nothing would run: the first one promotes itself."""
+    version = deployment_version(settings)
+    log = logging.getLogger("notiflow.worker")
+    try:
+        current = await make_current(
+            client, version, identity=f"notiflow worker {settings.build_id}", only_if_none=True
+        )
+    except Exception as exc:  # the worker keeps running: an operator can still promote the version
+        log.warning("could not check the deployment's current version: %s", exc)
+        return
+    if current is None or current == settings.build_id:
+        log.info("version %s:%s is current", version.deployment_name, version.build_id)
+    else:
+        log.info(
+            "version %s:%s is polling; current is %s: it gets new runs once made current "
+            "(notiflow deployment make-current --build-id %s)",
+            version.deployment_name,
+            version.build_id,
+            current,
+            version.build_id,
+        )

@@ -1,0 +1,220 @@
+"""Worker Deployment Versioning: the deployment, this worker's version, and the operator steps of a deploy.
+
+Every `notiflow worker` runs in Worker Deployment ``notiflow`` with build id ``NOTIFLOW_BUILD_ID``. A version gets
+new runs only once it is *current*; pinned runs (events, notify, redelivery, sync, summaries) finish on the
+version they started on, auto-upgrade runs (SLA, digest, spike) move to the current version at their next task.
+README, "Deploying a new version", gives the steps; `notiflow deployment …` and `notiflow dev` call these helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import WorkerDeploymentConfig
+
+from notiflow.settings import Settings
+
+#: The Worker Deployment every notiflow worker belongs to (one per namespace).
+DEPLOYMENT_NAME = "notiflow"
+
+
+def deployment_version(settings: Settings) -> WorkerDeploymentVersion:
+    """This process's version: deployment ``notiflow``, build id ``NOTIFLOW_BUILD_ID``."""
+    return WorkerDeploymentVersion(deployment_name=DEPLOYMENT_NAME, build_id=settings.build_id)
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
+    """Versioned, with no default behavior: a workflow without ``versioning_behavior=`` stops the worker at start."""
+    return WorkerDeploymentConfig(version=deployment_version(settings), use_worker_versioning=True)
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """What the server says of one version (``temporal worker deployment describe-version``)."""
+
+    build_id: str
+    #: INACTIVE, CURRENT, RAMPING, DRAINING, DRAINED or CREATED
+    status: str
+    #: DRAINING / DRAINED once no longer current ("" while current or never current)
+    drainage: str
+    drainage_checked_at: datetime | None
+    task_queues: tuple[str, ...]
+
+
+def _proto_version(version: WorkerDeploymentVersion):
+    from temporalio.api.deployment.v1 import WorkerDeploymentVersion as ProtoVersion
+
+    return ProtoVersion(deployment_name=version.deployment_name, build_id=version.build_id)
+
+
+async def describe_version(client: Client, version: WorkerDeploymentVersion) -> VersionState | None:
+    """The version's status and drainage, or None when no worker of it has polled yet."""
+    from temporalio.api.enums.v1 import VersionDrainageStatus, WorkerDeploymentVersionStatus
+    from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentVersionRequest
+
+    try:
+        response = await client.workflow_service.describe_worker_deployment_version(
+            DescribeWorkerDeploymentVersionRequest(
+                namespace=client.namespace, deployment_version=_proto_version(version)
+            )
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    info = response.worker_deployment_version_info
+    drainage = info.drainage_info
+    return VersionState(
+        build_id=version.build_id,
+        status=WorkerDeploymentVersionStatus.Name(info.status).removeprefix("WORKER_DEPLOYMENT_VERSION_STATUS_"),
+        drainage=(
+            VersionDrainageStatus.Name(drainage.status)
+            .removeprefix("VERSION_DRAINAGE_STATUS_")
+            .replace("UNSPECIFIED", "")
+            if info.HasField("drainage_info")
+            else ""
+        ),
+        drainage_checked_at=drainage.last_checked_time.ToDatetime() if drainage.HasField("last_checked_time") else None,
+        task_queues=tuple(sorted({tq.name for tq in info.task_queue_infos})),
+    )
+
+
+async def current_build_id(client: Client, deployment_name: str = DEPLOYMENT_NAME) -> str | None:
+    """The current version's build id; None when the deployment does not exist or has no current version."""
+    from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
+
+    try:
+        response = await client.workflow_service.describe_worker_deployment(
+            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment_name)
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    current = response.worker_deployment_info.routing_config.current_deployment_version
+    return current.build_id or None
+
+
+async def make_current(
+    client: Client,
+    version: WorkerDeploymentVersion,
+    *,
+    identity: str = "notiflow",
+    only_if_none: bool = False,
+    timeout: float = 60.0,
+) -> str | None:
+    """Make ``version`` current (``temporal worker deployment set-current-version``); returns the previous build id.
+
+    Waits (up to ``timeout`` seconds) until a worker of the version has polled: the server only promotes a
+    version it has seen. With ``only_if_none`` nothing changes when the deployment already has a current version
+    (the first deploy promotes itself; later ones wait for the operator). Idempotent.
+    """
+    from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        current = await current_build_id(client, version.deployment_name)
+        if current == version.build_id or (only_if_none and current is not None):
+            return current
+        try:
+            response = await client.workflow_service.set_worker_deployment_current_version(
+                SetWorkerDeploymentCurrentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=version.deployment_name,
+                    build_id=version.build_id,
+                    identity=identity,
+                    # A new version that stopped polling a task queue of the old one (a renamed queue) still
+                    # becomes current; that queue's runs then wait for a worker of a version that polls it.
+                    ignore_missing_task_queues=True,
+                )
+            )
+        except RPCError as exc:
+            # NOT_FOUND / FAILED_PRECONDITION: no worker of the version has polled yet (or a concurrent change).
+            retryable = exc.status in (
+                RPCStatusCode.NOT_FOUND,
+                RPCStatusCode.FAILED_PRECONDITION,
+                RPCStatusCode.ABORTED,
+                RPCStatusCode.UNAVAILABLE,
+            )
+            if not retryable or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"could not make {version.deployment_name}:{version.build_id} current: {exc.message} "
+                    "(is a worker of that NOTIFLOW_BUILD_ID running?)"
+                ) from None
+            await asyncio.sleep(0.5)
+            continue
+        previous = response.previous_deployment_version.build_id
+        return previous or None
+
+
+async def wait_until_drained(
+    client: Client, version: WorkerDeploymentVersion, *, timeout: float = 3600.0, poll: float = 2.0
+) -> VersionState:
+    """Until no open pinned run remains on ``version`` (drainage DRAINED): then its workers may be stopped.
+
+    The server re-checks drainage periodically (dynamic config ``matching.wv.VersionDrainageStatusRefreshInterval``,
+    after ``…VisibilityGracePeriod``; minutes by default).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await describe_version(client, version)
+        if state is None:
+            raise RuntimeError(f"no version {version.deployment_name}:{version.build_id} on this namespace")
+        if state.status == "CURRENT" or state.status == "RAMPING":
+            raise RuntimeError(f"{version.build_id} is {state.status.lower()}: make the new version current first")
+        if state.drainage == "DRAINED" or state.status in ("DRAINED", "INACTIVE"):
+            return state
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{version.build_id} still {state.drainage or state.status} after {timeout:.0f} s")
+        await asyncio.sleep(poll)
+
+
+# The `notiflow deployment …` commands: each connects, acts, and returns the lines to print.
+
+
+async def make_current_command(settings: Settings, build_id: str | None, timeout: float) -> str:
+    from notiflow.temporal import connect_client
+
+    client = await connect_client(settings)
+    version = WorkerDeploymentVersion(DEPLOYMENT_NAME, build_id or settings.build_id)
+    previous = await make_current(client, version, identity="notiflow deployment make-current", timeout=timeout)
+    if previous == version.build_id:
+        return f"{DEPLOYMENT_NAME}:{version.build_id} was already current"
+    return (
+        f"{DEPLOYMENT_NAME}:{version.build_id} is current (new runs and auto-upgrade runs go to it); "
+        f"previous: {previous or 'none'}"
+        + (f" — watch it drain: notiflow deployment status {previous}" if previous else "")
+    )
+
+
+async def status_lines(settings: Settings, build_ids: list[str]) -> list[str]:
+    from notiflow.temporal import connect_client
+
+    client = await connect_client(settings)
+    current = await current_build_id(client)
+    lines = [f"deployment {DEPLOYMENT_NAME}: current version {current or 'none'}"]
+    for build_id in build_ids or ([current] if current else []):
+        state = await describe_version(client, WorkerDeploymentVersion(DEPLOYMENT_NAME, build_id))
+        if state is None:
+            lines.append(f"{build_id}: unknown (no worker of it has polled)")
+            continue
+        drainage = f", {state.drainage.lower()}" if state.drainage else ""
+        checked = f" (checked {state.drainage_checked_at:%H:%M:%S} UTC)" if state.drainage_checked_at else ""
+        lines.append(
+            f"{build_id}: {state.status.lower()}{drainage}{checked}; task queues {', '.join(state.task_queues)}"
+        )
+    return lines
+
+
+async def wait_drained_command(settings: Settings, build_id: str, timeout: float) -> str:
+    from notiflow.temporal import connect_client
+
+    client = await connect_client(settings)
+    state = await wait_until_drained(client, WorkerDeploymentVersion(DEPLOYMENT_NAME, build_id), timeout=timeout)
+    return f"{build_id}: {(state.drainage or state.status).lower()}: no open pinned run left; its workers may stop"

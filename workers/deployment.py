@@ -47,6 +47,23 @@ class VersionState:
     task_queues: tuple[str, ...]
 
 
+#: Answers worth asking again: the deployment's own workflow is busy (it rate-limits requests), or a blip.
+_TRANSIENT = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED)
+
+
+async def _call(rpc, request, *, attempts: int = 20):
+    """One deployment RPC, retried (backing off to 2 s) while the server says it is busy."""
+    delay = 0.2
+    for attempt in range(attempts):
+        try:
+            return await rpc(request)
+        except RPCError as exc:
+            if exc.status not in _TRANSIENT or attempt == attempts - 1:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
 def _proto_version(version: WorkerDeploymentVersion):
     from temporalio.api.deployment.v1 import WorkerDeploymentVersion as ProtoVersion
 
@@ -59,10 +76,11 @@ async def describe_version(client: Client, version: WorkerDeploymentVersion) -> 
     from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentVersionRequest
 
     try:
-        response = await client.workflow_service.describe_worker_deployment_version(
+        response = await _call(
+            client.workflow_service.describe_worker_deployment_version,
             DescribeWorkerDeploymentVersionRequest(
                 namespace=client.namespace, deployment_version=_proto_version(version)
-            )
+            ),
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
@@ -90,8 +108,9 @@ async def current_build_id(client: Client, deployment_name: str = DEPLOYMENT_NAM
     from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
 
     try:
-        response = await client.workflow_service.describe_worker_deployment(
-            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment_name)
+        response = await _call(
+            client.workflow_service.describe_worker_deployment,
+            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment_name),
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
@@ -123,7 +142,8 @@ async def make_current(
         if current == version.build_id or (only_if_none and current is not None):
             return current
         try:
-            response = await client.workflow_service.set_worker_deployment_current_version(
+            response = await _call(
+                client.workflow_service.set_worker_deployment_current_version,
                 SetWorkerDeploymentCurrentVersionRequest(
                     namespace=client.namespace,
                     deployment_name=version.deployment_name,
@@ -132,7 +152,7 @@ async def make_current(
                     # A new version that stopped polling a task queue of the old one (a renamed queue) still
                     # becomes current; that queue's runs then wait for a worker of a version that polls it.
                     ignore_missing_task_queues=True,
-                )
+                ),
             )
         except RPCError as exc:
             # NOT_FOUND / FAILED_PRECONDITION: no worker of the version has polled yet (or a concurrent change).

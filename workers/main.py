@@ -108,7 +108,8 @@ async def _first_version_becomes_current(client: Client, settings: Settings) -> 
             client, version, identity=f"notiflow worker {settings.build_id}", only_if_none=True
         )
     except Exception as exc:  # the worker keeps running: an operator can still promote the version
-        log.warning("could not check the deployment's current version: %s", exc)
+        status = getattr(getattr(exc, "status", None), "name", type(exc).__name__)
+        log.warning("could not check the deployment's current version (%s): %s", status, exc)
         return
     if current is None or current == settings.build_id:
         log.info("version %s:%s is current", version.deployment_name, version.build_id)

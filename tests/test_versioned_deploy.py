@@ -36,7 +36,7 @@ from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
 from tests.deploy_v2 import V2_MARK
 from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.services import temporal_binary
-from tests.time_skipping import add_users, event_at, wait_until
+from tests.time_skipping import add_users, event_at
 from workers.deployment import DEPLOYMENT_NAME, current_build_id, describe_version, wait_until_drained
 from workers.main import WORKFLOW_RUNNER
 from workers.registry import ALL_WORKFLOWS
@@ -109,6 +109,16 @@ def worker_env(settings: Settings, build_id: str) -> dict[str, str]:
     }
 
 
+async def wait_until(predicate, *, timeout: float = 20.0, what: str = "condition", every: float = 0.5):
+    """Poll an async predicate, gently: the server rate-limits requests to a Worker Deployment."""
+    deadline = time.monotonic() + timeout
+    while not (result := await predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)
+    return result
+
+
 async def task_build_ids(handle: WorkflowHandle) -> list[str]:
     """The build id of the worker that completed each workflow task, in order."""
     history = await handle.fetch_history()
@@ -160,7 +170,7 @@ async def test_new_version_takes_new_work_pinned_runs_finish_on_v1_and_the_sla_u
             assert first.process.poll() is None, first.tail()
             return await current_build_id(client) == v1
 
-        await wait_until(v1_current, timeout=30, what=f"{v1} to become current")
+        await wait_until(v1_current, timeout=30, what=f"{v1} to become current: {first.tail()}")
 
         # An SLA armed under v1 (due DUE_IN from now on the server's clock) and an event run mid-delivery.
         now = await server.get_current_time()

@@ -173,6 +173,48 @@ async def make_current(
         return previous or None
 
 
+async def wait_until_routed(
+    client: Client, task_queue: str, version: WorkerDeploymentVersion, *, timeout: float = 30.0
+) -> None:
+    """Until ``task_queue`` sends new runs to ``version`` (the server syncs a current version's task queues, and a
+    queue a current version starts polling, within a moment)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await _call(client.workflow_service.describe_task_queue, request)
+        current = response.versioning_info.current_deployment_version
+        if (current.deployment_name, current.build_id) == (version.deployment_name, version.build_id):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"task queue {task_queue!r} does not route to {version.build_id} after {timeout:.0f} s")
+        await asyncio.sleep(0.1)
+
+
+async def make_current_and_wait(
+    client: Client, version: WorkerDeploymentVersion, task_queue: str, identity: str
+) -> None:
+    """`notiflow dev` and the tests: this worker's version current, and its task queue routing to it.
+
+    A server without Worker Deployments (the time-skipping test server) routes every task to any poller: nothing to do.
+    """
+    try:
+        await current_build_id(client, version.deployment_name)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.UNIMPLEMENTED:
+            return
+        raise
+    await make_current(client, version, identity=identity)
+    await wait_until_routed(client, task_queue, version)
+
+
 async def wait_until_drained(
     client: Client, version: WorkerDeploymentVersion, *, timeout: float = 3600.0, poll: float = 2.0
 ) -> VersionState:

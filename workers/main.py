@@ -16,7 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
-from workers.deployment import deployment_config, deployment_version, make_current
+from workers.deployment import deployment_config, deployment_version, make_current, make_current_and_wait
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
 #: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox; and our own
@@ -31,14 +31,15 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 @contextlib.asynccontextmanager
 async def build_worker(
-    client: Client, settings: Settings, *, versioned: bool = False, **worker_options: Any
+    client: Client, settings: Settings, *, make_current: bool = True, **worker_options: Any
 ) -> AsyncIterator[Worker]:
     """A running worker; leaving the block drains in-flight activities and closes pools.
 
-    ``versioned``: in Worker Deployment ``notiflow`` with build id NOTIFLOW_BUILD_ID (workers/deployment.py), as
-    `notiflow worker` and `notiflow dev` always run; it then gets work only once its version is current. Unversioned
-    (the default here) is for tests on throwaway task queues and the time-skipping server, which has no
-    deployments; tests/test_versioned_deploy.py covers the versioned path with real processes.
+    Always versioned: Worker Deployment ``notiflow``, build id NOTIFLOW_BUILD_ID (workers/deployment.py); a
+    version gets new runs only once it is current. ``make_current`` (`notiflow dev`, tests, benchmarks: one worker
+    version at a time) makes this version current and waits until the task queue routes to it before the block
+    starts; `notiflow worker` passes False: promoting a version is the operator's step (README, Deploying a new
+    version), but for the deployment's very first one.
     ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
     """
     engine = make_engine(settings.require_database_url(), pool_size=settings.db_pool_size)
@@ -51,10 +52,8 @@ async def build_worker(
         "max_concurrent_workflow_task_polls": settings.worker_workflow_pollers,
         "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
         "graceful_shutdown_timeout": timedelta(seconds=20),
-    }
-    if versioned:
-        options["deployment_config"] = deployment_config(settings)
-    options |= worker_options
+        "deployment_config": deployment_config(settings),
+    } | worker_options
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -65,6 +64,10 @@ async def build_worker(
     )
     try:
         async with worker:
+            if make_current:
+                await make_current_and_wait(
+                    client, deployment_version(settings), settings.task_queue, f"notiflow {settings.build_id}"
+                )
             yield worker
     finally:
         await close_activities()
@@ -89,7 +92,7 @@ async def run_worker(settings: Settings, client: Client | None = None, stop: asy
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, settings, versioned=True):
+    async with build_worker(client, settings, make_current=False):
         promote = asyncio.create_task(_first_version_becomes_current(client, settings))
         try:
             await stop.wait()

@@ -120,11 +120,9 @@ class DevStack:
         client = await self._temporal(data_dir, None if self.ephemeral else data_dir / "temporal.db")
         self.client = client
 
-        from workers.deployment import deployment_version, make_current
         from workers.main import build_worker
 
-        await self._stack.enter_async_context(build_worker(client, self.settings, versioned=True))
-        await make_current(client, deployment_version(self.settings), identity="notiflow dev")
+        await self._stack.enter_async_context(build_worker(client, self.settings))
         self.urls["Worker"] = f"task queue {self.settings.task_queue!r}, version notiflow:{self.settings.build_id}"
         from notiflow.schedules import sync_schedules
 

@@ -82,3 +82,16 @@ def test_worker_stops_at_once_without_search_attributes_until_they_are_added(bar
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_compose_adds_the_search_attributes_before_workers_start_and_makes_their_version_current():
+    from tests.test_cli import _compose
+
+    services = _compose()["services"]
+    setup = services["search-attributes"]
+    assert setup["command"] == ["notiflow", "search-attributes"] and setup["restart"] == "no"
+    assert setup["depends_on"]["temporal-setup"]["condition"] == "service_completed_successfully"
+    assert services["worker"]["depends_on"]["search-attributes"]["condition"] == "service_completed_successfully"
+    promote = services["worker-version"]
+    assert promote["command"][:3] == ["notiflow", "deployment", "make-current"] and promote["restart"] == "no"
+    assert promote["environment"]["NOTIFLOW_BUILD_ID"] == services["worker"]["environment"]["NOTIFLOW_BUILD_ID"]

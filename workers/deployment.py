@@ -233,7 +233,8 @@ async def wait_until_drained(
         if state.drainage == "DRAINED" or state.status in ("DRAINED", "INACTIVE"):
             return state
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{version.build_id} still {state.drainage or state.status} after {timeout:.0f} s")
+            still = (state.drainage or state.status).lower()
+            raise RuntimeError(f"{version.build_id} still {still} after {timeout:.0f} s: pinned runs remain on it")
         await asyncio.sleep(poll)
 
 
@@ -266,8 +267,8 @@ async def status_lines(settings: Settings, build_ids: list[str]) -> list[str]:
         if state is None:
             lines.append(f"{build_id}: unknown (no worker of it has polled)")
             continue
-        drainage = f", {state.drainage.lower()}" if state.drainage else ""
-        checked = f" (checked {state.drainage_checked_at:%H:%M:%S} UTC)" if state.drainage_checked_at else ""
+        drainage = f" (drainage {state.drainage.lower()})" if state.drainage and state.drainage != state.status else ""
+        checked = f", checked {state.drainage_checked_at:%H:%M:%S} UTC" if state.drainage_checked_at else ""
         lines.append(
             f"{build_id}: {state.status.lower()}{drainage}{checked}; task queues {', '.join(state.task_queues)}"
         )

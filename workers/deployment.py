@@ -194,7 +194,10 @@ async def wait_until_routed(
         if (current.deployment_name, current.build_id) == (version.deployment_name, version.build_id):
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"task queue {task_queue!r} does not route to {version.build_id} after {timeout:.0f} s")
+            raise RuntimeError(
+                f"task queue {task_queue!r} does not route to {version.build_id} after {timeout:.0f} s (a version "
+                "holds at most matching.maxTaskQueuesInDeploymentVersion task queues, 100 by default)"
+            )
         await asyncio.sleep(0.1)
 
 

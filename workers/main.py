@@ -16,7 +16,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
-from workers.deployment import deployment_config, deployment_version, make_current, make_current_and_wait
+from workers.deployment import deployment_config, deployment_version, make_current_and_wait
+from workers.deployment import make_current as promote
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
 #: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox; and our own
@@ -93,13 +94,13 @@ async def run_worker(settings: Settings, client: Client | None = None, stop: asy
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with build_worker(client, settings, make_current=False):
-        promote = asyncio.create_task(_first_version_becomes_current(client, settings))
+        first = asyncio.create_task(_first_version_becomes_current(client, settings))
         try:
             await stop.wait()
         finally:
-            promote.cancel()
+            first.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await promote
+                await first
 
 
 async def _first_version_becomes_current(client: Client, settings: Settings) -> None:
@@ -107,9 +108,7 @@ async def _first_version_becomes_current(client: Client, settings: Settings) -> 
     version = deployment_version(settings)
     log = logging.getLogger("notiflow.worker")
     try:
-        current = await make_current(
-            client, version, identity=f"notiflow worker {settings.build_id}", only_if_none=True
-        )
+        current = await promote(client, version, identity=f"notiflow worker {settings.build_id}", only_if_none=True)
     except Exception as exc:  # the worker keeps running: an operator can still promote the version
         status = getattr(getattr(exc, "status", None), "name", type(exc).__name__)
         log.warning("could not check the deployment's current version (%s): %s", status, exc)

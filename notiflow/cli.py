@@ -239,7 +239,7 @@ def schedules_sync() -> None:
 @app.command("search-attributes")
 def search_attributes() -> None:
     """Add the search attributes notiflow writes to the namespace (idempotent); `notiflow worker` needs them."""
-    from notiflow.temporal import search_attributes_command
+    from workers.deployment import search_attributes_command
 
     _run(_print_lines(search_attributes_command(_settings())))
 

@@ -4,6 +4,9 @@ Every `notiflow worker` runs in Worker Deployment ``notiflow`` with build id ``N
 new runs only once it is *current*; pinned runs (events, notify, redelivery, sync, summaries) finish on the
 version they started on, auto-upgrade runs (SLA, digest, spike) move to the current version at their next task.
 README, "Deploying a new version", gives the steps; `notiflow deployment …` and `notiflow dev` call these helpers.
+
+Also the worker's start-up check that the namespace has every search attribute it writes (`notiflow search-attributes`
+adds them).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import SearchAttributeKey, WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
 from notiflow.settings import Settings
+from notiflow.temporal import SEARCH_ATTRIBUTES
 
 #: The Worker Deployment every notiflow worker belongs to (one per namespace).
 DEPLOYMENT_NAME = "notiflow"
@@ -239,6 +244,88 @@ async def wait_until_drained(
             still = (state.drainage or state.status).lower()
             raise RuntimeError(f"{version.build_id} still {still} after {timeout:.0f} s: pinned runs remain on it")
         await asyncio.sleep(poll)
+
+
+# Start-up check of `notiflow worker`: the search attributes it writes (notiflow.temporal.SEARCH_ATTRIBUTES).
+
+
+#: The command that registers SEARCH_ATTRIBUTES (idempotent); the worker names it when one is missing.
+SEARCH_ATTRIBUTES_COMMAND = "notiflow search-attributes"
+
+
+async def search_attribute_problems(client: Client) -> tuple[list[SearchAttributeKey[Any]], list[str]]:
+    """(missing keys, keys registered with another type) of SEARCH_ATTRIBUTES in the client's namespace."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    registered = {**response.system_attributes, **response.custom_attributes}
+    missing, mistyped = [], []
+    for key in SEARCH_ATTRIBUTES:
+        if key.name not in registered:
+            missing.append(key)
+        elif int(registered[key.name]) != int(key.indexed_value_type):
+            have = IndexedValueType.Name(registered[key.name]).removeprefix("INDEXED_VALUE_TYPE_").title()
+            mistyped.append(f"{key.name} is {have}, not {_type_name(key)}")
+    return missing, mistyped
+
+
+def _type_name(key: SearchAttributeKey[Any]) -> str:
+    return key.indexed_value_type.name.title()
+
+
+async def require_search_attributes(client: Client) -> None:
+    """Start-up preflight of `notiflow worker`: a missing attribute would fail every event run at its end, forever.
+
+    Raises RuntimeError with one line naming the command that fixes it.
+    """
+    missing, mistyped = await search_attribute_problems(client)
+    if mistyped:
+        raise RuntimeError(
+            f"namespace {client.namespace!r}: search attribute {'; '.join(mistyped)}: "
+            "remove it (temporal operator search-attribute remove) and run `notiflow search-attributes`"
+        )
+    if missing:
+        names = ", ".join(f"{key.name} ({_type_name(key)})" for key in missing)
+        raise RuntimeError(
+            f"namespace {client.namespace!r} lacks the search attributes notiflow writes: {names}; "
+            f"add them with `{SEARCH_ATTRIBUTES_COMMAND}` (same NOTIFLOW_TEMPORAL_* settings)"
+        )
+
+
+async def ensure_search_attributes(client: Client) -> tuple[list[str], list[str]]:
+    """Add the missing SEARCH_ATTRIBUTES to the client's namespace: (added, already there). Idempotent.
+
+    An attribute registered with another type is an error (RuntimeError): Temporal cannot change a type in place.
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    missing, mistyped = await search_attribute_problems(client)
+    if mistyped:
+        raise RuntimeError(f"namespace {client.namespace!r}: search attribute {'; '.join(mistyped)}")
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in missing},
+            )
+        )
+    added = [key.name for key in missing]
+    return added, [key.name for key in SEARCH_ATTRIBUTES if key.name not in added]
+
+
+async def search_attributes_command(settings: Settings) -> list[str]:
+    """`notiflow search-attributes`: what it added and what was there."""
+    from notiflow.temporal import connect_client
+
+    client = await connect_client(settings)
+    added, present = await ensure_search_attributes(client)
+    types = {key.name: _type_name(key) for key in SEARCH_ATTRIBUTES}
+    lines = [f"added {name} ({types[name]})" for name in added] + [f"{name} exists" for name in present]
+    return [*lines, f"namespace {client.namespace!r} has every search attribute notiflow writes"]
 
 
 # The `notiflow deployment …` commands: each connects, acts, and returns the lines to print.

@@ -82,7 +82,8 @@ async def run_worker(settings: Settings, client: Client | None = None, stop: asy
     writes. The deployment's first version makes itself current; a later one waits for the operator
     (`notiflow deployment make-current`, README "Deploying a new version").
     """
-    from notiflow.temporal import connect_client, metrics_runtime, require_search_attributes
+    from notiflow.temporal import connect_client, metrics_runtime
+    from workers.deployment import require_search_attributes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None

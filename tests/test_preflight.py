@@ -8,14 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from tests.conftest import SEARCH_ATTRIBUTES
 from tests.services import temporal_binary
 
-NOTIFLOW = [sys.executable, "-m", "notiflow"]
+#: The installed console script, as operators run it.
+NOTIFLOW = [str(Path(sys.executable).parent / "notiflow")]
 
 
 @pytest.fixture

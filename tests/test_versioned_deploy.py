@@ -29,10 +29,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from notiflow.client import NotificationClient
-from notiflow.dev.mailcatcher import MailCatcher
-from notiflow.dev.ports import free_port
 from notiflow.settings import Settings
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from tests.conftest import SEARCH_ATTRIBUTES
 from tests.deploy_v2 import V2_MARK
 from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.services import temporal_binary
@@ -43,6 +42,8 @@ from workers.registry import ALL_WORKFLOWS
 from workflows.sla.workflows import IssueSlaWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The installed console script, as operators run it.
+NOTIFLOW = [str(Path(sys.executable).parent / "notiflow")]
 #: How long after the event the SLA is due: long enough for v2 to start and become current first.
 DUE_IN = timedelta(seconds=40)
 #: The server re-checks a draining version every second here (default: minutes).
@@ -143,26 +144,24 @@ async def closed(handle: WorkflowHandle, timeout: float = 30) -> None:
 
 
 async def test_new_version_takes_new_work_pinned_runs_finish_on_v1_and_the_sla_upgrades(
-    server, database_url, db, tmp_path
+    server, database_url, db, smtp, tmp_path
 ):
     client = server.client
-    smtp_port = free_port()  # nothing listens yet: v1's first event is held mid-delivery
+    smtp.stop()  # nothing listens on its port yet: v1's first event is held mid-delivery
     settings = Settings(
         database_url=database_url,
         temporal_address=client.service_client.config.target_host,
         task_queue=f"deploy-{uuid.uuid4().hex[:8]}",
         smtp_host="127.0.0.1",
-        smtp_port=smtp_port,
+        smtp_port=smtp.port,
         email_from="notiflow@test.local",
         app_url="http://tracker.test",
     )
     v1, v2 = f"v1-{uuid.uuid4().hex[:6]}", f"v2-{uuid.uuid4().hex[:6]}"
     await add_users(db, DIRECTORY)
     nc = NotificationClient(client, settings)
-    notiflow = [sys.executable, "-m", "notiflow"]
-    first = Worker([*notiflow, "worker"], worker_env(settings, v1), tmp_path / "v1.log")
+    first = Worker([*NOTIFLOW, "worker"], worker_env(settings, v1), tmp_path / "v1.log")
     second: Worker | None = None
-    mail: MailCatcher | None = None
     try:
         # The deployment's first version makes itself current.
         async def v1_current():
@@ -206,7 +205,7 @@ async def test_new_version_takes_new_work_pinned_runs_finish_on_v1_and_the_sla_u
         assert await current_build_id(client) == v1  # a later version does not promote itself
         promote = await asyncio.to_thread(
             subprocess.run,
-            [*notiflow, "deployment", "make-current", "--build-id", v2],
+            [*NOTIFLOW, "deployment", "make-current", "--build-id", v2],
             capture_output=True,
             text=True,
             timeout=60,
@@ -218,9 +217,9 @@ async def test_new_version_takes_new_work_pinned_runs_finish_on_v1_and_the_sla_u
         assert (await sla.query(IssueSlaWorkflow.status)).tier_reached is None, "the SLA fired before v2 was current"
 
         # The mail server comes back: the pinned event run finishes, on v1 only.
-        mail = MailCatcher(smtp_port)
-        mail.start()
+        smtp.start()
         await closed(event_run)
+        assert smtp.sink.messages, "the held mail was not delivered"
         assert await versioning(event_run) == ("PINNED", v1)
         assert set(await task_build_ids(event_run)) == {v1}
 
@@ -255,5 +254,3 @@ async def test_new_version_takes_new_work_pinned_runs_finish_on_v1_and_the_sla_u
         first.stop()
         if second is not None:
             second.stop()
-        if mail is not None:
-            mail.stop()

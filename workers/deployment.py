@@ -154,9 +154,8 @@ async def make_current(
                     deployment_name=version.deployment_name,
                     build_id=version.build_id,
                     identity=identity,
-                    # A new version that stopped polling a task queue of the old one (a renamed queue) still
-                    # becomes current; that queue's runs then wait for a worker of a version that polls it.
-                    ignore_missing_task_queues=True,
+                    # No ignore_missing_task_queues: the server refuses a version that does not poll every task
+                    # queue of the current one (the message says which), rather than strand that queue's runs.
                 ),
             )
         except RPCError as exc:

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install web web-test dev demo test lint format bench faults clean
+.PHONY: install web web-test dev demo test lint format bench faults histories clean
 
 $(BIN)/notiflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(BIN)/notiflow
 WEB_PATH := PATH="$$PATH:$(abspath $(BIN))"
 WEB_SOURCES := $(shell find web/src web/apps -type f 2>/dev/null) web/package.json web/tsconfig.json \
 	web/tsconfig.lib.json web/vite.lib.config.ts web/vite.apps.config.ts
-WEB_BUILT := notiflow/api/static/.built
+WEB_BUILT := programs/api/static/.built
 
 web/node_modules/.package-lock.json: web/package-lock.json | $(BIN)/notiflow
 	cd web && $(WEB_PATH) npm ci --no-audit --no-fund
@@ -33,6 +33,30 @@ web: $(WEB_BUILT)
 web-test: web/node_modules/.package-lock.json
 	cd web && $(WEB_PATH) npm test
 
+# web/'s TypeScript types of the API's bodies, generated (openapi-typescript) from the app's OpenAPI schema,
+# which `python -m $(OPENAPI_DUMP)` prints without a database or Temporal (the module moves with the API
+# package: OPENAPI_DUMP is its one name here). $(1): the file to write (absolute).
+.PHONY: api-types api-types-check
+API_TYPES := web/src/api-schema.ts
+OPENAPI_DUMP := programs.api.openapi_dump
+api_types = $(BIN)/python -m $(OPENAPI_DUMP) > $(1).json && \
+	(cd web && $(WEB_PATH) npx --no-install openapi-typescript $(1).json \
+		--default-non-nullable false --output $(1) >/dev/null); \
+	status=$$?; rm -f $(1).json; exit $$status
+
+api-types: install web/node_modules/.package-lock.json
+	@$(call api_types,$(abspath $(API_TYPES)))
+	@echo "wrote $(API_TYPES)"
+
+# Fails when the committed types are not what the API's schema gives now.
+api-types-check: install web/node_modules/.package-lock.json
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	($(call api_types,$$tmp/api-schema.ts)) && \
+	if ! diff -u $(API_TYPES) $$tmp/api-schema.ts; then \
+		echo "$(API_TYPES) is not current with the API's OpenAPI schema: run \`make api-types\` and commit it"; \
+		exit 1; \
+	fi
+
 dev: install web
 	$(BIN)/notiflow dev
 
@@ -42,10 +66,13 @@ demo: install
 test: install web web-test
 	$(BIN)/pytest -q
 
-lint: install
+# Python: ruff and mypy. web/: ESLint (eslint.config.js) and tsc (npm run lint), and the generated API types current.
+lint: install web/node_modules/.package-lock.json
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	cd web && $(WEB_PATH) npm run lint
+	@$(MAKE) --no-print-directory api-types-check
 
 format: install
 	$(BIN)/ruff format .
@@ -59,5 +86,10 @@ bench: install
 faults: install
 	$(BIN)/python -m faults
 
+# Re-record tests/histories/current/ from real runs (dev server + time-skipping server): every workflow type,
+# every workflow.patched branch taken (~20 s). Older sets in tests/histories/ are kept; tests/test_replay.py replays all.
+histories: install
+	$(BIN)/python -m tests.record_histories
+
 clean:
-	rm -rf $(VENV) .notiflow .pytest_cache web/node_modules web/dist notiflow/api/static
+	rm -rf $(VENV) .notiflow .pytest_cache web/node_modules web/dist programs/api/static

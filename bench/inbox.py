@@ -21,10 +21,10 @@ import httpx
 from sqlalchemy import text
 
 from bench.results import measure, print_table, without_indexes
-from notiflow.api.app import create_app
 from notiflow.db import make_engine
 from notiflow.settings import Settings
 from notiflow.tokens import make_api_token
+from programs.api.app import create_app
 from tests.services import migrated_database
 
 FILL = """

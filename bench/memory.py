@@ -20,13 +20,15 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
 from bench.results import measure, print_table
-from notiflow.dev.binaries import find_binary
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.search import SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from programs.dev.binaries import find_binary
 from tests.services import migrated_database
 from workflows.sla.types import EscalationPolicy, EscalationTier, IssueObserved, SlaInput
 from workflows.sla.workflows import IssueSlaWorkflow
@@ -120,7 +122,7 @@ async def measure_steps(url: str, steps: list[int]) -> list[dict]:
             "NOTIFLOW_JWT_SECRET": "bench-secret-" + "x" * 32,
         }
         worker = subprocess.Popen(
-            [sys.executable, "-m", "notiflow", "worker"],
+            [str(Path(sys.executable).parent / "notiflow"), "worker"],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -49,12 +49,13 @@ from bench.results import measure, print_table
 from notiflow.client import NotificationClient
 from notiflow.contracts import User
 from notiflow.db import make_engine, make_sessionmaker
-from notiflow.dev.binaries import find_binary
-from notiflow.dev.ports import free_port
 from notiflow.directory import upsert_users
+from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
 from notiflow.templates.store import seed_templates
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from programs.dev.binaries import find_binary
+from programs.dev.ports import free_port
 from tests.factories import event, issue_dict, ref
 from tests.services import migrated_database
 from workers.main import build_worker
@@ -362,7 +363,7 @@ async def worker_processes(env, url: str, smtp: SinkProcess, processes: int):
     }
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "notiflow", "worker"],
+            [str(Path(sys.executable).parent / "notiflow"), "worker"],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

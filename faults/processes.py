@@ -31,7 +31,7 @@ from pathlib import Path
 
 import asyncpg
 
-from notiflow.temporal import dev_server_search_attribute_args
+from notiflow.search import dev_server_search_attribute_args
 from tests.services import HOW_TO_GET_POSTGRES, PostgresProvider
 
 #: Printed when the suite's own processes cannot be found; never a skip.

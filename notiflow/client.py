@@ -19,10 +19,19 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import Channel, IssueEvent, NotificationType, User, parse_event
-from notiflow.keys import directory_sync_workflow_id, notify_workflow_id, redelivery_workflow_id
+from notiflow.keys import (
+    ISSUE_EVENT_WORKFLOW,
+    NOTIFY_WORKFLOW,
+    REDELIVERY_WORKFLOW,
+    SYNC_USERS_WORKFLOW,
+    directory_sync_workflow_id,
+    notify_workflow_id,
+    redelivery_workflow_id,
+)
+from notiflow.runs import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
+from notiflow.search import search_attributes
 from notiflow.settings import Settings, get_settings
-from notiflow.temporal import connect_client, search_attributes
-from workflows.delivery.types import Audience, NotificationRequest, RedeliveryFilter, RedeliveryRequest
+from notiflow.temporal import connect_client
 
 #: Memo key of each event run: SHA-256 of the event as published, to tell a repeat from a conflicting body.
 EVENT_HASH_MEMO = "event_sha256"
@@ -67,15 +76,13 @@ class NotificationClient:
 
         Raises EventConflict when the event_id was published before with a different body.
         """
-        from workflows.delivery.workflows import IssueEventWorkflow
-
         if not isinstance(event, IssueEvent):
             event = parse_event(event)
         digest = event_hash(event)
         try:
             # FAIL rather than USE_EXISTING: a running run must be compared too, and only an error says it exists.
             handle = await self.temporal.start_workflow(
-                IssueEventWorkflow.run,
+                ISSUE_EVENT_WORKFLOW,
                 event,
                 id=event.workflow_id,
                 task_queue=self.settings.task_queue,
@@ -99,8 +106,6 @@ class NotificationClient:
         self, *, notification_type: str, recipient_id: str, channel: str, requested_by: str | None = None
     ) -> str:
         """Deliver one sample notification to one person through the real pipeline; returns the workflow id."""
-        from workflows.delivery.workflows import NotifyWorkflow
-
         source_id = f"send-test-{uuid.uuid4().hex[:12]}"
         request = NotificationRequest(
             source_id=source_id,
@@ -112,7 +117,7 @@ class NotificationClient:
             data={"requested_by": requested_by},
         )
         handle = await self.temporal.start_workflow(
-            NotifyWorkflow.run,
+            NOTIFY_WORKFLOW,
             request,
             id=notify_workflow_id(source_id),
             task_queue=self.settings.task_queue,
@@ -126,13 +131,11 @@ class NotificationClient:
 
         The same ``request_id`` again returns the same run and sends nothing more; without one, each call is new.
         """
-        from workflows.delivery.workflows import RedeliveryWorkflow
-
         request = RedeliveryRequest(request_id=request_id or uuid.uuid4().hex, requested_by=requested_by, filter=filter)
         workflow_id = redelivery_workflow_id(request.request_id)
         try:
             await self.temporal.start_workflow(
-                RedeliveryWorkflow.run,
+                REDELIVERY_WORKFLOW,
                 request,
                 id=workflow_id,
                 task_queue=self.settings.task_queue,
@@ -149,11 +152,10 @@ class NotificationClient:
 
     async def sync_users(self, users: list[User]) -> int:
         """Upsert directory entries (roles, on-call, locale, time zone, quiet hours)."""
-        from workflows.directory.workflows import SyncUsersWorkflow
-
         return await self.temporal.execute_workflow(
-            SyncUsersWorkflow.run,
+            SYNC_USERS_WORKFLOW,
             list(users),
+            result_type=int,
             id=directory_sync_workflow_id(_users_digest(users)),
             task_queue=self.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -71,6 +71,11 @@ class IssueStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
+def is_closed(status: IssueStatus | str) -> bool:
+    """RESOLVED and CLOSED end an issue's escalations; any other status is open."""
+    return status in (IssueStatus.RESOLVED, IssueStatus.CLOSED)
+
+
 class Channel(StrEnum):
     EMAIL = "EMAIL"
     IN_APP = "IN_APP"

@@ -7,11 +7,19 @@ searched in the web UI and logged.
 
 from __future__ import annotations
 
+#: The workflow types the programs start, by name: the client starts them without importing workflow code
+#: (``notiflow/`` is below ``workflows/``); each ``@workflow.defn`` takes its name from here.
+ISSUE_EVENT_WORKFLOW = "IssueEventWorkflow"
+NOTIFY_WORKFLOW = "NotifyWorkflow"
+REDELIVERY_WORKFLOW = "RedeliveryWorkflow"
+SYNC_USERS_WORKFLOW = "SyncUsersWorkflow"
+
 #: The one error-spike detector of a namespace (signal-with-start from every auto-reported issue).
 SPIKE_DETECTOR_ID = "error-spike-detector"
 #: Temporal Schedules that start SummaryWorkflow.
 DAILY_SUMMARY_SCHEDULE_ID = "summary-daily"
 WEEKLY_SUMMARY_SCHEDULE_ID = "summary-weekly"
+ENGAGEMENT_RETENTION_SCHEDULE_ID = "engagement-retention"
 
 
 def event_workflow_id(event_id: str) -> str:
@@ -42,3 +50,8 @@ def redelivery_workflow_id(request_id: str) -> str:
 def directory_sync_workflow_id(content_digest: str) -> str:
     """SyncUsersWorkflow: one per distinct batch of directory entries."""
     return f"directory/sync/{content_digest}"
+
+
+def unread_workflow_id(source_id: str, notification_type: str) -> str:
+    """UnreadEscalationWorkflow: one read deadline per notification (source) and type."""
+    return f"unread/{source_id}/{notification_type}"

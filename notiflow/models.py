@@ -12,7 +12,9 @@ from datetime import datetime, time
 from typing import cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -218,6 +220,9 @@ class NotificationQueueRow(Base):
     provider_response: Mapped[str | None] = mapped_column(Text)
     #: which system took it (``smtp:primary mail:25``, ``smtp:fallback relay:25``, ``sms:json gateway``)
     provider: Mapped[str | None] = mapped_column(String(200))
+    #: the decision taken for it, stored when taken (``activities/delivery/rows.py : RowDecision``);
+    #: NULL for rows stored before decisions were
+    decision: Mapped[dict | None] = mapped_column(JSONB)
 
     __table_args__ = (
         Index(None, "created_at", "id"),
@@ -332,6 +337,22 @@ class EscalationPolicyRow(Base):
     )
 
 
+class ReadEscalationRow(Base):
+    """Escalation on unread: a notification of this type that nobody read (or clicked) within
+    ``after_minutes`` also goes out on ``channel`` to those who did not (only while ``enabled``)."""
+
+    __tablename__ = "read_escalations"
+
+    notification_type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    after_minutes: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class AuditLogRow(Base):
     """Who did what to notiflow's configuration or queue, and when (admin actions, redeliveries).
 
@@ -349,3 +370,49 @@ class AuditLogRow(Base):
     details: Mapped[dict | None] = mapped_column(JSONB)
 
     __table_args__ = (Index(None, "at"), Index(None, "action", "at"))
+
+
+#: What ``engagement_events.kind`` may hold (``notiflow.engagement.EngagementKind``).
+ENGAGEMENT_KINDS = ("SEEN", "READ", "CLICKED", "ARCHIVED", "OPENED", "BOUNCED", "COMPLAINED", "UNSUBSCRIBED")
+
+
+class EngagementEventRow(Base):
+    """What a recipient did with a delivered notification: once per queue row and kind (the first time wins,
+    a repeat raises ``count`` and ``last_at``). No personal data beyond the recipient id; ``detail`` is small
+    (``{"link": "issue"}``, ``{"machine": true}``)."""
+
+    __tablename__ = "engagement_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    queue_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="CASCADE")
+    )
+    recipient_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    count: Mapped[int] = mapped_column(Integer, server_default="1")
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        UniqueConstraint("queue_id", "kind"),
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in ENGAGEMENT_KINDS) + ")", name="kind"),
+        Index(None, "occurred_at"),
+        Index(None, "kind", "channel"),
+    )
+
+
+class TrackedLinkRow(Base):
+    """A wrapped link: ``GET /r/{code}`` answers 302 to ``target`` (stored at planning time, never taken from
+    the request) and records CLICKED on ``queue_id``. ``link`` names it (``issue``; ``open`` is the pixel)."""
+
+    __tablename__ = "tracked_links"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    queue_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("notification_queue.id", ondelete="CASCADE"), index=True
+    )
+    link: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()

@@ -242,6 +242,25 @@ class Settings(BaseSettings):
         description="after a signing secret is rotated, how long deliveries are also signed with the previous one",
     )
 
+    track_clicks: bool = Field(
+        default=True,
+        description="wrap every link of EMAIL, SMS, Slack and Teams messages in GET /r/{code} (302 to the stored "
+        "link, recording CLICKED); off = raw links",
+    )
+    track_opens: bool = Field(
+        default=False,
+        description="add a 1x1 pixel (GET /o/{code}.gif, recording OPENED) to HTML mail; off by default: mail "
+        "privacy proxies fetch it for the reader, and an open says who read what when (personal data)",
+    )
+    machine_open_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="an open this soon after sending is a machine's (scanner, proxy prefetch): detail.machine = true",
+    )
+    engagement_retention_days: int = Field(
+        default=400, ge=1, description="engagement events older than this are deleted (Schedule engagement-retention)"
+    )
+
     @field_validator("build_id", mode="before")
     @classmethod
     def _build_id(cls, value: object) -> object:

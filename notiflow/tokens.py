@@ -5,7 +5,7 @@ so neither can stand in for the other: a link from an e-mail never logs anyone i
 API token unsubscribes nobody.
 
 - API tokens: ``sub`` is the user id, ``roles`` grants admin/service routes
-  (``make_api_token`` / ``read_api_token``; ``notiflow.api.auth`` turns a refusal into 401).
+  (``make_api_token`` / ``read_api_token``; ``programs.api.auth`` turns a refusal into 401).
 - Unsubscribe links (RFC 8058, no login): a token names one user × notification type ×
   channel and expires after ``UNSUBSCRIBE_LIFETIME`` (``make_unsubscribe_token`` /
   ``read_unsubscribe_token``, ``unsubscribe_url``).
@@ -94,6 +94,9 @@ class UnsubscribeRequest:
     user_id: str
     notification_type: str
     channel: str
+    #: the queue row the link was sent in (claim ``qid``), so that unsubscribing records UNSUBSCRIBED on it;
+    #: tokens issued before it have none and work as before
+    queue_id: str | None = None
 
 
 def make_unsubscribe_token(secret: str, request: UnsubscribeRequest, *, now: datetime | None = None) -> str:
@@ -103,6 +106,8 @@ def make_unsubscribe_token(secret: str, request: UnsubscribeRequest, *, now: dat
         "type": request.notification_type,
         "channel": request.channel,
     }
+    if request.queue_id:
+        claims["qid"] = request.queue_id
     return _sign(secret, claims, now or datetime.now(timezone.utc), UNSUBSCRIBE_LIFETIME)
 
 
@@ -115,7 +120,8 @@ def read_unsubscribe_token(secret: str, token: str) -> UnsubscribeRequest:
         raise InvalidUnsubscribeToken("this unsubscribe link is not valid (it may have been altered)") from None
     if claims.get("purpose") != UNSUBSCRIBE_PURPOSE:
         raise InvalidUnsubscribeToken("this is not an unsubscribe link")
-    return UnsubscribeRequest(claims["sub"], claims["type"], claims["channel"])
+    qid = claims.get("qid")
+    return UnsubscribeRequest(claims["sub"], claims["type"], claims["channel"], str(qid) if qid else None)
 
 
 def unsubscribe_url(api_base_url: str, secret: str, request: UnsubscribeRequest) -> str:

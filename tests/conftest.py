@@ -15,9 +15,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from notiflow.db import make_engine, make_sessionmaker, upgrade_head
-from notiflow.dev.mailcatcher import MailCatcher
+from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
+from programs.dev.mailcatcher import MailCatcher
 from tests.services import PostgresProvider, temporal_binary
 
 #: Fixtures of the time-skipping server (time_env, ts_worker) for every test module.

@@ -1,5 +1,5 @@
 """Real services for the test suite: PostgreSQL and the Temporal binaries (the SMTP server is
-``notiflow.dev.mailcatcher.MailCatcher``, the dev stack's catcher).
+``programs.dev.mailcatcher.MailCatcher``, the dev stack's catcher).
 
 Nothing here is a mock. A service that cannot be had fails the test with a
 message saying how to provide it (DESIGN §7).
@@ -128,7 +128,7 @@ class PostgresProvider:
 
 
 def temporal_binary(name: str) -> str:
-    from notiflow.dev.binaries import find_binary
+    from programs.dev.binaries import find_binary
 
     path = find_binary(name)
     if not path:

@@ -19,12 +19,13 @@ import pytest
 import yaml
 
 from notiflow.db import asyncpg_dsn
-from notiflow.dev.ports import free_port
 from notiflow.settings import Settings, load_settings
+from programs.dev.ports import free_port
 from tests.factories import event_dict, issue_dict
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTIFLOW = [sys.executable, "-m", "notiflow"]
+#: The installed command, as a person runs it (programs.cli:app).
+NOTIFLOW = [str(Path(sys.executable).parent / "notiflow")]
 #: What `notiflow api` and `notiflow worker` need to start outside `notiflow dev`.
 SERVER_SECRET = {"NOTIFLOW_JWT_SECRET": "cli-test-secret-of-at-least-thirty-two-bytes"}
 
@@ -83,7 +84,11 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
         text=True,
         cwd=tmp_path,
         env=_env(
-            NOTIFLOW_DATABASE_URL=database_url, NOTIFLOW_CODEC_KEY=base64.b64encode(os.urandom(32)).decode(), **ports
+            NOTIFLOW_DATABASE_URL=database_url,
+            NOTIFLOW_CODEC_KEY=base64.b64encode(os.urandom(32)).decode(),
+            # an operator's own secret: everything printed, /demo included, must still work with it
+            NOTIFLOW_JWT_SECRET=base64.b64encode(os.urandom(36)).decode(),
+            **ports,
         ),
     )
     try:
@@ -109,6 +114,9 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
             assert reply.status == 200 and json.loads(reply.read())
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_UI_PORT']}/", timeout=5) as reply:
             assert reply.status == 200  # the Temporal web UI
+        assert f"http://localhost:{ports['NOTIFLOW_API_PORT']}/demo" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/demo/session", timeout=5) as reply:
+            assert reply.status == 200 and json.loads(reply.read())["user_id"] == "u-agent"
         _assert_the_ui_decodes_through_a_private_codec(ports, admin_token)
         service_token = printed[printed.index("  issue system (service):") + 1].strip()
         _assert_sms_and_webhooks_reach_the_local_catchers(tmp_path / ".notiflow", ports, service_token, output)
@@ -386,7 +394,7 @@ def test_compose_images_are_current_and_pinned():
 
 
 def test_compose_admin_tools_create_the_schemas_and_register_every_search_attribute():
-    from notiflow.temporal import SEARCH_ATTRIBUTES
+    from notiflow.search import SEARCH_ATTRIBUTES
 
     services = _compose()["services"]
     schema = services["temporal-schema"]

@@ -23,13 +23,13 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer, Worker
 
-from notiflow.api.app import create_app
-from notiflow.api.codec import create_codec_app
 from notiflow.client import NotificationClient
 from notiflow.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, codec_for, key_id
 from notiflow.contracts import parse_event
 from notiflow.settings import Settings, SettingsError, load_settings
 from notiflow.temporal import DATA_CONVERTER, data_converter
+from programs.api.app import create_app
+from programs.api.codec import create_codec_app
 from tests.api.helpers import ADMIN, JWT_SECRET, SERVICE, UI_URL, asgi_client, bearer
 from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, REPORTER, event_dict, issue_dict, ref
 from workers.main import WORKFLOW_RUNNER, build_worker

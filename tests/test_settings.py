@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_bad_setting_names_the_variable(monkeypatch, name, value):
 
 def test_cli_stops_at_start_up_with_one_line():
     result = subprocess.run(
-        [sys.executable, "-m", "notiflow", "migrate"],
+        [str(Path(sys.executable).parent / "notiflow"), "migrate"],
         capture_output=True,
         text=True,
         env={"PATH": "", "NOTIFLOW_API_PORT": "eighty"},

@@ -26,7 +26,8 @@ from temporalio.testing import WorkflowEnvironment
 from notiflow.contracts import IssueEvent, User, parse_event
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationQueueRow
-from notiflow.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES
+from notiflow.search import SEARCH_ATTRIBUTES
+from notiflow.temporal import DATA_CONVERTER
 from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, event_dict
 from tests.services import temporal_binary

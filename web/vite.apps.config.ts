@@ -1,5 +1,5 @@
 // The admin console (/admin) and the tracker demo page (/demo), built into the Python package:
-// notiflow/api/static/{admin,demo}/index.html and /static/assets/*, served by `notiflow api`.
+// programs/api/static/{admin,demo}/index.html and /static/assets/*, served by `notiflow api`.
 import { resolve } from "node:path";
 import { defineConfig } from "vite";
 
@@ -8,7 +8,7 @@ export default defineConfig({
   base: "/static/",
   esbuild: { jsx: "automatic" },
   build: {
-    outDir: resolve(__dirname, "../notiflow/api/static"),
+    outDir: resolve(__dirname, "../programs/api/static"),
     emptyOutDir: true,
     rollupOptions: {
       input: { admin: resolve(__dirname, "apps/admin/index.html"), demo: resolve(__dirname, "apps/demo/index.html") },

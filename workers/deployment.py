@@ -22,8 +22,8 @@ from temporalio.common import SearchAttributeKey, WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
+from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
-from notiflow.temporal import SEARCH_ATTRIBUTES
 
 #: The Worker Deployment every notiflow worker belongs to (one per namespace).
 DEPLOYMENT_NAME = "notiflow"
@@ -245,7 +245,7 @@ async def wait_until_drained(
         await asyncio.sleep(poll)
 
 
-# Start-up check of `notiflow worker`: the search attributes it writes (notiflow.temporal.SEARCH_ATTRIBUTES).
+# Start-up check of `notiflow worker`: the search attributes it writes (notiflow.search.SEARCH_ATTRIBUTES).
 
 
 #: The command that registers SEARCH_ATTRIBUTES (idempotent); the worker names it when one is missing.

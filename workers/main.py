@@ -16,17 +16,41 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
+from workers.bytecode import cache_workflow_bytecode
 from workers.deployment import deployment_config, deployment_version, make_current_and_wait
 from workers.deployment import make_current as promote
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
-#: Libraries pydantic calls while validating workflow inputs, loaded once outside the sandbox; and our own
-#: ``workflows`` package: re-importing a workflow module for every new run was the worker's largest CPU cost
-#: (issue 12). Those modules hold no mutable module state; the sandbox still refuses non-deterministic calls.
+#: Each feature's declarations (``workflows/<feature>/types.py``: pydantic models only). Building a pydantic
+#: model is most of what a fresh sandbox costs: re-importing them for every run took a new run's first
+#: workflow task from 13 ms to 129 ms (replaying one IssueEventWorkflow history, bench load) and tripped
+#: the SDK's 5 s workflow-task warning under the throughput benchmark. Passed through, it is 21 ms.
+#: tests/test_sandbox.py checks that these modules hold no functions and name no clock, random, uuid,
+#: file or environment call — the logic that used to live beside them is in ``rules.py``, sandboxed.
+DECLARATIONS = tuple(
+    f"workflows.{feature}.types" for feature in ("delivery", "digest", "sla", "spike", "summary", "engagement")
+)
+#: What the sandbox shares with the host instead of re-importing for every run: third-party libraries the
+#: workflow inputs are built with (pydantic and what it calls while validating), ``notiflow``, the shared
+#: layer below ``workflows/`` (contracts, run inputs, ids, search-attribute keys: data and constants —
+#: tests/test_layers.py keeps it from importing any workflow), and the declarations above. Every other
+#: module of ``workflows/`` — the workflows, the pipeline, the rules — runs under the sandbox's
+#: restrictions: tests/test_sandbox.py has a real worker refuse ``datetime.now()``, ``random``, ``uuid4``
+#: and ``open``.
+PASSED_THROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "typing_extensions",
+    "typing_inspection",
+    "email_validator",
+    "idna",
+    "phonenumbers",
+    "notiflow",
+    *DECLARATIONS,
+)
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "email_validator", "idna", "phonenumbers", "workflows"
-    )
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
 )
 
 
@@ -43,6 +67,7 @@ async def build_worker(
     version), but for the deployment's very first one.
     ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
     """
+    cache_workflow_bytecode()
     engine = make_engine(settings.require_database_url(), pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
     activities, close_activities = worker_activities(sessions, settings, client)

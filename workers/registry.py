@@ -18,11 +18,12 @@ from notiflow.settings import Settings
 from workflows.delivery.workflows import WORKFLOWS as DELIVERY
 from workflows.digest.workflows import WORKFLOWS as DIGEST
 from workflows.directory.workflows import WORKFLOWS as DIRECTORY
+from workflows.engagement.workflows import WORKFLOWS as ENGAGEMENT
 from workflows.sla.workflows import WORKFLOWS as SLA
 from workflows.spike.workflows import WORKFLOWS as SPIKE
 from workflows.summary.workflows import WORKFLOWS as SUMMARY
 
-ALL_WORKFLOWS = [*DELIVERY, *DIRECTORY, *SLA, *DIGEST, *SUMMARY, *SPIKE]
+ALL_WORKFLOWS = [*DELIVERY, *DIRECTORY, *SLA, *DIGEST, *SUMMARY, *SPIKE, *ENGAGEMENT]
 
 
 class FeatureActivities(Protocol):
@@ -37,8 +38,10 @@ def worker_activities(
     """Every activity of every feature, and how to close what they hold open (SMTP connections)."""
     from activities.delivery.activities import DeliveryActivities
     from activities.delivery.redelivery import RedeliveryActivities
+    from activities.delivery.unread import UnreadActivities
     from activities.digest.activities import DigestActivities
     from activities.directory.activities import DirectoryActivities
+    from activities.engagement.activities import EngagementActivities
     from activities.sla.activities import SlaActivities
     from activities.summary.activities import SummaryActivities
 
@@ -46,9 +49,11 @@ def worker_activities(
     features: list[FeatureActivities] = [
         delivery,
         RedeliveryActivities(sessions, settings),
+        UnreadActivities(sessions, settings, client),
         DirectoryActivities(sessions),
         SlaActivities(sessions, settings, client),
         DigestActivities(sessions, settings, client),
         SummaryActivities(sessions, settings),
+        EngagementActivities(sessions, settings),
     ]
     return [activity for feature in features for activity in feature.activities()], delivery.close

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.delivery import fallback, queries
+from activities.delivery import fallback, queries, unread
 from activities.delivery.in_app import deliver_in_app
 from activities.delivery.planning import (
     NO_ON_CALL,
     NOBODY,
-    Audience,
+    PlanningContext,
     issue_context_from_event,
     queue_rows,
     subscription_rows,
@@ -28,21 +28,17 @@ from activities.delivery.planning import (
 from activities.delivery.providers import make_providers
 from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from activities.delivery.recording import AnswerRecorder, heartbeating
+from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
+from notiflow.engagement import save_tracked_links, wrap_links
 from notiflow.models import NotificationQueueRow
+from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates
+from workflows.delivery import interface
 from workflows.delivery.rules import derived_types, resolve_recipients
-from workflows.delivery.types import (
-    BatchResult,
-    DeliveryBatch,
-    DeliveryPlan,
-    FallbackPlan,
-    FallbackRequest,
-    MarkFailed,
-    NotificationRequest,
-)
+from workflows.delivery.types import BatchResult, DeliveryBatch, DeliveryPlan, FallbackPlan, FallbackRequest, MarkFailed
 
 
 class DeliveryActivities:
@@ -61,7 +57,7 @@ class DeliveryActivities:
         for provider in self.providers.values():
             await provider.close()
 
-    @activity.defn(name="plan_deliveries")
+    @implements(interface.plan_deliveries)
     async def plan_deliveries(self, request: NotificationRequest) -> DeliveryPlan:
         """Record the event, resolve recipients, decide and render per recipient × channel, queue the rows."""
         now = request.as_of or datetime.now(timezone.utc)
@@ -70,15 +66,19 @@ class DeliveryActivities:
                 await queries.record_event(session, request.event, request.workflow_id)
             audience = await self._audience(session, request, now)
             rows, plan = await asyncio.to_thread(queue_rows, request, audience, self.settings, now)
-            rows += subscription_rows(
-                request, audience.issue, await self.subscriptions.get(session), self.settings, now
-            )
+            plan.unread_watches = await unread.watches_for(session, request, rows)
+            if request.only_recipients is None:  # an escalation on unread is for people, not subscriptions
+                rows += subscription_rows(
+                    request, audience.issue, await self.subscriptions.get(session), self.settings, now
+                )
+            tracked = wrap_links(rows, self.settings)  # every link through /r/{code} (NOTIFLOW_TRACK_CLICKS)
             deliveries = await queries.insert_queue_rows(session, rows)
+            await save_tracked_links(session, tracked)
         plan.deliveries = [d for d in deliveries if d is not None]
         plan.already_done = sum(1 for d in deliveries if d is None)
         return plan
 
-    async def _audience(self, session: AsyncSession, request: NotificationRequest, now: datetime) -> Audience:
+    async def _audience(self, session: AsyncSession, request: NotificationRequest, now: datetime) -> PlanningContext:
         """Who hears (one type each), and what the rules need about them.
 
         A critical notification never goes to nobody: with no admin on call it goes to
@@ -113,8 +113,10 @@ class DeliveryActivities:
                     f"issue {request.issue_id} is not recorded yet; retrying until its event is",
                     type="IssueNotRecorded",
                 )
+        if request.only_recipients is not None:
+            recipients = {uid: kind for uid, kind in recipients.items() if uid in set(request.only_recipients)}
         users = await queries.users_by_id(session, list(recipients))
-        return Audience(
+        return PlanningContext(
             recipients=recipients,
             users=users,
             preferences=await queries.preferences_for(session, list(users), {str(t) for t in recipients.values()}),
@@ -124,7 +126,7 @@ class DeliveryActivities:
             fallback=fallback,
         )
 
-    @activity.defn(name="deliver")
+    @implements(interface.deliver)
     async def deliver(self, batch: DeliveryBatch) -> BatchResult:
         """Send a batch of queue rows over one channel; only rows still PENDING are sent."""
         if batch.channel == Channel.IN_APP:
@@ -204,7 +206,7 @@ class DeliveryActivities:
             )
         return await self._tally(batch.queue_ids)
 
-    @activity.defn(name="plan_fallbacks")
+    @implements(interface.plan_fallbacks)
     async def plan_fallbacks(self, request: FallbackRequest) -> FallbackPlan:
         """Critical rows that ended FAILED: queue each on the person's next channel (NOTIFLOW_CRITICAL_FALLBACK)."""
         async with self.sessions.begin() as session:
@@ -213,7 +215,7 @@ class DeliveryActivities:
                 session, request.queue_ids, request.request, templates, self.settings, datetime.now(timezone.utc)
             )
 
-    @activity.defn(name="mark_failed")
+    @implements(interface.mark_failed)
     async def mark_failed(self, request: MarkFailed) -> BatchResult:
         """After the last attempt: rows still PENDING become FAILED with the reason."""
         async with self.sessions.begin() as session:
@@ -267,7 +269,7 @@ def _outgoing(row: NotificationQueueRow) -> OutgoingMessage:
         text=row.content,
         html=row.html_content,
         issue_id=row.issue_id,
-        link=context.get("link"),
+        link=context.get("tracked_link") or context.get("link"),
         unsubscribe_url=context.get("unsubscribe_url"),
         notification_type=row.notification_type,
     )

@@ -5,9 +5,10 @@ next one is taken where the person has an address (a phone on file is enough for
 and where the same notification has no row yet. A channel on which it was already sent (or is on its way)
 means the person is told there: nothing more is queued. A channel on which it failed too is passed over.
 
-Both rows say so: the failed one ``context_data.fallback_to`` = ``{"channel", "queue_id"}`` (and a ``FALLBACK``
-entry among its attempts), the new one ``context_data.fallback_of`` = the failed row's id and ``fallback_from``
-its channel. The new row's dedupe key is the one a planned row on that channel would have, so planning it again
+Both rows say so: the failed one ``context_data.fallback_to`` = ``{"channel", "queue_id"}``, its decision
+FELL_BACK (the planned one kept as ``previous``) and a ``FALLBACK`` entry among its attempts; the new one
+``context_data.fallback_of`` = the failed row's id and ``fallback_from`` its channel, its decision SEND with
+``fallback_of``. The new row's dedupe key is the one a planned row on that channel would have, so planning it again
 (an activity retry, a redelivery) finds it instead of queueing a second one.
 """
 
@@ -25,12 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.delivery import queries
 from activities.delivery.planning import channel_address, issue_context_from_event, template_context
+from activities.delivery.rows import Outcome, QueueRow, RowDecision, dedupe_key, log_entry, superseding
 from notiflow.contracts import Channel, DeliveryStatus, IssueEvent, NotificationType
+from notiflow.engagement import save_tracked_links, wrap_links
 from notiflow.models import IssueEventRow, NotificationQueueRow, UserRow, table
+from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
 from notiflow.templates.render import TemplateSource
 from notiflow.templates.store import render_for
-from workflows.delivery.types import Delivery, FallbackPlan, NotificationRequest
+from workflows.delivery.types import Delivery, FallbackPlan
 
 Queue = NotificationQueueRow
 
@@ -82,7 +86,7 @@ async def plan_fallbacks(
             address = channel_address(user, channel)
             if not address:
                 continue
-            key = f"{context.get('source_id')}|{row.notification_type}|{user.id}|{channel}"
+            key = dedupe_key(context.get("source_id") or str(row.id), user.id, channel, row.notification_type)
             other = await session.scalar(select(Queue).where(Queue.dedupe_key == key))
             if other is not None:
                 if other.status in (DeliveryStatus.SENT, DeliveryStatus.PENDING):
@@ -96,63 +100,62 @@ async def plan_fallbacks(
             )
             if fields is None:
                 continue
-            new_id = uuid.uuid4()
-            await session.execute(
-                insert(table(Queue)).values(
-                    id=new_id,
-                    dedupe_key=key,
-                    recipient_id=user.id,
-                    delivery_method=str(channel),
-                    notification_type=row.notification_type,
-                    event_id=row.event_id,
-                    issue_id=row.issue_id,
-                    workflow_id=row.workflow_id,
-                    max_retries=row.max_retries,
-                    scheduled_at=now,
-                    status="PENDING",
-                    address=address,
-                    template_name=fields["template_name"],
-                    subject=fields.get("subject"),
-                    content=fields.get("content", ""),
-                    html_content=fields.get("html_content"),
-                    context_data={
-                        "source_id": context.get("source_id"),
-                        "critical": True,
-                        "run_id": context.get("run_id"),
-                        "link": context.get("link"),
-                        "recipient_name": user.name,
-                        "unsubscribe_url": None,
-                        "fallback_of": str(row.id),
-                        "fallback_from": row.delivery_method,
-                        **({"fallback": context["fallback"]} if context.get("fallback") else {}),
-                    },
-                )
+            new = QueueRow(
+                source_id=context.get("source_id") or str(row.id),
+                notification_type=row.notification_type,
+                delivery_method=str(channel),
+                recipient_id=user.id,
+                address=address,
+                template_name=fields["template_name"],
+                decision=RowDecision(
+                    outcome=Outcome.SEND,
+                    reason=f"critical: failed on {row.delivery_method}, sent instead by {channel}",
+                    at=now,
+                    fallback_of=str(row.id),
+                ),
+                context_data={
+                    "critical": True,
+                    "run_id": context.get("run_id"),
+                    "link": context.get("link"),
+                    "recipient_name": user.name,
+                    "unsubscribe_url": None,
+                    "fallback_of": str(row.id),
+                    "fallback_from": row.delivery_method,
+                    **({"fallback": context["fallback"]} if context.get("fallback") else {}),
+                },
+                max_retries=row.max_retries,
+                scheduled_at=now,
+                workflow_id=row.workflow_id,
+                event_id=row.event_id,
+                issue_id=row.issue_id,
+                subject=fields.get("subject"),
+                content=fields.get("content", ""),
+                html_content=fields.get("html_content"),
             )
-            fallback_to = {"fallback_to": {"channel": str(channel), "queue_id": str(new_id)}}
+            new_id = new.id
+            tracked = wrap_links([new], settings)  # its links through /r/{code}, as planned rows
+            await session.execute(insert(table(Queue)).values(new.values()))
+            await save_tracked_links(session, tracked)
+            fallback_to = {"channel": str(channel), "queue_id": str(new_id)}
+            fell_back = RowDecision(
+                outcome=Outcome.FELL_BACK,
+                reason=f"critical, failed on {row.delivery_method}: sent instead by {channel} (queue row {new_id})",
+                at=now,
+                fallback_to=fallback_to,
+            )
             await session.execute(
                 update(Queue)
                 .where(Queue.id == row.id)
                 .values(
+                    decision=superseding(Queue.decision, fell_back),
                     context_data=func.coalesce(Queue.context_data, cast({}, JSONB)).op("||")(
-                        bindparam("fallback_to", fallback_to, type_=JSONB)
-                    )
+                        bindparam("fallback_to", {"fallback_to": fallback_to}, type_=JSONB)
+                    ),
                 )
             )
             await queries.write_logs(
                 session,
-                [
-                    {
-                        "queue_id": row.id,
-                        "user_id": user.id,
-                        "notification_type": row.notification_type,
-                        "delivery_method": row.delivery_method,
-                        "status": "FALLBACK",
-                        "attempt": 0,
-                        "sent_at": None,
-                        "error_details": f"critical: sent instead by {channel} (queue row {new_id})",
-                        "context": {"workflow_id": row.workflow_id, "fallback_to": str(new_id)},
-                    }
-                ],
+                [log_entry(row.id, row, "FALLBACK", error=fell_back.reason, fallback_to=str(new_id))],
             )
             plan.deliveries.append(Delivery(queue_id=str(new_id), channel=channel))
             routes[f"{row.delivery_method}→{channel}"] += 1

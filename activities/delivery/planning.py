@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from activities.delivery.rows import Outcome, QueueRow, RowDecision, cannot_send, recorded_decision
 from notiflow.contracts import (
     DEFAULT_CHANNELS,
     Channel,
@@ -23,6 +24,7 @@ from notiflow.contracts import (
     UserRef,
 )
 from notiflow.models import UserRow
+from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
 from notiflow.templates.render import TemplateSource, template_name
 from notiflow.templates.samples import sample_context
@@ -36,7 +38,7 @@ from workflows.delivery.rules import (
     derived_types,
     is_critical,
 )
-from workflows.delivery.types import DeliveryPlan, NotificationRequest, RetrySpec
+from workflows.delivery.types import DeliveryPlan, RetrySpec
 
 #: Fallbacks of a critical audience, recorded on the rows (``context_data.fallback``) and in the run's outcome.
 NO_ON_CALL = "no admin on call: sent to every admin"
@@ -57,7 +59,7 @@ def empty_plan(settings: Settings) -> DeliveryPlan:
 
 
 @dataclass
-class Audience:
+class PlanningContext:
     """Everything ``queue_rows`` needs, loaded by the plan activity in one transaction."""
 
     recipients: dict[str, NotificationType]
@@ -71,12 +73,12 @@ class Audience:
 
 
 def queue_rows(
-    request: NotificationRequest, audience: Audience, settings: Settings, now: datetime
-) -> tuple[list[dict[str, Any]], DeliveryPlan]:
+    request: NotificationRequest, audience: PlanningContext, settings: Settings, now: datetime
+) -> tuple[list[QueueRow], DeliveryPlan]:
     """One row per recipient × channel, decided by ``decide_for_recipient`` and rendered; the plan's counts."""
     plan = empty_plan(settings)
     plan.fallback = audience.fallback
-    rows: list[dict[str, Any]] = []
+    rows: list[QueueRow] = []
     channels = request.channels or list(DEFAULT_CHANNELS)
     issue = audience.issue
     priority = issue["priority"] if issue else None
@@ -93,9 +95,9 @@ def queue_rows(
             else channels_for(user_id, notification_type, audience.preferences, DEFAULT_CHANNELS)
         ):
             row = _row_for(request, audience, user, notification_type, Channel(channel), critical, settings, now)
-            if row["status"] == DeliveryStatus.CANCELLED:
+            if row.status == DeliveryStatus.CANCELLED:
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
-            elif row["status"] == DeliveryStatus.FAILED:
+            elif row.status == DeliveryStatus.FAILED:
                 plan.failed[channel] = plan.failed.get(channel, 0) + 1
             rows.append(row)
     return rows, plan
@@ -103,23 +105,24 @@ def queue_rows(
 
 def _row_for(
     request: NotificationRequest,
-    audience: Audience,
+    audience: PlanningContext,
     user: UserRow,
     notification_type: NotificationType,
     channel: Channel,
     critical: bool,
     settings: Settings,
     now: datetime,
-) -> dict[str, Any]:
-    """One queue row: the rules decide, the template renders (if it is to be sent), the row says what happened."""
+) -> QueueRow:
+    """One queue row: the rules decide, the template renders (if it is to be sent), the row records both."""
     user_id, issue = user.id, audience.issue
     source = pick_template(audience.templates, notification_type, channel, user.locale)
+    preference = audience.preferences.get((user_id, str(notification_type), str(channel)))
     decision = decide_for_recipient(
         notification_type=notification_type,
         channel=channel,
         critical=critical,
         forced=request.ignore_preferences,
-        preference=audience.preferences.get((user_id, str(notification_type), str(channel))),
+        preference=preference,
         address=channel_address(user, channel),
         has_template=source is not None,
         now=now,
@@ -129,24 +132,32 @@ def _row_for(
         sent_this_hour=audience.sent_this_hour[(user_id, str(channel))],
         max_per_hour=settings.max_per_hour,
     )
-    status, reason, unsubscribe = decision.status, decision.reason, None
+    recorded = recorded_decision(
+        decision,
+        preference,
+        critical=critical,
+        forced=request.ignore_preferences,
+        max_per_hour=settings.max_per_hour,
+        now=now,
+    )
+    status, reason, unsubscribe, row_id = decision.status, decision.reason, None, uuid.uuid4()
     fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
     if status == DeliveryStatus.PENDING:
         if channel == Channel.EMAIL and not critical:
             unsubscribe = unsubscribe_url(
                 settings.public_api_url,
                 settings.jwt_secret,
-                UnsubscribeRequest(user_id, str(notification_type), str(channel)),
+                UnsubscribeRequest(user_id, str(notification_type), str(channel), str(row_id)),
             )
         context = template_context(request, notification_type, user, issue, unsubscribe, settings)
         outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
         fields, reason = outcome.row_fields(), outcome.failure
-        status = DeliveryStatus.FAILED if reason else status
+        if reason:
+            status, recorded = DeliveryStatus.FAILED, cannot_send(reason, now)
     if status == DeliveryStatus.PENDING and decision.counts_toward_cap:
         audience.sent_this_hour[(user_id, str(channel))] += 1
     digest = {"digest": str(decision.frequency)} if decision.frequency != Frequency.IMMEDIATE else {}
     context_data = {
-        "source_id": request.source_id,
         "critical": critical,
         "run_id": request.run_id,
         "unsubscribe_url": unsubscribe,
@@ -155,28 +166,30 @@ def _row_for(
     } | digest
     if audience.fallback:
         context_data["fallback"] = audience.fallback
-    return {
-        "id": uuid.uuid4(),
-        "dedupe_key": f"{request.source_id}|{notification_type}|{user_id}|{channel}",
-        "recipient_id": user_id,
-        "delivery_method": str(channel),
-        "notification_type": str(notification_type),
-        "event_id": request.event.event_id if request.event else None,
-        "issue_id": issue["id"] if issue else request.issue_id,
-        "workflow_id": request.workflow_id,
-        "max_retries": settings.notification_retry_attempts,
-        "scheduled_at": now,
-        "template_name": fields["template_name"],
-        "subject": fields.get("subject"),
-        "content": fields.get("content", ""),
-        "html_content": fields.get("html_content"),
-        "status": str(status),
-        "error_message": reason,
-        "address": channel_address(user, channel),
-        "context_data": context_data,
-        "_not_before": decision.not_before,
-        "_frequency": decision.frequency,
-    }
+    if request.escalated_from:
+        context_data["escalated_from"] = request.escalated_from
+        recorded = RowDecision.model_validate(recorded.model_dump() | {"escalated_from": request.escalated_from})
+    return QueueRow(
+        id=row_id,
+        source_id=request.source_id,
+        notification_type=str(notification_type),
+        delivery_method=str(channel),
+        recipient_id=user_id,
+        address=channel_address(user, channel),
+        template_name=fields["template_name"],
+        decision=recorded,
+        context_data=context_data,
+        max_retries=settings.notification_retry_attempts,
+        scheduled_at=now,
+        workflow_id=request.workflow_id,
+        event_id=request.event.event_id if request.event else None,
+        issue_id=issue["id"] if issue else request.issue_id,
+        subject=fields.get("subject"),
+        content=fields.get("content", ""),
+        html_content=fields.get("html_content"),
+        status=str(status),
+        error_message=reason,
+    )
 
 
 def template_context(
@@ -231,7 +244,7 @@ def _ref(ref: UserRef | None) -> dict[str, Any] | None:
 
 def subscription_rows(
     request: NotificationRequest, issue: dict[str, Any] | None, subscriptions: list, settings: Settings, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[QueueRow]:
     """One row per active webhook / Slack / Teams subscription that wants one of this notification's types.
 
     The recipient is the subscription (``recipient_id`` NULL, ``address`` its id); when several of its types
@@ -245,7 +258,7 @@ def subscription_rows(
     candidates = derived_types(event) if event else [request.notification_type] if request.notification_type else []
     priority = issue["priority"] if issue else None
     link = issue_link(issue, settings)
-    rows: list[dict[str, Any]] = []
+    planned: list[QueueRow] = []
     for subscription in subscriptions:
         kind = Channel(subscription.channel)
         if request.channels and kind not in request.channels:
@@ -273,34 +286,34 @@ def subscription_rows(
             if issue
             else str(notification_type).replace("_", " ").capitalize()
         )
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "dedupe_key": f"{request.source_id}|subscription:{subscription.id}|{kind}",
-                "recipient_id": None,
-                "delivery_method": str(kind),
-                "notification_type": str(notification_type),
-                "event_id": event.event_id if event else None,
-                "issue_id": issue["id"] if issue else request.issue_id,
-                "workflow_id": request.workflow_id,
-                "max_retries": settings.notification_retry_attempts,
-                "scheduled_at": now,
-                "template_name": f"{notification_type}.{kind}",
-                "subject": title[:255],
-                "content": json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-                "html_content": None,
-                "status": str(DeliveryStatus.PENDING),
-                "error_message": None,
-                "address": str(subscription.id),
-                "context_data": {
-                    "source_id": request.source_id,
+        planned.append(
+            QueueRow(
+                source_id=request.source_id,
+                notification_type=str(notification_type),
+                delivery_method=str(kind),
+                recipient_id=None,
+                recipient_key=f"subscription:{subscription.id}",
+                address=str(subscription.id),
+                template_name=f"{notification_type}.{kind}",
+                decision=RowDecision(
+                    outcome=Outcome.SEND,
+                    reason=f"subscription {subscription.id} wants {notification_type}",
+                    at=now,
+                    frequency=Frequency.IMMEDIATE,
+                ),
+                context_data={
                     "critical": critical,
                     "run_id": request.run_id,
                     "link": link,
                     "subscription": str(subscription.id),
                 },
-                "_not_before": None,
-                "_frequency": Frequency.IMMEDIATE,
-            }
+                max_retries=settings.notification_retry_attempts,
+                scheduled_at=now,
+                workflow_id=request.workflow_id,
+                event_id=event.event_id if event else None,
+                issue_id=issue["id"] if issue else request.issue_id,
+                subject=title[:255],
+                content=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+            )
         )
-    return rows
+    return planned

@@ -16,7 +16,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notiflow.contracts import Channel, DeliveryStatus, EventType, Frequency, IssueEvent
+from activities.delivery.rows import QueueRow, log_entry
+from notiflow.contracts import DeliveryStatus, EventType, Frequency, IssueEvent
 from notiflow.models import (
     IssueEventRow,
     IssueRow,
@@ -52,18 +53,8 @@ async def recent_immediate_counts(session: AsyncSession, user_ids: list[str], no
 def attempt_log(
     row: NotificationQueueRow, status: DeliveryStatus, attempt: int, sent_at, error: str | None
 ) -> dict[str, Any]:
-    """One notification_logs row (values for ``write_logs``)."""
-    return {
-        "queue_id": row.id,
-        "user_id": row.recipient_id,
-        "notification_type": row.notification_type,
-        "delivery_method": row.delivery_method,
-        "status": str(status),
-        "attempt": attempt,
-        "sent_at": sent_at,
-        "error_details": error,
-        "context": {"workflow_id": row.workflow_id},
-    }
+    """One delivery attempt's notification_logs row (values for ``write_logs``)."""
+    return log_entry(row.id, row, status, attempt=attempt, sent_at=sent_at, error=error)
 
 
 async def write_logs(session: AsyncSession, logs: list[dict[str, Any]]) -> None:
@@ -221,66 +212,53 @@ async def preferences_for(session: AsyncSession, user_ids: list[str], types: set
     }
 
 
-async def insert_queue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Delivery | None]:
+async def insert_queue_rows(session: AsyncSession, rows: list[QueueRow]) -> list[Delivery | None]:
     """Insert new rows; for each, a Delivery if it is still to be sent, None if it was handled before.
 
     A row that exists FAILED from another run of the same workflow (an operator reset
-    the run after an outage) is planned afresh: it takes this run's rendering and
-    status, keeps its id — hence its Message-ID — and is sent again.
+    the run after an outage) is planned afresh: it takes this run's rendering, status
+    and decision, keeps its id — hence its Message-ID — and is sent again.
     """
     if not rows:
         return []
-    not_before = {r["dedupe_key"]: r.pop("_not_before", None) for r in rows}
-    frequency = {r["dedupe_key"]: r.pop("_frequency", Frequency.IMMEDIATE) for r in rows}
+    planned = {row.dedupe_key: row for row in rows}
     q = NotificationQueueRow
-    await session.execute(insert(table(q)).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+    await session.execute(
+        insert(table(q)).on_conflict_do_nothing(index_elements=["dedupe_key"]), [r.values() for r in rows]
+    )
     existing = (
         await session.execute(
             select(
                 q.id, q.dedupe_key, q.status, q.delivery_method, q.context_data["run_id"].astext.label("run_id")
-            ).where(q.dedupe_key.in_(list(not_before)))
+            ).where(q.dedupe_key.in_(list(planned)))
         )
     ).all()
     by_key = {e.dedupe_key: e for e in existing}
     status = {key: row.status for key, row in by_key.items()}
-    for planned in rows:
-        row = by_key[planned["dedupe_key"]]
-        run_id = (planned.get("context_data") or {}).get("run_id")
+    for key, new in planned.items():
+        row = by_key[key]
+        run_id = new.context_data.get("run_id")
         if row.status == DeliveryStatus.FAILED and run_id and row.run_id != run_id:
-            replan = {k: v for k, v in planned.items() if k not in ("id", "dedupe_key", "created_at")}
+            replan = {k: v for k, v in new.values().items() if k not in ("id", "dedupe_key")}
             await session.execute(update(q).where(q.id == row.id, q.status == DeliveryStatus.FAILED).values(replan))
             await write_logs(
                 session,
                 [
-                    {
-                        "queue_id": row.id,
-                        "user_id": planned["recipient_id"],
-                        "notification_type": planned["notification_type"],
-                        "delivery_method": planned["delivery_method"],
-                        "status": "REQUEUED",
-                        "attempt": 0,
-                        "sent_at": None,
-                        "error_details": f"re-planned by run {run_id} of {planned.get('workflow_id')}",
-                        "context": {"workflow_id": planned.get("workflow_id"), "run_id": run_id},
-                    }
+                    log_entry(
+                        row.id,
+                        new,
+                        "REQUEUED",
+                        error=f"re-planned by run {run_id} of {new.workflow_id}",
+                        run_id=run_id,
+                    )
                 ],
             )
-            status[planned["dedupe_key"]] = planned["status"]
-    out: list[Delivery | None] = []
-    for key in not_before:
-        row = by_key[key]
-        if status[key] == DeliveryStatus.PENDING:
-            out.append(
-                Delivery(
-                    queue_id=str(row.id),
-                    channel=Channel(row.delivery_method),
-                    not_before=not_before[key],
-                    frequency=frequency[key],
-                )
-            )
-        elif status[key] == DeliveryStatus.SENT:
-            out.append(None)
-    return out
+            status[key] = new.status
+    return [
+        new.delivery(by_key[key].id) if status[key] == DeliveryStatus.PENDING else None
+        for key, new in planned.items()
+        if status[key] in (DeliveryStatus.PENDING, DeliveryStatus.SENT)
+    ]
 
 
 async def tally(session: AsyncSession, queue_ids: list[str]) -> BatchResult:

@@ -8,18 +8,23 @@ and the audit trail gets one entry per request.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, cast, func, literal, or_, select, update
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 
 from activities.delivery.planning import empty_plan
 from activities.delivery.queries import write_logs
+from activities.delivery.rows import Outcome, RowDecision, log_entry, superseding
+from activities.implements import implements
 from notiflow.audit import record_audit
 from notiflow.contracts import Channel, DeliveryStatus
 from notiflow.models import AuditLogRow, NotificationQueueRow
+from notiflow.runs import RedeliveryRequest
 from notiflow.settings import Settings
-from workflows.delivery.types import Delivery, RedeliveryRequest, Requeued
+from workflows.delivery import interface
+from workflows.delivery.types import Delivery, Requeued
 
 #: Rows one request re-queues at most (its plan travels in the workflow history); run another for the rest.
 MAX_ROWS_PER_REQUEST = 5_000
@@ -31,7 +36,7 @@ class RedeliveryActivities:
         self.sessions = sessions
         self.settings = settings
 
-    @activity.defn(name="requeue_failed")
+    @implements(interface.requeue_failed)
     async def requeue_failed(self, request: RedeliveryRequest) -> Requeued:
         """FAILED rows matching the filter become PENDING, marked with the request; logged and audited."""
         q = NotificationQueueRow
@@ -56,6 +61,13 @@ class RedeliveryActivities:
         taken_before = and_(
             q.context_data["redelivery"].astext == request.request_id, q.status == DeliveryStatus.PENDING
         )
+        requeued = RowDecision(
+            outcome=Outcome.REQUEUED,
+            reason=f"redelivery {request.request_id} asked by {request.requested_by}",
+            at=datetime.now(timezone.utc),
+            requeued_by=request.requested_by,
+            redelivery=request.request_id,
+        )
         async with self.sessions.begin() as session:
             chosen = (
                 select(q.id)
@@ -75,8 +87,9 @@ class RedeliveryActivities:
                         context_data=func.coalesce(q.context_data, cast(literal("{}"), JSONB)).op("||")(
                             func.jsonb_build_object("redelivery", request.request_id)
                         ),
+                        decision=_requeued(q.decision, requeued),
                     )
-                    .returning(q.id, q.delivery_method, q.recipient_id, q.notification_type, q.status)
+                    .returning(q.id, q.delivery_method, q.recipient_id, q.notification_type, q.status, q.workflow_id)
                 )
             ).all()
             first_time = (
@@ -87,23 +100,7 @@ class RedeliveryActivities:
                 )
             ).scalar_one() == 0
             if first_time:
-                await write_logs(
-                    session,
-                    [
-                        {
-                            "queue_id": r.id,
-                            "user_id": r.recipient_id,
-                            "notification_type": r.notification_type,
-                            "delivery_method": r.delivery_method,
-                            "status": "REQUEUED",
-                            "attempt": 0,
-                            "sent_at": None,
-                            "error_details": f"redelivery {request.request_id} asked by {request.requested_by}",
-                            "context": {"workflow_id": request.workflow_id},
-                        }
-                        for r in rows
-                    ],
-                )
+                await write_logs(session, [log_entry(r.id, r, "REQUEUED", error=requeued.reason) for r in rows])
                 await record_audit(
                     session,
                     actor=request.requested_by,
@@ -121,3 +118,11 @@ class RedeliveryActivities:
 
     def activities(self) -> list:
         return [self.requeue_failed]
+
+
+def _requeued(current, requeued: RowDecision):
+    """The REQUEUED decision, keeping the one it replaces as ``previous`` (a retried request keeps its own)."""
+    return case(
+        (current["redelivery"].astext == requeued.redelivery, current),
+        else_=superseding(current, requeued),
+    )

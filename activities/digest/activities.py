@@ -13,13 +13,15 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 from temporalio.client import Client
 
 from activities.delivery.planning import channel_address, empty_plan
 from activities.delivery.queries import attempt_log, insert_queue_rows, write_logs
+from activities.delivery.rows import Outcome, QueueRow, RowDecision, cannot_send, superseding
+from activities.implements import implements
 from activities.snapshot import Snapshot
-from notiflow.contracts import DeliveryStatus
+from notiflow.contracts import DeliveryStatus, is_closed
+from notiflow.engagement import RowLink, save_row_links, wrap_row_link
 from notiflow.keys import digest_workflow_id
 from notiflow.models import (
     IssueEventRow,
@@ -29,19 +31,20 @@ from notiflow.models import (
     UserRow,
     table,
 )
+from notiflow.search import search_attributes
 from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates, recipient_context, render_for
-from notiflow.temporal import search_attributes
-from workflows.delivery.rules import is_closed
+from workflows.delivery import interface as delivery_interface
+from workflows.delivery.types import DigestRouting
+from workflows.digest import interface as digest_interface
+from workflows.digest.rules import next_digest_at
 from workflows.digest.types import (
     DigestAdditions,
     DigestComposition,
     DigestFlush,
     DigestInput,
     DigestItem,
-    DigestRouting,
     DigestSettle,
-    next_digest_at,
 )
 from workflows.digest.workflows import DigestWorkflow
 
@@ -55,7 +58,7 @@ class DigestActivities:
         self.client = client
         self.templates = Snapshot(load_active_templates)
 
-    @activity.defn(name="route_to_digest")
+    @implements(delivery_interface.route_to_digest)
     async def route_to_digest(self, routing: DigestRouting) -> int:
         """Give each row the time its digest goes out and signal-with-start its recipient's DigestWorkflow."""
         frequency = {item.queue_id: item.frequency for item in routing.items}
@@ -118,7 +121,7 @@ class DigestActivities:
             )
         return len(rows)
 
-    @activity.defn(name="compose_digest")
+    @implements(digest_interface.compose_digest)
     async def compose_digest(self, flush: DigestFlush) -> DigestComposition:
         """One DIGEST queue row per channel listing the items still pending; issues resolved since show as resolved."""
         plan = empty_plan(self.settings)
@@ -144,7 +147,18 @@ class DigestActivities:
                 await session.execute(
                     update(q)
                     .where(q.id.in_([i.id for i in items]))
-                    .values(status=str(DeliveryStatus.CANCELLED), error_message="recipient is inactive")
+                    .values(
+                        status=str(DeliveryStatus.CANCELLED),
+                        error_message="recipient is inactive",
+                        decision=superseding(
+                            q.decision,
+                            RowDecision(
+                                outcome=Outcome.SKIPPED,
+                                reason="the digest found the recipient inactive",
+                                at=datetime.now(timezone.utc),
+                            ),
+                        ),
+                    )
                 )
                 return DigestComposition(digest_ids=[], plan=plan)
             entries = await self._entries(session, items)
@@ -160,7 +174,7 @@ class DigestActivities:
             digest_ids = [
                 str(i)
                 for i in (
-                    await session.execute(select(q.id).where(q.dedupe_key.in_([r["dedupe_key"] for r in rows])))
+                    await session.execute(select(q.id).where(q.dedupe_key.in_([r.dedupe_key for r in rows])))
                 ).scalars()
             ]
         plan.deliveries = [d for d in deliveries if d is not None]
@@ -190,8 +204,14 @@ class DigestActivities:
             else {}
         )
         entries = {}
+        links: list[RowLink] = []
         for item in items:
             issue = issues.get(item.issue_id)
+            # each item's link through /r/{code}, the click counted on the item's own row (engagement)
+            issue_url, link = wrap_row_link(
+                self.settings, item.id, item.delivery_method, (item.context_data or {}).get("link")
+            )
+            links += [link] if link else []
             entries[item.id] = {
                 "notification_type": item.notification_type,
                 "issue_id": item.issue_id,
@@ -199,9 +219,10 @@ class DigestActivities:
                 "priority": issue.priority if issue else None,
                 "occurred_at": (occurred.get(item.event_id) or item.created_at).isoformat(),
                 "subject": item.subject or "",
-                "issue_url": (item.context_data or {}).get("link"),
+                "issue_url": issue_url,
                 "resolved": bool(issue and is_closed(issue.status)),
             }
+        await save_row_links(session, links)
         return entries
 
     def _digest_row(self, flush: DigestFlush, user: UserRow, channel: str, members, entries, templates, plan):
@@ -224,22 +245,21 @@ class DigestActivities:
         status = DeliveryStatus.FAILED if outcome.failure else DeliveryStatus.PENDING
         if status == DeliveryStatus.FAILED:
             plan.failed[channel] = plan.failed.get(channel, 0) + 1
-        source_id = f"digest/{flush.user_id}/{flush.digest_id}"
-        return {
-            "id": uuid.uuid4(),
-            "dedupe_key": f"{source_id}|{DIGEST}|{user.id}|{channel}",
-            "recipient_id": user.id,
-            "delivery_method": channel,
-            "notification_type": DIGEST,
-            "workflow_id": digest_workflow_id(user.id),
-            "max_retries": settings.notification_retry_attempts,
-            "scheduled_at": datetime.now(timezone.utc),
-            **outcome.row_fields(),
-            "status": str(status),
-            "error_message": outcome.failure,
-            "address": channel_address(user, channel),
-            "context_data": {
-                "source_id": source_id,
+        now = datetime.now(timezone.utc)
+        return QueueRow(
+            source_id=f"digest/{flush.user_id}/{flush.digest_id}",
+            notification_type=DIGEST,
+            delivery_method=channel,
+            recipient_id=user.id,
+            address=channel_address(user, channel),
+            decision=cannot_send(outcome.failure, now)
+            if outcome.failure
+            else RowDecision(
+                outcome=Outcome.SEND,
+                reason=f"the {str(flush.period).lower()} digest of {len(members)} notification(s)",
+                at=now,
+            ),
+            context_data={
                 "critical": False,
                 "recipient_name": user.name,
                 "link": None,
@@ -247,9 +267,15 @@ class DigestActivities:
                 "digest_items": [str(m.id) for m in members],
                 "period": str(flush.period),
             },
-        }
+            max_retries=settings.notification_retry_attempts,
+            scheduled_at=now,
+            workflow_id=digest_workflow_id(user.id),
+            status=str(status),
+            error_message=outcome.failure,
+            **outcome.row_fields(),
+        )
 
-    @activity.defn(name="settle_digest")
+    @implements(digest_interface.settle_digest)
     async def settle_digest(self, settle: DigestSettle) -> int:
         """Items take their digest's outcome: SENT "in digest <id>", or FAILED with its error."""
         q = NotificationQueueRow

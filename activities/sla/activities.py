@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.implements import implements
 from activities.snapshot import Snapshot
-from notiflow.contracts import EventType, IssueEvent, NotificationType
+from notiflow.contracts import EventType, IssueEvent, NotificationType, is_closed
 from notiflow.keys import SPIKE_DETECTOR_ID, sla_workflow_id
 from notiflow.models import EscalationPolicyRow, IssueRow
+from notiflow.search import search_attributes
 from notiflow.settings import Settings
-from notiflow.temporal import search_attributes
-from workflows.delivery.rules import is_closed
+from workflows.delivery import interface
 from workflows.sla.types import EscalationPolicy, IssueObserved, SlaInput
 from workflows.sla.workflows import IssueSlaWorkflow
 from workflows.spike.types import AutoIssueReported, SpikeConfig, SpikeInput
@@ -37,7 +37,7 @@ class SlaActivities:
         self.client = client
         self.policies = Snapshot(_load_policies)
 
-    @activity.defn(name="feed_timers")
+    @implements(interface.feed_timers)
     async def feed_timers(self, event: IssueEvent) -> None:
         """Signal the issue's SLA (starting it while the issue is open) and, for auto-reported issues, the spike detector."""
         await self._feed_sla(event)

@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 
+from activities.implements import implements
 from notiflow.contracts import Priority
 from notiflow.settings import Settings
+from workflows.summary import interface
 from workflows.summary.types import SUMMARY_DAYS, CategoryCount, OverdueIssue, SummaryPeriod, SummaryReport
 
 OVERDUE_LISTED = 20
@@ -77,7 +78,7 @@ class SummaryActivities:
         self.sessions = sessions
         self.settings = settings
 
-    @activity.defn(name="compute_summary")
+    @implements(interface.compute_summary)
     async def compute_summary(self, period: SummaryPeriod) -> SummaryReport:
         """New, resolved, open by priority, overdue, resolution times, categories: the ``data`` of a summary."""
         window = {

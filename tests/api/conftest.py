@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from temporalio.client import Client
 
-from notiflow.api.app import create_app
-from notiflow.dev.ports import free_port
 from notiflow.models import EscalationPolicyRow
 from notiflow.settings import Settings
+from programs.api.app import create_app
+from programs.dev.ports import free_port
 from tests.api.helpers import JWT_SECRET, UI_URL, LiveServer, asgi_client, temporal_address
 
 

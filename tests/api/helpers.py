@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from notiflow.contracts import User
-from notiflow.dev.ports import free_port
 from notiflow.directory import upsert_users
 from notiflow.tokens import make_api_token
+from programs.dev.ports import free_port
 
 JWT_SECRET = "api-test-secret-of-at-least-thirty-two-bytes"
 UI_URL = "http://temporal-ui.test"

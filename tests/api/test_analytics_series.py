@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
+
+from notiflow.models import NotificationPreferenceRow
 from tests.api.helpers import ADMIN, add_users, bearer, person
 from tests.api.test_queue import fill, queued
 from tests.factories import SESSION_START
@@ -28,8 +31,24 @@ async def test_series_per_day(api, db):
         queued(1, created_at=at(0, 5), sent_at=at(0, 5) + timedelta(seconds=4)),
         queued(2, created_at=at(0, 9), status="FAILED", error_message="550 mailbox unavailable"),
         queued(3, created_at=at(1), status="FAILED", error_message="550 mailbox unavailable"),
-        queued(4, created_at=at(1, 1), delivery_method="IN_APP", status="PENDING", context_data={"digest": "HOURLY"}),
-        queued(5, created_at=at(1, 2), recipient_id="u-2", status="PENDING", context_data={"digest": "DAILY"}),
+        queued(
+            4,
+            created_at=at(1, 1),
+            delivery_method="IN_APP",
+            status="PENDING",
+            context_data={"digest": "HOURLY"},
+            decision={"outcome": "RATE_CAPPED", "reason": "over 20 per hour", "frequency": "HOURLY"},
+        ),
+        queued(
+            5,
+            created_at=at(1, 2),
+            recipient_id="u-2",
+            status="PENDING",
+            context_data={"digest": "DAILY"},
+            decision={"outcome": "DIGESTED", "reason": "daily digest chosen by the person", "frequency": "DAILY"},
+        ),
+        # Stored before decisions were: in a digest, whether chosen or capped is not known (counted as digested).
+        queued(6, created_at=at(1, 3), status="PENDING", context_data={"digest": "HOURLY"}),
     ]
     attempt = {
         "notification_type": "ISSUE_CREATED",
@@ -51,6 +70,13 @@ async def test_series_per_day(api, db):
         },
     ]
     await fill(db, rows, logs)
+    # Today u-1 chose an hourly digest: the rate-capped row stays rate-capped (what was decided then).
+    async with db.begin() as session:
+        await session.execute(
+            insert(NotificationPreferenceRow).values(
+                user_id="u-1", notification_type="ISSUE_CREATED", delivery_method="IN_APP", frequency="HOURLY"
+            )
+        )
     response = await api.get(SERIES, headers=ADMIN, params={"days": 3, "created_to": at(2).isoformat()})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -60,10 +86,10 @@ async def test_series_per_day(api, db):
     assert (first["sent"], first["failed"]) == (2, 1) and abs(first["success_rate"] - 2 / 3) < 1e-9
     assert first["p50_seconds_to_send"] == 3.0 and 3.0 < first["p95_seconds_to_send"] <= 4.0
     second = next(d for d in body["days"] if d["day"] == day(1))
-    assert (second["rate_capped"], second["digested"]) == (1, 1)  # HOURLY with no hourly choice = the cap
+    assert (second["rate_capped"], second["digested"]) == (1, 2)  # as stored on the rows, not today's choices
     assert {(v["day"], v["channel"], v["count"]) for v in body["volume"]} == {
         (day(0), "EMAIL", 3),
-        (day(1), "EMAIL", 2),
+        (day(1), "EMAIL", 3),
         (day(1), "IN_APP", 1),
     }
     # Failed attempts, including one of a row sent at its second attempt.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from notiflow.api.app import create_app
 from notiflow.models import NotificationQueueRow
+from programs.api.app import create_app
 from tests.api.helpers import ADMIN, SERVICE, add_users, asgi_client, assert_error, bearer, person
 
 PREFERENCES = "/api/v1/notifications/preferences"

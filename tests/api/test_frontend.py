@@ -1,13 +1,14 @@
-"""/admin is served from the package's built files; /demo and its session only with the development secret."""
+"""/admin is served from the package's built files; /demo and its session only by the dev stack, whatever its secret."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
-from notiflow.api.app import create_app
-from notiflow.api.frontend import STATIC
 from notiflow.settings import DEV_JWT_SECRET
 from notiflow.tokens import read_api_token
+from programs.api.app import create_app
+from programs.api.frontend import STATIC
 from tests.api.helpers import asgi_client
 
 
@@ -24,9 +25,17 @@ async def test_the_console_is_served_and_the_demo_is_not_outside_dev(api: httpx.
     assert (await api.get("/demo/session")).status_code == 404
 
 
-async def test_the_demo_session_signs_in_as_the_demo_user_with_the_dev_secret(api_settings, db):
+async def test_the_api_never_serves_the_demo_even_with_the_development_secret(api_settings, db):
     app = create_app(api_settings.model_copy(update={"jwt_secret": DEV_JWT_SECRET}))
     async with asgi_client(app) as client:
+        assert (await client.get("/demo")).status_code == 404
+        assert (await client.get("/demo/session")).status_code == 404
+
+
+@pytest.mark.parametrize("secret", [DEV_JWT_SECRET, "an-operator's-own-secret-of-more-than-32-bytes"])
+async def test_the_dev_stacks_demo_signs_in_as_the_demo_user_whatever_the_secret(api_settings, db, secret):
+    app = create_app(api_settings.model_copy(update={"jwt_secret": secret}), demo=True)
+    async with asgi_client(app) as client:
         session = (await client.get("/demo/session")).json()
-        assert read_api_token(DEV_JWT_SECRET, session["token"]).user_id == "u-agent"
+        assert read_api_token(secret, session["token"]).user_id == "u-agent"
         assert (await client.get("/demo")).status_code in (200, 503)

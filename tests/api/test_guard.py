@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 
-from notiflow.api.app import create_app
 from notiflow.tokens import make_api_token
+from programs.api.app import create_app
 from tests.api.helpers import ADMIN, SERVICE, add_users, asgi_client, assert_error, bearer, person
 from tests.factories import event_dict
 

@@ -84,7 +84,7 @@ async def test_metrics_count_requests_by_route_and_deliveries_by_channel(api, db
 
 async def test_scrapes_do_not_count_the_queue_each_time(api, db, monkeypatch):
     """/metrics needs no token, so the GROUP BY over the queue runs at most once per QUEUE_COUNTS_MAX_AGE_SECONDS."""
-    from notiflow.api import metrics
+    from programs.api import metrics
 
     def queue_row(status: str) -> dict:
         return {

@@ -17,9 +17,9 @@ import asyncpg
 import httpx
 import pytest
 
-from notiflow.api import inbox
 from notiflow.db import INBOX_CHANNEL, asyncpg_dsn
 from notiflow.tokens import make_api_token
+from programs.api import inbox
 from tests.api.helpers import JWT_SECRET, SERVICE, add_users, bearer, person
 from tests.factories import ADMIN_EN, ASSIGNEE, DIRECTORY, event_dict, issue_dict, ref
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from notiflow.api.schemas import MAX_PREFERENCES
 from notiflow.contracts import CRITICAL_TYPES, DEFAULT_CHANNELS, NotificationType
+from programs.api.schemas import MAX_PREFERENCES
 from tests.api.helpers import add_users, assert_error, bearer, person
 
 URL = "/api/v1/notifications/preferences"

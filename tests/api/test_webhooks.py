@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from notiflow import outbound
-from notiflow.api.app import create_app
 from notiflow.models import AuditLogRow
+from programs.api.app import create_app
 from tests.api.helpers import ADMIN, asgi_client, assert_error, bearer
 from tests.delivery.hook_receiver import Receiver
 

@@ -9,8 +9,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.delivery.activities import DeliveryActivities
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationQueueRow
+from notiflow.runs import NotificationRequest
 from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY, event
-from workflows.delivery.types import DeliveryBatch, NotificationRequest
+from workflows.delivery.types import DeliveryBatch
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 
 from notiflow.client import NotificationClient
 from notiflow.models import AuditLogRow, NotificationLogRow, NotificationQueueRow
+from notiflow.runs import DeliveryOutcome, RedeliveryFilter
+from notiflow.search import DELIVERY_OUTCOME
 from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, event, issue_dict, ref
-from workflows.delivery.types import DeliveryOutcome, RedeliveryFilter
 
 
 async def _result(client, workflow_id: str) -> DeliveryOutcome:
@@ -69,12 +70,7 @@ async def test_past_the_deadline_the_row_fails_and_the_run_is_findable(temporal_
     assert row.status == "FAILED" and row.error_message.startswith("gave up after")
     assert "unreachable" in row.error_message
     description = await temporal_client.get_workflow_handle(workflow_id).describe()
-    assert (
-        description.typed_search_attributes.get(
-            __import__("notiflow.temporal", fromlist=["DELIVERY_OUTCOME"]).DELIVERY_OUTCOME
-        )
-        == "PARTIAL"
-    )
+    assert description.typed_search_attributes.get(DELIVERY_OUTCOME) == "PARTIAL"
     found = []
     for _ in range(50):  # visibility is eventually consistent
         found = [
@@ -114,6 +110,9 @@ async def test_redelivery_resends_failed_rows_once_with_the_same_message_id(
     assert len(to_fr) == 1 and to_fr[0].message["Message-ID"] == f"<{failed.id}@test.local>"
     (row,) = await _rows(db, id=failed.id)
     assert row.status == "SENT" and row.workflow_id == workflow_id
+    # The row says who re-queued it (once, though the request ran twice) and what was decided before.
+    assert row.decision["outcome"] == "REQUEUED" and row.decision["requeued_by"] == ADMIN_EN.id
+    assert row.decision["redelivery"] == request_id and row.decision["previous"]["outcome"] == "SEND"
     async with db() as session:
         audit = (await session.execute(select(AuditLogRow).where(AuditLogRow.target == request_id))).scalars().all()
         logs = (
@@ -202,8 +201,8 @@ async def test_a_workflow_task_that_keeps_failing_is_surfaced(temporal_env, sett
     import httpx
     from temporalio.client import Client
 
-    from notiflow.dev.ports import free_port
     from notiflow.temporal import DATA_CONVERTER, metrics_runtime
+    from programs.dev.ports import free_port
 
     address = f"127.0.0.1:{free_port()}"
     client = await Client.connect(

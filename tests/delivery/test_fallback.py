@@ -16,11 +16,12 @@ from activities.delivery.fallback import next_channels
 from notiflow.client import NotificationClient
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationQueueRow
+from notiflow.runs import DeliveryOutcome, NotificationRequest
 from tests.conftest import running_worker
 from tests.delivery.sms_gateway import SmsGateway
 from tests.delivery.test_sms import PHONE, sms_settings
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
-from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
+from workflows.delivery.types import DeliveryBatch
 
 
 def free_port() -> int:
@@ -70,6 +71,13 @@ async def test_a_critical_mail_refused_with_550_goes_out_by_sms_and_both_rows_sa
     assert mail.context_data["fallback_to"] == {"channel": "SMS", "queue_id": str(text.id)}
     assert text.status == "SENT" and text.context_data["fallback_of"] == str(mail.id)
     assert text.context_data["fallback_from"] == "EMAIL" and text.provider.startswith("sms:json")
+    # The decisions taken, on the rows: the mail was planned to be sent, then fell back; the text is its fallback.
+    assert mail.decision["outcome"] == "FELL_BACK" and mail.decision["fallback_to"]["queue_id"] == str(text.id)
+    assert mail.decision["previous"]["outcome"] == "SEND" and "critical" in mail.decision["previous"]["reason"]
+    assert text.decision["outcome"] == "SEND" and text.decision["fallback_of"] == str(mail.id)
+    # the fallback's link is wrapped too (engagement): the SMS carries /r/{code}, not the raw issue link
+    assert "/r/" in text.context_data["tracked_link"] and text.context_data["tracked_link"] in sms.text
+    assert text.context_data["link"] not in sms.text
     async with db() as session:
         statuses = [
             log.status

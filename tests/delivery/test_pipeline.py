@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 from notiflow.client import NotificationClient
 from notiflow.contracts import InvalidEvent
 from notiflow.models import InAppNotificationRow, IssueEventRow, IssueRow, NotificationLogRow, NotificationQueueRow
+from notiflow.runs import DeliveryOutcome
 from tests.conftest import running_worker
 from tests.factories import (
     ADMIN_EN,
@@ -25,7 +26,6 @@ from tests.factories import (
     ref,
     shifted,
 )
-from workflows.delivery.types import DeliveryOutcome
 
 
 def _nested(depth: int) -> dict:
@@ -69,7 +69,7 @@ async def test_created_high_issue_mails_every_admin_in_their_language(nc, smtp, 
     assert "HIGH" in english.subject and "HAUTE" in french.subject
     for mail in (english, french):
         assert "Licence card printer offline" in mail.subject
-        assert f"http://tracker.test/admin/issues/{evt.issue.id}" in mail.part("plain")
+        assert f"{nc.settings.public_api_url}/r/" in mail.part("plain")  # the issue link, wrapped (engagement)
         assert evt.issue.id in mail.part("html")
         assert mail.message["Message-ID"].endswith("@test.local>")
         assert mail.message["References"] == f"<issue-{evt.issue.id}@test.local>"
@@ -151,7 +151,7 @@ async def test_same_event_twice_sends_each_mail_once(nc, smtp, db, temporal_clie
     assert await nc.publish(evt) == first  # after it finished: same id, nothing new
     await asyncio.sleep(0.5)
     # Even a second run of the pipeline over the same event (e.g. after history retention) sends nothing.
-    from workflows.delivery.workflows import IssueEventWorkflow
+    from workflows.delivery.event import IssueEventWorkflow
 
     rerun = await temporal_client.execute_workflow(
         IssueEventWorkflow.run,

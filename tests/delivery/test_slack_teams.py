@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow, WebhookSubscriptionRow
+from notiflow.runs import DeliveryOutcome
 from tests.delivery.hook_receiver import Received, Receiver, Reply
 from tests.factories import ASSIGNEE, DIRECTORY, event, issue_dict, ref
-from workflows.delivery.types import DeliveryOutcome
 
 SLACK_BLOCKS = {"header", "section", "context", "actions", "divider"}
 CARD_ELEMENTS = {"TextBlock", "FactSet", "Container", "ColumnSet", "Image"}
@@ -134,7 +134,8 @@ async def test_slack_block_kit_and_a_teams_adaptive_card_with_critical_emphasis(
         fields = " ".join(f["text"] for b in critical["blocks"] if b["type"] == "section" for f in b["fields"])
         assert "*Priority*\nCRITICAL" in fields and "*Status*\nOPEN" in fields and "Rakoto Andry" in fields
         [button] = [e for b in critical["blocks"] if b["type"] == "actions" for e in b["elements"]]
-        assert button["style"] == "danger" and button["url"].startswith("http://tracker.test/admin/issues/")
+        # wrapped: GET /r/{code} on the API (NOTIFLOW_TRACK_CLICKS), a code per row
+        assert button["style"] == "danger" and button["url"].startswith(f"{nc.settings.public_api_url}/r/")
         assert not medium["blocks"][0]["text"]["text"].startswith("🚨")
         assert [e["style"] for b in medium["blocks"] if b["type"] == "actions" for e in b["elements"]] == ["primary"]
 
@@ -144,7 +145,8 @@ async def test_slack_block_kit_and_a_teams_adaptive_card_with_critical_emphasis(
             f["title"]: f["value"] for item in critical_card["body"] if item["type"] == "FactSet" for f in item["facts"]
         }
         assert facts == {"Priority": "CRITICAL", "Status": "OPEN", "Assignee": "Rakoto Andry"}
-        assert critical_card["actions"][0]["url"] == button["url"]
+        assert critical_card["actions"][0]["url"].startswith(f"{nc.settings.public_api_url}/r/")
+        assert critical_card["actions"][0]["url"] != button["url"]  # the Teams row has its own code
         assert medium_card["body"][0]["type"] == "TextBlock"  # no attention container
 
     async with db() as session:

@@ -17,10 +17,11 @@ from notiflow.client import NotificationClient
 from notiflow.contracts import User, normalise_phone
 from notiflow.directory import upsert_users
 from notiflow.models import NotificationLogRow, NotificationPreferenceRow, NotificationQueueRow, UserRow
+from notiflow.runs import DeliveryOutcome, NotificationRequest
 from tests.conftest import running_worker
 from tests.delivery.sms_gateway import Scripted, SmsGateway
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
-from workflows.delivery.types import DeliveryBatch, DeliveryOutcome, NotificationRequest
+from workflows.delivery.types import DeliveryBatch
 
 PHONE = "+261341234567"
 WITH_PHONE = ASSIGNEE.model_copy(update={"phone": PHONE})
@@ -133,7 +134,10 @@ async def test_json_gateway_gets_the_e164_number_sender_token_and_a_text_cut_to_
         row = await _send_sms(db, sms_settings(settings, gateway), assigned("Printer offline " * 30))
     (sms,) = gateway.messages
     assert (sms.to, sms.sender) == (PHONE, "NOTIFLOW")
-    assert len(sms.text) <= 160 and row.issue_id in sms.text and sms.text.endswith(f"/admin/issues/{row.issue_id}")
+    assert len(sms.text) <= 160 and row.issue_id in sms.text
+    # the link kept at the end is the wrapped one (GET /r/{code}), never the raw issue link
+    assert sms.text.endswith(row.context_data["tracked_link"]) and "/r/" in row.context_data["tracked_link"]
+    assert row.context_data["link"].endswith(f"/admin/issues/{row.issue_id}") and "/admin/issues/" not in sms.text
     assert sms.headers["idempotency-key"] == str(row.id)
     assert (row.status, row.provider_message_id) == ("SENT", "gw-1")
     assert row.provider == f"sms:json 127.0.0.1:{gateway.port}"

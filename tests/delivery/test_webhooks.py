@@ -18,13 +18,13 @@ from sqlalchemy import select
 from activities.delivery.providers.base import OutgoingMessage
 from activities.delivery.providers.hooks import Subscriptions
 from activities.delivery.providers.webhook import WebhookProvider
-from notiflow.api.app import create_app
 from notiflow.client import NotificationClient
 from notiflow.models import AuditLogRow, NotificationLogRow, NotificationQueueRow, WebhookSubscriptionRow
+from notiflow.runs import DeliveryOutcome
+from programs.api.app import create_app
 from tests.api.helpers import ADMIN, JWT_SECRET, asgi_client
 from tests.delivery.hook_receiver import Receiver, Reply, WebhookVerifier, expected_signature
 from tests.factories import DIRECTORY, event, issue_dict
-from workflows.delivery.types import DeliveryOutcome
 
 ROUTE = "/api/v1/notifications/webhooks"
 

@@ -14,23 +14,23 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities.implements import implements
 from notiflow.contracts import Channel, NotificationType
-from notiflow.temporal import DELIVERY_OUTCOME
+from notiflow.runs import Audience, DeliveryOutcome, NotificationRequest
+from notiflow.search import DELIVERY_OUTCOME
 from workers.main import WORKFLOW_RUNNER
 from workers.registry import ALL_WORKFLOWS
+from workflows.delivery import interface
+from workflows.delivery.notify import NotifyWorkflow
 from workflows.delivery.types import (
-    Audience,
     BatchResult,
     Delivery,
     DeliveryBatch,
-    DeliveryOutcome,
     DeliveryPlan,
+    DigestRouting,
     MarkFailed,
-    NotificationRequest,
     RetrySpec,
 )
-from workflows.delivery.workflows import NotifyWorkflow
-from workflows.digest.types import DigestRouting
 
 
 class FakeDelivery:
@@ -42,23 +42,23 @@ class FakeDelivery:
         self.batches: list[tuple[datetime, DeliveryBatch]] = []
         self.marked: list[MarkFailed] = []
 
-    @activity.defn(name="plan_deliveries")
+    @implements(interface.plan_deliveries)
     async def plan_deliveries(self, request: NotificationRequest) -> DeliveryPlan:
         return self.plan
 
-    @activity.defn(name="deliver")
+    @implements(interface.deliver)
     async def deliver(self, batch: DeliveryBatch) -> BatchResult:
         self.batches.append((activity.info().current_attempt_scheduled_time, batch))
         if self.failing & set(batch.queue_ids):
             raise ApplicationError("550 mailbox unavailable", type="PermanentDeliveryError", non_retryable=True)
         return BatchResult(sent=len(batch.queue_ids))
 
-    @activity.defn(name="mark_failed")
+    @implements(interface.mark_failed)
     async def mark_failed(self, request: MarkFailed) -> BatchResult:
         self.marked.append(request)
         return BatchResult(failed=len(request.queue_ids))
 
-    @activity.defn(name="route_to_digest")
+    @implements(interface.route_to_digest)
     async def route_to_digest(self, routing: DigestRouting) -> int:
         return len(routing.items)
 

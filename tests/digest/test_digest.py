@@ -4,6 +4,7 @@ turn several notifications into one message at the top of the hour, with their q
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
@@ -11,11 +12,11 @@ from sqlalchemy import select
 
 from notiflow.client import NotificationClient
 from notiflow.contracts import Frequency
-from notiflow.models import NotificationPreferenceRow, NotificationQueueRow
+from notiflow.models import NotificationPreferenceRow, NotificationQueueRow, TrackedLinkRow
 from tests.factories import ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
-from workflows.digest.types import next_digest_at
+from workflows.digest.rules import next_digest_at
 
 
 async def away_from_the_hour(env) -> datetime:
@@ -113,6 +114,14 @@ async def test_five_comments_for_an_hourly_digest_user_make_one_digest_at_the_ho
     assert {(r.status, r.provider_response, r.sent_at) for r in items} == {
         ("SENT", f"in digest {digest.id}", digest.sent_at)
     }
+    # each item's link is wrapped (GET /r/{code}), its code on the item's own row: a click counts there
+    codes = re.findall(r"/r/([A-Za-z0-9_-]{16,})", mail.part("plain"))
+    async with db() as session:
+        targets = [await session.get(TrackedLinkRow, code) for code in codes]
+    open_items = {r.id: r for r in items if r.issue_id == printer["id"]}  # resolved ones are listed without a link
+    assert len(codes) == 3 and {t.queue_id for t in targets if t} == set(open_items)
+    assert all(t and t.target == open_items[t.queue_id].context_data["link"] for t in targets)
+    assert "/admin/issues/" not in mail.part("plain")
 
     handle = time_env.client.get_workflow_handle(f"digest/{REPORTER.id}")
     await wait_closed(handle)  # nothing left: the run ends; the next item starts a new one

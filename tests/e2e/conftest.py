@@ -17,12 +17,12 @@ import uvicorn
 from sse_starlette.sse import AppStatus
 from temporalio.client import Client
 
-from notiflow.api.app import create_app
-from notiflow.api.frontend import STATIC
-from notiflow.dev.ports import free_port
-from notiflow.dev.seed import seed_demo_users
 from notiflow.settings import DEV_JWT_SECRET, Settings
 from notiflow.tokens import make_api_token
+from programs.api.app import create_app
+from programs.api.frontend import STATIC
+from programs.dev.ports import free_port
+from programs.dev.seed import seed_demo_users
 from tests.api.conftest import restore_policies, restore_templates  # noqa: F401  (fixtures of the console tests)
 from tests.api.helpers import temporal_address
 

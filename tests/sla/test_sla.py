@@ -12,17 +12,16 @@ from sqlalchemy import select
 
 from notiflow.client import NotificationClient
 from notiflow.models import NotificationQueueRow
-from notiflow.temporal import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
+from notiflow.search import ISSUE_ID, ISSUE_PRIORITY, NOTIFICATION_TYPE
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
+from workflows.sla.rules import apply_observation, escalation_schedule, next_firing
 from workflows.sla.types import (
     EscalationPolicy,
     EscalationTier,
     IssueObserved,
     SlaStatus,
-    apply_observation,
-    escalation_schedule,
 )
 from workflows.sla.workflows import IssueSlaWorkflow
 
@@ -279,7 +278,7 @@ def test_observe_rearms_on_priority_change_and_reopening_only_and_ignores_stale_
     raised = apply_observation(assigned, seen("ISSUE_STATUS_CHANGED", 3, priority="CRITICAL", assignee_id="u-1"))
     assert (raised.due_at, raised.fired) == (created + timedelta(hours=4), 0) and raised.arm != armed.arm
     resolved = apply_observation(raised, seen("ISSUE_RESOLVED", 4, priority="CRITICAL", status="RESOLVED"))
-    assert resolved.closed and resolved.arm == raised.arm and resolved.next_firing() is None
+    assert resolved.closed and resolved.arm == raised.arm and next_firing(resolved) is None
     reopened = apply_observation(resolved, seen("ISSUE_REOPENED", 5, priority="CRITICAL"))
     assert not reopened.closed and reopened.due_at == created + timedelta(hours=9)
 

@@ -15,7 +15,8 @@ from notiflow.templates.samples import sample_context
 from tests.factories import ADMIN_FR, issue_dict
 from tests.time_skipping import add_users, event_at, mails_of_type, save_history, skip_to, wait_closed, wait_until
 from workers.main import build_worker
-from workflows.spike.types import SpikeConfig, minute_of, read_spike
+from workflows.spike.rules import minute_of, read_spike
+from workflows.spike.types import SpikeConfig
 from workflows.spike.workflows import ErrorSpikeWorkflow
 
 BOT = ADMIN_FR.model_copy(
@@ -48,10 +49,14 @@ async def report_errors(nc: NotificationClient, env, count: int) -> None:
 
 
 async def spike_rows(db) -> int:
+    """Alarm rows (not counting the escalation on unread that follows an unread alarm: tests/delivery/test_unread)."""
     async with db() as session:
         return (
             await session.execute(
-                select(func.count()).where(NotificationQueueRow.notification_type == "SYSTEM_ERROR_SPIKE")
+                select(func.count()).where(
+                    NotificationQueueRow.notification_type == "SYSTEM_ERROR_SPIKE",
+                    NotificationQueueRow.context_data["escalated_from"].astext.is_(None),
+                )
             )
         ).scalar_one()
 

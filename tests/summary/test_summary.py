@@ -11,8 +11,8 @@ from sqlalchemy import distinct, func, select
 from temporalio.client import ScheduleActionResult, ScheduleBackfill, ScheduleOverlapPolicy
 
 from notiflow.models import IssueEventRow, IssueRow, NotificationPreferenceRow
-from notiflow.schedules import SUMMARY_SCHEDULES, sync_schedules
 from notiflow.templates.samples import sample_context
+from programs.schedules import sync_schedules
 from tests.factories import ADMIN_EN, ADMIN_FR, DIRECTORY
 from tests.time_skipping import add_users, mails_of_type, save_history, wait_until
 from workflows.summary.workflows import SummaryWorkflow
@@ -21,8 +21,9 @@ from workflows.summary.workflows import SummaryWorkflow
 @pytest.fixture
 async def schedules(temporal_client, settings):
     """The two summary schedules on the shared dev server, removed afterwards."""
-    yield await sync_schedules(temporal_client, settings)
-    for schedule_id in SUMMARY_SCHEDULES:
+    synced = await sync_schedules(temporal_client, settings)
+    yield synced
+    for schedule_id in synced:  # the summaries and engagement-retention
         await temporal_client.get_schedule_handle(schedule_id).delete()
 
 
@@ -34,7 +35,8 @@ async def test_sync_twice_leaves_two_schedules_updated_in_place(temporal_client,
     paris = settings.model_copy(update={"timezone": "Europe/Paris"})
     daily = temporal_client.get_schedule_handle("summary-daily")
     await daily.pause(note="paused by an operator")
-    assert await sync_schedules(temporal_client, paris) == schedules == ["summary-daily", "summary-weekly"]
+    assert await sync_schedules(temporal_client, paris) == schedules
+    assert schedules == ["summary-daily", "summary-weekly", "engagement-retention"]
 
     async def both_listed():
         return await listed_schedule_ids(temporal_client) == ["summary-daily", "summary-weekly"]

@@ -29,7 +29,14 @@ export function InAppNotifications({ onViewIssue, className }: InAppNotification
   const titleId = useId();
   const root = useRef<HTMLDivElement>(null);
   const bell = useRef<HTMLButtonElement>(null);
+  const panel = useRef<HTMLDivElement>(null);
   const sentinel = useRef<HTMLLIElement>(null);
+
+  // Opened: the panel takes focus (a screen reader reads its title; Tab goes on to its buttons).
+  // Escape closes it and gives focus back to the bell.
+  useEffect(() => {
+    if (open) panel.current?.focus();
+  }, [open]);
 
   useEffect(() => {
     if (!open) return;
@@ -86,7 +93,7 @@ export function InAppNotifications({ onViewIssue, className }: InAppNotification
         {count > 0 && <span className="nf-badge" aria-hidden="true">{count > 99 ? "99+" : count}</span>}
       </button>
       {open && (
-        <div id={panelId} className="nf-panel" role="dialog" aria-labelledby={titleId}>
+        <div id={panelId} ref={panel} tabIndex={-1} className="nf-panel" role="dialog" aria-labelledby={titleId}>
           <div className="nf-panel-head">
             <h2 id={titleId} className="nf-panel-title">{t.panelTitle}</h2>
             <button type="button" className="nf-link-button" disabled={count === 0}

@@ -1,5 +1,5 @@
 import { ChangeEvent, useId, useMemo, useState } from "react";
-import { ApiError, Frequency, NotificationSettingsData, PreferenceState, PreferencesUpdate } from "./api";
+import { ApiError, Frequency, NotificationSettingsData, PreferenceState, PreferencesUpdate, PreferenceUpdate } from "./api";
 import { useNotiflow } from "./context";
 import { NOTIFICATION_TYPES, typeLabel } from "./i18n";
 import { usePreferences } from "./preferences";
@@ -11,6 +11,8 @@ export interface NotificationSettingsProps {
 }
 
 const CHANNELS = ["EMAIL", "IN_APP", "SMS"] as const;
+type PersonChannel = PreferenceUpdate["channel"];
+const isPersonChannel = (channel: string): channel is PersonChannel => (CHANNELS as readonly string[]).includes(channel);
 const FREQUENCIES: Frequency[] = ["IMMEDIATE", "HOURLY", "DAILY"];
 const HOURS = Array.from({ length: 24 }, (_, hour) => hour);
 
@@ -29,8 +31,9 @@ export function NotificationSettings({ userId, className }: NotificationSettings
 
   const rows = useMemo(() => {
     if (!settings) return [];
-    const types = [...NOTIFICATION_TYPES, ...settings.preferences.map((p) => p.notification_type)]
-      .filter((type, index, all) => all.indexOf(type) === index && settings.preferences.some((p) => p.notification_type === type));
+    // The types the settings have, in the order of the labels (any type without a label last).
+    const order = (type: string) => (NOTIFICATION_TYPES.includes(type) ? NOTIFICATION_TYPES.indexOf(type) : NOTIFICATION_TYPES.length);
+    const types = [...new Set(settings.preferences.map((p) => p.notification_type))].sort((a, b) => order(a) - order(b));
     return types.map((type) => {
       const cells = new Map(settings.preferences.filter((p) => p.notification_type === type).map((p) => [p.channel, p]));
       const first = cells.get("EMAIL") ?? cells.get("IN_APP") ?? [...cells.values()][0];
@@ -54,7 +57,7 @@ export function NotificationSettings({ userId, className }: NotificationSettings
     }
   };
 
-  const cellFor = (row: (typeof rows)[number], channel: string): PreferenceState => {
+  const cellFor = (row: (typeof rows)[number], channel: PersonChannel): PreferenceState => {
     const existing = row.cells.get(channel);
     if (existing) return existing;
     // A channel never chosen (SMS): off, with the row's frequency.
@@ -62,17 +65,17 @@ export function NotificationSettings({ userId, className }: NotificationSettings
       digest_hour: row.first?.digest_hour ?? null, critical: row.critical, customized: false };
   };
 
-  const toggle = (row: (typeof rows)[number], channel: string) => (event: ChangeEvent<HTMLInputElement>) => {
+  const toggle = (row: (typeof rows)[number], channel: PersonChannel) => (event: ChangeEvent<HTMLInputElement>) => {
     const cell = cellFor(row, channel);
     void submit(`type:${row.type}`, { preferences: [{ notification_type: row.type, channel, enabled: event.target.checked,
       frequency: cell.frequency, digest_hour: cell.frequency === "DAILY" ? cell.digest_hour : null }] });
   };
 
   const setFrequency = (row: (typeof rows)[number], frequency: Frequency, digestHour: number | null) => {
-    const preferences = [...row.cells.values()].map((cell) => ({
-      notification_type: row.type, channel: cell.channel, enabled: cell.enabled, frequency,
+    const preferences = [...row.cells.values()].flatMap(({ channel, enabled }) => !isPersonChannel(channel) ? [] : [{
+      notification_type: row.type, channel, enabled, frequency,
       digest_hour: frequency === "DAILY" ? digestHour ?? 8 : null,
-    }));
+    }]);
     void submit(`type:${row.type}`, { preferences });
   };
 

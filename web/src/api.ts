@@ -1,12 +1,14 @@
 // A small client for notiflow's HTTP API (/api/v1): bearer token, JSON, errors as ApiError.
+import type { components } from "./api-schema";
 
 export type TokenSource = { token?: string; getToken?: () => string | Promise<string> };
+/** A token source, or a React ref to one: read at each request, so a new token needs no new client. */
+export type TokenSourceOrRef = TokenSource | { readonly current: TokenSource };
 
-export interface FieldError {
-  field: string;
-  location: string;
-  message: string;
-}
+/** The API's bodies, generated from its OpenAPI schema (api-schema.ts: `make api-types`, never edited by hand). */
+export type Schemas = components["schemas"];
+
+export type FieldError = Schemas["FieldError"];
 
 /** An answer other than 2xx: `detail` is the API's sentence a person can act on; `errors` names the fields. */
 export class ApiError extends Error {
@@ -26,77 +28,29 @@ export class ApiError extends Error {
   }
 }
 
-export interface InboxItem {
-  id: string;
-  notification_type: string;
-  issue_id: string | null;
-  title: string;
-  body: string;
-  link: string | null;
-  created_at: string;
-  read_at: string | null;
-  archived_at: string | null;
-}
-
-export interface InboxPage {
-  items: InboxItem[];
-  next_cursor: string | null;
-  unread_count: number;
-}
-
-export type Channel = "EMAIL" | "IN_APP" | "SMS";
-export type Frequency = "IMMEDIATE" | "HOURLY" | "DAILY";
-
-export interface PreferenceState {
-  notification_type: string;
-  channel: string;
-  enabled: boolean;
-  frequency: Frequency;
-  digest_hour: number | null;
-  critical: boolean;
-  locked_reason?: string | null;
-  customized: boolean;
-}
-
-export interface QuietHours {
-  start: string;
-  end: string;
-}
-
-export interface NotificationSettingsData {
-  user_id: string;
-  timezone: string;
-  locale: string;
-  quiet_hours: QuietHours | null;
-  preferences: PreferenceState[];
-}
-
-export interface PreferenceUpdate {
-  notification_type: string;
-  channel: string;
-  enabled: boolean;
-  frequency: Frequency;
-  digest_hour: number | null;
-}
-
-export interface PreferencesUpdate {
-  timezone?: string | null;
-  locale?: string | null;
-  quiet_hours?: QuietHours | null;
-  preferences?: PreferenceUpdate[];
-}
+export type InboxItem = Schemas["InboxItem"];
+export type InboxPage = Schemas["InboxPage"];
+export type Channel = Schemas["Channel"];
+export type Frequency = Schemas["Frequency"];
+export type NotificationType = Schemas["NotificationType"];
+export type PreferenceState = Schemas["PreferenceState"];
+export type QuietHours = Schemas["QuietHours"];
+export type NotificationSettingsData = Schemas["NotificationSettings"];
+export type PreferenceUpdate = Schemas["PreferenceUpdate"];
+export type PreferencesUpdate = Schemas["PreferencesUpdate"];
 
 export class NotiflowApi {
   constructor(
     public apiUrl: string,
-    private source: TokenSource,
+    private source: TokenSourceOrRef,
   ) {
     this.apiUrl = apiUrl.replace(/\/+$/, "");
   }
 
   async token(): Promise<string> {
-    if (this.source.getToken) return await this.source.getToken();
-    return this.source.token ?? "";
+    const source = "current" in this.source ? this.source.current : this.source;
+    if (source.getToken) return await source.getToken();
+    return source.token ?? "";
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -109,14 +63,14 @@ export class NotiflowApi {
       throw new ApiError(0, `notiflow is not reachable (${(error as Error).message})`);
     }
     const text = await response.text();
-    let json: unknown = undefined;
+    let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
       json = undefined;
     }
     if (!response.ok) {
-      const data = (json ?? {}) as { detail?: unknown; errors?: FieldError[] };
+      const data = (json ?? {}) as Partial<Schemas["ValidationFailure"]>;
       const detail = typeof data.detail === "string" ? data.detail : `HTTP ${response.status}`;
       throw new ApiError(response.status, detail, Array.isArray(data.errors) ? data.errors : []);
     }
@@ -129,7 +83,7 @@ export class NotiflowApi {
     return this.request("GET", `/api/v1/notifications/inbox?${query}`);
   }
 
-  unreadCount(): Promise<{ unread_count: number }> {
+  unreadCount(): Promise<Schemas["UnreadCount"]> {
     return this.request("GET", "/api/v1/notifications/inbox/unread-count");
   }
 
@@ -141,7 +95,7 @@ export class NotiflowApi {
     return this.request("POST", `/api/v1/notifications/inbox/${encodeURIComponent(id)}/archive`);
   }
 
-  readAll(): Promise<{ marked_read: number; unread_count: number }> {
+  readAll(): Promise<Schemas["ReadAllResult"]> {
     return this.request("POST", "/api/v1/notifications/inbox/read-all");
   }
 

@@ -1,5 +1,5 @@
-import { createContext, ReactNode, useContext, useEffect, useMemo, useRef, useSyncExternalStore } from "react";
-import { NotiflowApi } from "./api";
+import { createContext, ReactNode, useContext, useEffect, useLayoutEffect, useMemo, useRef, useSyncExternalStore } from "react";
+import { NotiflowApi, TokenSource } from "./api";
 import { Locale, normalizeLocale, strings, Strings } from "./i18n";
 import { InboxOptions, InboxState, InboxStore } from "./inbox-store";
 
@@ -26,17 +26,19 @@ export interface NotiflowProviderProps {
 }
 
 export function NotiflowProvider({ apiUrl, token, getToken, locale, inboxOptions, children }: NotiflowProviderProps) {
-  const tokenRef = useRef({ token, getToken });
-  tokenRef.current = { token, getToken };
+  const tokens = useRef<TokenSource>({ token, getToken });
+  useLayoutEffect(() => {
+    tokens.current = { token, getToken };
+  }, [token, getToken]);
+  // A new token keeps the store (the API reads `tokens` at each request); a new API URL, locale or inbox option
+  // makes a new one. The options are compared one by one, so an inline `inboxOptions={{…}}` keeps the store too.
+  const { pageSize, pollIntervalMs, reopenAfterMs, EventSource: EventSourceClass } = inboxOptions ?? {};
   const value = useMemo(() => {
-    const api = new NotiflowApi(apiUrl, {
-      getToken: () => (tokenRef.current.getToken ? tokenRef.current.getToken() : tokenRef.current.token ?? ""),
-    });
+    const api = new NotiflowApi(apiUrl, tokens);
     const lang = normalizeLocale(locale);
-    return { api, inbox: new InboxStore(api, inboxOptions), locale: lang, t: strings(lang) };
-    // A new token value keeps the store (read through the ref); a new API URL or locale makes a new one.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [apiUrl, locale]);
+    const options: InboxOptions = { pageSize, pollIntervalMs, reopenAfterMs, EventSource: EventSourceClass };
+    return { api, inbox: new InboxStore(api, options), locale: lang, t: strings(lang) };
+  }, [apiUrl, locale, pageSize, pollIntervalMs, reopenAfterMs, EventSourceClass]);
   useEffect(() => () => value.inbox.stop(), [value]);
   return <NotiflowContext.Provider value={value}>{children}</NotiflowContext.Provider>;
 }

@@ -48,7 +48,13 @@ export class InboxStore {
   private readonly options: Required<Omit<InboxOptions, "EventSource">> & { EventSource?: typeof EventSource };
 
   constructor(private api: NotiflowApi, options: InboxOptions = {}) {
-    this.options = { pageSize: 20, pollIntervalMs: 5000, reopenAfterMs: 30000, ...options };
+    // `??`, not a spread: an option given as undefined keeps its default.
+    this.options = {
+      pageSize: options.pageSize ?? 20,
+      pollIntervalMs: options.pollIntervalMs ?? 5000,
+      reopenAfterMs: options.reopenAfterMs ?? 30000,
+      EventSource: options.EventSource,
+    };
   }
 
   getState = (): InboxState => this.state;

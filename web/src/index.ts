@@ -9,6 +9,6 @@ export type { InAppNotificationsProps } from "./InAppNotifications";
 export { NotificationSettings } from "./NotificationSettings";
 export type { NotificationSettingsProps } from "./NotificationSettings";
 export { ApiError, NotiflowApi } from "./api";
-export type { InboxItem, InboxPage, NotificationSettingsData, PreferenceState, PreferencesUpdate } from "./api";
+export type { InboxItem, InboxPage, NotificationSettingsData, PreferenceState, PreferencesUpdate, Schemas } from "./api";
 export type { InboxState, InboxOptions, InboxMode } from "./inbox-store";
 export { strings, typeLabel } from "./i18n";

@@ -31,9 +31,26 @@ export function usePreferences(): UsePreferences {
     }
   }, [api]);
 
+  // The first read (again when the API changes); an answer for an API no longer used is dropped.
   useEffect(() => {
-    void reload();
-  }, [reload]);
+    let current = true;
+    api.preferences().then(
+      (loaded) => {
+        if (!current) return;
+        setSettings(loaded);
+        setError(null);
+        setLoading(false);
+      },
+      (failure) => {
+        if (!current) return;
+        setError((failure as ApiError).detail ?? String(failure));
+        setLoading(false);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [api]);
 
   const save = useCallback(
     async (update: PreferencesUpdate) => {

@@ -17,7 +17,6 @@ from notiflow.contracts import (
     EventType,
     Frequency,
     IssueEvent,
-    IssueStatus,
     NotificationType,
     Priority,
 )
@@ -146,10 +145,6 @@ def decide(preference: Preference | None, *, critical: bool) -> Decision:
     if not preference.is_enabled:
         return Decision(False, reason="disabled by the recipient's preferences")
     return Decision(True, preference.frequency)
-
-
-def is_closed(status: IssueStatus | str) -> bool:
-    return status in (IssueStatus.RESOLVED, IssueStatus.CLOSED)
 
 
 def quiet_until(now: datetime, tz_name: str, start: time | None, end: time | None) -> datetime | None:

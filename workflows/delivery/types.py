@@ -4,44 +4,19 @@ A ``NotificationRequest`` says what to tell whom: either an issue event (the
 routing rules pick recipients) or an explicit type and audience (escalations,
 summaries, alarms, send-test). ``plan_deliveries`` turns it into queue rows;
 the deliver activities send those rows in batches.
+
+Passed through the sandbox (``workers/main.py : DECLARATIONS``): pydantic models, no functions, nothing
+that reads a clock — tests/test_sandbox.py checks it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from notiflow.contracts import Channel, Frequency, IssueEvent, NotificationType
-
-
-class Audience(BaseModel):
-    """An explicit set of recipients: user ids, everyone with a role, on-call admins."""
-
-    user_ids: list[str] = Field(default_factory=list)
-    admins: bool = False
-    on_call: bool = False
-
-
-class NotificationRequest(BaseModel):
-    #: Unique per logical notification; part of every queue row's dedupe key.
-    source_id: str
-    event: IssueEvent | None = None
-    notification_type: NotificationType | None = None
-    audience: Audience | None = None
-    issue_id: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-    channels: list[Channel] | None = None
-    #: send-test: deliver even where preferences would not.
-    ignore_preferences: bool = False
-    #: send-test: fill the template context with sample issue data.
-    sample: bool = False
-    workflow_id: str | None = None
-    #: the run planning it: a later run of the same workflow (an operator's reset) re-queues what this one left FAILED
-    run_id: str | None = None
-    #: the workflow's clock (quiet hours are judged at this instant, not the worker's wall clock)
-    as_of: datetime | None = None
+from notiflow.contracts import Channel, Frequency, NotificationType
+from notiflow.runs import NotificationRequest
 
 
 class RetrySpec(BaseModel):
@@ -68,6 +43,34 @@ class Delivery(BaseModel):
     frequency: Frequency = Frequency.IMMEDIATE
 
 
+class UnreadWatch(BaseModel):
+    """Escalation on unread: who got one notification, and where it goes for those who have not read it in time.
+
+    Planned with the rows (the type's ``read_escalations`` rule, read once, when the notification is planned);
+    the watch's run waits ``after_minutes`` on a durable timer, then asks the database who has neither read
+    nor clicked any row of it.
+    """
+
+    #: the request that was planned: its source names the rows; its event renders the escalation as the original
+    request: NotificationRequest
+    notification_type: NotificationType
+    recipient_ids: list[str]
+    after_minutes: int
+    channel: Channel
+
+    @property
+    def issue_id(self) -> str | None:
+        return self.request.event.issue.id if self.request.event else self.request.issue_id
+
+
+class Unread(BaseModel):
+    """What ``find_unread`` found at the deadline."""
+
+    recipient_ids: list[str] = Field(default_factory=list)
+    #: the issue was resolved or closed meanwhile: nothing more is sent
+    issue_closed: bool = False
+
+
 class DeliveryPlan(BaseModel):
     deliveries: list[Delivery] = Field(default_factory=list)
     #: a critical notification's audience was empty and this wider one was used (recorded on the rows too)
@@ -77,6 +80,8 @@ class DeliveryPlan(BaseModel):
     already_done: int = 0
     batch_size: int = 50
     retry: RetrySpec
+    #: escalation on unread: one watch per notification type whose rule is on (none in plans recorded before)
+    unread_watches: list[UnreadWatch] = Field(default_factory=list)
 
 
 class DeliveryBatch(BaseModel):
@@ -110,89 +115,9 @@ class FallbackPlan(BaseModel):
     routes: dict[str, int] = Field(default_factory=dict)
 
 
-class ChannelCount(BaseModel):
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    #: handed to the recipients' digests, sent when those go out.
-    digested: int = 0
-
-
-class DeliveryOutcome(BaseModel):
-    """What a pipeline run did, per channel."""
-
-    channels: dict[str, ChannelCount] = Field(default_factory=dict)
-    #: set when a critical notification found nobody in its audience and went to a wider one
-    fallback: str | None = None
-    #: critical notifications that FAILED on one channel and went out on the next, by route (``EMAIL→SMS``)
-    fallbacks: dict[str, int] = Field(default_factory=dict)
-
-    @property
-    def verdict(self) -> str:
-        """SENT (nothing failed), PARTIAL (some failed), FAILED (every delivery failed) — the run's search attribute."""
-        sent = sum(c.sent + c.digested for c in self.channels.values())
-        failed = sum(c.failed for c in self.channels.values())
-        if not sent and self.fallback and not self.channels:  # a critical notification found nobody at all
-            return "FAILED"
-        if not failed:
-            return "SENT"
-        return "PARTIAL" if sent else "FAILED"
-
-    def describe(self) -> str:
-        """One line for the run's details in the web UI, e.g. ``PARTIAL · EMAIL 4 sent, 1 failed · IN_APP 5 sent``."""
-        parts = [self.verdict]
-        for channel, count in sorted(self.channels.items()):
-            figures = [
-                f"{n} {label}"
-                for n, label in (
-                    (count.sent, "sent"),
-                    (count.failed, "failed"),
-                    (count.digested, "digested"),
-                    (count.skipped, "skipped"),
-                )
-                if n
-            ]
-            parts.append(f"{channel} {', '.join(figures) or 'nothing'}")
-        if self.fallback:
-            parts.append(self.fallback)
-        if self.fallbacks:
-            parts.append(
-                "critical fallback " + ", ".join(f"{route} {n}" for route, n in sorted(self.fallbacks.items()))
-            )
-        return " · ".join(parts)
-
-    def add(self, channel: str, *, sent: int = 0, failed: int = 0, skipped: int = 0, digested: int = 0) -> None:
-        count = self.channels.setdefault(channel, ChannelCount())
-        count.sent += sent
-        count.failed += failed
-        count.skipped += skipped
-        count.digested += digested
-
-
 class MarkFailed(BaseModel):
     queue_ids: list[str]
     reason: str
-
-
-class RedeliveryFilter(BaseModel):
-    """Which FAILED rows an operator wants sent again (every field narrows; none = every FAILED row)."""
-
-    issue_id: str | None = None
-    channel: Channel | None = None
-    notification_type: NotificationType | None = None
-    recipient_id: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    workflow_id: str | None = None
-
-
-class RedeliveryRequest(BaseModel):
-    """One operator request: idempotent on ``request_id`` (workflow ``redeliver/{request_id}``)."""
-
-    request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
-    requested_by: str = Field(min_length=1, max_length=200)
-    filter: RedeliveryFilter = Field(default_factory=RedeliveryFilter)
-    workflow_id: str | None = None
 
 
 class Requeued(BaseModel):
@@ -200,3 +125,16 @@ class Requeued(BaseModel):
 
     plan: DeliveryPlan
     requeued: int = 0
+
+
+#: What the plan hands to the recipients' digests (the digest feature takes it; delivery never imports digest).
+class DigestRoute(BaseModel):
+    queue_id: str
+    frequency: Frequency
+
+
+class DigestRouting(BaseModel):
+    """Queue rows the plan put into digests; ``as_of`` is the workflow's clock."""
+
+    items: list[DigestRoute]
+    as_of: datetime

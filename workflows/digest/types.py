@@ -1,32 +1,19 @@
-"""Inputs of DigestWorkflow and when a digest goes out (the person's hour, past quiet hours).
+"""Inputs and outputs of DigestWorkflow and its activities — declarations only (when a digest goes out is
+``rules.py``).
 
-Pure data and pure functions, cheap to import: the workflow loads this module through
-the sandbox's passthrough, activities use it directly. Nothing here reads a clock;
-callers pass ``now`` (the workflow's clock or the activity's ``as_of``).
+Passed through the sandbox (``workers/main.py : DECLARATIONS``): pydantic models, no functions, nothing
+that reads a clock — tests/test_sandbox.py checks it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from notiflow.contracts import Frequency
-from workflows.delivery.rules import quiet_until
-from workflows.delivery.types import DeliveryOutcome, DeliveryPlan
-
-
-class DigestRoute(BaseModel):
-    queue_id: str
-    frequency: Frequency
-
-
-class DigestRouting(BaseModel):
-    """Queue rows the plan put into digests; ``as_of`` is the workflow's clock."""
-
-    items: list[DigestRoute]
-    as_of: datetime
+from notiflow.runs import DeliveryOutcome
+from workflows.delivery.types import DeliveryPlan
 
 
 class DigestItem(BaseModel):
@@ -68,29 +55,3 @@ class DigestSettle(BaseModel):
 class DigestResult(BaseModel):
     items: int
     outcome: DeliveryOutcome
-
-
-DEFAULT_DIGEST_HOUR = 8
-
-
-def next_digest_at(
-    frequency: Frequency,
-    now: datetime,
-    tz_name: str,
-    *,
-    digest_hour: int | None = None,
-    quiet_start: time | None = None,
-    quiet_end: time | None = None,
-) -> datetime:
-    """The next local top of the hour (HOURLY) or ``digest_hour``:00 (DAILY) after ``now``, past quiet hours."""
-    zone = ZoneInfo(tz_name)
-    local = now.astimezone(zone)
-    if frequency == Frequency.DAILY:
-        hour = DEFAULT_DIGEST_HOUR if digest_hour is None else digest_hour
-        candidate = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-        if candidate <= local:
-            candidate = (local + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
-        at = candidate.astimezone(timezone.utc)
-    else:
-        at = local.replace(minute=0, second=0, microsecond=0).astimezone(timezone.utc) + timedelta(hours=1)
-    return quiet_until(at, tz_name, quiet_start, quiet_end) or at

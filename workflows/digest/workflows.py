@@ -20,19 +20,17 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
-with workflow.unsafe.imports_passed_through():
-    from notiflow.contracts import Frequency
-    from workflows.digest.types import (
-        DigestAdditions,
-        DigestComposition,
-        DigestFlush,
-        DigestInput,
-        DigestItem,
-        DigestResult,
-        DigestSettle,
-    )
-
-from workflows.delivery.workflows import BOOKKEEPING_RETRY, deliver_plan
+from notiflow.contracts import Frequency
+from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_plan
+from workflows.digest.interface import compose_digest, settle_digest
+from workflows.digest.types import (
+    DigestAdditions,
+    DigestFlush,
+    DigestInput,
+    DigestItem,
+    DigestResult,
+    DigestSettle,
+)
 from workflows.history import should_continue_as_new
 
 
@@ -87,18 +85,16 @@ class DigestWorkflow:
         digest_id = f"{workflow.now():%Y%m%dT%H%MZ}-{hashlib.sha256(''.join(queue_ids).encode()).hexdigest()[:8]}"
         period = Frequency.DAILY if any(item.frequency == Frequency.DAILY for item in due) else Frequency.HOURLY
         composed = await workflow.execute_activity(
-            "compose_digest",
+            compose_digest,
             DigestFlush(user_id=self._user_id, digest_id=digest_id, period=period, queue_ids=queue_ids),
-            result_type=DigestComposition,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=BOOKKEEPING_RETRY,
         )
         outcome = await deliver_plan(composed.plan)
         if composed.digest_ids:
             await workflow.execute_activity(
-                "settle_digest",
+                settle_digest,
                 DigestSettle(digest_ids=composed.digest_ids),
-                result_type=int,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=BOOKKEEPING_RETRY,
             )

@@ -7,20 +7,19 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
-with workflow.unsafe.imports_passed_through():
-    from notiflow.contracts import User
+from notiflow.contracts import User
+from notiflow.keys import SYNC_USERS_WORKFLOW
+from workflows.delivery.pipeline import BOOKKEEPING_RETRY
+from workflows.directory.interface import sync_users
 
-from workflows.delivery.workflows import BOOKKEEPING_RETRY
 
-
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=SYNC_USERS_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class SyncUsersWorkflow:
     @workflow.run
     async def run(self, users: list[User]) -> int:
         written: int = await workflow.execute_activity(
-            "sync_users",
+            sync_users,
             users,
-            result_type=int,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=BOOKKEEPING_RETRY,
         )

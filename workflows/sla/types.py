@@ -1,8 +1,8 @@
-"""Inputs, state and time rules of IssueSlaWorkflow: escalation policies, tiers, due times.
+"""Inputs and state of IssueSlaWorkflow: escalation policies, tiers, due times — declarations only.
 
-Pure data and pure functions, cheap to import: the workflow loads this module through
-the sandbox's passthrough, activities use it directly. Nothing here reads a clock;
-callers pass ``now`` (the workflow's clock or the activity's ``as_of``).
+Passed through the sandbox (``workers/main.py : DECLARATIONS``): pydantic models and properties computed
+from their own fields, no functions, nothing that reads a clock — tests/test_sandbox.py checks it. The
+rules that move the state on are ``rules.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from notiflow.contracts import EventType, IssueEvent, IssueStatus, Priority
-from workflows.delivery.rules import is_closed
+from notiflow.contracts import EventType, IssueEvent, IssueStatus, Priority, is_closed
 
 
 class EscalationTier(BaseModel):
@@ -70,22 +69,6 @@ class Firing(BaseModel):
     audience: Literal["assignee", "admins", "on_call"]
 
 
-def escalation_schedule(due_at: datetime, policy: EscalationPolicy) -> list[Firing]:
-    """Every firing of one arming, in time order; the last tier repeats as the policy says."""
-    firings = [Firing(at=due_at, tier=0, repeat=0, audience="assignee")]
-    for number, tier in enumerate(policy.tiers, start=1):
-        firings.append(
-            Firing(at=due_at + timedelta(minutes=tier.after_minutes), tier=number, repeat=0, audience=tier.audience)
-        )
-    if policy.tiers:
-        last = firings[-1]
-        every = timedelta(minutes=policy.repeat_every_minutes)
-        firings += [
-            last.model_copy(update={"at": last.at + every * n, "repeat": n}) for n in range(1, policy.repeat_last + 1)
-        ]
-    return sorted(firings, key=lambda f: f.at)
-
-
 class SlaState(BaseModel):
     """An issue's SLA as IssueSlaWorkflow keeps it (and carries over continue-as-new)."""
 
@@ -116,46 +99,6 @@ class SlaState(BaseModel):
     @property
     def due_at(self) -> datetime | None:
         return self.anchor + timedelta(minutes=self.policy.due_minutes) if self.policy else None
-
-    def schedule(self) -> list[Firing]:
-        due_at = self.due_at
-        return escalation_schedule(due_at, self.policy) if self.policy and due_at else []
-
-    def next_firing(self) -> Firing | None:
-        schedule = self.schedule()
-        return None if self.closed or self.fired >= len(schedule) else schedule[self.fired]
-
-
-def apply_observation(state: SlaState | None, seen: IssueObserved) -> SlaState:
-    """Apply one event: priority change or reopening re-arms, assignment does not, stale events are ignored."""
-    if state is None:
-        anchor = seen.occurred_at if seen.type == EventType.ISSUE_REOPENED else seen.created_at
-        return SlaState(
-            issue_id=seen.issue_id,
-            priority=seen.priority,
-            status=seen.status,
-            assignee_id=seen.assignee_id,
-            created_at=seen.created_at,
-            anchor=anchor,
-            last_event_at=seen.occurred_at,
-            policy=seen.policy,
-        )
-    if seen.occurred_at < state.last_event_at:
-        return state
-    reopened = seen.type == EventType.ISSUE_REOPENED or (state.closed and not is_closed(seen.status))
-    updated = state.model_copy(
-        update={
-            "priority": seen.priority,
-            "status": seen.status,
-            "assignee_id": seen.assignee_id,
-            "created_at": seen.created_at,
-            "last_event_at": seen.occurred_at,
-            "anchor": seen.occurred_at if reopened else state.anchor,
-        }
-    )
-    if updated.arm != state.arm:
-        updated = updated.model_copy(update={"policy": seen.policy, "fired": 0, "tier_reached": None})
-    return updated
 
 
 class SlaInput(BaseModel):

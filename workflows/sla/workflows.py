@@ -15,15 +15,14 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-with workflow.unsafe.imports_passed_through():
-    from notiflow.contracts import NotificationType
-    from notiflow.keys import notify_workflow_id
-    from notiflow.temporal import ISSUE_PRIORITY, search_attributes
-    from workflows.delivery.types import Audience, NotificationRequest
-    from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus, apply_observation
-
-from workflows.delivery.workflows import NotifyWorkflow
+from notiflow.contracts import NotificationType
+from notiflow.keys import notify_workflow_id
+from notiflow.runs import Audience, NotificationRequest
+from notiflow.search import ISSUE_PRIORITY, search_attributes
+from workflows.delivery.notify import NotifyWorkflow
 from workflows.history import should_continue_as_new
+from workflows.sla.rules import apply_observation, next_firing, schedule_of
+from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus
 
 
 @workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
@@ -44,7 +43,7 @@ class IssueSlaWorkflow:
         state = self._state
         if state is None:
             return SlaStatus(issue_id=self._issue_id)
-        upcoming = state.next_firing()
+        upcoming = next_firing(state)
         return SlaStatus(
             issue_id=state.issue_id,
             priority=state.priority,
@@ -68,7 +67,7 @@ class IssueSlaWorkflow:
         await workflow.wait_condition(lambda: self._state is not None)
         while not self._current.closed:
             state = self._current
-            schedule = state.schedule()
+            schedule = schedule_of(state)
             due = [i for i in range(state.fired, len(schedule)) if schedule[i].at <= workflow.now()]
             if due:  # several past due (re-armed late, or a long outage): only the latest is sent
                 await self._send(state, schedule[due[-1]])
@@ -77,7 +76,7 @@ class IssueSlaWorkflow:
                         update={"fired": due[-1] + 1, "tier_reached": schedule[due[-1]].tier}
                     )
                 continue
-            await self._wait_for_change_or(state.next_firing())
+            await self._wait_for_change_or(next_firing(state))
             if not self._current.closed and should_continue_as_new():
                 workflow.continue_as_new(SlaInput(issue_id=self._issue_id, state=self._current))
         self._show()
@@ -132,7 +131,7 @@ class IssueSlaWorkflow:
         state = self._current
         if workflow.info().typed_search_attributes.get(ISSUE_PRIORITY) != state.priority:
             workflow.upsert_search_attributes([ISSUE_PRIORITY.value_set(str(state.priority))])
-        upcoming = state.next_firing()
+        upcoming = next_firing(state)
         if state.closed:
             details = f"{state.issue_id} is {state.status}: no further escalation"
         elif not state.policy:

@@ -14,14 +14,20 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-with workflow.unsafe.imports_passed_through():
-    from notiflow.contracts import NotificationType
-    from workflows.delivery.types import Audience, NotificationRequest
-    from workflows.spike.types import AutoIssueReported, SpikeInput, SpikeReading, minute_of, read_spike, spike_horizon
-
-from workflows.delivery.workflows import run_pipeline
+from notiflow.contracts import NotificationType
+from notiflow.keys import notify_workflow_id
+from notiflow.runs import Audience, NotificationRequest
+from notiflow.search import search_attributes
+from workflows.delivery.notify import NotifyWorkflow
+from workflows.delivery.pipeline import run_pipeline
 from workflows.history import should_continue_as_new
+from workflows.spike.rules import minute_of, read_spike, spike_horizon
+from workflows.spike.types import AutoIssueReported, SpikeInput, SpikeReading
+
+#: Marker for the alarm as a child run (runs recorded before it send the alarm inline and replay that way).
+ALARM_AS_CHILD = "spike-alarm-as-child"
 
 
 @workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
@@ -94,18 +100,38 @@ class ErrorSpikeWorkflow:
         return min(candidates)
 
     async def _alarm(self, reading: SpikeReading) -> None:
+        """One SYSTEM_ERROR_SPIKE to on-call admins, as a NotifyWorkflow child named after the minute.
+
+        The child is only started here, not awaited: a mail that retries for hours (or waits out a
+        deadline) never stalls the counting, and the alarm is sent at most once per minute's id.
+        """
         now = workflow.now()
-        await run_pipeline(
-            NotificationRequest(
-                source_id=f"spike/{minute_of(now):%Y%m%dT%H%MZ}",
-                notification_type=NotificationType.SYSTEM_ERROR_SPIKE,
-                audience=Audience(on_call=True),
-                issue_id=self._latest_issue_id,
-                data=reading.notification_data(),
-                workflow_id=workflow.info().workflow_id,
-                as_of=now,
-            )
+        request = NotificationRequest(
+            source_id=f"spike/{minute_of(now):%Y%m%dT%H%MZ}",
+            notification_type=NotificationType.SYSTEM_ERROR_SPIKE,
+            audience=Audience(on_call=True),
+            issue_id=self._latest_issue_id,
+            data=reading.notification_data(),
+            workflow_id=workflow.info().workflow_id,
+            as_of=now,
         )
+        if not workflow.patched(ALARM_AS_CHILD):
+            await run_pipeline(request)
+            return
+        try:
+            await workflow.start_child_workflow(
+                NotifyWorkflow.run,
+                request,
+                id=notify_workflow_id(request.source_id),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=search_attributes(
+                    issue_id=self._latest_issue_id, notification_type=NotificationType.SYSTEM_ERROR_SPIKE
+                ),
+                static_summary=f"error spike · {reading.recent_count} auto-reported issues in "
+                f"{reading.window_minutes} min",
+            )
+        except WorkflowAlreadyStartedError:
+            pass
 
 
 WORKFLOWS = [ErrorSpikeWorkflow]

@@ -1,8 +1,7 @@
 """Inputs and report of SummaryWorkflow (the daily and weekly summaries).
 
-Pure data and pure functions, cheap to import: the workflow loads this module through
-the sandbox's passthrough, activities use it directly. Nothing here reads a clock;
-callers pass ``now`` (the workflow's clock or the activity's ``as_of``).
+Passed through the sandbox (``workers/main.py : DECLARATIONS``): pydantic models and constants, no
+functions, nothing that reads a clock — tests/test_sandbox.py checks it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from notiflow.contracts import NotificationType
-from workflows.delivery.types import DeliveryOutcome
+from notiflow.runs import DeliveryOutcome
 
 #: How many days each summary covers, ending at its scheduled time.
 SUMMARY_DAYS: dict[NotificationType, int] = {

@@ -1,4 +1,4 @@
-"""SummaryWorkflow: the daily summary or weekly report, started by the Temporal Schedules of ``notiflow.schedules``.
+"""SummaryWorkflow: the daily summary or weekly report, started by the Temporal Schedules of ``programs.schedules``.
 
 The period ends at the time the schedule meant to start the run (the
 ``TemporalScheduledStartTime`` search attribute), so a backfill or a late
@@ -14,11 +14,10 @@ from datetime import timedelta, timezone
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, VersioningBehavior
 
-with workflow.unsafe.imports_passed_through():
-    from workflows.delivery.types import Audience, NotificationRequest
-    from workflows.summary.types import SummaryInput, SummaryPeriod, SummaryReport, SummaryResult
-
-from workflows.delivery.workflows import BOOKKEEPING_RETRY, run_pipeline
+from notiflow.runs import Audience, NotificationRequest
+from workflows.delivery.pipeline import BOOKKEEPING_RETRY, run_pipeline
+from workflows.summary.interface import compute_summary
+from workflows.summary.types import SummaryInput, SummaryPeriod, SummaryResult
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
@@ -31,9 +30,8 @@ class SummaryWorkflow:
             timezone.utc
         )
         report = await workflow.execute_activity(
-            "compute_summary",
+            compute_summary,
             SummaryPeriod(report=request.report, period_end=period_end),
-            result_type=SummaryReport,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=BOOKKEEPING_RETRY,
         )

@@ -1,29 +1,9 @@
 import { useEffect, useState } from "react";
-import { api, ApiError, when } from "./api";
+import { api, ApiError, Schemas, when } from "./api";
 import { Lines, StackedBars } from "./charts";
 
-interface Rates {
-  sent: number;
-  failed: number;
-  success_rate: number | null;
-  median_seconds_to_send: number | null;
-}
-
-interface Analytics extends Rates {
-  created_from: string;
-  created_to: string;
-  total: number;
-  by_channel: (Rates & { channel: string })[];
-}
-
-interface Series {
-  volume: { day: string; notification_type: string; channel: string; count: number }[];
-  days: {
-    day: string; sent: number; failed: number; success_rate: number | null;
-    p50_seconds_to_send: number | null; p95_seconds_to_send: number | null; digested: number; rate_capped: number;
-  }[];
-  top_failure_reasons: { reason: string; count: number }[];
-}
+type Analytics = Schemas["DeliveryAnalytics"];
+type Series = Schemas["AnalyticsSeries"];
 
 const percent = (rate: number | null) => (rate === null ? "—" : `${(rate * 100).toFixed(1)} %`);
 const seconds = (value: number | null) => (value === null ? "—" : `${value.toFixed(2)} s`);
@@ -36,9 +16,22 @@ export function AnalyticsPage() {
   const [by, setBy] = useState<"channel" | "notification_type">("channel");
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    const fail = (failure: unknown) => setError((failure as ApiError).detail);
-    api.request<Analytics>("GET", "/api/v1/notifications/analytics").then(setData, fail);
-    api.request<Series>("GET", `/api/v1/notifications/analytics/series?days=${days}`).then(setSeries, fail);
+    api.request<Analytics>("GET", "/api/v1/notifications/analytics").then(setData, (failure) => setError((failure as ApiError).detail));
+  }, []);
+  // The series for the days chosen; an answer for an earlier choice arriving late is dropped.
+  useEffect(() => {
+    let current = true;
+    api.request<Series>("GET", `/api/v1/notifications/analytics/series?days=${days}`).then(
+      (loaded) => {
+        if (current) setSeries(loaded);
+      },
+      (failure) => {
+        if (current) setError((failure as ApiError).detail);
+      },
+    );
+    return () => {
+      current = false;
+    };
   }, [days]);
 
   const labels = series?.days.map((d) => d.day) ?? [];

@@ -7,7 +7,7 @@ import { PoliciesPage, type Policy } from "./PoliciesPage";
 
 const CREATED = "2026-01-05T10:00:00Z";
 
-function policy(priority: string, due: number, tiers: Policy["tiers"]): Policy {
+function policy(priority: Policy["priority"], due: number, tiers: Policy["tiers"]): Policy {
   const at = (minutes: number) => new Date(Date.parse(CREATED) + minutes * 60000).toISOString();
   return {
     priority, due_minutes: due, tiers, repeat_last: 0, repeat_every_minutes: 240, updated_at: CREATED,

@@ -1,29 +1,8 @@
 import { FormEvent, useEffect, useState } from "react";
-import { api, ApiError, when } from "./api";
+import { api, ApiError, Schemas, when } from "./api";
 
-type Audience = "admins" | "on_call";
-
-interface Tier {
-  after_minutes: number;
-  audience: Audience;
-}
-
-interface Firing {
-  at: string;
-  tier: number;
-  repeat: number;
-  audience: "assignee" | Audience;
-}
-
-export interface Policy {
-  priority: string;
-  due_minutes: number;
-  tiers: Tier[];
-  repeat_last: number;
-  repeat_every_minutes: number;
-  updated_at: string;
-  sample: { created_at: string; due_at: string; firings: Firing[] };
-}
+export type Policy = Schemas["PolicyOut"];
+type Audience = Policy["tiers"][number]["audience"];
 
 /** The form keeps what is typed (strings), so a half-typed number is not lost; the API judges it. */
 interface Draft {

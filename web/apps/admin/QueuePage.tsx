@@ -1,35 +1,20 @@
 import { FormEvent, useEffect, useState } from "react";
-import { api, ApiError, CHANNELS, query, STATUSES, TYPES, when } from "./api";
+import { api, ApiError, Channel, CHANNELS, NotificationType, query, Schemas, STATUSES, TYPES, when } from "./api";
 
-interface Attempt {
-  attempt: number;
-  status: string;
-  sent_at: string | null;
-  error_details: string | null;
-  created_at: string;
-}
-
-interface QueueItem {
-  id: string;
-  notification_type: string;
-  channel: string;
-  status: string;
-  recipient_id: string | null;
-  address: string | null;
-  subject: string | null;
-  issue_id: string | null;
-  created_at: string;
-  sent_at: string | null;
-  error_message: string | null;
-  workflow_id: string | null;
-  workflow_url: string | null;
-  attempts: Attempt[];
-}
+type QueueItem = Schemas["QueueItem"];
+type QueuePage = Schemas["CursorPage_QueueItem_"];
 
 const EMPTY = { status: "", notification_type: "", channel: "", recipient_id: "", issue_id: "", created_from: "", created_to: "" };
 
 function isoOrEmpty(local: string): string {
   return local ? new Date(local).toISOString() : "";
+}
+
+function fetchPage(filters: typeof EMPTY, after: string | null): Promise<QueuePage> {
+  return api.request<QueuePage>("GET", "/api/v1/notifications/queue" + query({
+    ...filters, created_from: isoOrEmpty(filters.created_from), created_to: isoOrEmpty(filters.created_to),
+    cursor: after, limit: "50",
+  }));
 }
 
 export function QueuePage() {
@@ -39,35 +24,50 @@ export function QueuePage() {
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [messages, setMessages] = useState<Record<string, string>>({});
+  const [reloads, setReloads] = useState(0);
 
-  const load = async (after: string | null) => {
+  // The first page for the filters applied (again after a redelivery); an answer for older filters is dropped.
+  useEffect(() => {
+    let current = true;
+    fetchPage(filters, null).then(
+      (page) => {
+        if (!current) return;
+        setItems(page.items);
+        setCursor(page.next_cursor);
+        setError(null);
+      },
+      (failure) => {
+        if (current) setError((failure as ApiError).detail);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [filters, reloads]);
+
+  const loadMore = async (after: string) => {
     try {
-      const page = await api.request<{ items: QueueItem[]; next_cursor: string | null }>("GET",
-        "/api/v1/notifications/queue" + query({ ...filters, created_from: isoOrEmpty(filters.created_from),
-          created_to: isoOrEmpty(filters.created_to), cursor: after, limit: "50" }));
-      setItems((was) => (after ? [...was, ...page.items] : page.items));
+      const page = await fetchPage(filters, after);
+      setItems((was) => [...was, ...page.items]);
       setCursor(page.next_cursor);
       setError(null);
     } catch (failure) {
       setError((failure as ApiError).detail);
     }
   };
-  useEffect(() => {
-    void load(null);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [filters]);
 
   const redeliver = async (item: QueueItem) => {
     // This row's own filters; the request id makes a double click send once.
-    const body = {
-      workflow_id: item.workflow_id, recipient_id: item.recipient_id, channel: item.channel,
-      notification_type: item.notification_type, issue_id: item.issue_id,
+    // The row's channel and type are the API's own values (typed as plain strings in its answer).
+    const body: Schemas["RedeliverRequest"] = {
+      workflow_id: item.workflow_id, recipient_id: item.recipient_id, channel: item.channel as Channel,
+      notification_type: item.notification_type as NotificationType, issue_id: item.issue_id,
       request_id: `console-${item.id}-${item.attempts.length}`,
     };
     try {
-      const started = await api.request<{ workflow_id: string; workflow_url: string }>("POST", "/api/v1/notifications/redeliver", body);
+      const started = await api.request<Schemas["RedeliverStarted"]>("POST", "/api/v1/notifications/redeliver", body);
       setMessages((was) => ({ ...was, [item.id]: `Redelivery started: ${started.workflow_id}` }));
-      setTimeout(() => void load(null), 1500);
+      setTimeout(() => setReloads((n) => n + 1), 1500);
     } catch (failure) {
       setMessages((was) => ({ ...was, [item.id]: (failure as ApiError).detail }));
     }
@@ -128,7 +128,7 @@ export function QueuePage() {
         </tbody>
       </table>
       {items.length === 0 && !error && <p>Nothing matches.</p>}
-      {cursor && <button type="button" onClick={() => void load(cursor)}>Load more</button>}
+      {cursor && <button type="button" onClick={() => void loadMore(cursor)}>Load more</button>}
     </section>
   );
 }

@@ -1,29 +1,12 @@
 import { useEffect, useRef, useState } from "react";
-import { api, ApiError, query, when } from "./api";
+import { api, ApiError, Channel, NotificationType, query, Schemas, when } from "./api";
 
-interface Template {
-  id: string;
-  name: string;
-  display_name: string;
-  notification_type: string;
-  channel: string;
-  locale: string;
-  subject_template: string | null;
-  body_template: string;
-  html_template: string | null;
-  version: number;
-  is_active: boolean;
-  created_by: string | null;
-  created_at: string;
-}
-
-interface Preview {
-  subject: string | null;
-  text: string;
-  html: string | null;
-}
+type Template = Schemas["TemplateOut"];
+type Preview = Schemas["TemplatePreview"];
 
 const T = "/api/v1/notifications/templates";
+
+const loadVersions = (id: string) => api.request<Template[]>("GET", `${T}/${id}/versions`);
 
 export function TemplatesPage() {
   const [templates, setTemplates] = useState<Template[]>([]);
@@ -31,21 +14,28 @@ export function TemplatesPage() {
   const [editing, setEditing] = useState<Template | null>(null);
   const [error, setError] = useState<string | null>(null);
 
-  const load = async () => {
-    try {
-      setTemplates(await api.request<Template[]>("GET", T + query(filter)));
-      setError(null);
-    } catch (failure) {
-      setError((failure as ApiError).detail);
-    }
-  };
+  const [reloads, setReloads] = useState(0);
+
+  // The list for the filter chosen (again when the editor closes); an answer for an older filter is dropped.
   useEffect(() => {
-    void load();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [filter]);
+    let current = true;
+    api.request<Template[]>("GET", T + query(filter)).then(
+      (loaded) => {
+        if (!current) return;
+        setTemplates(loaded);
+        setError(null);
+      },
+      (failure) => {
+        if (current) setError((failure as ApiError).detail);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [filter, reloads]);
 
   if (editing) {
-    return <TemplateEditor template={editing} onClose={() => { setEditing(null); void load(); }} />;
+    return <TemplateEditor template={editing} onClose={() => { setEditing(null); setReloads((n) => n + 1); }} />;
   }
   return (
     <section>
@@ -85,13 +75,26 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
   const [body, setBody] = useState(template.body_template);
   const [html, setHtml] = useState(template.html_template ?? "");
   const [preview, setPreview] = useState<Preview | null>(null);
+  // Two messages: the latest preview's, and the latest save's (or activation's). A preview answering later
+  // does not wipe a refused save's message; editing the draft does.
+  const [previewProblem, setPreviewProblem] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [versions, setVersions] = useState<Template[]>([]);
 
-  const loadVersions = async (id: string) => setVersions(await api.request<Template[]>("GET", `${T}/${id}/versions`));
   useEffect(() => {
-    void loadVersions(current.id);
+    let shown = true;
+    loadVersions(current.id).then(
+      (loaded) => {
+        if (shown) setVersions(loaded);
+      },
+      (failure) => {
+        if (shown) setProblem((failure as ApiError).detail);
+      },
+    );
+    return () => {
+      shown = false;
+    };
   }, [current.id]);
 
   // Live preview: the draft rendered by the API's preview route, 300 ms after the last keystroke; only the
@@ -101,26 +104,32 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
     const timer = setTimeout(async () => {
       const asked = ++latest.current;
       try {
-        const draft = {
-          notification_type: current.notification_type, channel: current.channel, locale: current.locale,
-          subject_template: subject || null, body_template: body, html_template: html || null,
+        // The template's type and channel are the API's own values (typed as plain strings in its answer).
+        const draft: Schemas["TemplateDraft"] = {
+          notification_type: current.notification_type as NotificationType, channel: current.channel as Channel,
+          locale: current.locale, subject_template: subject || null, body_template: body, html_template: html || null,
         };
-        const rendered = await api.request<Preview>("POST", `${T}/preview`, { template: draft });
+        const request: Schemas["TemplatePreviewRequest"] = { template: draft };
+        const rendered = await api.request<Preview>("POST", `${T}/preview`, request);
         if (asked !== latest.current) return;
         setPreview(rendered);
-        setProblem(null);
+        setPreviewProblem(null);
       } catch (failure) {
-        if (asked === latest.current) setProblem((failure as ApiError).detail);
+        if (asked === latest.current) setPreviewProblem((failure as ApiError).detail);
       }
     }, 300);
     return () => clearTimeout(timer);
   }, [subject, body, html, current]);
 
+  const edit = (set: (value: string) => void) => (event: { target: { value: string } }) => {
+    set(event.target.value);
+    setProblem(null);
+  };
+
   const save = async () => {
     try {
-      const stored = await api.request<Template>("PUT", `${T}/${current.id}`, {
-        subject_template: subject || null, body_template: body, html_template: html || null,
-      });
+      const edit: Schemas["TemplateEdit"] = { subject_template: subject || null, body_template: body, html_template: html || null };
+      const stored = await api.request<Template>("PUT", `${T}/${current.id}`, edit);
       setCurrent(stored);
       setSaved(`Saved as version ${stored.version}`);
       setProblem(null);
@@ -147,7 +156,7 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
       setHtml(active.html_template ?? "");
       setSaved(`Version ${active.version} is now the active version`);
       setProblem(null);
-      await loadVersions(active.id);
+      setVersions(await loadVersions(active.id));
     } catch (failure) {
       setProblem((failure as ApiError).detail);
       setSaved(null);
@@ -161,7 +170,7 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
       setSaved(`Version ${inactive.version} deactivated: ${inactive.name} has no active version (recipients get the `
         + "base language's or English template; Activate a version to bring it back)");
       setProblem(null);
-      await loadVersions(inactive.id);
+      setVersions(await loadVersions(inactive.id));
     } catch (failure) {
       setProblem((failure as ApiError).detail);
       setSaved(null);
@@ -175,12 +184,12 @@ function TemplateEditor({ template, onClose }: { template: Template; onClose: ()
       <div className="editor">
         <div className="fields">
           <label htmlFor="subject">Subject</label>
-          <input id="subject" value={subject} onChange={(e) => setSubject(e.target.value)} aria-describedby="template-problem" />
+          <input id="subject" value={subject} onChange={edit(setSubject)} aria-describedby="template-problem" />
           <label htmlFor="body">Text</label>
-          <textarea id="body" rows={10} value={body} onChange={(e) => setBody(e.target.value)} aria-describedby="template-problem" />
+          <textarea id="body" rows={10} value={body} onChange={edit(setBody)} aria-describedby="template-problem" />
           <label htmlFor="html">HTML</label>
-          <textarea id="html" rows={6} value={html} onChange={(e) => setHtml(e.target.value)} aria-describedby="template-problem" />
-          <p id="template-problem" className="error" role="alert">{problem}</p>
+          <textarea id="html" rows={6} value={html} onChange={edit(setHtml)} aria-describedby="template-problem" />
+          <p id="template-problem" className="error" role="alert">{problem ?? previewProblem}</p>
           <button type="button" onClick={() => void save()}>Save</button>
           <p role="status">{saved}</p>
         </div>

@@ -1,60 +1,52 @@
 import { FormEvent, useEffect, useState } from "react";
-import { api, ApiError, query, when } from "./api";
+import { api, ApiError, query, Schemas, when } from "./api";
 
-interface Decision {
-  queue_id: string;
-  notification_type: string;
-  channel: string;
-  decision: string;
-  reason: string | null;
-  status: string;
-  at: string | null;
-  attempts: number;
-  address: string | null;
-  workflow_url: string | null;
+type WhyAnswer = Schemas["WhyAnswer"];
+
+function explain(issue: string, user: string): Promise<WhyAnswer> {
+  return api.request<WhyAnswer>("GET", "/api/v1/notifications/why" + query({ issue_id: issue, user_id: user }));
 }
 
-interface EventDecisions {
-  event_id: string | null;
-  event_type: string | null;
-  actor_id: string | null;
-  occurred_at: string | null;
-  workflow_url: string | null;
-  note: string | null;
-  decisions: Decision[];
-}
-
-interface WhyAnswer {
-  issue_id: string;
-  user_id: string;
-  user_known: boolean;
-  events: EventDecisions[];
-  truncated: boolean;
-}
-
+/** `initial`: the question in the page's address (#/why?issue_id=…&user_id=…), asked at once when complete. */
 export function WhyPage({ initial }: { initial: URLSearchParams }) {
-  const [issueId, setIssueId] = useState(initial.get("issue_id") ?? "");
-  const [userId, setUserId] = useState(initial.get("user_id") ?? "");
+  const initialIssue = initial.get("issue_id") ?? "";
+  const initialUser = initial.get("user_id") ?? "";
+  const [issueId, setIssueId] = useState(initialIssue);
+  const [userId, setUserId] = useState(initialUser);
   const [answer, setAnswer] = useState<WhyAnswer | null>(null);
   const [error, setError] = useState<string | null>(null);
 
-  const ask = async (issue: string, user: string) => {
-    try {
-      setAnswer(await api.request<WhyAnswer>("GET", "/api/v1/notifications/why" + query({ issue_id: issue, user_id: user })));
-      setError(null);
-    } catch (failure) {
-      setError((failure as ApiError).detail);
-      setAnswer(null);
-    }
-  };
+  const show = (asked: Promise<WhyAnswer>) =>
+    asked.then(
+      (answered) => {
+        setAnswer(answered);
+        setError(null);
+      },
+      (failure) => {
+        setError((failure as ApiError).detail);
+        setAnswer(null);
+      },
+    );
+
   useEffect(() => {
-    if (issueId && userId) void ask(issueId, userId);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+    if (!initialIssue || !initialUser) return;
+    let current = true;
+    explain(initialIssue, initialUser).then(
+      (answered) => {
+        if (current) setAnswer(answered);
+      },
+      (failure) => {
+        if (current) setError((failure as ApiError).detail);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [initialIssue, initialUser]);
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    void ask(issueId.trim(), userId.trim());
+    void show(explain(issueId.trim(), userId.trim()));
   };
 
   return (

@@ -1,4 +1,5 @@
 import { ApiError, NotiflowApi } from "../../src/api";
+export type { Channel, NotificationType, Schemas } from "../../src/api";
 
 export const TOKEN_KEY = "notiflow.admin.token";
 export const api = new NotiflowApi("", { getToken: () => sessionStorage.getItem(TOKEN_KEY) ?? "" });

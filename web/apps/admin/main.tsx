@@ -74,7 +74,7 @@ function Console({ onSignOut }: { onSignOut: () => void }) {
         {route === "#/templates" && <TemplatesPage />}
         {route === "#/queue" && <QueuePage />}
         {route === "#/analytics" && <AnalyticsPage />}
-        {route === "#/why" && <WhyPage initial={params} />}
+        {route === "#/why" && <WhyPage key={params.toString()} initial={params} />}
         {route === "#/policies" && <PoliciesPage />}
       </main>
     </>

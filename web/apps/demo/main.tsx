@@ -33,9 +33,11 @@ function Demo({ token }: { token: string }) {
       .then((settings) => setLocale(settings.locale))
       .catch((error) => setProblem(error.detail ?? String(error)));
   }, [token]);
+  useEffect(() => {
+    if (locale) document.documentElement.lang = locale.startsWith("fr") ? "fr" : "en";
+  }, [locale]);
   if (problem) return <p className="demo-problem" role="alert">{problem}</p>;
   if (!locale) return null;
-  document.documentElement.lang = locale.startsWith("fr") ? "fr" : "en";
   const fr = locale.startsWith("fr");
   return (
     <NotiflowProvider apiUrl="" token={token} locale={locale}>

@@ -98,6 +98,31 @@ describe("the dropdown", () => {
     expect(bell).toHaveFocus();
   });
 
+  it("takes focus when opened from the keyboard, and gives it back to the bell on Escape", async () => {
+    fakeFetch({ [`GET ${INBOX}`]: () => ({ json: { items: [item(1)], next_cursor: null, unread_count: 1 } }) });
+    const user = userEvent.setup();
+    renderBell();
+    const bell = await screen.findByRole("button", { name: "Notifications, 1 unread" });
+    await user.tab();
+    expect(bell).toHaveFocus();
+    await user.keyboard("{Enter}");
+
+    const dialog = screen.getByRole("dialog", { name: "Notifications" });
+    expect(dialog).toHaveFocus();
+    expect(bell).toHaveAttribute("aria-expanded", "true");
+    await user.tab();
+    expect(within(dialog).getByRole("button", { name: "Mark all as read" })).toHaveFocus();
+
+    await user.keyboard("{Escape}");
+    expect(screen.queryByRole("dialog")).toBeNull();
+    expect(bell).toHaveAttribute("aria-expanded", "false");
+    expect(bell).toHaveFocus();
+
+    // Opened again with a click: the panel has focus again.
+    await user.click(bell);
+    expect(screen.getByRole("dialog", { name: "Notifications" })).toHaveFocus();
+  });
+
   it("loads the next page over the cursor API", async () => {
     const { calls } = fakeFetch({
       [`GET ${INBOX}`]: (_body, url) => url.searchParams.get("cursor") === "c2"

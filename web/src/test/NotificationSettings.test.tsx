@@ -1,6 +1,7 @@
 import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { PreferencesUpdate } from "../api";
 import { NotificationSettings, NotiflowProvider } from "../index";
 import { fakeFetch, settings } from "./fakes";
 
@@ -22,9 +23,9 @@ describe("the settings grid", () => {
     const { calls } = fakeFetch({
       [`GET ${PREFS}`]: () => ({ json: stored }),
       [`PUT ${PREFS}`]: (body) => {
-        const change = body.preferences[0];
+        const change = (body as PreferencesUpdate).preferences![0];
         const cell = stored.preferences.find((p) => p.notification_type === change.notification_type && p.channel === change.channel)!;
-        cell.enabled = change.enabled;
+        cell.enabled = change.enabled ?? cell.enabled;
         return { json: stored };
       },
     });

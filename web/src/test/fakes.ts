@@ -1,6 +1,6 @@
 // A fake notiflow API (fetch) and EventSource, so components are tested without a server.
 import { vi } from "vitest";
-import type { InboxItem, NotificationSettingsData, PreferenceState } from "../api";
+import type { InboxItem, NotificationSettingsData, NotificationType, PreferenceState } from "../api";
 
 export class FakeEventSource {
   static instances: FakeEventSource[] = [];
@@ -51,7 +51,7 @@ export function item(n: number, fields: Partial<InboxItem> = {}): InboxItem {
   };
 }
 
-const TYPES = [
+const TYPES: NotificationType[] = [
   "ISSUE_CREATED", "ISSUE_ASSIGNED", "ISSUE_STATUS_CHANGED", "ISSUE_RESOLVED", "ISSUE_COMMENT_ADDED", "ISSUE_REOPENED",
   "HIGH_PRIORITY_ISSUE", "AUTO_ISSUE_DETECTED", "ISSUE_OVERDUE", "DAILY_ISSUE_SUMMARY", "WEEKLY_ISSUE_REPORT",
   "SYSTEM_ERROR_SPIKE",
@@ -60,7 +60,7 @@ const CRITICAL = new Set(["AUTO_ISSUE_DETECTED", "SYSTEM_ERROR_SPIKE"]);
 
 export function settings(): NotificationSettingsData {
   const preferences: PreferenceState[] = TYPES.flatMap((type) =>
-    ["EMAIL", "IN_APP"].map((channel) => ({
+    (["EMAIL", "IN_APP"] as const).map((channel) => ({
       notification_type: type, channel, enabled: true, frequency: "IMMEDIATE" as const, digest_hour: null,
       critical: CRITICAL.has(type), customized: false,
       locked_reason: CRITICAL.has(type) ? `${type} is critical (it reports production being down) and is always sent immediately: it cannot be turned off or put in a digest` : null,
@@ -68,16 +68,18 @@ export function settings(): NotificationSettingsData {
   return { user_id: "u-1", timezone: "Indian/Antananarivo", locale: "en", quiet_hours: null, preferences };
 }
 
-type Handler = (body: any, url: URL) => { status?: number; json: unknown };
+/** A request's JSON body: a test says what it expects (`body as PreferencesUpdate`). */
+type Body = unknown;
+type Handler = (body: Body, url: URL) => { status?: number; json: unknown };
 
 /** Routes "METHOD /path" → handler; records every call. */
 export function fakeFetch(routes: Record<string, Handler>) {
-  const calls: { method: string; path: string; body: any; auth: string | null }[] = [];
+  const calls: { method: string; path: string; query: URLSearchParams; body: Body; auth: string | null }[] = [];
   const fetchMock = vi.fn(async (input: string, init: RequestInit = {}) => {
     const url = new URL(input, "http://notiflow.test");
     const method = init.method ?? "GET";
     const body = init.body ? JSON.parse(String(init.body)) : undefined;
-    calls.push({ method, path: url.pathname, body, auth: (init.headers as Record<string, string>)?.Authorization ?? null });
+    calls.push({ method, path: url.pathname, query: url.searchParams, body, auth: (init.headers as Record<string, string>)?.Authorization ?? null });
     const handler = routes[`${method} ${url.pathname}`];
     const answer = handler ? handler(body, url) : { status: 404, json: { detail: `no route ${method} ${url.pathname}` } };
     return new Response(JSON.stringify(answer.json), { status: answer.status ?? 200, headers: { "Content-Type": "application/json" } });

@@ -1,3 +1,0 @@
-from notiflow.cli import app
-
-app()

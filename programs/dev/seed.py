@@ -1,0 +1,92 @@
+"""The demo users `notiflow dev` and `notiflow demo` put in the directory (idempotent)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notiflow.contracts import User
+from notiflow.directory import upsert_users
+
+DEMO_USERS = [
+    User(
+        id="u-admin",
+        name="Hery Rasoa",
+        email="hery.admin@example.mg",
+        locale="fr",
+        roles=["admin"],
+        is_on_call=True,
+        timezone="Indian/Antananarivo",
+    ),
+    User(id="u-lead", name="Miora Rabe", email="miora.lead@example.mg", locale="en", roles=["admin"]),
+    User(id="u-agent", name="Rakoto Andry", email="rakoto@example.mg", locale="fr", roles=["staff"]),
+    User(id="u-clerk", name="Lalao Rina", email="lalao@example.mg", locale="en", roles=["staff"]),
+]
+
+
+async def seed_demo_users(sessions: async_sessionmaker[AsyncSession]) -> list[User]:
+    async with sessions.begin() as session:
+        await upsert_users(session, DEMO_USERS)
+    return DEMO_USERS
+
+
+#: The demo user who gets SMS: on call, so every critical notification reaches them (opted in below).
+SMS_DEMO_USER = "u-admin"
+SMS_DEMO_PHONE = "+261341234567"
+#: Critical types the demo user chose SMS for (`PUT /preferences` does the same).
+SMS_DEMO_TYPES = ("AUTO_ISSUE_DETECTED", "SYSTEM_ERROR_SPIKE")
+#: The subscriptions `notiflow dev` points at its local receiver: (name, kind, path, notification types).
+DEMO_HOOKS = (
+    (
+        "demo webhook (local catcher)",
+        "WEBHOOK",
+        "/webhook",
+        ["AUTO_ISSUE_DETECTED", "HIGH_PRIORITY_ISSUE", "ISSUE_RESOLVED"],
+    ),
+    ("demo Slack (local catcher)", "SLACK", "/slack", ["AUTO_ISSUE_DETECTED", "ISSUE_OVERDUE"]),
+    ("demo Teams (local catcher)", "TEAMS", "/teams", ["AUTO_ISSUE_DETECTED"]),
+)
+
+
+async def seed_demo_sms(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """A phone for the demo admin and their SMS choice for critical types (only with the local SMS catcher)."""
+    from sqlalchemy import update
+    from sqlalchemy.dialects.postgresql import insert
+
+    from notiflow.models import NotificationPreferenceRow, UserRow
+
+    async with sessions.begin() as session:
+        await session.execute(update(UserRow).where(UserRow.id == SMS_DEMO_USER).values(phone=SMS_DEMO_PHONE))
+        for notification_type in SMS_DEMO_TYPES:
+            await session.execute(
+                insert(NotificationPreferenceRow)
+                .values(
+                    user_id=SMS_DEMO_USER, notification_type=notification_type, delivery_method="SMS", is_enabled=True
+                )
+                .on_conflict_do_update(
+                    index_elements=["user_id", "notification_type", "delivery_method"], set_={"is_enabled": True}
+                )
+            )
+    return f"{SMS_DEMO_USER} ({SMS_DEMO_PHONE}) for {', '.join(SMS_DEMO_TYPES)}"
+
+
+async def seed_demo_hooks(sessions: async_sessionmaker[AsyncSession], base_url: str) -> list[str]:
+    """The demo's webhook, Slack and Teams subscriptions, pointed at ``base_url`` (updated when it moves)."""
+    from sqlalchemy import select
+
+    from notiflow.models import WebhookSubscriptionRow
+    from programs.api.webhooks import new_secret
+
+    async with sessions.begin() as session:
+        for name, kind, path, types in DEMO_HOOKS:
+            row = (
+                (await session.execute(select(WebhookSubscriptionRow).where(WebhookSubscriptionRow.name == name)))
+                .scalars()
+                .first()
+            )
+            if row is None:
+                row = WebhookSubscriptionRow(
+                    name=name, channel=kind, secret=new_secret() if kind == "WEBHOOK" else None
+                )
+                session.add(row)
+            row.url, row.notification_types, row.is_active, row.deactivated_reason = base_url + path, types, True, None
+    return [f"{kind} {base_url}{path}" for _, kind, path, _ in DEMO_HOOKS]

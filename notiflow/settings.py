@@ -24,6 +24,35 @@ DEV_JWT_SECRET = "dev-secret-change-me-in-production-32b"
 MIN_JWT_SECRET_BYTES = 32
 
 
+@functools.lru_cache(maxsize=1)
+def default_build_id() -> str:
+    """The worker's default build id: the package version and, in a git checkout, its revision (``0.1.0+abc1234``).
+
+    Without git (a container image, an sdist) the package version alone; never an error.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("notiflow")
+    except PackageNotFoundError:
+        package = "0.0.0"
+    import subprocess
+    from pathlib import Path
+
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short=7", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        revision = ""
+    return f"{package}+{revision}" if revision else package
+
+
 def _tracker_name(name: str) -> AliasChoices:
     """Accept the tracker team's bare name and the prefixed one."""
     return AliasChoices(name, f"NOTIFLOW_{name}")
@@ -39,6 +68,13 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "notiflow"
+    build_id: str = Field(
+        default_factory=default_build_id,
+        min_length=1,
+        max_length=255,
+        description="this worker's version in Worker Deployment `notiflow` (README, Deploying a new version); "
+        "default the package version and git revision (0.1.0+abc1234), the package version alone without git",
+    )
     ui_port: int = Field(default=8233, ge=1, le=65535)
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_host: str = "127.0.0.1"
@@ -235,6 +271,18 @@ class Settings(BaseSettings):
     engagement_retention_days: int = Field(
         default=400, ge=1, description="engagement events older than this are deleted (Schedule engagement-retention)"
     )
+
+    @field_validator("build_id", mode="before")
+    @classmethod
+    def _build_id(cls, value: object) -> object:
+        """An empty NOTIFLOW_BUILD_ID (compose's ``${NOTIFLOW_BUILD_ID:-}``) means the default."""
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return default_build_id()
+            if any(c.isspace() for c in value):
+                raise ValueError("must not contain spaces")
+        return value
 
     @field_validator("sms_default_region")
     @classmethod

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +21,8 @@ app = typer.Typer(
 )
 schedules_app = typer.Typer(help="Temporal Schedules for the daily and weekly summaries.")
 app.add_typer(schedules_app, name="schedules")
+deployment_app = typer.Typer(help="Worker Deployment `notiflow`: which version gets new runs (README, Deploying).")
+app.add_typer(deployment_app, name="deployment")
 console = Console(width=None if sys.stdout.isatty() else 150)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -231,6 +234,52 @@ def schedules_sync() -> None:
             )
 
     _run(main())
+
+
+@app.command("search-attributes")
+def search_attributes() -> None:
+    """Add the search attributes notiflow writes to the namespace (idempotent); `notiflow worker` needs them."""
+    from workers.deployment import search_attributes_command
+
+    _run(_print_lines(search_attributes_command(_settings())))
+
+
+@deployment_app.command("make-current")
+def deployment_make_current(
+    build_id: str = typer.Option("", help="the version to promote; default NOTIFLOW_BUILD_ID"),
+    timeout: float = typer.Option(60.0, help="seconds to wait for a worker of that version to poll"),
+) -> None:
+    """Make a version current: new runs and auto-upgrade runs go to it; pinned runs stay where they started."""
+    from workers.deployment import make_current_command
+
+    _run(_print_lines(make_current_command(_settings(), build_id or None, timeout)))
+
+
+@deployment_app.command("status")
+def deployment_status(
+    build_ids: Annotated[list[str] | None, typer.Argument(help="versions to describe; default current")] = None,
+) -> None:
+    """The current version and, per version, its status and drainage (DRAINING / DRAINED)."""
+    from workers.deployment import status_lines
+
+    _run(_print_lines(status_lines(_settings(), build_ids or [])))
+
+
+@deployment_app.command("wait-drained")
+def deployment_wait_drained(
+    build_id: str = typer.Argument(..., help="the old version"),
+    timeout: float = typer.Option(3600.0, help="seconds"),
+) -> None:
+    """Wait until no pinned run is left on an old version; then its workers can be stopped."""
+    from workers.deployment import wait_drained_command
+
+    _run(_print_lines(wait_drained_command(_settings(), build_id, timeout)))
+
+
+async def _print_lines(lines) -> None:
+    result = await lines
+    for line in [result] if isinstance(result, str) else result:
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command()

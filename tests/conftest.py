@@ -63,12 +63,23 @@ async def db(database_url: str):
     await engine.dispose()
 
 
+#: Every test's worker polls a task queue of its own, all in one Worker Deployment version (notiflow, this
+#: checkout's build id): past the server's default of 100 task queues per version, workers would get nothing.
+MANY_TASK_QUEUES = [
+    "--dynamic-config-value",
+    "matching.maxTaskQueuesInDeploymentVersion=100000",
+    "--dynamic-config-value",
+    "matching.maxTaskQueuesInDeployment=100000",
+]
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary("temporal"),
         data_converter=DATA_CONVERTER,
         search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=MANY_TASK_QUEUES,
     )
     yield env
     await env.shutdown()

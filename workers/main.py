@@ -17,6 +17,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from workers.bytecode import cache_workflow_bytecode
+from workers.deployment import deployment_config, deployment_version, make_current_and_wait
+from workers.deployment import make_current as promote
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
 #: Each feature's declarations (``workflows/<feature>/types.py``: pydantic models only). Building a pydantic
@@ -53,9 +55,16 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 
 @contextlib.asynccontextmanager
-async def build_worker(client: Client, settings: Settings, **worker_options: Any) -> AsyncIterator[Worker]:
+async def build_worker(
+    client: Client, settings: Settings, *, make_current: bool = True, **worker_options: Any
+) -> AsyncIterator[Worker]:
     """A running worker; leaving the block drains in-flight activities and closes pools.
 
+    Always versioned: Worker Deployment ``notiflow``, build id NOTIFLOW_BUILD_ID (workers/deployment.py); a
+    version gets new runs only once it is current. ``make_current`` (`notiflow dev`, tests, benchmarks: one worker
+    version at a time) makes this version current and waits until the task queue routes to it before the block
+    starts; `notiflow worker` passes False: promoting a version is the operator's step (README, Deploying a new
+    version), but for the deployment's very first one.
     ``worker_options`` go to temporalio's Worker (tests use ``max_cached_workflows=0``).
     """
     cache_workflow_bytecode()
@@ -69,6 +78,7 @@ async def build_worker(client: Client, settings: Settings, **worker_options: Any
         "max_concurrent_workflow_task_polls": settings.worker_workflow_pollers,
         "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
         "graceful_shutdown_timeout": timedelta(seconds=20),
+        "deployment_config": deployment_config(settings),
     } | worker_options
     worker = Worker(
         client,
@@ -80,6 +90,10 @@ async def build_worker(client: Client, settings: Settings, **worker_options: Any
     )
     try:
         async with worker:
+            if make_current:
+                await make_current_and_wait(
+                    client, deployment_version(settings), settings.task_queue, f"notiflow {settings.build_id}"
+                )
             yield worker
     finally:
         await close_activities()
@@ -87,16 +101,52 @@ async def build_worker(client: Client, settings: Settings, **worker_options: Any
 
 
 async def run_worker(settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully."""
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully.
+
+    Always versioned. Refuses to start (RuntimeError, one line) on a namespace that lacks a search attribute it
+    writes. The deployment's first version makes itself current; a later one waits for the operator
+    (`notiflow deployment make-current`, README "Deploying a new version").
+    """
     from notiflow.temporal import connect_client, metrics_runtime
+    from workers.deployment import require_search_attributes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
     client = client or await connect_client(settings, runtime=runtime)
+    await require_search_attributes(client)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, settings):
-        await stop.wait()
+    async with build_worker(client, settings, make_current=False):
+        first = asyncio.create_task(_first_version_becomes_current(client, settings))
+        try:
+            await stop.wait()
+        finally:
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+
+
+async def _first_version_becomes_current(client: Client, settings: Settings) -> None:
+    """A fresh namespace has no current version, so nothing would run: the first one promotes itself."""
+    version = deployment_version(settings)
+    log = logging.getLogger("notiflow.worker")
+    try:
+        current = await promote(client, version, identity=f"notiflow worker {settings.build_id}", only_if_none=True)
+    except Exception as exc:  # the worker keeps running: an operator can still promote the version
+        status = getattr(getattr(exc, "status", None), "name", type(exc).__name__)
+        log.warning("could not check the deployment's current version (%s): %s", status, exc)
+        return
+    if current is None or current == settings.build_id:
+        log.info("version %s:%s is current", version.deployment_name, version.build_id)
+    else:
+        log.info(
+            "version %s:%s is polling; current is %s: it gets new runs once made current "
+            "(notiflow deployment make-current --build-id %s)",
+            version.deployment_name,
+            version.build_id,
+            current,
+            version.build_id,
+        )

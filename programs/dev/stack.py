@@ -134,7 +134,7 @@ class DevStack:
         from workers.main import build_worker
 
         await self._stack.enter_async_context(build_worker(client, self.settings))
-        self.urls["Worker"] = f"task queue {self.settings.task_queue!r}"
+        self.urls["Worker"] = f"task queue {self.settings.task_queue!r}, version notiflow:{self.settings.build_id}"
         from programs.schedules import sync_schedules
 
         self.urls["Schedules"] = ", ".join(await sync_schedules(client, self.settings))

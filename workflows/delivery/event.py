@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from notiflow.contracts import IssueEvent
 from notiflow.keys import ISSUE_EVENT_WORKFLOW
@@ -18,7 +19,7 @@ from workflows.delivery.interface import feed_timers
 from workflows.delivery.pipeline import BOOKKEEPING_RETRY, plan_and_deliver, watch_unread
 
 
-@workflow.defn(name=ISSUE_EVENT_WORKFLOW)
+@workflow.defn(name=ISSUE_EVENT_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class IssueEventWorkflow:
     @workflow.run
     async def run(self, event: IssueEvent) -> DeliveryOutcome:

@@ -4,13 +4,14 @@ send-test, SLA escalations, the error-spike alarm."""
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from notiflow.keys import NOTIFY_WORKFLOW
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from workflows.delivery.pipeline import plan_and_deliver, watch_unread
 
 
-@workflow.defn(name=NOTIFY_WORKFLOW)
+@workflow.defn(name=NOTIFY_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class NotifyWorkflow:
     @workflow.run
     async def run(self, request: NotificationRequest) -> DeliveryOutcome:

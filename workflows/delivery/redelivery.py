@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from notiflow.keys import REDELIVERY_WORKFLOW
 from notiflow.runs import DeliveryOutcome, RedeliveryRequest
@@ -13,7 +14,7 @@ from workflows.delivery.interface import requeue_failed
 from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_plan, show_outcome
 
 
-@workflow.defn(name=REDELIVERY_WORKFLOW)
+@workflow.defn(name=REDELIVERY_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class RedeliveryWorkflow:
     @workflow.run
     async def run(self, request: RedeliveryRequest) -> DeliveryOutcome:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from notiflow.runs import DeliveryOutcome
 from workflows.delivery.interface import find_unread
@@ -20,7 +21,7 @@ from workflows.delivery.pipeline import BOOKKEEPING_RETRY, run_pipeline
 from workflows.delivery.types import UnreadWatch
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class UnreadEscalationWorkflow:
     @workflow.run
     async def run(self, watch: UnreadWatch) -> DeliveryOutcome | None:

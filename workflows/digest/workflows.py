@@ -18,6 +18,7 @@ import hashlib
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from notiflow.contracts import Frequency
 from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_plan
@@ -33,7 +34,7 @@ from workflows.digest.types import (
 from workflows.history import should_continue_as_new
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class DigestWorkflow:
     @workflow.init
     def __init__(self, start: DigestInput) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from notiflow.contracts import User
 from notiflow.keys import SYNC_USERS_WORKFLOW
@@ -12,7 +13,7 @@ from workflows.delivery.pipeline import BOOKKEEPING_RETRY
 from workflows.directory.interface import sync_users
 
 
-@workflow.defn(name=SYNC_USERS_WORKFLOW)
+@workflow.defn(name=SYNC_USERS_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class SyncUsersWorkflow:
     @workflow.run
     async def run(self, users: list[User]) -> int:

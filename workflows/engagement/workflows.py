@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from workflows.delivery.pipeline import BOOKKEEPING_RETRY
 from workflows.engagement.interface import purge_engagement
 from workflows.engagement.types import RetentionCutoff, RetentionInput, RetentionResult
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class EngagementRetentionWorkflow:
     @workflow.run
     async def run(self, request: RetentionInput) -> RetentionResult:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import NotificationType
@@ -24,7 +25,7 @@ from workflows.sla.rules import apply_observation, next_firing, schedule_of
 from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class IssueSlaWorkflow:
     @workflow.init
     def __init__(self, start: SlaInput) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import NotificationType
@@ -29,7 +30,7 @@ from workflows.spike.types import AutoIssueReported, SpikeInput, SpikeReading
 ALARM_AS_CHILD = "spike-alarm-as-child"
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ErrorSpikeWorkflow:
     @workflow.init
     def __init__(self, start: SpikeInput) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, VersioningBehavior
 
 from notiflow.runs import Audience, NotificationRequest
 from workflows.delivery.pipeline import BOOKKEEPING_RETRY, run_pipeline
@@ -22,7 +22,7 @@ from workflows.summary.types import SummaryInput, SummaryPeriod, SummaryResult
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class SummaryWorkflow:
     @workflow.run
     async def run(self, request: SummaryInput) -> SummaryResult:

@@ -138,7 +138,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deliveries, newest first, with their attempts */
+        /** Deliveries, newest first, with their decisions and attempts */
         get: operations["list_queue_api_v1_notifications_queue_get"];
         put?: never;
         post?: never;
@@ -605,6 +605,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications/read-escalations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every type's escalation-on-unread rule */
+        get: operations["list_read_escalations_api_v1_notifications_read_escalations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/read-escalations/{notification_type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One type's rule */
+        get: operations["get_read_escalation_api_v1_notifications_read_escalations__notification_type__get"];
+        /** Replace a type's rule (applies to notifications planned from now on) */
+        put: operations["update_read_escalation_api_v1_notifications_read_escalations__notification_type__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/r/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A wrapped link: 302 to the link stored for this code, recording CLICKED */
+        get: operations["follow_link_r__code__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/o/{code}.gif": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The open pixel (NOTIFLOW_TRACK_OPENS only): a 1×1 GIF, recording OPENED */
+        get: operations["open_pixel_o__code__gif_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/inbox/seen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The bell showed these notifications: records SEEN */
+        post: operations["seen_api_v1_notifications_inbox_seen_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/inbox/{notification_id}/click": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** 'View issue' was clicked in the bell: records CLICKED and marks the notification read (records READ) */
+        post: operations["click_api_v1_notifications_inbox__notification_id__click_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -693,6 +796,8 @@ export interface components {
              * @description why: the opt-out, the missing address, the error, the quiet hours' end…
              */
             reason: string | null;
+            /** @description the decision as stored when it was taken; null for rows stored before decisions were */
+            recorded: components["schemas"]["RowDecision"] | null;
             /**
              * Status
              * @description the queue row's status
@@ -714,6 +819,11 @@ export interface components {
             workflow_id: string | null;
             /** Workflow Url */
             workflow_url: string | null;
+            /**
+             * Engagement
+             * @description what the person did with it
+             */
+            engagement?: components["schemas"]["EngagementItem"][];
         };
         /** ChannelRates */
         ChannelRates: {
@@ -733,6 +843,21 @@ export interface components {
             median_seconds_to_send: number | null;
             /** Channel */
             channel: string;
+        };
+        /** ClickResult */
+        ClickResult: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Link
+             * @description where the bell sends the person
+             */
+            link: string | null;
+            /** Read At */
+            read_at: string | null;
         };
         /** CursorPage[AuditEntry] */
         CursorPage_AuditEntry_: {
@@ -776,12 +901,12 @@ export interface components {
             p95_seconds_to_send: number | null;
             /**
              * Digested
-             * @description put in an hourly or daily digest because the person chose one
+             * @description put in an hourly or daily digest because the person chose one (the decision stored on the row; rows stored before decisions were count here)
              */
             digested: number;
             /**
              * Rate Capped
-             * @description moved to the hourly digest by the per-hour cap (the person chose immediate)
+             * @description moved to the hourly digest by the per-hour cap, as decided at the time
              */
             rate_capped: number;
         };
@@ -831,6 +956,13 @@ export interface components {
             by_channel: components["schemas"]["ChannelRates"][];
             /** Counts */
             counts: components["schemas"]["DeliveryCount"][];
+            /**
+             * Decisions
+             * @description rows by the decision stored on them (SEND, SKIPPED, HELD, RATE_CAPPED, DIGESTED, FELL_BACK, FAILED, REQUEUED); UNRECORDED for rows stored before decisions were
+             */
+            decisions?: {
+                [key: string]: number;
+            };
         };
         /** DeliveryAttempt */
         DeliveryAttempt: {
@@ -864,6 +996,38 @@ export interface components {
          * @enum {string}
          */
         DeliveryStatus: "PENDING" | "SENT" | "FAILED" | "CANCELLED";
+        /**
+         * EngagementItem
+         * @description What the recipient did with a row: once per kind, the first time, the last and how often.
+         */
+        EngagementItem: {
+            /**
+             * Kind
+             * @description SEEN READ CLICKED ARCHIVED OPENED BOUNCED COMPLAINED UNSUBSCRIBED
+             * @example CLICKED
+             */
+            kind: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             * @description the first time
+             */
+            occurred_at: string;
+            /**
+             * Last At
+             * Format: date-time
+             */
+            last_at: string;
+            /** Count */
+            count: number;
+            /**
+             * Detail
+             * @description e.g. {"link": "issue"}; {"machine": true} for a proxy open
+             */
+            detail?: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** Error */
         Error: {
             /**
@@ -1030,6 +1194,12 @@ export interface components {
          * @enum {string}
          */
         NotificationType: "ISSUE_CREATED" | "ISSUE_ASSIGNED" | "ISSUE_STATUS_CHANGED" | "ISSUE_RESOLVED" | "ISSUE_COMMENT_ADDED" | "ISSUE_REOPENED" | "HIGH_PRIORITY_ISSUE" | "AUTO_ISSUE_DETECTED" | "ISSUE_OVERDUE" | "DAILY_ISSUE_SUMMARY" | "WEEKLY_ISSUE_REPORT" | "SYSTEM_ERROR_SPIKE";
+        /**
+         * Outcome
+         * @description What was decided for a row when it was planned (or later: fell back, re-queued).
+         * @enum {string}
+         */
+        Outcome: "SEND" | "SKIPPED" | "HELD" | "RATE_CAPPED" | "DIGESTED" | "FELL_BACK" | "FAILED" | "REQUEUED";
         /** PolicyIn */
         PolicyIn: {
             /**
@@ -1199,6 +1369,8 @@ export interface components {
              * @description this FAILED critical row went out instead as that row
              */
             fallback_to?: string | null;
+            /** @description the decision taken for it, stored when taken (sent, skipped and why, held until, rate-capped, digested, fell back, re-queued); null for rows stored before decisions were */
+            decision?: components["schemas"]["RowDecision"] | null;
             /** Workflow Id */
             workflow_id: string | null;
             /**
@@ -1208,6 +1380,11 @@ export interface components {
             workflow_url: string | null;
             /** Attempts */
             attempts: components["schemas"]["DeliveryAttempt"][];
+            /**
+             * Engagement
+             * @description seen, read, clicked, opened, bounced…
+             */
+            engagement?: components["schemas"]["EngagementItem"][];
         };
         /** QuietHours */
         QuietHours: {
@@ -1230,6 +1407,38 @@ export interface components {
             marked_read: number;
             /** Unread Count */
             unread_count: number;
+        };
+        /** ReadEscalationIn */
+        ReadEscalationIn: {
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * After Minutes
+             * @description minutes after delivery
+             * @example 60
+             */
+            after_minutes: number;
+            /**
+             * @description the person's channel it also goes out on
+             * @example EMAIL
+             */
+            channel: components["schemas"]["Channel"];
+        };
+        /** ReadEscalationOut */
+        ReadEscalationOut: {
+            notification_type: components["schemas"]["NotificationType"];
+            /** Enabled */
+            enabled: boolean;
+            /** After Minutes */
+            after_minutes: number;
+            channel: components["schemas"]["Channel"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Updated By */
+            updated_by: string | null;
         };
         /** Readiness */
         Readiness: {
@@ -1276,6 +1485,61 @@ export interface components {
             request_id: string;
         };
         /**
+         * RowDecision
+         * @description The decision stored on a queue row (``notification_queue.decision``); other keys are kept as they are.
+         */
+        RowDecision: {
+            outcome: components["schemas"]["Outcome"];
+            /**
+             * Reason
+             * @description why, as a person reads it
+             */
+            reason: string;
+            /**
+             * At
+             * @description when it was decided
+             */
+            at?: string | null;
+            /**
+             * Held Until
+             * @description quiet hours: not sent before this instant
+             */
+            held_until?: string | null;
+            /** @description the digest it went to (HOURLY / DAILY) */
+            frequency?: components["schemas"]["Frequency"] | null;
+            /**
+             * Fallback Of
+             * @description the FAILED critical row this one replaces
+             */
+            fallback_of?: string | null;
+            /**
+             * Fallback To
+             * @description the row sent instead: channel, queue_id
+             */
+            fallback_to?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Requeued By
+             * @description who asked for the redelivery
+             */
+            requeued_by?: string | null;
+            /**
+             * Redelivery
+             * @description the redelivery request that re-queued it
+             */
+            redelivery?: string | null;
+            /**
+             * Previous
+             * @description the decision this one replaced
+             */
+            previous?: {
+                [key: string]: unknown;
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * SampleIssue
          * @description What the policy would do to an issue of this priority created now (and never resolved).
          */
@@ -1311,6 +1575,22 @@ export interface components {
              * @description until then deliveries carry both signatures
              */
             previous_secret_expires_at: string;
+        };
+        /** SeenRequest */
+        SeenRequest: {
+            /**
+             * Ids
+             * @description inbox notification ids the bell showed
+             */
+            ids: string[];
+        };
+        /** SeenResult */
+        SeenResult: {
+            /**
+             * Recorded
+             * @description how many of them were the caller's own (others are ignored)
+             */
+            recorded: number;
         };
         /** SendTestRequest */
         SendTestRequest: {
@@ -2235,6 +2515,8 @@ export interface operations {
                 created_from?: string | null;
                 /** @description exclusive */
                 created_to?: string | null;
+                /** @description the decision stored on the row */
+                outcome?: components["schemas"]["Outcome"] | null;
                 /** @description next_cursor from the previous page; omit for the first page */
                 cursor?: string | null;
                 /** @description items per page */
@@ -3656,6 +3938,311 @@ export interface operations {
             };
             /** @description the token lacks the role this route needs */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    list_read_escalations_api_v1_notifications_read_escalations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadEscalationOut"][];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    get_read_escalation_api_v1_notifications_read_escalations__notification_type__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_type: components["schemas"]["NotificationType"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadEscalationOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    update_read_escalation_api_v1_notifications_read_escalations__notification_type__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_type: components["schemas"]["NotificationType"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadEscalationIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadEscalationOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    follow_link_r__code__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description to the stored target */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown code (an HTML page) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    open_pixel_o__code__gif_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/gif": unknown;
+                };
+            };
+            /** @description opens are not tracked, or unknown code */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    seen_api_v1_notifications_inbox_seen_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SeenRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeenResult"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    click_api_v1_notifications_inbox__notification_id__click_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClickResult"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -50,7 +50,7 @@ class RestartableApi:
     async def start(self, timeout: float = 20.0) -> None:
         AppStatus.should_exit = False
         config = uvicorn.Config(
-            create_app(self.settings),
+            create_app(self.settings, demo=True),  # /demo and /demo/session, as `notiflow dev` serves them
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

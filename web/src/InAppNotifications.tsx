@@ -21,7 +21,7 @@ function BellIcon() {
 
 /** A bell with the unread count and a dropdown of recent notifications, updated live. */
 export function InAppNotifications({ onViewIssue, className }: InAppNotificationsProps) {
-  const { t, locale } = useNotiflow();
+  const { t, locale, inbox: store } = useNotiflow();
   const inbox = useInbox();
   const [open, setOpen] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
@@ -56,6 +56,14 @@ export function InAppNotifications({ onViewIssue, className }: InAppNotification
       document.removeEventListener("keydown", escape);
     };
   }, [open]);
+
+  // Engagement: the items the open dropdown shows are reported as seen (the store sends each id once, so
+  // re-renders, a second opening or an item merged again send nothing new; a page loaded or an item streamed
+  // in while open is reported then).
+  const shownIds = open && inbox.loaded ? inbox.items.map((item) => item.id).join(" ") : "";
+  useEffect(() => {
+    if (shownIds) void store.reportSeen(shownIds.split(" "));
+  }, [shownIds, store]);
 
   // Infinite scroll: the next page when the end of the list comes into view.
   const { nextCursor, loadMore } = inbox;
@@ -121,11 +129,14 @@ export function InAppNotifications({ onViewIssue, className }: InAppNotification
                     <div className="nf-item-actions">
                       {item.link && (
                         <a href={item.link} className="nf-link" onClick={(event) => {
+                          // CLICKED (and read), sent with keepalive: the browser may be leaving the page.
+                          void act(() => inbox.click(item.id));
                           if (onViewIssue) {
                             event.preventDefault();
                             onViewIssue(item);
                           }
-                          if (!item.read_at) void act(() => inbox.markRead(item.id));
+                        }} onAuxClick={(event) => {
+                          if (event.button === 1) void act(() => inbox.click(item.id)); // opened in a new tab
                         }}>
                           {t.viewIssue}
                           {item.issue_id ? <span className="nf-visually-hidden"> {item.issue_id}</span> : null}

@@ -53,12 +53,15 @@ export class NotiflowApi {
     return source.token ?? "";
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `keepalive`: the request outlives the page (a report sent while the browser navigates away). */
+  async request<T>(method: string, path: string, body?: unknown, options: { keepalive?: boolean } = {}): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json", Authorization: `Bearer ${await this.token()}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response: Response;
     try {
-      response = await fetch(this.apiUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const init: RequestInit = { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
+      if (options.keepalive) init.keepalive = true;
+      response = await fetch(this.apiUrl + path, init);
     } catch (error) {
       throw new ApiError(0, `notiflow is not reachable (${(error as Error).message})`);
     }
@@ -93,6 +96,16 @@ export class NotiflowApi {
 
   archive(id: string): Promise<InboxItem> {
     return this.request("POST", `/api/v1/notifications/inbox/${encodeURIComponent(id)}/archive`);
+  }
+
+  /** Engagement: the bell showed these notifications (SEEN; the API ignores ids that are not the caller's). */
+  seen(ids: string[]): Promise<Schemas["SeenResult"]> {
+    return this.request("POST", "/api/v1/notifications/inbox/seen", { ids }, { keepalive: true });
+  }
+
+  /** Engagement: "View issue" was followed (CLICKED, and the item is marked read). Survives the navigation. */
+  click(id: string): Promise<Schemas["ClickResult"]> {
+    return this.request("POST", `/api/v1/notifications/inbox/${encodeURIComponent(id)}/click`, undefined, { keepalive: true });
   }
 
   readAll(): Promise<Schemas["ReadAllResult"]> {

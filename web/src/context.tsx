@@ -54,6 +54,10 @@ export interface UseInbox extends InboxState {
   markRead: (id: string) => Promise<void>;
   markAllRead: () => Promise<void>;
   archive: (id: string) => Promise<void>;
+  /** Report items shown to the person (SEEN), each once per provider. */
+  reportSeen: (ids: string[]) => Promise<void>;
+  /** Report "View issue" (CLICKED; the API marks it read), surviving the navigation that follows. */
+  click: (id: string) => Promise<void>;
   refresh: () => Promise<void>;
 }
 
@@ -68,6 +72,8 @@ export function useInbox(): UseInbox {
       markRead: (id: string) => inbox.markRead(id),
       markAllRead: () => inbox.markAllRead(),
       archive: (id: string) => inbox.archive(id),
+      reportSeen: (ids: string[]) => inbox.reportSeen(ids),
+      click: (id: string) => inbox.click(id),
       refresh: () => inbox.refresh(),
     }),
     [state, inbox],

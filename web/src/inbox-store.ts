@@ -4,6 +4,10 @@
 // dropped connection the browser reconnects with Last-Event-ID and the API replays what was missed, once.
 // Items are also merged by id, so a page read and a streamed event never show an item twice.
 // If the stream is refused (EventSource closed), the store polls until it can reopen the stream.
+//
+// Engagement: the bell reports the items it showed (POST inbox/seen, once per item for the store's life) and
+// "View issue" (POST inbox/{id}/click, which also marks the item read), with `keepalive` so that following the
+// link does not cancel the report. Mark read, read-all and archive are recorded by their own routes.
 
 import { ApiError, InboxItem, NotiflowApi } from "./api";
 
@@ -28,6 +32,9 @@ export interface InboxOptions {
   EventSource?: typeof EventSource;
 }
 
+/** The most ids one seen report carries (the API's limit). */
+const SEEN_BATCH = 200;
+
 const INITIAL: InboxState = {
   items: [], unreadCount: 0, nextCursor: null, loaded: false, loadingMore: false, error: null, mode: "connecting",
 };
@@ -45,6 +52,8 @@ export class InboxStore {
   private reopenTimer: ReturnType<typeof setTimeout> | null = null;
   private started = false;
   private users = 0;
+  /** Ids reported (or being reported) as seen: each once per store, i.e. per page session. */
+  private seenIds = new Set<string>();
   private readonly options: Required<Omit<InboxOptions, "EventSource">> & { EventSource?: typeof EventSource };
 
   constructor(private api: NotiflowApi, options: InboxOptions = {}) {
@@ -146,6 +155,44 @@ export class InboxStore {
       items: this.state.items.filter((item) => item.id !== id),
       unreadCount: before && !before.read_at ? Math.max(0, this.state.unreadCount - 1) : this.state.unreadCount,
     });
+  }
+
+  /**
+   * The bell showed these items: report those not reported yet (once per item). A failed report is
+   * forgotten, so the next opening tries again; it is never shown to the person.
+   */
+  async reportSeen(ids: string[]): Promise<void> {
+    const fresh = [...new Set(ids)].filter((id) => !this.seenIds.has(id));
+    if (fresh.length === 0) return;
+    fresh.forEach((id) => this.seenIds.add(id));
+    for (let start = 0; start < fresh.length; start += SEEN_BATCH) {
+      const batch = fresh.slice(start, start + SEEN_BATCH);
+      try {
+        await this.api.seen(batch);
+      } catch {
+        batch.forEach((id) => this.seenIds.delete(id));
+      }
+    }
+  }
+
+  /**
+   * "View issue" was followed: report CLICKED (the API marks the item read too). The item shows read at once,
+   * since the browser may be leaving the page; the request is sent with keepalive so that it arrives anyway.
+   */
+  async click(id: string): Promise<void> {
+    const before = this.state.items.find((item) => item.id === id);
+    if (before && !before.read_at) {
+      this.merge([{ ...before, read_at: new Date().toISOString() }], true);
+      this.set({ unreadCount: Math.max(0, this.state.unreadCount - 1) });
+    }
+    try {
+      const result = await this.api.click(id);
+      const current = this.state.items.find((item) => item.id === id);
+      if (current && result.read_at) this.merge([{ ...current, read_at: result.read_at }], true);
+    } catch (error) {
+      if (before && !before.read_at) void this.refresh(); // not recorded: show the API's state again
+      throw error;
+    }
   }
 
   async markAllRead(): Promise<void> {

@@ -1,5 +1,6 @@
 import { FormEvent, useEffect, useState } from "react";
 import { api, ApiError, Schemas, when } from "./api";
+import { ReadEscalations } from "./ReadEscalations";
 
 export type Policy = Schemas["PolicyOut"];
 type Audience = Policy["tiers"][number]["audience"];
@@ -60,6 +61,7 @@ export function PoliciesPage() {
         <PolicyEditor key={policy.priority} policy={policy}
           onSaved={(saved) => setPolicies((was) => was.map((p) => (p.priority === saved.priority ? saved : p)))} />
       ))}
+      <ReadEscalations />
     </section>
   );
 }

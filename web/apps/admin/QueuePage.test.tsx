@@ -104,3 +104,55 @@ test("shows the API's refusal", async () => {
   expect(await screen.findByRole("alert")).toHaveTextContent("this route needs the admin role");
   expect(screen.queryByText("Nothing matches.")).toBeNull();
 });
+
+test("shows each row's stored decision and its engagement, compactly", async () => {
+  fakeFetch({
+    [`GET ${QUEUE}`]: () => ({
+      json: {
+        items: [
+          row(1, {
+            channel: "IN_APP",
+            decision: { outcome: "SEND", reason: "immediate", at: "2026-01-05T10:00:00Z" },
+            engagement: [
+              { kind: "SEEN", occurred_at: "2026-01-05T10:01:00Z", last_at: "2026-01-05T10:09:00Z", count: 2, detail: null },
+              { kind: "READ", occurred_at: "2026-01-05T10:03:00Z", last_at: "2026-01-05T10:03:00Z", count: 1, detail: null },
+            ],
+          }),
+          row(2, {
+            decision: { outcome: "HELD", reason: "quiet hours", held_until: "2026-01-06T05:00:00Z" },
+            engagement: [
+              { kind: "OPENED", occurred_at: "2026-01-05T10:00:05Z", last_at: "2026-01-05T10:00:05Z", count: 1, detail: { machine: true } },
+              { kind: "BOUNCED", occurred_at: "2026-01-05T10:05:00Z", last_at: "2026-01-05T10:05:00Z", count: 1, detail: null },
+            ],
+          }),
+          row(3, { decision: { outcome: "SEND", reason: "unread after 10 min: also sent by SMS", escalated_from: "unread after 10 min" } }),
+          row(4, { decision: null }),
+        ],
+        next_cursor: null,
+      },
+    }),
+  });
+  render(<QueuePage />);
+  const first = (await screen.findByText("person1@example.mg")).closest("tr")!;
+  expect(screen.getByRole("columnheader", { name: "Decision" })).toBeInTheDocument();
+  expect(screen.getByRole("columnheader", { name: "Engagement" })).toBeInTheDocument();
+
+  expect(first).toHaveTextContent("SEND immediate");
+  const seen = within(within(first).getByRole("list", { name: "Engagement" })).getAllByRole("listitem");
+  expect(seen.map((k) => k.getAttribute("data-kind"))).toEqual(["SEEN", "READ"]);
+  expect(seen[0]).toHaveTextContent(/^seen .*×2$/);
+  expect(seen[0]).toHaveAttribute("title", expect.stringMatching(/^last /));
+
+  const second = screen.getByText("person2@example.mg").closest("tr")!;
+  expect(second).toHaveTextContent("HELD quiet hours");
+  expect(second).toHaveTextContent("held until");
+  expect(second).toHaveTextContent("opened (machine)");
+  expect(second).toHaveTextContent("bounced");
+
+  const third = screen.getByText("person3@example.mg").closest("tr")!;
+  expect(third).toHaveTextContent("escalated: unread after 10 min");
+  expect(within(third).getByText("none")).toBeInTheDocument();
+
+  const fourth = screen.getByText("person4@example.mg").closest("tr")!;
+  expect(fourth).toHaveTextContent("not recorded");
+});

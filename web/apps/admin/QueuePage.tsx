@@ -1,5 +1,6 @@
 import { FormEvent, useEffect, useState } from "react";
 import { api, ApiError, Channel, CHANNELS, NotificationType, query, Schemas, STATUSES, TYPES, when } from "./api";
+import { EngagementList, StoredDecision } from "./engagement";
 
 type QueueItem = Schemas["QueueItem"];
 type QueuePage = Schemas["CursorPage_QueueItem_"];
@@ -98,7 +99,7 @@ export function QueuePage() {
       {error && <p className="error" role="alert">{error}</p>}
       <table>
         <thead>
-          <tr><th>Created</th><th>Type</th><th>Channel</th><th>Status</th><th>Recipient</th><th>Issue</th><th>Attempts</th><th>Reason</th><th>Run</th><th /></tr>
+          <tr><th>Created</th><th>Type</th><th>Channel</th><th>Status</th><th>Recipient</th><th>Issue</th><th>Decision</th><th>Engagement</th><th>Attempts</th><th>Error</th><th>Run</th><th /></tr>
         </thead>
         <tbody>
           {items.map((item) => (
@@ -109,6 +110,8 @@ export function QueuePage() {
               <td><span className={`status ${item.status.toLowerCase()}`}>{item.status}</span></td>
               <td>{item.recipient_id}<br /><small>{item.address}</small></td>
               <td>{item.issue_id ? <a href={`#/why?issue_id=${encodeURIComponent(item.issue_id)}&user_id=${encodeURIComponent(item.recipient_id ?? "")}`}>{item.issue_id}</a> : "—"}</td>
+              <td className="clip"><StoredDecision decision={item.decision} /></td>
+              <td><EngagementList items={item.engagement} /></td>
               <td>
                 {item.attempts.length}
                 {item.attempts.length > 0 && (

@@ -12,8 +12,7 @@ const WHY = "/api/v1/notifications/why";
 function decision(channel: string, fields: Partial<Schemas["ChannelDecision"]>): Schemas["ChannelDecision"] {
   return {
     queue_id: `q-${channel}`, notification_type: "ISSUE_ASSIGNED", channel, decision: "sent", reason: null, status: "SENT",
-    at: "2026-01-05T10:00:02Z", attempts: 1, address: null, workflow_id: "wf-1", workflow_url: null, recorded: null,
-    ...fields,
+    at: "2026-01-05T10:00:02Z", attempts: 1, address: null, workflow_id: "wf-1", workflow_url: null, recorded: null, ...fields,
   };
 }
 
@@ -92,4 +91,51 @@ test("says when the issue has no event, and shows the API's refusal in place of 
   await user.click(screen.getByRole("button", { name: "Explain" }));
   expect(await screen.findByRole("alert")).toHaveTextContent("query parameter issue_id: String should have at most 64 characters");
   expect(screen.queryByText("No event recorded for ISS-42.")).toBeNull();
+});
+
+test("shows each row's engagement and the decision stored on it, with the escalation on unread it came from", async () => {
+  fakeFetch({
+    [`GET ${WHY}`]: () => ({
+      json: answer({
+        events: [{
+          event_id: "e-1", event_type: "ISSUE_ASSIGNED", actor_id: "u-lead", occurred_at: "2026-01-05T10:00:00Z",
+          workflow_id: "wf-1", workflow_url: null, note: null,
+          decisions: [
+            decision("IN_APP", {
+              recorded: { outcome: "SEND", reason: "immediate", at: "2026-01-05T10:00:01Z" },
+              engagement: [
+                { kind: "SEEN", occurred_at: "2026-01-05T10:01:00Z", last_at: "2026-01-05T10:20:00Z", count: 3, detail: null },
+                { kind: "CLICKED", occurred_at: "2026-01-05T10:02:00Z", last_at: "2026-01-05T10:02:00Z", count: 1, detail: { link: "issue" } },
+              ],
+            }),
+            decision("EMAIL", {
+              queue_id: "q-escalated",
+              recorded: { outcome: "SEND", reason: "unread after 60 min: also sent by EMAIL", escalated_from: "unread after 60 min" },
+            }),
+            decision("SMS", { decision: "skipped", status: "CANCELLED", attempts: 0 }),
+          ],
+        }],
+      }),
+    }),
+  });
+  render(<WhyPage initial={new URLSearchParams("issue_id=ISS-42&user_id=u-agent")} />);
+  const event = await screen.findByRole("article");
+  const [header, inApp, email, sms] = within(event).getAllByRole("row");
+  expect(header).toHaveTextContent("Stored decision");
+  expect(header).toHaveTextContent("Engagement");
+
+  const engagement = within(inApp).getByRole("list", { name: "Engagement" });
+  const kinds = within(engagement).getAllByRole("listitem");
+  expect(kinds.map((k) => k.getAttribute("data-kind"))).toEqual(["SEEN", "CLICKED"]);
+  expect(kinds[0]).toHaveTextContent("seen");
+  expect(kinds[0]).toHaveTextContent("×3");
+  expect(kinds[1]).toHaveTextContent("clicked");
+  expect(kinds[1]).not.toHaveTextContent("×");
+  expect(inApp).toHaveTextContent("SEND immediate");
+
+  expect(email).toHaveTextContent("escalation on unread");
+  expect(email).toHaveTextContent("escalated: unread after 60 min");
+  expect(within(email).getByText("none")).toBeInTheDocument(); // no engagement yet
+
+  expect(sms).toHaveTextContent("not recorded (row stored before decisions were)");
 });

@@ -1,5 +1,6 @@
 import { FormEvent, useEffect, useState } from "react";
 import { api, ApiError, query, Schemas, when } from "./api";
+import { EngagementList, escalatedFrom, StoredDecision } from "./engagement";
 
 type WhyAnswer = Schemas["WhyAnswer"];
 
@@ -74,13 +75,18 @@ export function WhyPage({ initial }: { initial: URLSearchParams }) {
               {event.note && <p className="note">{event.note}</p>}
               {event.decisions.length > 0 && (
                 <table>
-                  <thead><tr><th>Type</th><th>Channel</th><th>Decision</th><th>Why / detail</th><th>When</th><th>Attempts</th><th>Run</th></tr></thead>
+                  <thead><tr><th>Type</th><th>Channel</th><th>Decision</th><th>Why / detail</th><th>Stored decision</th><th>Engagement</th><th>When</th><th>Attempts</th><th>Run</th></tr></thead>
                   <tbody>
                     {event.decisions.map((d) => (
-                      <tr key={d.queue_id}>
+                      <tr key={d.queue_id} data-queue-id={d.queue_id}>
                         <td>{d.notification_type}</td><td>{d.channel}</td>
-                        <td><span className={`decision ${d.decision.replace(" ", "-")}`}>{d.decision}</span></td>
+                        <td>
+                          <span className={`decision ${d.decision.replace(" ", "-")}`}>{d.decision}</span>
+                          {escalatedFrom(d.recorded) && <><br /><small className="escalated">escalation on unread</small></>}
+                        </td>
                         <td>{d.reason ?? ""}{d.address ? <><br /><small>{d.address}</small></> : null}</td>
+                        <td className="clip"><StoredDecision decision={d.recorded} /></td>
+                        <td><EngagementList items={d.engagement} /></td>
                         <td>{when(d.at)}</td><td>{d.attempts}</td>
                         <td>{d.workflow_url ? <a href={d.workflow_url} target="_blank" rel="noreferrer">run</a> : "—"}</td>
                       </tr>

@@ -1,16 +1,17 @@
 import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { InboxItem } from "../api";
 import { InAppNotifications, NotiflowProvider } from "../index";
 import { FakeEventSource, fakeFetch, item } from "./fakes";
 
 const INBOX = "/api/v1/notifications/inbox";
 
-function renderBell(locale = "en", options = {}) {
+function renderBell(locale = "en", options = {}, onViewIssue?: (item: InboxItem) => void) {
   return render(
     <NotiflowProvider apiUrl="http://notiflow.test" token="tok" locale={locale}
       inboxOptions={{ EventSource: FakeEventSource as unknown as typeof EventSource, pollIntervalMs: 50, ...options }}>
-      <InAppNotifications />
+      <InAppNotifications onViewIssue={onViewIssue} />
     </NotiflowProvider>,
   );
 }
@@ -136,5 +137,85 @@ describe("the dropdown", () => {
     expect(await screen.findByText("Issue 1 is yours")).toBeInTheDocument();
     expect(calls.some((c) => c.path === INBOX)).toBe(true);
     expect(screen.queryByRole("button", { name: "Load more" })).toBeNull();
+  });
+});
+
+describe("engagement reports", () => {
+  const reports = (calls: ReturnType<typeof fakeFetch>["calls"], path: string) =>
+    calls.filter((c) => c.method === "POST" && c.path === path);
+
+  it("reports the shown items as seen once when the dropdown opens, not again on a second opening", async () => {
+    const { calls } = fakeFetch({
+      [`GET ${INBOX}`]: () => ({ json: { items: [item(2), item(1)], next_cursor: null, unread_count: 2 } }),
+      [`POST ${INBOX}/seen`]: (body) => ({ json: { recorded: (body as { ids: string[] }).ids.length } }),
+    });
+    const user = userEvent.setup();
+    renderBell();
+    const bell = await screen.findByRole("button", { name: "Notifications, 2 unread" });
+    expect(reports(calls, `${INBOX}/seen`)).toHaveLength(0); // nothing shown yet: the dropdown is closed
+
+    await user.click(bell);
+    await waitFor(() => expect(reports(calls, `${INBOX}/seen`)).toHaveLength(1));
+    const [seen] = reports(calls, `${INBOX}/seen`);
+    expect(seen.body).toEqual({ ids: [item(2).id, item(1).id] });
+    expect(seen.auth).toBe("Bearer tok");
+    expect(seen.keepalive).toBe(true);
+
+    await user.click(bell); // closed
+    await user.click(bell); // opened again: the same items, nothing new to report
+    expect(screen.getByRole("dialog", { name: "Notifications" })).toBeInTheDocument();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(reports(calls, `${INBOX}/seen`)).toHaveLength(1);
+
+    // A notification streamed in while the dropdown is open is reported, alone.
+    act(() => FakeEventSource.latest().emit("notification", item(3), "pos-3"));
+    await waitFor(() => expect(reports(calls, `${INBOX}/seen`)).toHaveLength(2));
+    expect(reports(calls, `${INBOX}/seen`)[1].body).toEqual({ ids: [item(3).id] });
+  });
+
+  it("posts a click for the item whose \"View issue\" is followed, and shows it read", async () => {
+    const { calls } = fakeFetch({
+      [`GET ${INBOX}`]: () => ({ json: { items: [item(2), item(1)], next_cursor: null, unread_count: 2 } }),
+      [`POST ${INBOX}/seen`]: () => ({ json: { recorded: 2 } }),
+      [`POST ${INBOX}/${item(1).id}/click`]: () => ({
+        json: { id: item(1).id, link: item(1).link, read_at: new Date().toISOString() },
+      }),
+    });
+    // jsdom does not navigate; the browser's own following of the link is stopped after the bell's handler ran.
+    const stopNavigation = (event: MouseEvent) => event.preventDefault();
+    window.addEventListener("click", stopNavigation);
+    try {
+      const user = userEvent.setup();
+      renderBell();
+      await user.click(await screen.findByRole("button", { name: "Notifications, 2 unread" }));
+      const entries = within(screen.getByRole("dialog", { name: "Notifications" })).getAllByRole("listitem");
+      await user.click(within(entries[1]).getByRole("link", { name: /View issue/ }));
+
+      await screen.findByRole("button", { name: "Notifications, 1 unread" });
+      const clicks = calls.filter((c) => c.method === "POST" && c.path.endsWith("/click"));
+      expect(clicks.map((c) => c.path)).toEqual([`${INBOX}/${item(1).id}/click`]);
+      expect(clicks[0].keepalive).toBe(true);
+      expect(clicks[0].auth).toBe("Bearer tok");
+      expect(within(entries[1]).queryByRole("button", { name: "Mark as read" })).toBeNull();
+      // The click route marks it read: no separate mark-read request.
+      expect(calls.some((c) => c.path.endsWith("/read"))).toBe(false);
+    } finally {
+      window.removeEventListener("click", stopNavigation);
+    }
+  });
+
+  it("reports the click before handing the item to onViewIssue (an app's own routing)", async () => {
+    const { calls } = fakeFetch({
+      [`GET ${INBOX}`]: () => ({ json: { items: [item(1, { read_at: "2026-01-01T01:00:00Z" })], next_cursor: null, unread_count: 0 } }),
+      [`POST ${INBOX}/seen`]: () => ({ json: { recorded: 1 } }),
+      [`POST ${INBOX}/${item(1).id}/click`]: () => ({ json: { id: item(1).id, link: item(1).link, read_at: "2026-01-01T01:00:00Z" } }),
+    });
+    const viewed: InboxItem[] = [];
+    const user = userEvent.setup();
+    renderBell("en", {}, (shown) => viewed.push(shown));
+    await user.click(await screen.findByRole("button", { name: "Notifications, 0 unread" }));
+    await user.click(screen.getByRole("link", { name: /View issue/ }));
+    expect(viewed.map((v) => v.id)).toEqual([item(1).id]);
+    await waitFor(() => expect(calls.some((c) => c.path === `${INBOX}/${item(1).id}/click`)).toBe(true));
   });
 });

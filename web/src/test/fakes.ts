@@ -74,12 +74,12 @@ type Handler = (body: Body, url: URL) => { status?: number; json: unknown };
 
 /** Routes "METHOD /path" → handler; records every call. */
 export function fakeFetch(routes: Record<string, Handler>) {
-  const calls: { method: string; path: string; query: URLSearchParams; body: Body; auth: string | null }[] = [];
+  const calls: { method: string; path: string; query: URLSearchParams; body: Body; auth: string | null; keepalive: boolean }[] = [];
   const fetchMock = vi.fn(async (input: string, init: RequestInit = {}) => {
     const url = new URL(input, "http://notiflow.test");
     const method = init.method ?? "GET";
     const body = init.body ? JSON.parse(String(init.body)) : undefined;
-    calls.push({ method, path: url.pathname, query: url.searchParams, body, auth: (init.headers as Record<string, string>)?.Authorization ?? null });
+    calls.push({ method, path: url.pathname, query: url.searchParams, body, auth: (init.headers as Record<string, string>)?.Authorization ?? null, keepalive: init.keepalive === true });
     const handler = routes[`${method} ${url.pathname}`];
     const answer = handler ? handler(body, url) : { status: 404, json: { detail: `no route ${method} ${url.pathname}` } };
     return new Response(JSON.stringify(answer.json), { status: answer.status ?? 200, headers: { "Content-Type": "application/json" } });

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pkgutil
 import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -14,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
 from workers.bytecode import cache_workflow_bytecode
@@ -21,14 +23,18 @@ from workers.deployment import deployment_config, deployment_version, make_curre
 from workers.deployment import make_current as promote
 from workers.registry import ALL_WORKFLOWS, worker_activities
 
-#: Each feature's declarations (``workflows/<feature>/types.py``: pydantic models only). Building a pydantic
-#: model is most of what a fresh sandbox costs: re-importing them for every run took a new run's first
-#: workflow task from 13 ms to 129 ms (replaying one IssueEventWorkflow history, bench load) and tripped
-#: the SDK's 5 s workflow-task warning under the throughput benchmark. Passed through, it is 21 ms.
-#: tests/test_sandbox.py checks that these modules hold no functions and name no clock, random, uuid,
-#: file or environment call — the logic that used to live beside them is in ``rules.py``, sandboxed.
+#: Each feature's declarations: ``types.py`` (pydantic models) and ``interface.py`` (the activities its
+#: workflows call: signatures with no body). Re-creating them is most of what a fresh sandbox costs — a
+#: pydantic model or an ``@activity.defn`` reads every type hint again — so they are shared with the host.
+#: Replaying one recorded IssueEventWorkflow history (tests/histories/current, best of three runs of 40):
+#: everything under ``workflows/`` sandboxed 34 ms a run, types passed through 12–21 ms, types and
+#: interfaces 16 ms, all of ``workflows/`` passed through (the old, unsafe runner) 8.5–12 ms.
+#: tests/test_sandbox.py checks that these modules call nothing the sandbox would refuse and hold no
+#: function with a body: the logic that used to live beside them is in ``rules.py``, sandboxed.
 DECLARATIONS = tuple(
-    f"workflows.{feature}.types" for feature in ("delivery", "digest", "sla", "spike", "summary", "engagement")
+    module.name
+    for module in pkgutil.walk_packages(workflows.__path__, "workflows.")
+    if module.name.rsplit(".", 1)[-1] in ("types", "interface")
 )
 #: What the sandbox shares with the host instead of re-importing for every run: third-party libraries the
 #: workflow inputs are built with (pydantic and what it calls while validating), ``notiflow``, the shared

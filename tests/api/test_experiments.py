@@ -3,12 +3,17 @@ rows with known counts (against independent formulas), and end to end through th
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select
 
+from notiflow.client import NotificationClient
+from notiflow.contracts import User
+from notiflow.experiments import assign
 from notiflow.models import (
     AuditLogRow,
     EngagementEventRow,
@@ -17,6 +22,7 @@ from notiflow.models import (
 )
 from tests.api.helpers import ADMIN, bearer
 from tests.experiments.test_statistics import chance_by_integral, p_value_by_normal_dist, wilson_by_quadratic
+from tests.factories import REPORTER, event, issue_dict
 
 BASE = "/api/v1/notifications/experiments"
 TEMPLATES = "/api/v1/notifications/templates"
@@ -253,3 +259,83 @@ async def test_results_on_known_counts_match_independent_formulas(api, db, resto
     assert results["enough_data"] is False and results["verdict"].startswith("not enough data")
     assert "A has 40 of 41" in results["verdict"]
     assert all(arm["p_value"] is None and arm["interval"] is None for arm in results["arms"])
+
+
+ADMINS = [
+    User(id=f"u-adm-{i:02d}", name=f"Admin {i}", email=f"adm{i:02d}@example.mg", locale="en", roles=["admin"])
+    for i in range(40)
+]
+LINK = re.compile(r"/r/([A-Za-z0-9_-]+)")
+
+
+async def _publish(nc: NotificationClient, priority: str = "MEDIUM"):
+    evt = event("ISSUE_CREATED", issue=issue_dict(priority=priority))
+    workflow_id = await nc.publish(evt)
+    await nc.temporal.get_workflow_handle(workflow_id).result()
+    return evt
+
+
+async def test_end_to_end_arms_results_holdout_and_promotion(
+    temporal_api, temporal_client, settings, worker, smtp, db, restore_templates
+):
+    api = temporal_api
+    nc = NotificationClient(temporal_client, settings)
+    await nc.sync_users([*ADMINS, REPORTER])
+    a, b = await two_versions(api)
+    body = experiment_body(a, b, holdout_weight=20, min_sample_per_arm=5)
+    body["arms"][0]["weight"], body["arms"][1]["weight"] = 40, 40
+    experiment = (await api.post(BASE, json=body, headers=ADMIN)).json()
+    eid = experiment["id"]
+    assert (await api.post(f"{BASE}/{eid}/start", headers=ADMIN)).status_code == 200
+
+    arm_of = {u.id: assign(eid, u.id, [("A", 40), ("B", 40)]) for u in ADMINS}
+    by_email = {u.email: u.id for u in ADMINS}
+    mailed = [u for u in ADMINS if arm_of[u.id] != "holdout"]
+    assert len(mailed) < len(ADMINS), "a 20 % holdout of 40 people holds someone out"
+
+    events = [await _publish(nc) for _ in range(2)]
+    mails = await smtp.wait_for(2 * len(mailed))
+    await asyncio.sleep(0.3)
+    assert len(smtp.sink.messages) == 2 * len(mailed)  # nobody held out got anything
+    clicks = {"A": 0, "B": 0}
+    for i, mail in enumerate(mails):
+        user = by_email[mail.rcpt_tos[0]]
+        arm = arm_of[user]
+        assert mail.subject.startswith("[variant B]") == (arm == "B"), (arm, mail.subject)
+        if i % 3 == 0:  # click every third mail, through the wrapped link
+            code = LINK.search(mail.part("plain")).group(1)
+            assert (await api.get(f"/r/{code}")).status_code == 302
+            clicks[arm] += 1
+
+    results = (await api.get(f"{BASE}/{eid}/results", headers=ADMIN)).json()
+    got = {arm["name"]: arm for arm in results["arms"]}
+    for arm in ("A", "B"):
+        expected = 2 * sum(1 for u in mailed if arm_of[u.id] == arm)
+        assert (got[arm]["sent"], got[arm]["delivered"]) == (expected, expected)
+        assert got[arm]["clicked"] == got[arm]["goal"] == clicks[arm]
+    assert results["held_out"] == 2 * (len(ADMINS) - len(mailed))
+
+    held = next(u for u in ADMINS if arm_of[u.id] == "holdout")
+    why = (
+        await api.get(
+            "/api/v1/notifications/why", params={"issue_id": events[0].issue.id, "user_id": held.id}, headers=ADMIN
+        )
+    ).json()
+    reasons = [d["reason"] for e in why["events"] for d in e["decisions"] if d["channel"] == "EMAIL"]
+    assert reasons == ["held out of experiment Shorter subject"], why
+    async with db() as session:
+        row = await session.scalar(
+            select(NotificationQueueRow)
+            .where(NotificationQueueRow.recipient_id == mailed[0].id, NotificationQueueRow.delivery_method == "EMAIL")
+            .limit(1)
+        )
+    assert row.variant == arm_of[mailed[0].id] and row.decision["experiment"]["id"] == eid
+
+    promoted = await api.post(f"{BASE}/{eid}/promote", json={"arm": "B"}, headers=ADMIN)
+    assert promoted.status_code == 200 and promoted.json()["state"] == "PROMOTED"
+    await asyncio.sleep(5.5)  # workers re-read templates every 5 s
+    before = len(smtp.sink.messages)
+    await _publish(nc)
+    mails = (await smtp.wait_for(before + len(ADMINS)))[before:]
+    assert len(mails) == len(ADMINS)  # the experiment has ended: nobody is held out
+    assert all(m.subject.startswith("[variant B]") for m in mails)

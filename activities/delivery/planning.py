@@ -105,6 +105,9 @@ def queue_rows(
                 plan.skipped[channel] = plan.skipped.get(channel, 0) + 1
             elif row.status == DeliveryStatus.FAILED:
                 plan.failed[channel] = plan.failed.get(channel, 0) + 1
+            if row.variant is not None:  # the run's details say how many went to each arm
+                arm = f"{row.decision.model_extra['experiment']['name']}: {row.variant}"  # type: ignore[index]
+                plan.experiments[arm] = plan.experiments.get(arm, 0) + 1
             rows.append(row)
         if critical and audience.suppressions:
             rows += _suppression_fallbacks(request, audience, user, notification_type, rows, settings, now)

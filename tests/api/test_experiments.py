@@ -20,6 +20,7 @@ from notiflow.models import (
     NotificationQueueRow,
     NotificationTemplateRow,
 )
+from notiflow.runs import DeliveryOutcome
 from tests.api.helpers import ADMIN, bearer
 from tests.experiments.test_statistics import chance_by_integral, p_value_by_normal_dist, wilson_by_quadratic
 from tests.factories import REPORTER, event, issue_dict
@@ -271,8 +272,8 @@ LINK = re.compile(r"/r/([A-Za-z0-9_-]+)")
 async def _publish(nc: NotificationClient, priority: str = "MEDIUM"):
     evt = event("ISSUE_CREATED", issue=issue_dict(priority=priority))
     workflow_id = await nc.publish(evt)
-    await nc.temporal.get_workflow_handle(workflow_id).result()
-    return evt
+    outcome = await nc.temporal.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
+    return evt, outcome
 
 
 async def test_end_to_end_arms_results_holdout_and_promotion(
@@ -293,7 +294,11 @@ async def test_end_to_end_arms_results_holdout_and_promotion(
     mailed = [u for u in ADMINS if arm_of[u.id] != "holdout"]
     assert len(mailed) < len(ADMINS), "a 20 % holdout of 40 people holds someone out"
 
-    events = [await _publish(nc) for _ in range(2)]
+    published = [await _publish(nc) for _ in range(2)]
+    events = [evt for evt, _ in published]
+    counts = {arm: sum(1 for u in ADMINS if arm_of[u.id] == arm) for arm in ("A", "B", "holdout")}
+    assert published[0][1].experiments == {f"Shorter subject: {arm}": n for arm, n in counts.items() if n}
+    assert "experiment Shorter subject: A" in published[0][1].describe()  # the run's details in the web UI
     mails = await smtp.wait_for(2 * len(mailed))
     await asyncio.sleep(0.3)
     assert len(smtp.sink.messages) == 2 * len(mailed)  # nobody held out got anything

@@ -63,6 +63,8 @@ class DeliveryOutcome(BaseModel):
     fallback: str | None = None
     #: critical notifications that FAILED on one channel and went out on the next, by route (``EMAIL→SMS``)
     fallbacks: dict[str, int] = Field(default_factory=dict)
+    #: rows planned in a running experiment, by "experiment name: arm" (a holdout's arm is ``holdout``)
+    experiments: dict[str, int] = Field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -96,6 +98,8 @@ class DeliveryOutcome(BaseModel):
             parts.append(
                 "critical fallback " + ", ".join(f"{route} {n}" for route, n in sorted(self.fallbacks.items()))
             )
+        if self.experiments:
+            parts.append("experiment " + ", ".join(f"{arm} {n}" for arm, n in sorted(self.experiments.items())))
         return " · ".join(parts)
 
     def add(self, channel: str, *, sent: int = 0, failed: int = 0, skipped: int = 0, digested: int = 0) -> None:

@@ -86,7 +86,7 @@ def show_outcome(outcome: DeliveryOutcome) -> None:
 
 async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None = None) -> DeliveryOutcome:
     """Digest items to the recipients' digests; the rest in waves, each after its recipients' quiet hours."""
-    outcome = DeliveryOutcome(fallback=plan.fallback)
+    outcome = DeliveryOutcome(fallback=plan.fallback, experiments=plan.experiments)
     for channel, count in plan.skipped.items():
         outcome.add(channel, skipped=count)
     for channel, count in plan.failed.items():

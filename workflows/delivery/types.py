@@ -82,6 +82,8 @@ class DeliveryPlan(BaseModel):
     retry: RetrySpec
     #: escalation on unread: one watch per notification type whose rule is on (none in plans recorded before)
     unread_watches: list[UnreadWatch] = Field(default_factory=list)
+    #: rows planned in a running experiment, by "experiment name: arm" (none in plans recorded before)
+    experiments: dict[str, int] = Field(default_factory=dict)
 
 
 class DeliveryBatch(BaseModel):

@@ -5,6 +5,7 @@ import { api, ApiError, TOKEN_KEY } from "./api";
 import { AnalyticsPage } from "./AnalyticsPage";
 import { PoliciesPage } from "./PoliciesPage";
 import { QueuePage } from "./QueuePage";
+import { SuppressionsPage } from "./SuppressionsPage";
 import { TemplatesPage } from "./TemplatesPage";
 import { WhyPage } from "./WhyPage";
 import "./admin.css";
@@ -15,6 +16,7 @@ const PAGES = [
   { hash: "#/policies", name: "Policies" },
   { hash: "#/analytics", name: "Analytics" },
   { hash: "#/why", name: "Why (not)?" },
+  { hash: "#/suppressions", name: "Suppressions" },
 ];
 
 function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
@@ -76,6 +78,7 @@ function Console({ onSignOut }: { onSignOut: () => void }) {
         {route === "#/analytics" && <AnalyticsPage />}
         {route === "#/why" && <WhyPage key={params.toString()} initial={params} />}
         {route === "#/policies" && <PoliciesPage />}
+        {route === "#/suppressions" && <SuppressionsPage />}
       </main>
     </>
   );

@@ -224,6 +224,8 @@ class NotificationQueueRow(Base):
     #: the decision taken for it, stored when taken (``activities/delivery/rows.py : RowDecision``);
     #: NULL for rows stored before decisions were
     decision: Mapped[dict | None] = mapped_column(JSONB)
+    #: the experiment arm it was planned in (``decision.experiment`` says which experiment), for cheap grouping
+    variant: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         Index(None, "created_at", "id"),
@@ -499,3 +501,61 @@ class TrackedLinkRow(Base):
     link: Mapped[str] = mapped_column(String(50))
     target: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
+
+
+class ExperimentRow(Base):
+    """An A/B experiment on one (notification type, channel, locale): arms are template versions
+    (``experiment_arms``), an optional holdout receives nothing. DRAFT → RUNNING → STOPPED / PROMOTED."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(120))
+    notification_type: Mapped[str] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(20))
+    locale: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), server_default="DRAFT")
+    goal: Mapped[str] = mapped_column(String(16))
+    window_hours: Mapped[int] = mapped_column(Integer)
+    min_sample_per_arm: Mapped[int] = mapped_column(Integer)
+    holdout_weight: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _created_at()
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_by: Mapped[str | None] = mapped_column(String(64))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_by: Mapped[str | None] = mapped_column(String(64))
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    promoted_by: Mapped[str | None] = mapped_column(String(64))
+    promoted_arm: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (
+        CheckConstraint("state IN ('DRAFT', 'RUNNING', 'STOPPED', 'PROMOTED')", name="state"),
+        CheckConstraint("goal IN ('READ', 'CLICKED')", name="goal"),
+        Index(
+            "uq_experiments_running_target",
+            "notification_type",
+            "channel",
+            "locale",
+            unique=True,
+            postgresql_where=text("state = 'RUNNING'"),
+        ),
+    )
+
+
+class ExperimentArmRow(Base):
+    """One arm of an experiment: a template version and its weight (percent)."""
+
+    __tablename__ = "experiment_arms"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("experiments.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(40))
+    template_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("notification_templates.id"))
+    weight: Mapped[int] = mapped_column(Integer)
+    is_control: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    position: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("experiment_id", "name"),)

@@ -32,6 +32,7 @@ from activities.delivery.planning import (
 from activities.delivery.providers import make_providers
 from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from activities.delivery.recording import AnswerRecorder, heartbeating
+from activities.experiments.queries import running_experiments
 from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
@@ -135,6 +136,7 @@ class DeliveryActivities:
             sent_this_hour=await queries.recent_immediate_counts(session, list(users), now),
             fallback=fallback,
             suppressions=suppressions,
+            experiments=await running_experiments(session),
         )
 
     @implements(interface.deliver)

@@ -24,6 +24,7 @@ from notiflow.contracts import (
     NotificationType,
     UserRef,
 )
+from notiflow.experiments import HOLDOUT, RunningExperiment
 from notiflow.models import UserRow
 from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
@@ -73,6 +74,8 @@ class PlanningContext:
     fallback: str | None = None
     #: (channel, address) → its active suppression (``activities/bounces/queries.py : suppressed``)
     suppressions: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: template name → its RUNNING experiment (``activities/experiments/queries.py : running_experiments``)
+    experiments: dict[str, RunningExperiment] = field(default_factory=dict)
 
 
 def queue_rows(
@@ -209,6 +212,11 @@ def _row_for(
     else:
         suppression = None
     fields = {"template_name": source.name if source else template_name(str(notification_type), str(channel), "en")}
+    templates: dict[str, TemplateSource] | None = audience.templates
+    variant = None
+    experiment = audience.experiments.get(source.name) if source is not None else None
+    if experiment is not None and status == DeliveryStatus.PENDING and decision.frequency == Frequency.IMMEDIATE:
+        templates, variant, status, reason, recorded = _in_experiment(experiment, user_id, critical, recorded, now)
     if status == DeliveryStatus.PENDING:
         if channel == Channel.EMAIL and not critical:
             unsubscribe = unsubscribe_url(
@@ -217,7 +225,7 @@ def _row_for(
                 UnsubscribeRequest(user_id, str(notification_type), str(channel), str(row_id)),
             )
         context = template_context(request, notification_type, user, issue, unsubscribe, settings)
-        outcome = render_for(audience.templates, notification_type, channel, user.locale, context)
+        outcome = render_for(templates or audience.templates, notification_type, channel, user.locale, context)
         fields, reason = outcome.row_fields(), outcome.failure
         if reason:
             status, recorded = DeliveryStatus.FAILED, cannot_send(reason, now)
@@ -258,7 +266,32 @@ def _row_for(
         html_content=fields.get("html_content"),
         status=str(status),
         error_message=reason,
+        variant=variant,
     )
+
+
+def _in_experiment(
+    experiment: RunningExperiment, user_id: str, critical: bool, recorded: RowDecision, now: datetime
+) -> tuple[dict[str, TemplateSource] | None, str | None, DeliveryStatus, str | None, RowDecision]:
+    """A row to be sent that a running experiment covers: the arm's template version (to render instead of the
+    active one), or — held out — skipped. Critical notifications are never held out: they go with the active
+    template, outside the experiment. Returns (templates, variant, status, reason, decision)."""
+    arm = experiment.arm_of(user_id)
+    if arm is None and critical:
+        return None, None, DeliveryStatus.PENDING, None, recorded
+    note: dict[str, Any] = {"id": experiment.id, "name": experiment.name, "arm": arm.name if arm else HOLDOUT}
+    if arm is None:
+        reason = f"held out of experiment {experiment.name}"
+        return (
+            None,
+            HOLDOUT,
+            DeliveryStatus.CANCELLED,
+            reason,
+            RowDecision(outcome=Outcome.SKIPPED, reason=reason, at=now, experiment=note),
+        )
+    note["template_version"] = arm.template.version
+    decided = RowDecision.model_validate(recorded.model_dump() | {"experiment": note})
+    return {arm.template.name: arm.template}, arm.name, DeliveryStatus.PENDING, None, decided
 
 
 def template_context(

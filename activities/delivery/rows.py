@@ -9,7 +9,7 @@ what was decided (``outcome``), a sentence a person reads (``reason``), quiet ho
 the digest it went to (``frequency``), the fallback it is or was replaced by, who re-queued it. Why (not)?,
 analytics and the queue API read it as it was recorded, never re-deriving it from today's preferences or
 settings. Later decisions keep the earlier one under ``previous``. The record is open: a later feature adds
-its own keys (``escalated``, ``suppressed``, ``experiment_arm``) without a migration.
+its own keys (``escalated``, ``suppressed``, ``experiment``) without a migration.
 """
 
 from __future__ import annotations
@@ -161,6 +161,8 @@ class QueueRow:
     error_message: str | None = None
     #: who the key names: the recipient, or ``subscription:<id>`` (see ``dedupe_key``)
     recipient_key: str | None = None
+    #: the experiment arm it was planned in (``notification_queue.variant``)
+    variant: str | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @property
@@ -191,6 +193,7 @@ class QueueRow:
             "address": self.address,
             "context_data": {"source_id": self.source_id} | self.context_data,
             "decision": self.decision.stored(),
+            "variant": self.variant,
         }
 
     def delivery(self, queue_id: uuid.UUID) -> Delivery:

@@ -20,6 +20,7 @@ from programs.api import (
     codec,
     engagement,
     events,
+    experiments,
     health,
     inbox,
     metrics,
@@ -72,6 +73,7 @@ ROUTERS = (
     engagement.router,
     engagement.inbox_router,
     suppressions.router,
+    experiments.router,
 )
 
 

@@ -322,6 +322,9 @@ class QueueItem(BaseModel):
         description="the decision taken for it, stored when taken (sent, skipped and why, held until, rate-capped, "
         "digested, fell back, re-queued); null for rows stored before decisions were",
     )
+    variant: str | None = Field(
+        default=None, description="the experiment arm it was planned in (decision.experiment names the experiment)"
+    )
     workflow_id: str | None
     workflow_url: str | None = Field(description="the run in the Temporal web UI")
     attempts: list[DeliveryAttempt]
@@ -351,6 +354,7 @@ class QueueItem(BaseModel):
             fallback_of=(row.context_data or {}).get("fallback_of"),
             fallback_to=((row.context_data or {}).get("fallback_to") or {}).get("queue_id"),
             decision=RowDecision.read(row.decision),
+            variant=row.variant,
             workflow_id=row.workflow_id,
             workflow_url=workflow_ui_url(settings, row.workflow_id) if row.workflow_id else None,
             attempts=[DeliveryAttempt.model_validate(a) for a in attempts],

@@ -236,6 +236,22 @@ async def activate_template(template_id: uuid.UUID, admin: Admin, session: Sessi
     row = await _template_or_404(session, template_id)
     if row.is_active:
         return TemplateOut.of(row)
+    try:
+        await activate_version(session, row, admin)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise _concurrent_change(row.name) from None
+    await session.refresh(row)
+    return TemplateOut.of(row)
+
+
+async def activate_version(
+    session: AsyncSession, row: Template, admin: Principal, details: dict[str, Any] | None = None
+) -> None:
+    """Make ``row`` the active version of its name in the caller's transaction, with its ``template.activate``
+    audit row (``details`` added to it); validated again first. The caller commits (a concurrent change of the
+    same name is an IntegrityError then). Used by the activate route and by an experiment's promotion."""
     await asyncio.to_thread(validate_template, template_source(row))
     previous = await _active(session, row.name)
     await session.execute(
@@ -244,7 +260,7 @@ async def activate_template(template_id: uuid.UUID, admin: Admin, session: Sessi
         .values(is_active=False, updated_at=func.now())
     )
     row.is_active = True
-    return await _commit_audited(session, row, admin, "template.activate", {"deactivated": _version_ref(previous)})
+    await _audited(session, row, admin, "template.activate", {"deactivated": _version_ref(previous)} | (details or {}))
 
 
 @router.post(
@@ -263,24 +279,32 @@ async def deactivate_template(template_id: uuid.UUID, admin: Admin, session: Ses
     return await _commit_audited(session, row, admin, "template.deactivate", {})
 
 
+async def _audited(
+    session: AsyncSession, row: Template, admin: Principal, action: str, details: dict[str, Any]
+) -> None:
+    await session.flush()
+    await record_audit(
+        session,
+        actor=admin.user_id,
+        action=action,
+        target=row.name,
+        details={"id": str(row.id), "version": row.version} | details,
+    )
+
+
+def _concurrent_change(name: str) -> HTTPException:
+    return HTTPException(409, f"template {name} was changed by someone else at the same moment; reload and retry")
+
+
 async def _commit_audited(
     session: AsyncSession, row: Template, admin: Principal, action: str, details: dict[str, Any]
 ) -> TemplateOut:
     """Commit a version's new state together with its audit row; a concurrent change of the same name is a 409."""
     try:
-        await session.flush()
-        await record_audit(
-            session,
-            actor=admin.user_id,
-            action=action,
-            target=row.name,
-            details={"id": str(row.id), "version": row.version} | details,
-        )
+        await _audited(session, row, admin, action, details)
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise HTTPException(
-            409, f"template {row.name} was changed by someone else at the same moment; reload and retry"
-        ) from None
+        raise _concurrent_change(row.name) from None
     await session.refresh(row)
     return TemplateOut.of(row)

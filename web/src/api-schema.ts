@@ -743,6 +743,113 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every experiment, newest first */
+        get: operations["list_experiments_api_v1_notifications_experiments_get"];
+        put?: never;
+        /** Create an experiment (DRAFT) */
+        post: operations["create_experiment_api_v1_notifications_experiments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/experiments/{experiment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One experiment */
+        get: operations["get_experiment_api_v1_notifications_experiments__experiment_id__get"];
+        /** Replace a DRAFT experiment */
+        put: operations["update_experiment_api_v1_notifications_experiments__experiment_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/experiments/{experiment_id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a DRAFT experiment */
+        post: operations["start_experiment_api_v1_notifications_experiments__experiment_id__start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/experiments/{experiment_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a running experiment */
+        post: operations["stop_experiment_api_v1_notifications_experiments__experiment_id__stop_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/experiments/{experiment_id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make the winning arm's version the active template and end the experiment
+         * @description Through the templates' activate path (validated again, audited as template.activate); the experiment becomes PROMOTED. Workers pick the template up within 5 s.
+         */
+        post: operations["promote_experiment_api_v1_notifications_experiments__experiment_id__promote_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/experiments/{experiment_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per-arm counts and statistics */
+        get: operations["experiment_results_api_v1_notifications_experiments__experiment_id__results_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -768,6 +875,103 @@ export interface components {
              * @description failed attempts by reason (most first, 10 at most)
              */
             top_failure_reasons: components["schemas"]["FailureReason"][];
+        };
+        /** ArmIn */
+        ArmIn: {
+            /**
+             * Name
+             * @example A
+             */
+            name: string;
+            /**
+             * Template Id
+             * Format: uuid
+             * @description a version of the experiment's template (the templates API's id)
+             */
+            template_id: string;
+            /**
+             * Weight
+             * @description percent of recipients
+             * @example 50
+             */
+            weight: number;
+            /**
+             * Is Control
+             * @description the arm the others are compared with (exactly one)
+             * @default false
+             */
+            is_control?: boolean;
+        };
+        /** ArmOut */
+        ArmOut: {
+            /** Name */
+            name: string;
+            /**
+             * Template Id
+             * Format: uuid
+             */
+            template_id: string;
+            /** Template Version */
+            template_version: number;
+            /** Weight */
+            weight: number;
+            /** Is Control */
+            is_control: boolean;
+        };
+        /** ArmResult */
+        ArmResult: {
+            /** Name */
+            name: string;
+            /** Is Control */
+            is_control: boolean;
+            /** Weight */
+            weight: number;
+            /**
+             * Sent
+             * @description rows planned in this arm
+             */
+            sent: number;
+            /**
+             * Delivered
+             * @description rows SENT: the sample
+             */
+            delivered: number;
+            /** Seen */
+            seen: number;
+            /**
+             * Opened
+             * @description human opens (machine opens excluded)
+             */
+            opened: number;
+            /** Read */
+            read: number;
+            /** Clicked */
+            clicked: number;
+            /**
+             * Goal
+             * @description delivered rows with the goal event within window_hours of sending
+             */
+            goal: number;
+            /** Goal Rate */
+            goal_rate: number | null;
+            /**
+             * Interval
+             * @description 95 % Wilson interval of goal_rate
+             */
+            interval: [
+                number,
+                number
+            ] | null;
+            /**
+             * Chance To Beat Control
+             * @description P(rate > control's), Beta(1+s, 1+f) posteriors
+             */
+            chance_to_beat_control: number | null;
+            /**
+             * P Value
+             * @description two-sided two-proportion z-test against control
+             */
+            p_value: number | null;
         };
         /** AuditEntry */
         AuditEntry: {
@@ -1116,6 +1320,139 @@ export interface components {
             /** Decisions */
             decisions: components["schemas"]["ChannelDecision"][];
         };
+        /** ExperimentIn */
+        ExperimentIn: {
+            /**
+             * Name
+             * @example Shorter subject for new issues
+             */
+            name: string;
+            notification_type: components["schemas"]["NotificationType"];
+            channel: components["schemas"]["Channel"];
+            /**
+             * Locale
+             * @default en
+             */
+            locale?: string;
+            /**
+             * Goal
+             * @description what counts as a success: READ or CLICKED
+             * @default CLICKED
+             * @enum {string}
+             */
+            goal?: "READ" | "CLICKED";
+            /**
+             * Window Hours
+             * @description the goal counts within this of sending
+             * @default 72
+             */
+            window_hours?: number;
+            /**
+             * Min Sample Per Arm
+             * @description delivered rows per arm
+             * @default 100
+             */
+            min_sample_per_arm?: number;
+            /**
+             * Holdout Weight
+             * @description percent held out (receive nothing)
+             * @default 0
+             */
+            holdout_weight?: number;
+            /** Arms */
+            arms: components["schemas"]["ArmIn"][];
+        };
+        /** ExperimentOut */
+        ExperimentOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Notification Type */
+            notification_type: string;
+            /** Channel */
+            channel: string;
+            /** Locale */
+            locale: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "DRAFT" | "RUNNING" | "STOPPED" | "PROMOTED";
+            /**
+             * Goal
+             * @enum {string}
+             */
+            goal: "READ" | "CLICKED";
+            /** Window Hours */
+            window_hours: number;
+            /** Min Sample Per Arm */
+            min_sample_per_arm: number;
+            /** Holdout Weight */
+            holdout_weight: number;
+            /** Arms */
+            arms: components["schemas"]["ArmOut"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string | null;
+            /** Started At */
+            started_at: string | null;
+            /** Started By */
+            started_by: string | null;
+            /** Stopped At */
+            stopped_at: string | null;
+            /** Stopped By */
+            stopped_by: string | null;
+            /** Promoted At */
+            promoted_at: string | null;
+            /** Promoted By */
+            promoted_by: string | null;
+            /** Promoted Arm */
+            promoted_arm: string | null;
+        };
+        /** ExperimentResults */
+        ExperimentResults: {
+            /**
+             * Experiment Id
+             * Format: uuid
+             */
+            experiment_id: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "DRAFT" | "RUNNING" | "STOPPED" | "PROMOTED";
+            /**
+             * Goal
+             * @enum {string}
+             */
+            goal: "READ" | "CLICKED";
+            /** Window Hours */
+            window_hours: number;
+            /** Min Sample Per Arm */
+            min_sample_per_arm: number;
+            /** Enough Data */
+            enough_data: boolean;
+            /**
+             * Verdict
+             * @description "not enough data: …" until every arm has min_sample_per_arm delivered rows
+             */
+            verdict: string;
+            /**
+             * Held Out
+             * @description recipients held out (nothing sent)
+             */
+            held_out: number;
+            /** Arms */
+            arms: components["schemas"]["ArmResult"][];
+        };
         /** FailureReason */
         FailureReason: {
             /** Reason */
@@ -1354,6 +1691,15 @@ export interface components {
          * @enum {string}
          */
         Priority: "CRITICAL" | "HIGH" | "MEDIUM" | "LOW";
+        /** PromoteIn */
+        PromoteIn: {
+            /**
+             * Arm
+             * @description the winning arm's name
+             * @example B
+             */
+            arm: string;
+        };
         /** QueueItem */
         QueueItem: {
             /**
@@ -1416,6 +1762,11 @@ export interface components {
             fallback_to?: string | null;
             /** @description the decision taken for it, stored when taken (sent, skipped and why, held until, rate-capped, digested, fell back, re-queued); null for rows stored before decisions were */
             decision?: components["schemas"]["RowDecision"] | null;
+            /**
+             * Variant
+             * @description the experiment arm it was planned in (decision.experiment names the experiment)
+             */
+            variant?: string | null;
             /** Workflow Id */
             workflow_id: string | null;
             /**
@@ -4530,6 +4881,408 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    list_experiments_api_v1_notifications_experiments_get: {
+        parameters: {
+            query?: {
+                state?: ("DRAFT" | "RUNNING" | "STOPPED" | "PROMOTED") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"][];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    create_experiment_api_v1_notifications_experiments_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    get_experiment_api_v1_notifications_experiments__experiment_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    update_experiment_api_v1_notifications_experiments__experiment_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    start_experiment_api_v1_notifications_experiments__experiment_id__start_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    stop_experiment_api_v1_notifications_experiments__experiment_id__stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    promote_experiment_api_v1_notifications_experiments__experiment_id__promote_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromoteIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    experiment_results_api_v1_notifications_experiments__experiment_id__results_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentResults"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description a field of the request is not valid */
             422: {

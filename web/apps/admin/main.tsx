@@ -3,6 +3,7 @@ import { FormEvent, StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { api, ApiError, TOKEN_KEY } from "./api";
 import { AnalyticsPage } from "./AnalyticsPage";
+import { ExperimentsPage } from "./ExperimentsPage";
 import { PoliciesPage } from "./PoliciesPage";
 import { QueuePage } from "./QueuePage";
 import { SuppressionsPage } from "./SuppressionsPage";
@@ -17,6 +18,7 @@ const PAGES = [
   { hash: "#/analytics", name: "Analytics" },
   { hash: "#/why", name: "Why (not)?" },
   { hash: "#/suppressions", name: "Suppressions" },
+  { hash: "#/experiments", name: "Experiments" },
 ];
 
 function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
@@ -79,6 +81,7 @@ function Console({ onSignOut }: { onSignOut: () => void }) {
         {route === "#/why" && <WhyPage key={params.toString()} initial={params} />}
         {route === "#/policies" && <PoliciesPage />}
         {route === "#/suppressions" && <SuppressionsPage />}
+        {route === "#/experiments" && <ExperimentsPage />}
       </main>
     </>
   );

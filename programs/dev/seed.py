@@ -90,3 +90,77 @@ async def seed_demo_hooks(sessions: async_sessionmaker[AsyncSession], base_url: 
                 session.add(row)
             row.url, row.notification_types, row.is_active, row.deactivated_reason = base_url + path, types, True, None
     return [f"{kind} {base_url}{path}" for _, kind, path, _ in DEMO_HOOKS]
+
+
+#: The experiment `notiflow dev` runs on the demo, so the Experiments screen has something to show.
+DEMO_EXPERIMENT = "Demo: a shorter subject for new issues"
+DEMO_VARIANT_SUBJECT = "New issue {{ issue.id }}: {{ issue.title }}"
+
+
+async def seed_demo_experiment(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """One RUNNING experiment on ISSUE_CREATED × EMAIL × en with two arms: the active template (A, control) and a
+    version with a shorter subject (B, added inactive). Idempotent: kept as it is once it exists."""
+    from sqlalchemy import func, select
+
+    from notiflow.models import ExperimentArmRow, ExperimentRow, NotificationTemplateRow
+
+    template = NotificationTemplateRow
+    async with sessions.begin() as session:
+        existing = await session.scalar(select(ExperimentRow).where(ExperimentRow.name == DEMO_EXPERIMENT))
+        if existing is not None:
+            return f"{DEMO_EXPERIMENT} ({existing.state})"
+        active = await session.scalar(
+            select(template).where(template.name == "ISSUE_CREATED.EMAIL.en", template.is_active)
+        )
+        if active is None:
+            return "no active ISSUE_CREATED.EMAIL.en template: no demo experiment"
+        latest = await session.scalar(select(func.max(template.version)).where(template.name == active.name))
+        variant = template(
+            **{c: getattr(active, c) for c in ("name", "display_name", "description", "template_type")},
+            notification_type=active.notification_type,
+            locale=active.locale,
+            subject_template=DEMO_VARIANT_SUBJECT,
+            body_template=active.body_template,
+            html_template=active.html_template,
+            version=(latest or 0) + 1,
+            is_active=False,
+            created_by="notiflow dev",
+        )
+        session.add(variant)
+        await session.flush()
+        running = await session.scalar(
+            select(ExperimentRow.id).where(
+                ExperimentRow.state == "RUNNING",
+                ExperimentRow.notification_type == "ISSUE_CREATED",
+                ExperimentRow.channel == "EMAIL",
+                ExperimentRow.locale == "en",
+            )
+        )
+        experiment = ExperimentRow(
+            name=DEMO_EXPERIMENT,
+            notification_type="ISSUE_CREATED",
+            channel="EMAIL",
+            locale="en",
+            state="DRAFT" if running else "RUNNING",
+            goal="CLICKED",
+            window_hours=72,
+            min_sample_per_arm=20,
+            holdout_weight=0,
+            created_by="notiflow dev",
+            started_at=None if running else func.now(),
+            started_by=None if running else "notiflow dev",
+        )
+        session.add(experiment)
+        await session.flush()
+        for position, (name, version, control) in enumerate((("A", active, True), ("B", variant, False))):
+            session.add(
+                ExperimentArmRow(
+                    experiment_id=experiment.id,
+                    name=name,
+                    template_id=version.id,
+                    weight=50,
+                    is_control=control,
+                    position=position,
+                )
+            )
+        return f"{DEMO_EXPERIMENT} ({experiment.state}, arms A v{active.version} / B v{variant.version})"

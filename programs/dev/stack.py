@@ -177,7 +177,7 @@ class DevStack:
 
     async def _seed(self) -> None:
         from notiflow.templates.store import seed_templates
-        from programs.dev.seed import seed_demo_hooks, seed_demo_sms, seed_demo_users
+        from programs.dev.seed import seed_demo_experiment, seed_demo_hooks, seed_demo_sms, seed_demo_users
 
         engine = make_engine(self.settings.require_database_url(), pool_size=2)
         try:
@@ -188,6 +188,8 @@ class DevStack:
                 self.urls["Demo SMS"] = await seed_demo_sms(sessions)
             if self.hooks:
                 self.urls["Demo subscriptions"] = ", ".join(await seed_demo_hooks(sessions, self.hooks.url))
+            if not self.ephemeral:  # `notiflow dev` (not the one-shot demo): an experiment to look at
+                self.urls["Demo experiment"] = await seed_demo_experiment(sessions)
         finally:
             await engine.dispose()
 

@@ -78,6 +78,7 @@ async def restore_templates(db):
         seeded = (await session.execute(text("SELECT id, is_active FROM notification_templates"))).all()
     yield
     async with db.begin() as session:
+        await session.execute(text("DELETE FROM experiments"))  # their arms name template versions
         await session.execute(
             text("DELETE FROM notification_templates WHERE NOT (id = ANY(:ids))"), {"ids": [row.id for row in seeded]}
         )

@@ -3,8 +3,10 @@ import { FormEvent, StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { api, ApiError, TOKEN_KEY } from "./api";
 import { AnalyticsPage } from "./AnalyticsPage";
+import { ExperimentsPage } from "./ExperimentsPage";
 import { PoliciesPage } from "./PoliciesPage";
 import { QueuePage } from "./QueuePage";
+import { SuppressionsPage } from "./SuppressionsPage";
 import { TemplatesPage } from "./TemplatesPage";
 import { WhyPage } from "./WhyPage";
 import "./admin.css";
@@ -15,6 +17,8 @@ const PAGES = [
   { hash: "#/policies", name: "Policies" },
   { hash: "#/analytics", name: "Analytics" },
   { hash: "#/why", name: "Why (not)?" },
+  { hash: "#/suppressions", name: "Suppressions" },
+  { hash: "#/experiments", name: "Experiments" },
 ];
 
 function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
@@ -76,6 +80,8 @@ function Console({ onSignOut }: { onSignOut: () => void }) {
         {route === "#/analytics" && <AnalyticsPage />}
         {route === "#/why" && <WhyPage key={params.toString()} initial={params} />}
         {route === "#/policies" && <PoliciesPage />}
+        {route === "#/suppressions" && <SuppressionsPage />}
+        {route === "#/experiments" && <ExperimentsPage />}
       </main>
     </>
   );

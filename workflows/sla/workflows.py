@@ -2,7 +2,8 @@
 
 Every event of the issue reaches it by signal-with-start (activity
 ``feed_timers``). The timer is a ``wait_condition`` with a timeout, so a signal
-re-arms it at once. Each notice is a NotifyWorkflow child named after its source
+re-arms it at once. Each notice is a NotifyWorkflow child (started by its name, ``NOTIFY_WORKFLOW``: an SLA run,
+re-created by the sandbox for every issue, then need not load the delivery pipeline) named after its source
 id: it is sent at most once, does not hold up the next tier while it waits out
 someone's quiet hours, and is findable under the issue's search attributes.
 """
@@ -16,10 +17,9 @@ from temporalio.common import VersioningBehavior
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from notiflow.contracts import NotificationType
-from notiflow.keys import notify_workflow_id
+from notiflow.keys import NOTIFY_WORKFLOW, notify_workflow_id
 from notiflow.runs import Audience, NotificationRequest
 from notiflow.search import ISSUE_PRIORITY, search_attributes
-from workflows.delivery.notify import NotifyWorkflow
 from workflows.history import should_continue_as_new
 from workflows.sla.rules import apply_observation, next_firing, schedule_of
 from workflows.sla.types import Firing, IssueObserved, SlaInput, SlaState, SlaStatus
@@ -114,7 +114,7 @@ class IssueSlaWorkflow:
         )
         try:
             await workflow.start_child_workflow(
-                NotifyWorkflow.run,
+                NOTIFY_WORKFLOW,
                 request,
                 id=notify_workflow_id(source_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,

@@ -4,12 +4,14 @@ rows with known counts (against independent formulas), and end to end through th
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select
+from temporalio.worker import Replayer
 
 from notiflow.client import NotificationClient
 from notiflow.contracts import User
@@ -21,9 +23,12 @@ from notiflow.models import (
     NotificationTemplateRow,
 )
 from notiflow.runs import DeliveryOutcome
+from notiflow.temporal import DATA_CONVERTER
 from tests.api.helpers import ADMIN, bearer
 from tests.experiments.test_statistics import chance_by_integral, p_value_by_normal_dist, wilson_by_quadratic
 from tests.factories import REPORTER, event, issue_dict
+from workers.main import WORKFLOW_RUNNER
+from workers.registry import ALL_WORKFLOWS
 
 BASE = "/api/v1/notifications/experiments"
 TEMPLATES = "/api/v1/notifications/templates"
@@ -299,6 +304,19 @@ async def test_end_to_end_arms_results_holdout_and_promotion(
     counts = {arm: sum(1 for u in ADMINS if arm_of[u.id] == arm) for arm in ("A", "B", "holdout")}
     assert published[0][1].experiments == {f"Shorter subject: {arm}": n for arm, n in counts.items() if n}
     assert "experiment Shorter subject: A" in published[0][1].describe()  # the run's details in the web UI
+    # A replay of the recorded history takes the same arms: they come back with the plan in the history, never
+    # drawn again in the workflow (a draw there would be refused by the sandbox, and diverge on replay).
+    history = await nc.temporal.get_workflow_handle(events[0].workflow_id).fetch_history()
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
+    assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+    planned = next(
+        e.activity_task_completed_event_attributes.result
+        for e in history.events
+        if e.HasField("activity_task_completed_event_attributes")
+        and b'"experiments"' in e.activity_task_completed_event_attributes.result.payloads[0].data
+    )
+    recorded = json.loads(planned.payloads[0].data)["experiments"]
+    assert recorded == {f"Shorter subject: {arm}": n for arm, n in counts.items() if n}
     mails = await smtp.wait_for(2 * len(mailed))
     await asyncio.sleep(0.3)
     assert len(smtp.sink.messages) == 2 * len(mailed)  # nobody held out got anything

@@ -568,6 +568,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications/analytics/engagement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Engagement funnel per type × channel and day: sent → delivered → seen → read → clicked */
+        get: operations["engagement_funnel_api_v1_notifications_analytics_engagement_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notifications/escalation-policies": {
         parameters: {
             query?: never;
@@ -1245,6 +1262,29 @@ export interface components {
          * @enum {string}
          */
         DeliveryStatus: "PENDING" | "SENT" | "FAILED" | "CANCELLED";
+        /** EngagementFunnel */
+        EngagementFunnel: {
+            /**
+             * Created From
+             * Format: date-time
+             */
+            created_from: string;
+            /**
+             * Created To
+             * Format: date-time
+             */
+            created_to: string;
+            /**
+             * Days
+             * @description per UTC day × type × channel with rows (days without rows left out)
+             */
+            days: components["schemas"]["FunnelStep"][];
+            /**
+             * Totals
+             * @description per type × channel over the whole period
+             */
+            totals: components["schemas"]["FunnelStep"][];
+        };
         /**
          * EngagementItem
          * @description What the recipient did with a row: once per kind, the first time, the last and how often.
@@ -1499,6 +1539,58 @@ export interface components {
          * @enum {string}
          */
         Frequency: "IMMEDIATE" | "HOURLY" | "DAILY";
+        /** FunnelStep */
+        FunnelStep: {
+            /**
+             * Day
+             * @description UTC day the rows were created; null in `totals` (the whole period)
+             */
+            day: string | null;
+            /** Notification Type */
+            notification_type: string;
+            /** Channel */
+            channel: string;
+            /**
+             * Sent
+             * @description rows that went out or failed trying (SENT or FAILED)
+             */
+            sent: number;
+            /**
+             * Delivered
+             * @description rows SENT
+             */
+            delivered: number;
+            /** Seen */
+            seen: number;
+            /**
+             * Opened
+             * @description rows opened by a person (machine opens left out)
+             */
+            opened: number;
+            /** Read */
+            read: number;
+            /** Clicked */
+            clicked: number;
+            /** Bounced */
+            bounced: number;
+            /** Complained */
+            complained: number;
+            /**
+             * Bounce Rate
+             * @description bounced / delivered; null when nothing was delivered
+             */
+            bounce_rate: number | null;
+            /**
+             * Complaint Rate
+             * @description complained / delivered; null when nothing was delivered
+             */
+            complaint_rate: number | null;
+            /**
+             * Median Seconds To Read
+             * @description median of sent_at → first READ; null without reads
+             */
+            median_seconds_to_read: number | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -4284,6 +4376,60 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AnalyticsSeries"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the token lacks the role this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    engagement_funnel_api_v1_notifications_analytics_engagement_get: {
+        parameters: {
+            query?: {
+                /** @description inclusive (rows created at or after); default: to - 14 days */
+                from?: string | null;
+                /** @description exclusive; default: now */
+                to?: string | null;
+                type?: components["schemas"]["NotificationType"] | null;
+                channel?: components["schemas"]["Channel"] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EngagementFunnel"];
                 };
             };
             /** @description no bearer token, or a bad or expired one */

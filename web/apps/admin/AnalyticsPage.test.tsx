@@ -39,12 +39,32 @@ function series(days: number): Schemas["AnalyticsSeries"] {
   };
 }
 
+function step(type: string, channel: string, fields: Partial<Schemas["FunnelStep"]>): Schemas["FunnelStep"] {
+  return {
+    day: null, notification_type: type, channel, sent: 0, delivered: 0, seen: 0, opened: 0, read: 0, clicked: 0, bounced: 0,
+    complained: 0, bounce_rate: null, complaint_rate: null, median_seconds_to_read: null, ...fields,
+  };
+}
+
+const mailFunnel = step("ISSUE_CREATED", "EMAIL", {
+  sent: 4, delivered: 3, opened: 2, clicked: 1, bounced: 1, complained: 1, bounce_rate: 1 / 3, complaint_rate: 1 / 3,
+});
+const inboxFunnel = step("ISSUE_CREATED", "IN_APP", {
+  sent: 4, delivered: 4, seen: 4, read: 3, clicked: 1, bounce_rate: 0, complaint_rate: 0, median_seconds_to_read: 120,
+});
+
+function engagement(channel: string | null): Schemas["EngagementFunnel"] {
+  const totals = channel === "EMAIL" ? [mailFunnel] : channel === "SMS" ? [] : [mailFunnel, inboxFunnel];
+  return { created_from: "2026-01-01T00:00:00Z", created_to: "2026-01-15T00:00:00Z", days: [], totals };
+}
+
 afterEach(() => vi.unstubAllGlobals());
 
 test("shows the summary and draws the series, by channel or by type, over the days chosen", async () => {
   const { calls } = fakeFetch({
     [`GET ${A}`]: () => ({ json: summary }),
     [`GET ${A}/series`]: (_body, url) => ({ json: series(Number(url.searchParams.get("days"))) }),
+    [`GET ${A}/engagement`]: (_body, url) => ({ json: engagement(url.searchParams.get("channel")) }),
   });
   const user = userEvent.setup();
   render(<AnalyticsPage />);
@@ -78,8 +98,56 @@ test("shows the API's refusal", async () => {
   fakeFetch({
     [`GET ${A}`]: () => ({ status: 403, json: { detail: "this route needs the admin role" } }),
     [`GET ${A}/series`]: () => ({ status: 403, json: { detail: "this route needs the admin role" } }),
+    [`GET ${A}/engagement`]: () => ({ status: 403, json: { detail: "this route needs the admin role" } }),
   });
   render(<AnalyticsPage />);
   expect(await screen.findByRole("alert")).toHaveTextContent("this route needs the admin role");
   expect(screen.queryByRole("img")).toBeNull();
+});
+
+test("draws the engagement funnel per type × channel over the days chosen, with rates and time to read as text", async () => {
+  const { calls } = fakeFetch({
+    [`GET ${A}`]: () => ({ json: summary }),
+    [`GET ${A}/series`]: (_body, url) => ({ json: series(Number(url.searchParams.get("days"))) }),
+    [`GET ${A}/engagement`]: (_body, url) => ({ json: engagement(url.searchParams.get("channel")) }),
+  });
+  const user = userEvent.setup();
+  const before = Date.now();
+  render(<AnalyticsPage />);
+
+  expect(await screen.findByRole("img", { name: "ISSUE_CREATED × IN_APP: sent 4, delivered 4, seen 4, read 3, clicked 1" })).toBeInTheDocument();
+  expect(screen.getByRole("img", { name: "ISSUE_CREATED × EMAIL: sent 4, delivered 3, seen 0, read 0, clicked 1" })).toBeInTheDocument();
+  expect(screen.getByRole("heading", { name: "Engagement funnel (14 days)" })).toBeInTheDocument();
+  // Each bar says its count and its share of sent.
+  const mail = within(screen.getByRole("img", { name: /^ISSUE_CREATED × EMAIL/ }));
+  expect(mail.getByText("3 (75 %)")).toBeInTheDocument();
+  expect(mail.getByText("1 (25 %)")).toBeInTheDocument();
+  expect(mail.getAllByText("0 (0 %)")).toHaveLength(2);
+  expect(screen.getByLabelText("ISSUE_CREATED × EMAIL rates")).toHaveTextContent(
+    "Bounce rate 33.3 % (1), complaint rate 33.3 % (1), median time to read —, opened by a person 2.",
+  );
+  expect(screen.getByLabelText("ISSUE_CREATED × IN_APP rates")).toHaveTextContent(
+    "Bounce rate 0.0 % (0), complaint rate 0.0 % (0), median time to read 2 min.",
+  );
+  // The period asked for is the last 14 days, all channels.
+  const first = calls.find((c) => c.path === `${A}/engagement`)!;
+  const from = Date.parse(first.query.get("from")!);
+  expect(from).toBeGreaterThanOrEqual(before - 14 * 86_400_000);
+  expect(from).toBeLessThanOrEqual(Date.now() - 14 * 86_400_000);
+  expect(first.query.get("channel")).toBeNull();
+
+  await user.selectOptions(screen.getByLabelText("Funnel channel"), "EMAIL");
+  await waitFor(() => expect(screen.queryByRole("img", { name: /ISSUE_CREATED × IN_APP/ })).toBeNull());
+  expect(screen.getByRole("img", { name: /ISSUE_CREATED × EMAIL/ })).toBeInTheDocument();
+  expect(calls.filter((c) => c.path === `${A}/engagement`).at(-1)!.query.get("channel")).toBe("EMAIL");
+
+  await user.selectOptions(screen.getByLabelText("Funnel channel"), "SMS");
+  expect(await screen.findByText("Nothing sent in this period.")).toBeInTheDocument();
+
+  await user.selectOptions(screen.getByLabelText("Days"), "30");
+  expect(await screen.findByRole("heading", { name: "Engagement funnel (30 days)" })).toBeInTheDocument();
+  await waitFor(() => {
+    const last = calls.filter((c) => c.path === `${A}/engagement`).at(-1)!;
+    expect(Date.parse(last.query.get("from")!)).toBeLessThanOrEqual(Date.now() - 30 * 86_400_000);
+  });
 });

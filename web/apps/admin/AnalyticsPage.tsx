@@ -1,12 +1,43 @@
 import { useEffect, useState } from "react";
-import { api, ApiError, Schemas, when } from "./api";
-import { Lines, StackedBars } from "./charts";
+import { api, ApiError, CHANNELS, query, Schemas, when } from "./api";
+import { Funnel, Lines, StackedBars } from "./charts";
 
 type Analytics = Schemas["DeliveryAnalytics"];
 type Series = Schemas["AnalyticsSeries"];
+type Engagement = Schemas["EngagementFunnel"];
+type FunnelStep = Schemas["FunnelStep"];
 
 const percent = (rate: number | null) => (rate === null ? "—" : `${(rate * 100).toFixed(1)} %`);
 const seconds = (value: number | null) => (value === null ? "—" : `${value.toFixed(2)} s`);
+/** A time to read: seconds, minutes or hours, whichever reads best. */
+function duration(value: number | null): string {
+  if (value === null) return "—";
+  if (value < 60) return `${Number(value.toFixed(1))} s`;
+  if (value < 3600) return `${Number((value / 60).toFixed(1))} min`;
+  if (value < 172800) return `${Number((value / 3600).toFixed(1))} h`;
+  return `${Number((value / 86400).toFixed(1))} days`;
+}
+
+/** One type × channel of the funnel: the bars, then the rates and the median time to read as text. */
+function FunnelFigure({ step }: { step: FunnelStep }) {
+  const title = `${step.notification_type} × ${step.channel}`;
+  return (
+    <div className="funnel-item">
+      <Funnel title={title} steps={[
+        { name: "sent", value: step.sent },
+        { name: "delivered", value: step.delivered },
+        { name: "seen", value: step.seen },
+        { name: "read", value: step.read },
+        { name: "clicked", value: step.clicked },
+      ]} />
+      <p aria-label={`${title} rates`}>
+        Bounce rate {percent(step.bounce_rate)} ({step.bounced}), complaint rate {percent(step.complaint_rate)}
+        {" "}({step.complained}), median time to read {duration(step.median_seconds_to_read)}
+        {step.opened > 0 && `, opened by a person ${step.opened}`}.
+      </p>
+    </div>
+  );
+}
 
 /** Volume by day × channel (or type), success rate, p50/p95 time to send, diversions and failure reasons. */
 export function AnalyticsPage() {
@@ -14,6 +45,8 @@ export function AnalyticsPage() {
   const [series, setSeries] = useState<Series | null>(null);
   const [days, setDays] = useState(14);
   const [by, setBy] = useState<"channel" | "notification_type">("channel");
+  const [engagement, setEngagement] = useState<Engagement | null>(null);
+  const [funnelChannel, setFunnelChannel] = useState("");
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     api.request<Analytics>("GET", "/api/v1/notifications/analytics").then(setData, (failure) => setError((failure as ApiError).detail));
@@ -33,6 +66,22 @@ export function AnalyticsPage() {
       current = false;
     };
   }, [days]);
+  // The funnel over the same days (rows created since then), for one channel or all.
+  useEffect(() => {
+    let current = true;
+    const from = new Date(Date.now() - days * 86_400_000).toISOString();
+    api.request<Engagement>("GET", `/api/v1/notifications/analytics/engagement${query({ from, channel: funnelChannel })}`).then(
+      (loaded) => {
+        if (current) setEngagement(loaded);
+      },
+      (failure) => {
+        if (current) setError((failure as ApiError).detail);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [days, funnelChannel]);
 
   const labels = series?.days.map((d) => d.day) ?? [];
   const keys = [...new Set(series?.volume.map((v) => v[by]) ?? [])].sort();
@@ -75,6 +124,20 @@ export function AnalyticsPage() {
           ]} />
         </div>
       )}
+      <h2>Engagement funnel ({days} days)</h2>
+      <div className="filters">
+        <label>Funnel channel
+          <select aria-label="Funnel channel" value={funnelChannel} onChange={(e) => setFunnelChannel(e.target.value)}>
+            <option value="">all</option>
+            {CHANNELS.map((c) => <option key={c} value={c}>{c}</option>)}
+          </select>
+        </label>
+      </div>
+      {engagement && (engagement.totals.length === 0 ? <p>Nothing sent in this period.</p> : (
+        <div className="charts">
+          {engagement.totals.map((step) => <FunnelFigure key={`${step.notification_type}-${step.channel}`} step={step} />)}
+        </div>
+      ))}
       {data && (
         <>
           <h2>By channel (7 days)</h2>

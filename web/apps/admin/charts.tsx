@@ -92,3 +92,36 @@ export function Lines({ title, labels, series, unit }: { title: string; labels: 
     </figure>
   );
 }
+
+export interface Step {
+  name: string;
+  value: number;
+}
+
+/** A funnel: one horizontal bar per step, its length against the first step, labelled with the count and the
+ * share of the first step. */
+export function Funnel({ title, steps }: { title: string; steps: Step[] }) {
+  const FW = 420;
+  const ROW = 22;
+  const LABEL = 80;
+  const NUMBERS = 90;
+  const first = steps[0]?.value ?? 0;
+  const top = Math.max(1, ...steps.map((s) => s.value));
+  const width = (value: number) => ((FW - LABEL - NUMBERS) * value) / top;
+  const share = (value: number) => (first > 0 ? ` (${Math.round((value / first) * 100)} %)` : "");
+  return (
+    <figure className="chart funnel">
+      <svg viewBox={`0 0 ${FW} ${ROW * steps.length + 4}`} role="img"
+        aria-label={`${title}: ${steps.map((s) => `${s.name} ${s.value}`).join(", ")}`}>
+        {steps.map((s, i) => (
+          <g key={s.name} fontSize="11">
+            <text x={LABEL - 6} y={ROW * i + 15} textAnchor="end" fill="#59636e">{s.name}</text>
+            <rect x={LABEL} y={ROW * i + 3} height={ROW - 6} width={width(s.value)} fill={COLORS[i % COLORS.length]} />
+            <text x={LABEL + width(s.value) + 4} y={ROW * i + 15} fill="#1f2328">{s.value}{share(s.value)}</text>
+          </g>
+        ))}
+      </svg>
+      <figcaption>{title}</figcaption>
+    </figure>
+  );
+}

@@ -55,7 +55,11 @@ const inboxFunnel = step("ISSUE_CREATED", "IN_APP", {
 
 function engagement(channel: string | null): Schemas["EngagementFunnel"] {
   const totals = channel === "EMAIL" ? [mailFunnel] : channel === "SMS" ? [] : [mailFunnel, inboxFunnel];
-  return { created_from: "2026-01-01T00:00:00Z", created_to: "2026-01-15T00:00:00Z", days: [], totals };
+  const days = totals.flatMap((t) => [
+    { ...t, day: "2026-01-06", sent: t.sent - 1, read: Math.max(0, t.read - 1) },
+    { ...t, day: "2026-01-07", sent: 1, read: t.read > 0 ? 1 : 0 },
+  ]);
+  return { created_from: "2026-01-01T00:00:00Z", created_to: "2026-01-15T00:00:00Z", days, totals };
 }
 
 afterEach(() => vi.unstubAllGlobals());
@@ -129,6 +133,13 @@ test("draws the engagement funnel per type × channel over the days chosen, with
   expect(screen.getByLabelText("ISSUE_CREATED × IN_APP rates")).toHaveTextContent(
     "Bounce rate 0.0 % (0), complaint rate 0.0 % (0), median time to read 2 min.",
   );
+  // Each type × channel's days, in a table under its funnel.
+  const inboxDays = within(screen.getByRole("table", { name: "ISSUE_CREATED × IN_APP by day" }));
+  expect(inboxDays.getAllByRole("row").map((r) => r.textContent)).toEqual([
+    "DaySentDeliveredSeenReadClickedMedian to read",
+    "2026-01-06344212 min",
+    "2026-01-07144112 min",
+  ]);
   // The period asked for is the last 14 days, all channels.
   const first = calls.find((c) => c.path === `${A}/engagement`)!;
   const from = Date.parse(first.query.get("from")!);

@@ -18,8 +18,8 @@ function duration(value: number | null): string {
   return `${Number((value / 86400).toFixed(1))} days`;
 }
 
-/** One type × channel of the funnel: the bars, then the rates and the median time to read as text. */
-function FunnelFigure({ step }: { step: FunnelStep }) {
+/** One type × channel of the funnel: the bars, then the rates and the median time to read as text, then its days. */
+function FunnelFigure({ step, days }: { step: FunnelStep; days: FunnelStep[] }) {
   const title = `${step.notification_type} × ${step.channel}`;
   return (
     <div className="funnel-item">
@@ -35,6 +35,12 @@ function FunnelFigure({ step }: { step: FunnelStep }) {
         {" "}({step.complained}), median time to read {duration(step.median_seconds_to_read)}
         {step.opened > 0 && `, opened by a person ${step.opened}`}.
       </p>
+      <table aria-label={`${title} by day`}>
+        <thead><tr><th>Day</th><th>Sent</th><th>Delivered</th><th>Seen</th><th>Read</th><th>Clicked</th><th>Median to read</th></tr></thead>
+        <tbody>{days.map((d) => (
+          <tr key={d.day}><td>{d.day}</td><td>{d.sent}</td><td>{d.delivered}</td><td>{d.seen}</td><td>{d.read}</td><td>{d.clicked}</td><td>{duration(d.median_seconds_to_read)}</td></tr>
+        ))}</tbody>
+      </table>
     </div>
   );
 }
@@ -135,7 +141,13 @@ export function AnalyticsPage() {
       </div>
       {engagement && (engagement.totals.length === 0 ? <p>Nothing sent in this period.</p> : (
         <div className="charts">
-          {engagement.totals.map((step) => <FunnelFigure key={`${step.notification_type}-${step.channel}`} step={step} />)}
+          {engagement.totals.map((step) => (
+            <FunnelFigure
+              key={`${step.notification_type}-${step.channel}`}
+              step={step}
+              days={engagement.days.filter((d) => d.notification_type === step.notification_type && d.channel === step.channel)}
+            />
+          ))}
         </div>
       ))}
       {data && (

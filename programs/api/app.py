@@ -26,6 +26,7 @@ from programs.api import (
     metrics,
     policies,
     preferences,
+    push,
     queue,
     read_escalations,
     redeliver,
@@ -53,6 +54,7 @@ Durable notifications for the issue tracker, driven by Temporal.
 
 ROUTERS = (
     preferences.router,
+    push.router,
     templates.router,
     queue.router,
     analytics.router,

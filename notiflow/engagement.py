@@ -45,7 +45,7 @@ class EngagementKind(enum.StrEnum):
 
 
 #: Channels whose links are wrapped (IN_APP: the bell reports clicks itself; WEBHOOK: read by a program).
-TRACKED_CHANNELS = frozenset({"EMAIL", "SMS", "SLACK", "TEAMS"})
+TRACKED_CHANNELS = frozenset({"EMAIL", "SMS", "PUSH", "SLACK", "TEAMS"})
 #: The name of the open pixel's code in ``tracked_links.link`` (never redirected by /r/).
 OPEN_PIXEL = "open"
 #: 12 random bytes = 96 bits, 16 url-safe characters.

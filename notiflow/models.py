@@ -26,11 +26,12 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    exists,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -589,3 +590,10 @@ class PushSubscriptionRow(Base):
         UniqueConstraint("user_id", "endpoint"),
         Index(None, "user_id", "created_at"),
     )
+
+
+#: Whether the person has a push subscription (loaded with every UserRow: PUSH is their channel only then).
+UserRow.has_push_subscription = column_property(  # type: ignore[attr-defined]
+    exists().where(PushSubscriptionRow.user_id == UserRow.id).correlate_except(PushSubscriptionRow),
+    deferred=False,
+)

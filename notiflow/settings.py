@@ -356,7 +356,12 @@ class Settings(BaseSettings):
     @property
     def critical_fallback_channels(self) -> tuple[str, ...]:
         """The fallback order of critical notifications, e.g. ('EMAIL', 'SMS', 'IN_APP'); empty = no fallback."""
-        return tuple(c for c in self.critical_fallback.split(",") if c)
+        return tuple(c for c in self.critical_fallback.split(",") if c and (c != "PUSH" or self.push_configured))
+
+    @property
+    def push_configured(self) -> bool:
+        """A push provider is configured (Web Push: a VAPID key)."""
+        return self.vapid_private_key is not None
 
     @field_validator("delivery_deadline", "critical_delivery_deadline", mode="before")
     @classmethod

@@ -1065,7 +1065,7 @@ export interface components {
          * Channel
          * @enum {string}
          */
-        Channel: "EMAIL" | "IN_APP" | "SMS" | "WEBHOOK" | "SLACK" | "TEAMS";
+        Channel: "EMAIL" | "IN_APP" | "SMS" | "PUSH" | "WEBHOOK" | "SLACK" | "TEAMS";
         /** ChannelDecision */
         ChannelDecision: {
             /**
@@ -1708,7 +1708,7 @@ export interface components {
              * Channel
              * @enum {string}
              */
-            channel: "EMAIL" | "IN_APP" | "SMS";
+            channel: "EMAIL" | "IN_APP" | "SMS" | "PUSH";
             /**
              * Enabled
              * @default true
@@ -1734,7 +1734,7 @@ export interface components {
             quiet_hours?: components["schemas"]["QuietHours"] | null;
             /**
              * Preferences
-             * @description at most 36 entries: each notification type × channel once
+             * @description at most 48 entries: each notification type × channel once
              */
             preferences?: components["schemas"]["PreferenceUpdate"][];
         };

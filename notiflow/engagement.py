@@ -171,6 +171,8 @@ def wrap_links(rows: list[Any], settings: Settings) -> list[PendingLink]:
                     body["link"] = wrapped
                     _set(row, "content", json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
                     used = 1
+            elif channel == "PUSH":  # the link is the notification's click target, not in its text
+                used = 1
             else:
                 for field in ("subject", "content", "html_content"):
                     if _get(row, field):

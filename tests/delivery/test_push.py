@@ -217,3 +217,35 @@ async def test_429_with_retry_after_is_retried_no_sooner_and_sent_once(temporal_
     assert service.attempts[1][1] - service.attempts[0][1] >= 1.0  # Retry-After honoured
     (row,) = await _push_rows(db)
     assert row.status == "SENT"
+
+
+async def test_a_critical_mail_refused_with_550_falls_back_to_push_for_a_person_without_a_phone(
+    temporal_client, db, settings, smtp
+):
+    async with db.begin() as session:
+        await upsert_users(session, [ADMIN_EN, ADMIN_FR, REPORTER])  # ADMIN_FR: on call, no phone
+    smtp.sink.rejected[ADMIN_FR.email] = "mailbox unavailable"
+    evt = event("AUTO_ISSUE_DETECTED", issue=issue_dict(priority="CRITICAL", is_auto_reported=True), actor=None)
+    async with PushService(VAPID_PUBLIC) as service:
+        await subscribe(db, service.browser(), ADMIN_FR.id)
+        configured = push_settings(settings, critical_fallback="EMAIL,SMS,PUSH,IN_APP")
+        async with running_worker(temporal_client, configured):
+            workflow_id = await NotificationClient(temporal_client, configured).publish(evt)
+            await temporal_client.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
+    (push,) = service.messages
+    assert push.payload["issue_id"] == evt.issue.id and (push.headers["urgency"], push.headers["ttl"]) == (
+        "high",
+        str(24 * 3600),
+    )
+    async with db() as session:
+        rows = {
+            (r.recipient_id, r.delivery_method): r
+            for r in (await session.execute(select(NotificationQueueRow))).scalars()
+        }
+    mail, pushed = rows[(ADMIN_FR.id, "EMAIL")], rows[(ADMIN_FR.id, "PUSH")]
+    assert mail.status == "FAILED" and mail.context_data["fallback_to"] == {
+        "channel": "PUSH",
+        "queue_id": str(pushed.id),
+    }
+    assert pushed.status == "SENT" and pushed.context_data["fallback_of"] == str(mail.id)
+    assert (ADMIN_FR.id, "SMS") not in rows  # no phone: SMS skipped

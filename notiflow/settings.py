@@ -157,6 +157,12 @@ class Settings(BaseSettings):
         default="mailto:notiflow@localhost",
         description="the VAPID `sub` claim: a mailto: or https: URL the push service may contact",
     )
+    fcm_project_id: str | None = Field(default=None, description="the Firebase project phones get FCM pushes from")
+    fcm_service_account: SecretStr | None = Field(
+        default=None,
+        description="the Firebase service account (its JSON, or a path to the file) FCM access tokens are made from",
+    )
+    fcm_url: str = Field(default="https://fcm.googleapis.com", description="FCM's base URL (a local receiver in tests)")
     push_max_devices: int = Field(
         default=10, ge=1, le=100, description="push subscriptions per person; a new one drops the oldest"
     )
@@ -360,8 +366,12 @@ class Settings(BaseSettings):
 
     @property
     def push_configured(self) -> bool:
-        """A push provider is configured (Web Push: a VAPID key)."""
-        return self.vapid_private_key is not None
+        """A push provider is configured (Web Push: a VAPID key; FCM: a project and a service account)."""
+        return self.vapid_private_key is not None or self.fcm_configured
+
+    @property
+    def fcm_configured(self) -> bool:
+        return bool(self.fcm_project_id) and self.fcm_service_account is not None
 
     @field_validator("delivery_deadline", "critical_delivery_deadline", mode="before")
     @classmethod
@@ -504,6 +514,7 @@ _SECRET_FIELDS = {
     "jwt_secret",
     "sms_token",
     "vapid_private_key",
+    "fcm_service_account",
     "smtp_password",
     "smtp_fallback_password",
 }

@@ -60,6 +60,13 @@ class PushSubscriptionIn(BaseModel):
     expirationTime: int | None = None
 
 
+class DeviceTokenIn(BaseModel):
+    """A phone app's registration: ``{"kind": "FCM", "token": …}`` (APNs: not yet)."""
+
+    kind: Literal["FCM"]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_\-:.]+$")]
+
+
 class PushSubscriptionOut(BaseModel):
     id: uuid.UUID
     kind: Literal["WEB", "FCM", "APNS"]
@@ -101,25 +108,37 @@ async def vapid_public_key(principal: CurrentUser, settings: AppSettings) -> Vap
     "/push-subscriptions",
     response_model=PushSubscriptionOut,
     status_code=201,
-    summary="Subscribe this browser to my push notifications",
+    summary="Subscribe this browser (or phone app: {kind: FCM, token}) to my push notifications",
 )
 async def create_push_subscription(
-    body: PushSubscriptionIn,
+    body: PushSubscriptionIn | DeviceTokenIn,
     principal: CurrentUser,
     session: Session,
     settings: AppSettings,
     user_agent: Annotated[str | None, Header()] = None,
 ) -> PushSubscriptionOut:
-    problem = await refusal(body.endpoint, settings.outbound_allowlist)
-    if problem:
-        raise HTTPException(422, f"endpoint refused: {problem}")
+    kind: str
+    endpoint: str
+    p256dh: str | None
+    auth: str | None
+    if isinstance(body, DeviceTokenIn):
+        if not settings.fcm_configured:
+            raise HTTPException(
+                422, "FCM is not configured on this server (NOTIFLOW_FCM_PROJECT_ID, NOTIFLOW_FCM_SERVICE_ACCOUNT)"
+            )
+        kind, endpoint, p256dh, auth = body.kind, body.token, None, None
+    else:
+        problem = await refusal(body.endpoint, settings.outbound_allowlist)
+        if problem:
+            raise HTTPException(422, f"endpoint refused: {problem}")
+        kind, endpoint, p256dh, auth = "WEB", body.endpoint, body.keys.p256dh, body.keys.auth
     user = await directory_user(session, principal.user_id)
     values = {
         "user_id": user.id,
-        "kind": "WEB",
-        "endpoint": body.endpoint,
-        "p256dh": body.keys.p256dh,
-        "auth": body.keys.auth,
+        "kind": kind,
+        "endpoint": endpoint,
+        "p256dh": p256dh,
+        "auth": auth,
         "user_agent": (user_agent or "")[:500] or None,
     }
     statement = insert(PushSubscriptionRow).values(id=uuid.uuid4(), **values)

@@ -90,3 +90,17 @@ async def test_the_vapid_public_key_and_push_in_the_preferences_only_with_a_subs
     on = [c["notification_type"] for c in push_cells(changed.json()) if c["enabled"]]
     assert on == ["ISSUE_ASSIGNED"]
     assert_error(await api.put(prefs, headers=me, json=switch_on), 422, "NOTIFLOW_VAPID_PRIVATE_KEY")
+
+
+async def test_a_phone_registers_its_fcm_token_only_where_fcm_is_configured(push_api, api_settings, db):
+    me = bearer(ASSIGNEE.id)
+    assert_error(
+        await push_api.post(URL, headers=me, json={"kind": "FCM", "token": "abc:DEF-1"}), 422, "FCM is not configured"
+    )
+    account = '{"client_email": "n@p.iam.gserviceaccount.com", "private_key": "x", "token_uri": "https://oauth2.googleapis.com/token"}'
+    settings = api_settings.model_copy(update={"fcm_project_id": "p", "fcm_service_account": SecretStr(account)})
+    async with asgi_client(create_app(settings)) as client:
+        created = await client.post(URL, headers=me, json={"kind": "FCM", "token": "abc:DEF-1"})
+        assert created.status_code == 201, created.text
+        assert created.json()["kind"] == "FCM" and created.json()["endpoint"] == "abc:DEF-1"
+        assert (await client.post(URL, headers=me, json={"kind": "APNS", "token": "x"})).status_code == 422

@@ -24,6 +24,7 @@ from notiflow.models import NotificationPreferenceRow, NotificationQueueRow, Pus
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from notiflow.vapid import new_pair
 from tests.conftest import running_worker
+from tests.delivery.fcm_service import PROJECT, FcmService
 from tests.delivery.push_service import Browser, PushService, Scripted
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
 from workflows.delivery.types import DeliveryBatch
@@ -249,3 +250,73 @@ async def test_a_critical_mail_refused_with_550_falls_back_to_push_for_a_person_
     }
     assert pushed.status == "SENT" and pushed.context_data["fallback_of"] == str(mail.id)
     assert (ADMIN_FR.id, "SMS") not in rows  # no phone: SMS skipped
+
+
+# ------------------------------------------------------------------ FCM (phones)
+
+
+def fcm_settings(settings, fcm: FcmService, **extra):
+    return push_settings(
+        settings,
+        fcm_project_id=PROJECT,
+        fcm_service_account=SecretStr(fcm.service_account()),
+        fcm_url=fcm.url,
+        **extra,
+    )
+
+
+async def add_device(db, token: str, user_id: str = ASSIGNEE.id) -> None:
+    async with db.begin() as session:
+        session.add(PushSubscriptionRow(user_id=user_id, kind="FCM", endpoint=token))
+
+
+async def test_fcm_gets_an_oauth2_bearer_from_a_signed_assertion_cached_across_sends(db, settings, directory):
+    async with FcmService() as fcm:
+        await add_device(db, "device-token-1")
+        row = await _send_push(db, fcm_settings(settings, fcm), assigned())
+        assert fcm.refusals == [] and row.status == "SENT", row.error_message
+        (sent,) = fcm.messages
+        assert sent.message["token"] == "device-token-1"
+        assert (
+            sent.message["notification"]["title"] == row.subject
+            and row.issue_id in sent.message["notification"]["body"]
+        )
+        assert sent.message["data"]["issue_id"] == row.issue_id and sent.message["data"]["notification_id"] == str(
+            row.id
+        )
+        assert "/r/" in sent.message["data"]["link"]
+        assert sent.message["android"] == {
+            "priority": "normal",
+            "ttl": f"{4 * 3600}s",
+            "collapse_key": topic(row.issue_id, str(row.id)),
+        }
+        provider = PushProvider(fcm_settings(settings, fcm), db)
+        message = OutgoingMessage(
+            queue_id=str(uuid.uuid4()),
+            address=ASSIGNEE.id,
+            recipient_name=None,
+            subject="t",
+            text="ISS-1 b",
+            html=None,
+            issue_id="ISS-1",
+            link=None,
+            unsubscribe_url=None,
+            notification_type="AUTO_ISSUE_DETECTED",
+            critical=True,
+        )
+        try:
+            for _ in range(2):
+                await provider.send(message, sent_at=datetime.now(timezone.utc))
+        finally:
+            await provider.close()
+        assert fcm.token_requests == 2  # one per provider (worker); its token is reused until it expires
+        assert fcm.messages[-1].message["android"]["priority"] == "high"
+
+
+async def test_fcm_unregistered_removes_the_token_and_fails_the_row(db, settings, directory):
+    async with FcmService() as fcm:
+        fcm.unregistered.add("old-token")
+        await add_device(db, "old-token")
+        row = await _send_push(db, fcm_settings(settings, fcm), assigned())
+    assert row.status == "FAILED" and "UNREGISTERED" in row.error_message and "removed" in row.error_message
+    assert await _subscriptions(db) == []

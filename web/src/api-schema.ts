@@ -49,7 +49,7 @@ export interface paths {
         /** My push subscriptions */
         get: operations["list_push_subscriptions_api_v1_notifications_push_subscriptions_get"];
         put?: never;
-        /** Subscribe this browser to my push notifications */
+        /** Subscribe this browser (or phone app: {kind: FCM, token}) to my push notifications */
         post: operations["create_push_subscription_api_v1_notifications_push_subscriptions_post"];
         delete?: never;
         options?: never;
@@ -1297,6 +1297,19 @@ export interface components {
          * @enum {string}
          */
         DeliveryStatus: "PENDING" | "SENT" | "FAILED" | "CANCELLED";
+        /**
+         * DeviceTokenIn
+         * @description A phone app's registration: ``{"kind": "FCM", "token": …}`` (APNs: not yet).
+         */
+        DeviceTokenIn: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "FCM";
+            /** Token */
+            token: string;
+        };
         /**
          * EngagementItem
          * @description What the recipient did with a row: once per kind, the first time, the last and how often.
@@ -2814,7 +2827,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PushSubscriptionIn"];
+                "application/json": components["schemas"]["PushSubscriptionIn"] | components["schemas"]["DeviceTokenIn"];
             };
         };
         responses: {

@@ -39,6 +39,7 @@ from activities.delivery.providers.base import (
     Receipt,
     TransientDeliveryError,
 )
+from activities.delivery.providers.fcm import FcmSender, SubscriptionGone
 from activities.delivery.providers.sms import fit_text
 from notiflow.contracts import Channel
 from notiflow.models import PushSubscriptionRow
@@ -118,6 +119,7 @@ class PushProvider:
         self.name = "push:web"
         self._client: OutboundClient | None = None
         self._vapid: Vapid02 | None = None
+        self._fcm: FcmSender | None = None
 
     def _http(self) -> OutboundClient:
         if self._client is None:
@@ -143,7 +145,7 @@ class PushProvider:
         async with self.sessions() as session:
             rows = await session.scalars(
                 select(PushSubscriptionRow)
-                .where(PushSubscriptionRow.user_id == user_id, PushSubscriptionRow.kind == "WEB")
+                .where(PushSubscriptionRow.user_id == user_id)
                 .order_by(PushSubscriptionRow.created_at.desc(), PushSubscriptionRow.id)
             )
             return list(rows)
@@ -162,6 +164,21 @@ class PushProvider:
 
     async def _send_one(self, row: PushSubscriptionRow, message: OutgoingMessage, data: bytes) -> str:
         """The push service's answer for one device, or the exception that says what became of it."""
+        if row.kind == "FCM":
+            if not self.settings.fcm_configured:
+                raise PermanentDeliveryError(
+                    "FCM is not configured (NOTIFLOW_FCM_PROJECT_ID, NOTIFLOW_FCM_SERVICE_ACCOUNT)"
+                )
+            if self._fcm is None:
+                self._fcm = FcmSender(self.settings, self._http())
+            text = fit_body(message.text, message.issue_id)
+            return await self._fcm.send(
+                row.endpoint, message, message.subject, text, topic(message.issue_id, message.queue_id)
+            )
+        if row.kind != "WEB":
+            raise PermanentDeliveryError(f"{row.kind} push is not supported yet")
+        if self.settings.vapid_private_key is None:
+            raise PermanentDeliveryError("NOTIFLOW_VAPID_PRIVATE_KEY is not set: Web Push cannot be delivered")
         if not row.p256dh or not row.auth:
             raise PermanentDeliveryError(f"push subscription {row.id} has no keys")
         try:
@@ -189,15 +206,14 @@ class PushProvider:
             return f"{status} {response.headers.get('location') or answer}".strip()
         said = f"push service answered {status}{': ' + answer if answer else ''}"
         if status in (404, 410):
-            await self._remove(row.id)
-            raise PermanentDeliveryError(f"{said} (the subscription is gone: removed)", invalid_address=False)
+            raise SubscriptionGone(f"{said} (the subscription is gone: removed)")
         if status == 429 or status >= 500:
             raise TransientDeliveryError(said, retry_after=response.retry_after())
         raise PermanentDeliveryError(said)
 
     async def send(self, message: OutgoingMessage, *, sent_at: datetime) -> Receipt:
         if not self.settings.push_configured:
-            raise PermanentDeliveryError("NOTIFLOW_VAPID_PRIVATE_KEY is not set: PUSH cannot be delivered")
+            raise PermanentDeliveryError("no push provider is configured (NOTIFLOW_VAPID_PRIVATE_KEY, NOTIFLOW_FCM_*)")
         subscriptions = await self._subscriptions(message.address)
         if not subscriptions:
             raise PermanentDeliveryError("no push subscription: the person has no browser subscribed")
@@ -208,12 +224,15 @@ class PushProvider:
         for row in subscriptions:
             try:
                 answer = await self._send_one(row, message, data)
+            except SubscriptionGone as exc:
+                await self._remove(row.id)
+                permanent.append(str(exc))
             except PermanentDeliveryError as exc:
                 permanent.append(str(exc))
             except TransientDeliveryError as exc:
                 transient.append(exc)
             else:
-                delivered.append(f"{origin(row.endpoint)}: {answer}")
+                delivered.append(f"{origin(row.endpoint) if row.kind == 'WEB' else row.kind}: {answer}")
                 await self._succeeded(row.id, datetime.now(timezone.utc))
         if delivered:
             return Receipt(

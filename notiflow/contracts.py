@@ -80,6 +80,7 @@ class Channel(StrEnum):
     EMAIL = "EMAIL"
     IN_APP = "IN_APP"
     SMS = "SMS"
+    PUSH = "PUSH"
     WEBHOOK = "WEBHOOK"
     SLACK = "SLACK"
     TEAMS = "TEAMS"

@@ -45,7 +45,7 @@ class EngagementKind(enum.StrEnum):
 
 
 #: Channels whose links are wrapped (IN_APP: the bell reports clicks itself; WEBHOOK: read by a program).
-TRACKED_CHANNELS = frozenset({"EMAIL", "SMS", "SLACK", "TEAMS"})
+TRACKED_CHANNELS = frozenset({"EMAIL", "SMS", "PUSH", "SLACK", "TEAMS"})
 #: The name of the open pixel's code in ``tracked_links.link`` (never redirected by /r/).
 OPEN_PIXEL = "open"
 #: 12 random bytes = 96 bits, 16 url-safe characters.
@@ -171,6 +171,8 @@ def wrap_links(rows: list[Any], settings: Settings) -> list[PendingLink]:
                     body["link"] = wrapped
                     _set(row, "content", json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
                     used = 1
+            elif channel == "PUSH":  # the link is the notification's click target, not in its text
+                used = 1
             else:
                 for field in ("subject", "content", "html_content"):
                     if _get(row, field):

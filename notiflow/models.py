@@ -26,11 +26,12 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    exists,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -559,3 +560,40 @@ class ExperimentArmRow(Base):
     position: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (UniqueConstraint("experiment_id", "name"),)
+
+
+#: The kinds of push subscription: a browser (Web Push) or a phone app's device token.
+PUSH_KINDS = ("WEB", "FCM", "APNS")
+
+
+class PushSubscriptionRow(Base):
+    """One device a person reaches by PUSH: a browser's Web Push subscription or a phone's token.
+
+    ``endpoint`` is the push service URL (WEB) or the device token (FCM, APNS); ``p256dh`` and ``auth`` are the
+    browser's keys (RFC 8291). A push service's 404/410 deletes the row.
+    """
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8), server_default="WEB")
+    endpoint: Mapped[str] = mapped_column(String(2000))
+    p256dh: Mapped[str | None] = mapped_column(String(200))
+    auth: Mapped[str | None] = mapped_column(String(100))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created_at()
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in PUSH_KINDS) + ")", name="kind"),
+        UniqueConstraint("user_id", "endpoint"),
+        Index(None, "user_id", "created_at"),
+    )
+
+
+#: Whether the person has a push subscription (loaded with every UserRow: PUSH is their channel only then).
+UserRow.has_push_subscription = column_property(  # type: ignore[attr-defined]
+    exists().where(PushSubscriptionRow.user_id == UserRow.id).correlate_except(PushSubscriptionRow),
+    deferred=False,
+)

@@ -148,6 +148,26 @@ class Settings(BaseSettings):
     )
     sms_timeout_seconds: float = Field(default=10.0, gt=0, le=15)
     sms_concurrency: int = Field(default=10, ge=1, le=100, description="SMS requests in flight per worker")
+    vapid_private_key: SecretStr | None = Field(
+        default=None,
+        description="the VAPID private key (P-256, base64url of the raw 32 bytes, as `notiflow vapid-keys` prints "
+        "it, or PEM); unset = no Web Push",
+    )
+    vapid_subject: str = Field(
+        default="mailto:notiflow@localhost",
+        description="the VAPID `sub` claim: a mailto: or https: URL the push service may contact",
+    )
+    fcm_project_id: str | None = Field(default=None, description="the Firebase project phones get FCM pushes from")
+    fcm_service_account: SecretStr | None = Field(
+        default=None,
+        description="the Firebase service account (its JSON, or a path to the file) FCM access tokens are made from",
+    )
+    fcm_url: str = Field(default="https://fcm.googleapis.com", description="FCM's base URL (a local receiver in tests)")
+    push_max_devices: int = Field(
+        default=10, ge=1, le=100, description="push subscriptions per person; a new one drops the oldest"
+    )
+    push_timeout_seconds: float = Field(default=10.0, gt=0, le=15)
+    push_concurrency: int = Field(default=10, ge=1, le=100, description="push requests in flight per worker")
     critical_fallback: str = Field(
         default="EMAIL,SMS,IN_APP",
         description="channel order a FAILED critical notification falls back along (comma-separated)",
@@ -300,6 +320,25 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value or None
 
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from notiflow.vapid import private_key
+
+        private_key(value.get_secret_value())  # ValueError names what is wrong, never the key
+        return value
+
+    @property
+    def vapid_public_key(self) -> str | None:
+        """The VAPID public key browsers subscribe with (base64url), or None when Web Push is not configured."""
+        if self.vapid_private_key is None:
+            return None
+        from notiflow.vapid import private_key, public_key_b64
+
+        return public_key_b64(private_key(self.vapid_private_key.get_secret_value()))
+
     @field_validator("bounce_address")
     @classmethod
     def _bounce_address(cls, value: str | None) -> str | None:
@@ -314,7 +353,7 @@ class Settings(BaseSettings):
     @classmethod
     def _channels(cls, value: str) -> str:
         names = [c.strip().upper() for c in value.split(",") if c.strip()]
-        known = ("EMAIL", "SMS", "IN_APP")
+        known = ("EMAIL", "SMS", "PUSH", "IN_APP")
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ValueError(f"unknown channel {unknown[0]!r}: choose among {', '.join(known)}")
@@ -323,7 +362,16 @@ class Settings(BaseSettings):
     @property
     def critical_fallback_channels(self) -> tuple[str, ...]:
         """The fallback order of critical notifications, e.g. ('EMAIL', 'SMS', 'IN_APP'); empty = no fallback."""
-        return tuple(c for c in self.critical_fallback.split(",") if c)
+        return tuple(c for c in self.critical_fallback.split(",") if c and (c != "PUSH" or self.push_configured))
+
+    @property
+    def push_configured(self) -> bool:
+        """A push provider is configured (Web Push: a VAPID key; FCM: a project and a service account)."""
+        return self.vapid_private_key is not None or self.fcm_configured
+
+    @property
+    def fcm_configured(self) -> bool:
+        return bool(self.fcm_project_id) and self.fcm_service_account is not None
 
     @field_validator("delivery_deadline", "critical_delivery_deadline", mode="before")
     @classmethod
@@ -460,7 +508,16 @@ class SettingsError(Exception):
 
 
 #: Their rejected values stay out of error messages (and so out of logs).
-_SECRET_FIELDS = {"codec_key", "payload_keys", "jwt_secret", "sms_token", "smtp_password", "smtp_fallback_password"}
+_SECRET_FIELDS = {
+    "codec_key",
+    "payload_keys",
+    "jwt_secret",
+    "sms_token",
+    "vapid_private_key",
+    "fcm_service_account",
+    "smtp_password",
+    "smtp_fallback_password",
+}
 
 
 def _env_name(field_name: str) -> str:

@@ -89,6 +89,16 @@ def migrate() -> None:
     _run(main())
 
 
+@app.command("vapid-keys")
+def vapid_keys() -> None:
+    """Print a new VAPID key pair for Web Push (NOTIFLOW_VAPID_PRIVATE_KEY and the public key browsers get)."""
+    from notiflow.vapid import new_pair
+
+    private, public = new_pair()
+    print(f"NOTIFLOW_VAPID_PRIVATE_KEY={private}")
+    print(f"# public key (GET /api/v1/notifications/push/vapid-public-key serves it): {public}")
+
+
 @app.command()
 def worker() -> None:
     """Run the worker against the configured Temporal and PostgreSQL (Ctrl-C / SIGTERM stops it gracefully)."""

@@ -20,6 +20,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ["src/notiflow-sw.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "script", globals: { ...globals.serviceworker } },
+  },
+  {
     files: ["*.config.{js,ts}"],
     languageOptions: { globals: { ...globals.node } },
   },

@@ -309,4 +309,5 @@ def _outgoing(row: NotificationQueueRow) -> OutgoingMessage:
         link=context.get("tracked_link") or context.get("link"),
         unsubscribe_url=context.get("unsubscribe_url"),
         notification_type=row.notification_type,
+        critical=bool(context.get("critical")),
     )

@@ -340,6 +340,8 @@ def channel_address(user: UserRow, channel: Channel | str) -> str | None:
         return user.email
     if channel == Channel.SMS:
         return user.phone
+    if channel == Channel.PUSH:  # the person's devices (push_subscriptions), looked up at send time
+        return user.id if getattr(user, "has_push_subscription", False) else None
     return user.id
 
 

@@ -108,25 +108,26 @@ def display_name(source: TemplateSource) -> str:
 
 
 def sms_default_templates() -> list[TemplateSource]:
-    """The shipped SMS templates: the ``SMS: {body: …}`` entries of each type in the locale files (no subject).
+    """The shipped SMS and PUSH templates: the ``SMS: {body}`` / ``PUSH: {subject, body}`` entries of each type.
 
-    SMS is an opt-in channel (and a critical notification's fallback), so these are seeded
-    beside the default channels' templates rather than counted among them.
+    SMS and PUSH are opt-in channels (and a critical notification's fallback), so these are seeded
+    beside the default channels' templates rather than counted among them. A PUSH subject is the title.
     """
     from notiflow.templates.locales import locale_documents
 
     return [
         TemplateSource(
-            name=template_name(ntype, "SMS", locale),
+            name=template_name(ntype, channel, locale),
             notification_type=ntype,
-            channel="SMS",
+            channel=channel,
             locale=locale,
-            subject_template=None,
-            body_template=spec["SMS"]["body"].strip() + "\n",
+            subject_template=spec[channel]["subject"].strip() if spec[channel].get("subject") else None,
+            body_template=spec[channel]["body"].strip() + "\n",
         )
         for locale, doc in locale_documents().items()
         for ntype, spec in doc["templates"].items()
-        if "SMS" in spec
+        for channel in ("SMS", "PUSH")
+        if channel in spec
     ]
 
 

@@ -27,6 +27,7 @@ from programs.api import (
     metrics,
     policies,
     preferences,
+    push,
     queue,
     read_escalations,
     redeliver,
@@ -54,6 +55,7 @@ Durable notifications for the issue tracker, driven by Temporal.
 
 ROUTERS = (
     preferences.router,
+    push.router,
     templates.router,
     queue.router,
     analytics.router,

@@ -25,20 +25,22 @@ router = APIRouter(
 )
 
 
-def _matrix(stored: list[NotificationPreferenceRow]) -> list[PreferenceState]:
-    """Every type × default channel (defaults where nothing is stored), plus other channels someone chose."""
+def _matrix(stored: list[NotificationPreferenceRow], *, push: bool = False) -> list[PreferenceState]:
+    """Every type × default channel (defaults where nothing is stored), plus other channels someone chose;
+    with ``push`` (a push provider and a subscription) PUSH for every type too, off until switched on."""
     by_key = {(row.notification_type, row.delivery_method): row for row in stored}
+    offered = (*DEFAULT_CHANNELS, Channel.PUSH) if push else DEFAULT_CHANNELS
     states = []
     for notification_type in NotificationType:
         for channel in Channel:
             row = by_key.get((notification_type, channel))
-            if row is None and channel not in DEFAULT_CHANNELS:
+            if row is None and channel not in offered:
                 continue
             states.append(
                 PreferenceState(
                     notification_type=notification_type,
                     channel=channel,
-                    enabled=row.is_enabled if row else True,
+                    enabled=row.is_enabled if row else channel in DEFAULT_CHANNELS,
                     frequency=Frequency(row.frequency) if row else Frequency.IMMEDIATE,
                     digest_hour=row.digest_hour if row else None,
                     critical=notification_type in CRITICAL_TYPES,
@@ -58,12 +60,26 @@ async def _settings_of(session: AsyncSession, user: UserRow, settings: Settings)
         timezone=user.timezone or settings.timezone,
         locale=user.locale,
         quiet_hours=QuietHours.of(user.quiet_hours_start, user.quiet_hours_end),
-        preferences=_matrix(list(stored)),
+        preferences=_matrix(list(stored), push=_push_available(user, settings)),
     )
 
 
-def _channels_available(update: PreferencesUpdate, settings: Settings) -> None:
-    """SMS can be switched on only where an SMS gateway is configured (else the rows could only fail)."""
+def _push_available(user: UserRow, settings: Settings) -> bool:
+    """PUSH is offered to a person with a push subscription where a push provider (VAPID) is configured."""
+    return settings.push_configured and bool(getattr(user, "has_push_subscription", False))
+
+
+def _channels_available(update: PreferencesUpdate, settings: Settings, user: UserRow) -> None:
+    """SMS can be switched on only where an SMS gateway is configured, PUSH only with a push provider and a
+    subscription of the person's (else the rows could only fail)."""
+    for index, p in enumerate(update.preferences):
+        if p.channel == Channel.PUSH and p.enabled and not _push_available(user, settings):
+            reason = (
+                "no push provider: NOTIFLOW_VAPID_PRIVATE_KEY is not set"
+                if not settings.push_configured
+                else "you have no push subscription: POST /api/v1/notifications/push-subscriptions first"
+            )
+            raise HTTPException(422, f"preferences[{index}]: PUSH is not available ({reason})")
     if settings.sms_url:
         return
     for index, p in enumerate(update.preferences):
@@ -86,7 +102,7 @@ async def put_preferences(
     update: PreferencesUpdate, principal: CurrentUser, session: Session, settings: AppSettings
 ) -> NotificationSettings:
     user = await directory_user(session, principal.user_id)
-    _channels_available(update, settings)
+    _channels_available(update, settings, user)
     sent = update.model_fields_set
     if "timezone" in sent:
         user.timezone = update.timezone

@@ -31,7 +31,7 @@ def _storable_instant(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=16)]
 #: Channels a person chooses for themselves; webhooks, Slack and Teams are subscriptions, not personal.
-PersonalChannel = Literal["EMAIL", "IN_APP", "SMS"]
+PersonalChannel = Literal["EMAIL", "IN_APP", "SMS", "PUSH"]
 #: Notification types plus DIGEST (the hourly/daily round-up has a template of its own).
 if TYPE_CHECKING:  # a Literal built from a tuple at run time; to the type checker, a string
     TemplateType = str

@@ -144,7 +144,7 @@ async def test_a_flood_of_entries_is_refused_at_once_naming_the_bound(api, db):
     assert time.perf_counter() - started < 2.0  # 25,000 took 6 s when each entry was compared with every other
     body = assert_error(response, 422, "preferences", f"at most {MAX_PREFERENCES} items")
     assert body["errors"][0]["field"] == "preferences"
-    assert MAX_PREFERENCES == len(NotificationType) * 3  # every type × EMAIL, IN_APP, SMS fits
+    assert MAX_PREFERENCES == len(NotificationType) * 4  # every type × EMAIL, IN_APP, SMS, PUSH fits
 
 
 async def test_someone_not_in_the_directory_gets_404_saying_how_to_sync(api):

@@ -22,6 +22,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications/push/vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VAPID public key browsers subscribe with */
+        get: operations["vapid_public_key_api_v1_notifications_push_vapid_public_key_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/push-subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My push subscriptions */
+        get: operations["list_push_subscriptions_api_v1_notifications_push_subscriptions_get"];
+        put?: never;
+        /** Subscribe this browser (or phone app: {kind: FCM, token}) to my push notifications */
+        post: operations["create_push_subscription_api_v1_notifications_push_subscriptions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/push-subscriptions/{subscription_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unsubscribe one of my devices */
+        delete: operations["delete_push_subscription_api_v1_notifications_push_subscriptions__subscription_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notifications/templates": {
         parameters: {
             query?: never;
@@ -1030,7 +1082,7 @@ export interface components {
          * Channel
          * @enum {string}
          */
-        Channel: "EMAIL" | "IN_APP" | "SMS" | "WEBHOOK" | "SLACK" | "TEAMS";
+        Channel: "EMAIL" | "IN_APP" | "SMS" | "PUSH" | "WEBHOOK" | "SLACK" | "TEAMS";
         /** ChannelDecision */
         ChannelDecision: {
             /**
@@ -1284,6 +1336,19 @@ export interface components {
              * @description per type × channel over the whole period
              */
             totals: components["schemas"]["FunnelStep"][];
+        };
+        /**
+         * DeviceTokenIn
+         * @description A phone app's registration: ``{"kind": "FCM", "token": …}`` (APNs: not yet).
+         */
+        DeviceTokenIn: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "FCM";
+            /** Token */
+            token: string;
         };
         /**
          * EngagementItem
@@ -1748,7 +1813,7 @@ export interface components {
              * Channel
              * @enum {string}
              */
-            channel: "EMAIL" | "IN_APP" | "SMS";
+            channel: "EMAIL" | "IN_APP" | "SMS" | "PUSH";
             /**
              * Enabled
              * @default true
@@ -1774,7 +1839,7 @@ export interface components {
             quiet_hours?: components["schemas"]["QuietHours"] | null;
             /**
              * Preferences
-             * @description at most 36 entries: each notification type × channel once
+             * @description at most 48 entries: each notification type × channel once
              */
             preferences?: components["schemas"]["PreferenceUpdate"][];
         };
@@ -1791,6 +1856,57 @@ export interface components {
              * @example B
              */
             arm: string;
+        };
+        /** PushKeys */
+        PushKeys: {
+            /**
+             * P256Dh
+             * @description the browser's P-256 public key (base64url, 65 bytes uncompressed)
+             */
+            p256dh: string;
+            /**
+             * Auth
+             * @description the browser's 16-byte auth secret (base64url)
+             */
+            auth: string;
+        };
+        /**
+         * PushSubscriptionIn
+         * @description A browser's ``PushSubscription.toJSON()`` (``expirationTime`` and unknown fields are ignored).
+         */
+        PushSubscriptionIn: {
+            /**
+             * Endpoint
+             * @example https://fcm.googleapis.com/fcm/send/c1KrmpTuRm…
+             */
+            endpoint: string;
+            keys: components["schemas"]["PushKeys"];
+            /** Expirationtime */
+            expirationTime?: number | null;
+        };
+        /** PushSubscriptionOut */
+        PushSubscriptionOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "WEB" | "FCM" | "APNS";
+            /** Endpoint */
+            endpoint: string;
+            /** User Agent */
+            user_agent: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Last Success At */
+            last_success_at: string | null;
         };
         /** QueueItem */
         QueueItem: {
@@ -2468,6 +2584,14 @@ export interface components {
             /** Errors */
             errors?: components["schemas"]["FieldError"][];
         };
+        /** VapidPublicKey */
+        VapidPublicKey: {
+            /**
+             * Public Key
+             * @description base64url of the uncompressed P-256 point: pushManager's applicationServerKey
+             */
+            public_key: string;
+        };
         /** WhyAnswer */
         WhyAnswer: {
             /** Issue Id */
@@ -2689,6 +2813,178 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    vapid_public_key_api_v1_notifications_push_vapid_public_key_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VapidPublicKey"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Web Push is not configured (NOTIFLOW_VAPID_PRIVATE_KEY unset) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    list_push_subscriptions_api_v1_notifications_push_subscriptions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionOut"][];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    create_push_subscription_api_v1_notifications_push_subscriptions_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "user-agent"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushSubscriptionIn"] | components["schemas"]["DeviceTokenIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionOut"];
+                };
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a field of the request is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailure"];
+                };
+            };
+        };
+    };
+    delete_push_subscription_api_v1_notifications_push_subscriptions__subscription_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscription_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or a bad or expired one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description you have no push subscription with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description a field of the request is not valid */
             422: {

@@ -38,6 +38,7 @@ export type QuietHours = Schemas["QuietHours"];
 export type NotificationSettingsData = Schemas["NotificationSettings"];
 export type PreferenceUpdate = Schemas["PreferenceUpdate"];
 export type PreferencesUpdate = Schemas["PreferencesUpdate"];
+export type PushSubscriptionData = Schemas["PushSubscriptionOut"];
 
 export class NotiflowApi {
   constructor(
@@ -124,5 +125,23 @@ export class NotiflowApi {
 
   savePreferences(update: PreferencesUpdate): Promise<NotificationSettingsData> {
     return this.request("PUT", "/api/v1/notifications/preferences", update);
+  }
+
+  /** Web Push: the server's VAPID public key (404 when push is not configured there). */
+  vapidPublicKey(): Promise<Schemas["VapidPublicKey"]> {
+    return this.request("GET", "/api/v1/notifications/push/vapid-public-key");
+  }
+
+  pushSubscriptions(): Promise<PushSubscriptionData[]> {
+    return this.request("GET", "/api/v1/notifications/push-subscriptions");
+  }
+
+  /** `subscription`: the browser's `PushSubscription.toJSON()`. */
+  subscribePush(subscription: Schemas["PushSubscriptionIn"]): Promise<PushSubscriptionData> {
+    return this.request("POST", "/api/v1/notifications/push-subscriptions", subscription);
+  }
+
+  unsubscribePush(id: string): Promise<void> {
+    return this.request("DELETE", `/api/v1/notifications/push-subscriptions/${encodeURIComponent(id)}`);
   }
 }

@@ -4,6 +4,8 @@ export { NotiflowProvider, useNotiflow, useInbox, useUnreadCount } from "./conte
 export type { NotiflowProviderProps, UseInbox } from "./context";
 export { usePreferences } from "./preferences";
 export type { UsePreferences } from "./preferences";
+export { usePushSubscription, subscribeThisDevice } from "./push";
+export type { PushState, UsePushSubscription, PushOptions } from "./push";
 export { InAppNotifications } from "./InAppNotifications";
 export type { InAppNotificationsProps } from "./InAppNotifications";
 export { NotificationSettings } from "./NotificationSettings";

@@ -21,9 +21,9 @@ from notiflow.contracts import (
     Priority,
 )
 
-#: Channels a person has only once they switch them on for a type (``PUT /preferences``): SMS. A critical
-#: notification that FAILED elsewhere may still go out by SMS (``NOTIFLOW_CRITICAL_FALLBACK``).
-OPT_IN_CHANNELS: tuple[Channel, ...] = (Channel.SMS,)
+#: Channels a person has only once they switch them on for a type (``PUT /preferences``): SMS, PUSH. A critical
+#: notification that FAILED elsewhere may still go out by SMS or PUSH (``NOTIFLOW_CRITICAL_FALLBACK``).
+OPT_IN_CHANNELS: tuple[Channel, ...] = (Channel.SMS, Channel.PUSH)
 
 
 def channels_for(

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.delivery.providers.base import Provider
 from activities.delivery.providers.hooks import Subscriptions
+from activities.delivery.providers.push import PushProvider
 from activities.delivery.providers.slack import SlackProvider
 from activities.delivery.providers.sms import SmsProvider
 from activities.delivery.providers.smtp import SmtpProvider
@@ -33,4 +34,5 @@ def make_providers(
     if sessions is not None:
         subscriptions = Subscriptions(sessions)
         providers |= {channel: factory(settings, subscriptions) for channel, factory in SUBSCRIPTION_PROVIDERS.items()}
+        providers[Channel.PUSH] = PushProvider(settings, sessions)  # the person's devices, read at send time
     return providers

@@ -55,6 +55,8 @@ class OutgoingMessage:
     link: str | None
     unsubscribe_url: str | None
     notification_type: str
+    #: a critical notification (PUSH: a longer TTL and ``Urgency: high``)
+    critical: bool = False
 
 
 @dataclass(frozen=True)

@@ -1314,6 +1314,19 @@ export interface components {
          * @enum {string}
          */
         DeliveryStatus: "PENDING" | "SENT" | "FAILED" | "CANCELLED";
+        /**
+         * DeviceTokenIn
+         * @description A phone app's registration: ``{"kind": "FCM", "token": …}`` (APNs: not yet).
+         */
+        DeviceTokenIn: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "FCM";
+            /** Token */
+            token: string;
+        };
         /** EngagementFunnel */
         EngagementFunnel: {
             /**
@@ -1336,19 +1349,6 @@ export interface components {
              * @description per type × channel over the whole period
              */
             totals: components["schemas"]["FunnelStep"][];
-        };
-        /**
-         * DeviceTokenIn
-         * @description A phone app's registration: ``{"kind": "FCM", "token": …}`` (APNs: not yet).
-         */
-        DeviceTokenIn: {
-            /**
-             * Kind
-             * @constant
-             */
-            kind: "FCM";
-            /** Token */
-            token: string;
         };
         /**
          * EngagementItem

@@ -295,6 +295,20 @@ class InAppNotificationRow(Base):
     )
 
 
+class InboxCountRow(Base):
+    """A person's unread, unarchived in-app notifications, kept exact by triggers on ``in_app_notifications``.
+
+    Migration 0013's triggers add and subtract as rows are inserted, read, unread, archived or deleted
+    (whatever writes them), so the bell's count is one primary-key read instead of a scan of the inbox.
+    No foreign key: deleting a person cascades to their rows, whose trigger then settles this one at 0.
+    """
+
+    __tablename__ = "inbox_counts"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unread: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
 class WebhookSubscriptionRow(Base):
     """An outgoing hook (generic webhook, Slack or Teams) and what it wants to hear.
 

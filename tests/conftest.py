@@ -27,7 +27,7 @@ pytest_plugins = ["tests.time_skipping"]
 #: Tables emptied between tests (templates and escalation policies keep their seeded rows).
 DATA_TABLES = (
     "notification_logs, in_app_notifications, notification_queue, notification_preferences, "
-    "issue_events, issues, webhook_subscriptions, users, audit_log, bounce_reports, suppressions, "
+    "issue_events, issues, webhook_subscriptions, users, audit_log, bounce_reports, suppressions, inbox_counts, "
     "experiments, experiment_arms"
 )
 

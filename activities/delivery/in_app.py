@@ -41,6 +41,9 @@ async def deliver_in_app(session: AsyncSession, queue_ids: list[str], attempt: i
         }
         for r in rows
     ]
+    # One INSERT per row (executemany), each bumping its person's counter in inbox_counts (migration 0013's
+    # triggers), which stays locked until commit: in user_id order, so concurrent batches cannot deadlock.
+    inbox.sort(key=lambda i: str(i["user_id"]))
     await session.execute(insert(table(InAppNotificationRow)), inbox)
     await write_logs(session, [attempt_log(r, DeliveryStatus.SENT, attempt, now, None) for r in rows])
     await session.execute(

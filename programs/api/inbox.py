@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from notiflow.engagement import EngagementKind, record_engagement
-from notiflow.models import InAppNotificationRow
+from notiflow.models import InAppNotificationRow, InboxCountRow
 from programs.api.auth import SIGNED_IN_ERRORS, CurrentUser, StreamUser
 from programs.api.deps import Session, State
 from programs.api.errors import VALIDATION_ERRORS
@@ -34,7 +34,8 @@ def _unread(user_id: str) -> ColumnElement[bool]:
 
 
 async def _unread_count(session: AsyncSession, user_id: str) -> int:
-    return (await session.execute(select(func.count()).select_from(Inbox).where(_unread(user_id)))).scalar_one()
+    """The person's counter (one primary-key read; triggers keep it exact), 0 for one who never had any."""
+    return (await session.scalar(select(InboxCountRow.unread).where(InboxCountRow.user_id == user_id))) or 0
 
 
 async def _apply(

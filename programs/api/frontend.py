@@ -1,4 +1,5 @@
-"""The browser pages: the admin console at /admin and, in `notiflow dev`, the tracker demo page at /demo.
+"""The browser pages: the admin console at /admin and, in `notiflow dev`, the tracker demo page at /demo; and
+the push service worker at /notiflow-sw.js (the root, so its scope covers every page of this origin).
 
 Both are prebuilt by Vite from ``web/`` into ``programs/api/static/`` (``make web``; ``make dev`` and
 ``make test`` do it when the sources changed) and ship in the Python package: serving them needs no Node.js,
@@ -24,6 +25,9 @@ NOT_BUILT = (
 NO_CACHE = {"Cache-Control": "no-cache"}
 #: Who /demo signs in as: the "demo user" `notiflow dev` prints a token for (programs/dev/seed.py).
 DEMO_USER_ID = "u-agent"
+#: The Web Push service worker (web/src/notiflow-sw.js), copied unchanged by the build.
+SERVICE_WORKER = STATIC / "assets" / "notiflow-sw.js"
+SERVICE_WORKER_HEADERS = {**NO_CACHE, "Service-Worker-Allowed": "/"}
 DEMO_SESSION_SECONDS = 12 * 3600
 
 
@@ -37,9 +41,19 @@ def _page(name: str):
     return page
 
 
+async def _service_worker() -> Response:
+    """``notiflow-sw.js``: shows push notifications and opens the issue on a click. No-cache, so a new build
+    reaches browsers at their next visit (they also check a worker's script themselves at least daily)."""
+    if not SERVICE_WORKER.is_file():
+        return JSONResponse({"detail": NOT_BUILT}, status_code=503)
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript", headers=SERVICE_WORKER_HEADERS)
+
+
 def install_frontend(app: FastAPI, *, demo: bool) -> None:
-    """Serve /admin (always) and /demo (only when ``demo``: the dev stack, never ``notiflow api``)."""
+    """Serve /admin (always), /notiflow-sw.js (always) and /demo (only when ``demo``: the dev stack, never
+    ``notiflow api``)."""
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    app.add_api_route("/notiflow-sw.js", _service_worker, methods=["GET"], include_in_schema=False)
     pages = {"admin": "the admin console (sign in with an admin token)"}
     if demo:
         pages["demo"] = "a demo of the issue tracker with the notification bell and settings (development only)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -39,3 +41,18 @@ async def test_the_dev_stacks_demo_signs_in_as_the_demo_user_whatever_the_secret
         session = (await client.get("/demo/session")).json()
         assert read_api_token(secret, session["token"]).user_id == "u-agent"
         assert (await client.get("/demo")).status_code in (200, 503)
+
+
+async def test_the_push_service_worker_is_served_at_the_root_uncached(api: httpx.AsyncClient):
+    """/notiflow-sw.js from the built package (web/src/notiflow-sw.js unchanged): scope the whole origin."""
+    response = await api.get("/notiflow-sw.js")
+    if not (STATIC / "assets" / "notiflow-sw.js").is_file():
+        assert response.status_code == 503 and "make web" in response.json()["detail"]
+        return
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == "text/javascript"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["service-worker-allowed"] == "/"
+    source = Path(__file__).parents[2] / "web" / "src" / "notiflow-sw.js"
+    assert response.text == source.read_text()
+    assert 'addEventListener("notificationclick"' in response.text

@@ -3,14 +3,18 @@ import { ApiError, Frequency, NotificationSettingsData, PreferenceState, Prefere
 import { useNotiflow } from "./context";
 import { NOTIFICATION_TYPES, typeLabel } from "./i18n";
 import { usePreferences } from "./preferences";
+import { usePushSubscription } from "./push";
 
 export interface NotificationSettingsProps {
   /** Shown for the tracker's own use; the API always edits the signed-in person's settings. */
   userId?: string;
   className?: string;
+  /** The push service worker's URL on the page's origin (default `/notiflow-sw.js`, as `notiflow api` serves it). */
+  serviceWorkerUrl?: string;
 }
 
-const CHANNELS = ["EMAIL", "IN_APP", "SMS"] as const;
+/** PUSH is a column only when the API offers it (a push provider, and a subscription of this person's). */
+const CHANNELS = ["EMAIL", "IN_APP", "SMS", "PUSH"] as const;
 type PersonChannel = PreferenceUpdate["channel"];
 const isPersonChannel = (channel: string): channel is PersonChannel => (CHANNELS as readonly string[]).includes(channel);
 const FREQUENCIES: Frequency[] = ["IMMEDIATE", "HOURLY", "DAILY"];
@@ -22,9 +26,9 @@ function timeZones(current: string): string[] {
 }
 
 /** The type × channel grid, frequency and digest hour, quiet hours with time zone, and language. */
-export function NotificationSettings({ userId, className }: NotificationSettingsProps) {
+export function NotificationSettings({ userId, className, serviceWorkerUrl }: NotificationSettingsProps) {
   const { t, locale } = useNotiflow();
-  const { settings, loading, error, save } = usePreferences();
+  const { settings, loading, error, save, reload } = usePreferences();
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [status, setStatus] = useState<string>("");
   const headingId = useId();
@@ -40,6 +44,10 @@ export function NotificationSettings({ userId, className }: NotificationSettings
       return { type, cells, first, critical: [...cells.values()].some((p) => p.critical) };
     });
   }, [settings]);
+  const channels = useMemo(
+    () => CHANNELS.filter((channel) => channel !== "PUSH" || Boolean(settings?.preferences.some((p) => p.channel === "PUSH"))),
+    [settings],
+  );
 
   /** Save one change; a refusal is shown next to `key` (a row or a field) and the control goes back. */
   const submit = async (key: string, update: PreferencesUpdate) => {
@@ -89,7 +97,7 @@ export function NotificationSettings({ userId, className }: NotificationSettings
         <thead>
           <tr>
             <th scope="col">{t.type}</th>
-            {CHANNELS.map((channel) => <th scope="col" key={channel}>{t.channels[channel]}</th>)}
+            {channels.map((channel) => <th scope="col" key={channel}>{t.channels[channel]}</th>)}
             <th scope="col">{t.frequency}</th>
           </tr>
         </thead>
@@ -107,7 +115,7 @@ export function NotificationSettings({ userId, className }: NotificationSettings
                   {reason && <p id={reasonId} className="nf-reason">{t.locked}: {reason}</p>}
                   {rowError && <p className="nf-error" role="alert">{rowError}</p>}
                 </th>
-                {CHANNELS.map((channel) => {
+                {channels.map((channel) => {
                   const cell = cellFor(row, channel);
                   return (
                     <td key={channel}>
@@ -134,9 +142,36 @@ export function NotificationSettings({ userId, className }: NotificationSettings
           })}
         </tbody>
       </table>
+      <DevicePush serviceWorkerUrl={serviceWorkerUrl} onChange={reload} />
       <PersonalFields settings={settings} errors={errors} submit={submit} />
       <p className="nf-status" role="status" aria-live="polite">{status}</p>
     </section>
+  );
+}
+
+/** "Notifications on this device": Web Push for this browser; the grid is read again after a change (PUSH
+ * is offered once this person has a subscription). */
+function DevicePush({ serviceWorkerUrl, onChange }: { serviceWorkerUrl?: string; onChange: () => Promise<void> }) {
+  const { t } = useNotiflow();
+  const id = useId();
+  const push = usePushSubscription({ serviceWorkerUrl });
+  const note = push.state === "unsupported" ? t.pushUnsupported : push.state === "denied" ? t.pushDenied : null;
+  const toggle = async (on: boolean) => {
+    await (on ? push.subscribe() : push.unsubscribe());
+    await onChange();
+  };
+  return (
+    <div className="nf-device" data-push-state={push.state}>
+      <label className="nf-inline">
+        <input type="checkbox" role="switch" className="nf-switch" checked={push.state === "on"}
+          disabled={push.busy || push.state === "unsupported" || push.state === "denied"}
+          aria-describedby={note || push.error ? `${id}-push` : undefined}
+          onChange={(event) => void toggle(event.target.checked)} />
+        {t.pushDevice}
+      </label>
+      {note && <span id={`${id}-push`} className="nf-note">{note}</span>}
+      {!note && push.error && <span id={`${id}-push`} className="nf-error" role="alert">{push.error}</span>}
+    </div>
   );
 }
 

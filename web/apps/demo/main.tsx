@@ -84,4 +84,10 @@ function App() {
   return token ? <Demo token={token} /> : null;
 }
 
+// The push service worker (served by the API at /notiflow-sw.js, scope: the whole origin), registered at once
+// so it shows pushes even before "Notifications on this device" is switched on in this tab.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/notiflow-sw.js").catch((error) => console.warn("notiflow-sw.js:", error));
+}
+
 createRoot(document.getElementById("root")!).render(<StrictMode><App /></StrictMode>);

@@ -82,7 +82,9 @@ export function fakeFetch(routes: Record<string, Handler>) {
     calls.push({ method, path: url.pathname, query: url.searchParams, body, auth: (init.headers as Record<string, string>)?.Authorization ?? null, keepalive: init.keepalive === true });
     const handler = routes[`${method} ${url.pathname}`];
     const answer = handler ? handler(body, url) : { status: 404, json: { detail: `no route ${method} ${url.pathname}` } };
-    return new Response(JSON.stringify(answer.json), { status: answer.status ?? 200, headers: { "Content-Type": "application/json" } });
+    const status = answer.status ?? 200;
+    if (status === 204) return new Response(null, { status }); // a body with a 204 is a TypeError
+    return new Response(JSON.stringify(answer.json), { status, headers: { "Content-Type": "application/json" } });
   });
   vi.stubGlobal("fetch", fetchMock);
   return { calls, fetchMock };

@@ -7,6 +7,7 @@ browser would; nothing is mocked.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -24,6 +25,14 @@ from notiflow.directory import upsert_users
 from notiflow.models import NotificationPreferenceRow, NotificationQueueRow, PushSubscriptionRow
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from notiflow.vapid import new_pair
+from programs.dev.pushcatcher import (
+    DEV_APNS_KEY_ID,
+    DEV_APNS_TEAM,
+    DEV_APNS_TOPIC,
+    DEV_FCM_PROJECT,
+    DevPushKeys,
+    PushCatcher,
+)
 from tests.conftest import running_worker
 from tests.delivery.apns_service import KEY_ID as APNS_KEY
 from tests.delivery.apns_service import TEAM_ID as APNS_TEAM
@@ -437,3 +446,65 @@ async def test_apns_429_is_retried_no_sooner_than_retry_after(temporal_client, d
     assert apns.attempts[1][1] - apns.attempts[0][1] >= 1.0  # Retry-After honoured
     (row,) = await _push_rows(db)
     assert row.status == "SENT"
+
+
+# ------------------------------------------------------------------ the dev stack's push receiver
+
+
+async def test_the_dev_push_receiver_checks_decrypts_and_files_web_fcm_and_apns(db, settings, directory, tmp_path):
+    keys = DevPushKeys.load_or_make(tmp_path / "push-keys.json")
+    assert DevPushKeys.load_or_make(tmp_path / "push-keys.json") == keys  # kept across runs
+    catcher = PushCatcher(tmp_path / "push", keys)
+    await catcher.astart()
+    try:
+        web = catcher.demo_subscription("demo-u-agent")
+        async with db.begin() as session:
+            session.add_all(
+                [
+                    PushSubscriptionRow(
+                        user_id=ASSIGNEE.id,
+                        kind="WEB",
+                        endpoint=web["endpoint"],
+                        p256dh=web["keys"]["p256dh"],
+                        auth=web["keys"]["auth"],
+                    ),
+                    PushSubscriptionRow(  # a browser whose keys the receiver does not hold: filed encrypted
+                        user_id=ASSIGNEE.id,
+                        kind="WEB",
+                        endpoint=f"{catcher.url}/wpush/elsewhere",
+                        p256dh=Browser("x").p256dh,
+                        auth="AAAAAAAAAAAAAAAAAAAAAA",
+                    ),
+                    PushSubscriptionRow(user_id=ASSIGNEE.id, kind="FCM", endpoint="dev-fcm"),
+                    PushSubscriptionRow(user_id=ASSIGNEE.id, kind="APNS", endpoint="de" * 32),
+                ]
+            )
+        configured = push_settings(
+            settings,
+            vapid_private_key=SecretStr(keys.vapid_private_key),
+            fcm_project_id=DEV_FCM_PROJECT,
+            fcm_service_account=SecretStr(keys.fcm_service_account(f"{catcher.url}/token")),
+            fcm_url=catcher.url,
+            apns_team_id=DEV_APNS_TEAM,
+            apns_key_id=DEV_APNS_KEY_ID,
+            apns_private_key=SecretStr(keys.apns_key),
+            apns_topic=DEV_APNS_TOPIC,
+            apns_url=catcher.url,
+        )
+        row = await _send_push(db, configured, assigned())
+    finally:
+        await catcher.astop()
+    assert catcher.refusals == [] and row.status == "SENT", (catcher.refusals, row.error_message)
+    lines = (tmp_path / "push" / "index.txt").read_text().splitlines()
+    assert sorted(line.split("\t")[1] for line in lines) == ["APNS", "FCM", "WEB", "WEB"]
+    filed = {line.split("\t")[2]: json.loads((tmp_path / "push" / line.split("\t")[0]).read_text()) for line in lines}
+    decrypted = filed["demo-u-agent"]
+    assert decrypted["payload"]["issue_id"] == row.issue_id and decrypted["payload"]["title"] == row.subject
+    assert decrypted["verified"]["sub"] == "mailto:ops@tracker.test" and decrypted["headers"]["authorization"] == (
+        "[redacted]"
+    )
+    assert "encrypted" in filed["elsewhere"]["payload"]
+    assert filed["dev-fcm"]["payload"]["notification"]["title"] == row.subject
+    assert filed["de" * 32]["payload"]["aps"]["alert"]["title"] == row.subject
+    assert filed["de" * 32]["verified"]["iss"] == DEV_APNS_TEAM
+    assert row.subject in next(line for line in lines if "demo-u-agent" in line)

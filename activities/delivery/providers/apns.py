@@ -13,8 +13,9 @@ message about the issue replaces the older one on the phone), ``apns-expiration`
 one (4 h otherwise). Body: ``{"aps": {"alert": {"title", "body"}}, "link", "notification_id", "issue_id"}``.
 
 Answers: 200 sent (``apns-id``); 410 ``Unregistered`` or 400 ``BadDeviceToken`` / ``DeviceTokenNotForTopic``
-removes the subscription; 403 ``ExpiredProviderToken`` / ``InvalidProviderToken`` drops the cached token and
-is retried; 429 and 5xx are retried no sooner than ``Retry-After``; other 4xx are permanent.
+removes the subscription; 403 ``ExpiredProviderToken`` drops the cached token and is retried,
+``InvalidProviderToken`` (the team id, key id or key is wrong) is permanent; 429 and 5xx are retried no sooner
+than ``Retry-After``; other 4xx are permanent.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ class ApnsSender:
             raise SubscriptionGone(f"{said} (the device token is gone: removed)")
         if status == 403 and reason in ("ExpiredProviderToken", "InvalidProviderToken"):
             self._token = None  # a new provider token next time
-            raise TransientDeliveryError(said)
+            if reason == "ExpiredProviderToken":
+                raise TransientDeliveryError(said)
+            raise PermanentDeliveryError(f"{said} (check NOTIFLOW_APNS_TEAM_ID, _KEY_ID and _PRIVATE_KEY)")
         if status == 429 or status >= 500:
             raise TransientDeliveryError(said, retry_after=response.retry_after())
         raise PermanentDeliveryError(said)

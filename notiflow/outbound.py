@@ -347,9 +347,17 @@ class OutboundClient:
     TLS connection is only ever reused for the name it was verified for."""
 
     def __init__(
-        self, allow: AllowList, *, timeout: float, max_clients: int = 32, verify: ssl.SSLContext | bool = True
+        self,
+        allow: AllowList,
+        *,
+        timeout: float,
+        max_clients: int = 32,
+        verify: ssl.SSLContext | bool = True,
+        http2_only: bool = False,
     ) -> None:
         self.allow = allow
+        #: HTTP/2 and nothing else (APNs): ALPN ``h2`` over TLS, prior knowledge (h2c) over plain http
+        self.http2_only = http2_only
         self.timeout = httpx.Timeout(timeout)
         self.verify = verify
         self.max_clients = max_clients
@@ -412,6 +420,8 @@ class OutboundClient:
                 follow_redirects=False,
                 trust_env=False,
                 verify=self.verify,
+                http1=not self.http2_only,
+                http2=self.http2_only,
                 limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
             )
             self._clients[key] = client

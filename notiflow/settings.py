@@ -163,6 +163,18 @@ class Settings(BaseSettings):
         description="the Firebase service account (its JSON, or a path to the file) FCM access tokens are made from",
     )
     fcm_url: str = Field(default="https://fcm.googleapis.com", description="FCM's base URL (a local receiver in tests)")
+    apns_team_id: str | None = Field(default=None, description="the Apple developer team id (the APNs token's `iss`)")
+    apns_key_id: str | None = Field(default=None, description="the APNs auth key's id (the token's `kid`)")
+    apns_private_key: SecretStr | None = Field(
+        default=None,
+        description="the APNs auth key (.p8: a P-256 PEM, or a path to the file) provider tokens are signed with",
+    )
+    apns_topic: str | None = Field(default=None, description="the iOS app's bundle id (`apns-topic`)")
+    apns_url: str = Field(
+        default="https://api.push.apple.com",
+        description="APNs' base URL (https://api.sandbox.push.apple.com for development builds; a local receiver in "
+        "tests)",
+    )
     push_max_devices: int = Field(
         default=10, ge=1, le=100, description="push subscriptions per person; a new one drops the oldest"
     )
@@ -367,11 +379,15 @@ class Settings(BaseSettings):
     @property
     def push_configured(self) -> bool:
         """A push provider is configured (Web Push: a VAPID key; FCM: a project and a service account)."""
-        return self.vapid_private_key is not None or self.fcm_configured
+        return self.vapid_private_key is not None or self.fcm_configured or self.apns_configured
 
     @property
     def fcm_configured(self) -> bool:
         return bool(self.fcm_project_id) and self.fcm_service_account is not None
+
+    @property
+    def apns_configured(self) -> bool:
+        return bool(self.apns_team_id and self.apns_key_id and self.apns_topic) and self.apns_private_key is not None
 
     @field_validator("delivery_deadline", "critical_delivery_deadline", mode="before")
     @classmethod
@@ -515,6 +531,7 @@ _SECRET_FIELDS = {
     "sms_token",
     "vapid_private_key",
     "fcm_service_account",
+    "apns_private_key",
     "smtp_password",
     "smtp_fallback_password",
 }

@@ -120,6 +120,7 @@ def test_dev_runs_the_stack_until_ctrl_c(tmp_path, database_url):
         _assert_the_ui_decodes_through_a_private_codec(ports, admin_token)
         service_token = printed[printed.index("  issue system (service):") + 1].strip()
         _assert_sms_and_webhooks_reach_the_local_catchers(tmp_path / ".notiflow", ports, service_token, output)
+        _assert_push_reaches_the_local_receiver(tmp_path / ".notiflow", ports, service_token, output)
         children = _descendants_alive(process.pid)
         assert children, "the dev server should run as a child process"
         process.send_signal(signal.SIGINT)
@@ -198,6 +199,22 @@ def _assert_sms_and_webhooks_reach_the_local_catchers(
     assert hooks["/webhook"]["body"]["type"] == "AUTO_ISSUE_DETECTED"
     assert hooks["/webhook"]["headers"]["webhook-signature"].startswith("v1,")
     assert hooks["/slack"]["body"]["blocks"] and hooks["/teams"]["status"] == 202
+
+
+def _assert_push_reaches_the_local_receiver(data_dir: Path, ports: dict[str, str], token: str, printed: str) -> None:
+    """An assignment to the demo agent: their browser (decrypted), Android (FCM) and iPhone (APNs) get it."""
+    assert "Push receiver" in printed and "Demo push devices" in printed
+    agent = {"id": "u-agent", "name": "Rakoto Andry", "email": "rakoto@example.mg", "locale": "fr"}
+    raw = event_dict("ISSUE_ASSIGNED", issue=issue_dict(assignee=agent))
+    status, _, _ = _post_json(
+        f"http://127.0.0.1:{ports['NOTIFLOW_API_PORT']}/api/v1/events", raw, {"Authorization": f"Bearer {token}"}
+    )
+    assert status == 202
+    pushes = {push["kind"]: push for push in _filed(data_dir / "push", 3)}
+    assert set(pushes) == {"WEB", "FCM", "APNS"}
+    assert pushes["WEB"]["payload"]["issue_id"] == raw["issue"]["id"]  # decrypted with the demo browser's keys
+    assert raw["issue"]["id"] in pushes["FCM"]["payload"]["notification"]["body"]
+    assert raw["issue"]["id"] in pushes["APNS"]["payload"]["aps"]["alert"]["body"]
 
 
 def test_emit_rejects_a_malformed_event_naming_the_field(tmp_path):

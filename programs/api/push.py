@@ -8,12 +8,13 @@ subscriptions: a new one drops the oldest. Subscribing the same endpoint again r
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Response
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -61,10 +62,19 @@ class PushSubscriptionIn(BaseModel):
 
 
 class DeviceTokenIn(BaseModel):
-    """A phone app's registration: ``{"kind": "FCM", "token": …}`` (APNs: not yet)."""
+    """A phone app's registration: ``{"kind": "FCM", "token": …}`` or ``{"kind": "APNS", "token": <hex>}``."""
 
-    kind: Literal["FCM"]
+    kind: Literal["FCM", "APNS"]
     token: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_\-:.]+$")]
+
+    @model_validator(mode="after")
+    def _apns_token(self) -> DeviceTokenIn:
+        # An APNs device token is hex (32 bytes today; Apple says not to assume the length), sent lowercase.
+        if self.kind == "APNS":
+            if not re.fullmatch(r"[0-9A-Fa-f]{16,400}", self.token) or len(self.token) % 2:
+                raise ValueError("an APNs device token is an even number of hex digits (16 to 400)")
+            self.token = self.token.lower()
+        return self
 
 
 class PushSubscriptionOut(BaseModel):
@@ -108,7 +118,7 @@ async def vapid_public_key(principal: CurrentUser, settings: AppSettings) -> Vap
     "/push-subscriptions",
     response_model=PushSubscriptionOut,
     status_code=201,
-    summary="Subscribe this browser (or phone app: {kind: FCM, token}) to my push notifications",
+    summary="Subscribe this browser (or phone app: {kind: FCM or APNS, token}) to my push notifications",
 )
 async def create_push_subscription(
     body: PushSubscriptionIn | DeviceTokenIn,
@@ -121,7 +131,15 @@ async def create_push_subscription(
     endpoint: str
     p256dh: str | None
     auth: str | None
-    if isinstance(body, DeviceTokenIn):
+    if isinstance(body, DeviceTokenIn) and body.kind == "APNS":
+        if not settings.apns_configured:
+            raise HTTPException(
+                422,
+                "APNs is not configured on this server "
+                "(NOTIFLOW_APNS_TEAM_ID, NOTIFLOW_APNS_KEY_ID, NOTIFLOW_APNS_PRIVATE_KEY, NOTIFLOW_APNS_TOPIC)",
+            )
+        kind, endpoint, p256dh, auth = body.kind, body.token, None, None
+    elif isinstance(body, DeviceTokenIn):
         if not settings.fcm_configured:
             raise HTTPException(
                 422, "FCM is not configured on this server (NOTIFLOW_FCM_PROJECT_ID, NOTIFLOW_FCM_SERVICE_ACCOUNT)"

@@ -34,6 +34,11 @@ SMS_DEMO_USER = "u-admin"
 SMS_DEMO_PHONE = "+261341234567"
 #: Critical types the demo user chose SMS for (`PUT /preferences` does the same).
 SMS_DEMO_TYPES = ("AUTO_ISSUE_DETECTED", "SYSTEM_ERROR_SPIKE")
+#: The demo user whose devices the local push receiver plays (a browser whose keys it holds, an Android, an iPhone).
+PUSH_DEMO_USER = "u-agent"
+PUSH_DEMO_TYPES = ("ISSUE_ASSIGNED",)
+PUSH_DEMO_FCM_TOKEN = "dev-fcm-token-u-agent"
+PUSH_DEMO_APNS_TOKEN = "de" * 32
 #: The subscriptions `notiflow dev` points at its local receiver: (name, kind, path, notification types).
 DEMO_HOOKS = (
     (
@@ -164,3 +169,58 @@ async def seed_demo_experiment(sessions: async_sessionmaker[AsyncSession]) -> st
                 )
             )
         return f"{DEMO_EXPERIMENT} ({experiment.state}, arms A v{active.version} / B v{variant.version})"
+
+
+async def seed_demo_push(sessions: async_sessionmaker[AsyncSession], web: dict | None, fcm: bool, apns: bool) -> str:
+    """The demo agent's devices at the local push receiver and their PUSH choice for assignments. The Web Push
+    subscription (``web``: ``PushSubscription.toJSON()``) moves with the receiver's port: older ones go."""
+    from sqlalchemy import delete
+    from sqlalchemy.dialects.postgresql import insert
+
+    from notiflow.models import NotificationPreferenceRow, PushSubscriptionRow
+
+    devices: list[tuple[str, str, str | None, str | None]] = []
+    if web is not None:
+        devices.append(("WEB", web["endpoint"], web["keys"]["p256dh"], web["keys"]["auth"]))
+    if fcm:
+        devices.append(("FCM", PUSH_DEMO_FCM_TOKEN, None, None))
+    if apns:
+        devices.append(("APNS", PUSH_DEMO_APNS_TOKEN, None, None))
+    async with sessions.begin() as session:
+        if web is not None:
+            path = "/wpush/" + web["endpoint"].rsplit("/wpush/", 1)[-1]
+            await session.execute(
+                delete(PushSubscriptionRow).where(
+                    PushSubscriptionRow.user_id == PUSH_DEMO_USER,
+                    PushSubscriptionRow.endpoint.like(f"http://127.0.0.1:%{path}"),
+                    PushSubscriptionRow.endpoint != web["endpoint"],
+                )
+            )
+        for kind, endpoint, p256dh, auth in devices:
+            await session.execute(
+                insert(PushSubscriptionRow)
+                .values(
+                    user_id=PUSH_DEMO_USER,
+                    kind=kind,
+                    endpoint=endpoint,
+                    p256dh=p256dh,
+                    auth=auth,
+                    user_agent="notiflow dev (local push receiver)",
+                )
+                .on_conflict_do_update(index_elements=["user_id", "endpoint"], set_={"p256dh": p256dh, "auth": auth})
+            )
+        for notification_type in PUSH_DEMO_TYPES:
+            await session.execute(
+                insert(NotificationPreferenceRow)
+                .values(
+                    user_id=PUSH_DEMO_USER,
+                    notification_type=notification_type,
+                    delivery_method="PUSH",
+                    is_enabled=True,
+                )
+                .on_conflict_do_update(
+                    index_elements=["user_id", "notification_type", "delivery_method"], set_={"is_enabled": True}
+                )
+            )
+    kinds = ", ".join(kind for kind, *_ in devices)
+    return f"{PUSH_DEMO_USER}: {kinds} at the local push receiver, for {', '.join(PUSH_DEMO_TYPES)}"

@@ -4,8 +4,9 @@ Temporal's dev server (with the web UI) from the `temporal` binary, an embedded
 PostgreSQL unless NOTIFLOW_DATABASE_URL is set, a mail catcher unless SMTP_HOST
 is set, an SMS gateway catcher unless NOTIFLOW_SMS_URL is set (the demo admin has a
 phone and chose SMS for critical types), a receiver for the demo's webhook, Slack
-and Teams subscriptions, migrations and seeds, the worker and the HTTP API. The
-catchers file what they get under the data dir (``mail/``, ``sms/``, ``webhooks/``,
+and Teams subscriptions, a push receiver (Web Push, FCM, APNs: the demo agent has a
+browser, an Android and an iPhone there), migrations and seeds, the worker and the HTTP API. The
+catchers file what they get under the data dir (``mail/``, ``sms/``, ``webhooks/``, ``push/``,
 each with an ``index.txt``). Everything started
 here is stopped when the stack's ``async with`` block ends.
 
@@ -38,6 +39,14 @@ from programs.dev.binaries import find_binary
 from programs.dev.httpcatcher import HttpCatcher, hook_catcher, sms_catcher
 from programs.dev.mailcatcher import MailCatcher
 from programs.dev.ports import free_port, port_is_free
+from programs.dev.pushcatcher import (
+    DEV_APNS_KEY_ID,
+    DEV_APNS_TEAM,
+    DEV_APNS_TOPIC,
+    DEV_FCM_PROJECT,
+    DevPushKeys,
+    PushCatcher,
+)
 
 console = Console(stderr=True)
 #: The envelope sender base `notiflow dev` uses with its mail catcher (NOTIFLOW_BOUNCE_ADDRESS unset).
@@ -57,6 +66,10 @@ class DevStack:
     sms: HttpCatcher | None = None
     #: the receiver of the demo's webhook, Slack and Teams subscriptions
     hooks: HttpCatcher | None = None
+    #: the local push receiver (Web Push, FCM, APNs)
+    push: PushCatcher | None = None
+    #: the push services the dev stack pointed at it (those the environment did not configure)
+    push_local: tuple[str, ...] = ()
     #: the bounce receiver (`notiflow bounces`), when there is a bounce address (the local one beside the catcher)
     bounces: Any = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -119,6 +132,7 @@ class DevStack:
         self.urls["Webhook catcher"] = (
             f"{self.hooks.url}/webhook, /slack, /teams → {data_dir / 'webhooks'}/ (index.txt lists them)"
         )
+        updates |= self._push_receiver(data_dir)
         self.settings = self.settings.model_copy(update=updates)
 
         console.log("applying migrations and seeds")
@@ -142,6 +156,45 @@ class DevStack:
             await self._api()
             if self.settings.payload_keyring:
                 await self._codec()
+
+    def _push_receiver(self, data_dir: Path) -> dict:
+        """The local push receiver; notiflow's Web Push (VAPID key), FCM and APNs settings point at it unless the
+        environment sets them. Its keys are kept in ``push-keys.json`` so browsers stay subscribed across runs."""
+        keys = DevPushKeys.load_or_make(data_dir / "push-keys.json")
+        updates: dict = {}
+        vapid_public = self.settings.vapid_public_key
+        local = ["WEB"]
+        if self.settings.vapid_private_key is None:
+            updates["vapid_private_key"] = SecretStr(keys.vapid_private_key)
+            vapid_public = keys.vapid_public_key
+        topic = self.settings.apns_topic if self.settings.apns_configured else DEV_APNS_TOPIC
+        self.push = PushCatcher(data_dir / "push", keys, vapid_public_key=vapid_public, apns_topic=topic or "")
+        self.push.start()
+        self._stack.callback(self.push.stop)
+        url = self.push.url
+        if not self.settings.fcm_configured:
+            local.append("FCM")
+            updates |= {
+                "fcm_project_id": DEV_FCM_PROJECT,
+                "fcm_service_account": SecretStr(keys.fcm_service_account(f"{url}/token")),
+                "fcm_url": url,
+            }
+        if not self.settings.apns_configured:
+            local.append("APNS")
+            updates |= {
+                "apns_team_id": DEV_APNS_TEAM,
+                "apns_key_id": DEV_APNS_KEY_ID,
+                "apns_private_key": SecretStr(keys.apns_key),
+                "apns_topic": DEV_APNS_TOPIC,
+                "apns_url": url,
+            }
+        self.push_local = tuple(local)
+        self.urls["Push receiver"] = (
+            f"{url}/wpush/…, {'FCM ' + url + '/v1/…, ' if 'FCM' in local else ''}"
+            f"{'APNs ' + url + '/3/device/… (HTTP/2), ' if 'APNS' in local else ''}"
+            f"→ {data_dir / 'push'}/ (index.txt lists them)"
+        )
+        return updates
 
     async def _bounces(self) -> None:
         """The bounce receiver (`notiflow bounces`) on a free port; the mail catcher sends its DSNs there."""
@@ -177,7 +230,14 @@ class DevStack:
 
     async def _seed(self) -> None:
         from notiflow.templates.store import seed_templates
-        from programs.dev.seed import seed_demo_experiment, seed_demo_hooks, seed_demo_sms, seed_demo_users
+        from programs.dev.seed import (
+            PUSH_DEMO_USER,
+            seed_demo_experiment,
+            seed_demo_hooks,
+            seed_demo_push,
+            seed_demo_sms,
+            seed_demo_users,
+        )
 
         engine = make_engine(self.settings.require_database_url(), pool_size=2)
         try:
@@ -188,6 +248,11 @@ class DevStack:
                 self.urls["Demo SMS"] = await seed_demo_sms(sessions)
             if self.hooks:
                 self.urls["Demo subscriptions"] = ", ".join(await seed_demo_hooks(sessions, self.hooks.url))
+            if self.push:
+                web = self.push.demo_subscription(f"demo-{PUSH_DEMO_USER}")
+                self.urls["Demo push devices"] = await seed_demo_push(
+                    sessions, web, fcm="FCM" in self.push_local, apns="APNS" in self.push_local
+                )
             if not self.ephemeral:  # `notiflow dev` (not the one-shot demo): an experiment to look at
                 self.urls["Demo experiment"] = await seed_demo_experiment(sessions)
         finally:

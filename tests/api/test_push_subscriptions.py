@@ -104,3 +104,25 @@ async def test_a_phone_registers_its_fcm_token_only_where_fcm_is_configured(push
         assert created.status_code == 201, created.text
         assert created.json()["kind"] == "FCM" and created.json()["endpoint"] == "abc:DEF-1"
         assert (await client.post(URL, headers=me, json={"kind": "APNS", "token": "x"})).status_code == 422
+
+
+async def test_an_iphone_registers_its_apns_token_only_where_apns_is_configured(push_api, api_settings, db):
+    me = bearer(ASSIGNEE.id)
+    token = "0A1B" * 16
+    assert_error(
+        await push_api.post(URL, headers=me, json={"kind": "APNS", "token": token}), 422, "APNs is not configured"
+    )
+    settings = api_settings.model_copy(
+        update={
+            "apns_team_id": "TEAM123456",
+            "apns_key_id": "KEY7890ABC",
+            "apns_private_key": SecretStr("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"),
+            "apns_topic": "test.notiflow.tracker",
+        }
+    )
+    async with asgi_client(create_app(settings)) as client:
+        created = await client.post(URL, headers=me, json={"kind": "APNS", "token": token})
+        assert created.status_code == 201, created.text
+        assert created.json()["kind"] == "APNS" and created.json()["endpoint"] == token.lower()
+        for bad in ("x", "abc", "zz" * 32):
+            assert (await client.post(URL, headers=me, json={"kind": "APNS", "token": bad})).status_code == 422

@@ -7,6 +7,8 @@ browser would; nothing is mocked.
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -23,7 +25,20 @@ from notiflow.directory import upsert_users
 from notiflow.models import NotificationPreferenceRow, NotificationQueueRow, PushSubscriptionRow
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from notiflow.vapid import new_pair
+from programs.dev.pushcatcher import (
+    DEV_APNS_KEY_ID,
+    DEV_APNS_TEAM,
+    DEV_APNS_TOPIC,
+    DEV_FCM_PROJECT,
+    DevPushKeys,
+    PushCatcher,
+)
 from tests.conftest import running_worker
+from tests.delivery.apns_service import KEY_ID as APNS_KEY
+from tests.delivery.apns_service import TEAM_ID as APNS_TEAM
+from tests.delivery.apns_service import TOPIC as APNS_TOPIC
+from tests.delivery.apns_service import ApnsService
+from tests.delivery.apns_service import Scripted as ApnsScripted
 from tests.delivery.fcm_service import PROJECT, FcmService
 from tests.delivery.push_service import Browser, PushService, Scripted
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, REPORTER, event, issue_dict, ref
@@ -320,3 +335,176 @@ async def test_fcm_unregistered_removes_the_token_and_fails_the_row(db, settings
         row = await _send_push(db, fcm_settings(settings, fcm), assigned())
     assert row.status == "FAILED" and "UNREGISTERED" in row.error_message and "removed" in row.error_message
     assert await _subscriptions(db) == []
+
+
+# ------------------------------------------------------------------ APNs (iPhones, HTTP/2)
+
+APNS_TOKEN = "a1" * 32
+
+
+def apns_settings(settings, apns: ApnsService, **extra):
+    apns_extra = {
+        "apns_team_id": APNS_TEAM,
+        "apns_key_id": APNS_KEY,
+        "apns_private_key": SecretStr(apns.private_key_pem()),
+        "apns_topic": APNS_TOPIC,
+        "apns_url": apns.url,
+    }
+    return push_settings(settings, **(apns_extra | extra))
+
+
+async def add_iphone(db, token: str = APNS_TOKEN, user_id: str = ASSIGNEE.id) -> None:
+    async with db.begin() as session:
+        session.add(PushSubscriptionRow(user_id=user_id, kind="APNS", endpoint=token))
+
+
+async def test_apns_delivered_over_http2_with_a_signed_provider_token_and_the_right_headers(db, settings, directory):
+    async with ApnsService() as apns:
+        await add_iphone(db)
+        row = await _send_push(db, apns_settings(settings, apns), assigned())
+        assert apns.refusals == [] and row.status == "SENT", row.error_message
+        (sent,) = apns.messages
+        assert sent.version == "HTTP/2" and sent.token == APNS_TOKEN
+        assert sent.claims["iss"] == APNS_TEAM
+        assert sent.headers["apns-topic"] == APNS_TOPIC and sent.headers["apns-push-type"] == "alert"
+        assert sent.headers["apns-priority"] == "5"
+        assert sent.headers["apns-collapse-id"] == topic(row.issue_id, str(row.id))
+        assert 4 * 3600 - 60 <= int(sent.headers["apns-expiration"]) - time.time() <= 4 * 3600
+        alert = sent.payload["aps"]["alert"]
+        assert alert["title"] == row.subject and row.issue_id in alert["body"]
+        assert len(alert["body"].encode()) <= MAX_BODY_BYTES
+        assert sent.payload["notification_id"] == str(row.id) and "/r/" in sent.payload["link"]
+        assert "apns-id" in row.provider_response
+        (subscription,) = await _subscriptions(db)
+        assert subscription.last_success_at is not None
+
+        provider = PushProvider(apns_settings(settings, apns), db)
+        message = OutgoingMessage(
+            queue_id=str(uuid.uuid4()),
+            address=ASSIGNEE.id,
+            recipient_name=None,
+            subject="t",
+            text="ISS-1 b",
+            html=None,
+            issue_id="ISS-1",
+            link=None,
+            unsubscribe_url=None,
+            notification_type="AUTO_ISSUE_DETECTED",
+            critical=True,
+        )
+        try:
+            for _ in range(2):
+                await provider.send(message, sent_at=datetime.now(timezone.utc))
+            assert provider._apns is not None and provider._apns.tokens_made == 1  # cached, not one per send
+        finally:
+            await provider.close()
+        assert apns.refusals == [] and len(apns.messages) == 3
+        assert apns.messages[-1].headers["apns-priority"] == "10"
+        assert 24 * 3600 - 60 <= int(apns.messages[-1].headers["apns-expiration"]) - time.time() <= 24 * 3600
+
+
+async def test_apns_refuses_a_token_signed_with_another_key_and_the_row_says_why(db, settings, directory):
+    async with ApnsService() as apns:
+        await add_iphone(db)
+        other = ApnsService()  # another team's key
+        configured = apns_settings(settings, apns, apns_private_key=SecretStr(other.private_key_pem()))
+        row = await _send_push(db, configured, assigned())
+    assert apns.refusals == ["403 InvalidProviderToken"] and apns.messages == []
+    assert row.status == "FAILED" and "InvalidProviderToken" in row.error_message
+    assert len(await _subscriptions(db)) == 1  # the token is not to blame
+
+
+async def test_apns_unregistered_removes_the_token_and_fails_the_row(db, settings, directory):
+    async with ApnsService() as apns:
+        apns.unregistered.add(APNS_TOKEN)
+        await add_iphone(db)
+        row = await _send_push(db, apns_settings(settings, apns), assigned())
+    assert row.status == "FAILED" and "410 Unregistered" in row.error_message and "removed" in row.error_message
+    assert await _subscriptions(db) == []
+    assert len(apns.attempts) == 1
+
+
+async def test_apns_bad_device_token_removes_it(db, settings, directory):
+    async with ApnsService() as apns:
+        apns.script(APNS_TOKEN, ApnsScripted(400, "BadDeviceToken"))
+        await add_iphone(db)
+        row = await _send_push(db, apns_settings(settings, apns), assigned())
+    assert row.status == "FAILED" and "BadDeviceToken" in row.error_message and "removed" in row.error_message
+    assert await _subscriptions(db) == []
+
+
+async def test_apns_429_is_retried_no_sooner_than_retry_after(temporal_client, db, settings, directory):
+    async with ApnsService() as apns:
+        apns.script(APNS_TOKEN, ApnsScripted(429, "TooManyRequests", {"retry-after": "1"}))
+        await add_iphone(db)
+        configured = apns_settings(settings, apns, delivery_deadline=settings.delivery_deadline * 10)
+        async with running_worker(temporal_client, configured):
+            workflow_id = await NotificationClient(temporal_client, configured).publish(assigned())
+            outcome = await temporal_client.get_workflow_handle(workflow_id, result_type=DeliveryOutcome).result()
+    assert outcome.channels["PUSH"].sent == 1
+    assert len(apns.messages) == 1 and len(apns.attempts) == 2 and apns.refusals == []
+    assert apns.attempts[1][1] - apns.attempts[0][1] >= 1.0  # Retry-After honoured
+    (row,) = await _push_rows(db)
+    assert row.status == "SENT"
+
+
+# ------------------------------------------------------------------ the dev stack's push receiver
+
+
+async def test_the_dev_push_receiver_checks_decrypts_and_files_web_fcm_and_apns(db, settings, directory, tmp_path):
+    keys = DevPushKeys.load_or_make(tmp_path / "push-keys.json")
+    assert DevPushKeys.load_or_make(tmp_path / "push-keys.json") == keys  # kept across runs
+    catcher = PushCatcher(tmp_path / "push", keys)
+    await catcher.astart()
+    try:
+        web = catcher.demo_subscription("demo-u-agent")
+        async with db.begin() as session:
+            session.add_all(
+                [
+                    PushSubscriptionRow(
+                        user_id=ASSIGNEE.id,
+                        kind="WEB",
+                        endpoint=web["endpoint"],
+                        p256dh=web["keys"]["p256dh"],
+                        auth=web["keys"]["auth"],
+                    ),
+                    PushSubscriptionRow(  # a browser whose keys the receiver does not hold: filed encrypted
+                        user_id=ASSIGNEE.id,
+                        kind="WEB",
+                        endpoint=f"{catcher.url}/wpush/elsewhere",
+                        p256dh=Browser("x").p256dh,
+                        auth="AAAAAAAAAAAAAAAAAAAAAA",
+                    ),
+                    PushSubscriptionRow(user_id=ASSIGNEE.id, kind="FCM", endpoint="dev-fcm"),
+                    PushSubscriptionRow(user_id=ASSIGNEE.id, kind="APNS", endpoint="de" * 32),
+                ]
+            )
+        configured = push_settings(
+            settings,
+            vapid_private_key=SecretStr(keys.vapid_private_key),
+            fcm_project_id=DEV_FCM_PROJECT,
+            fcm_service_account=SecretStr(keys.fcm_service_account(f"{catcher.url}/token")),
+            fcm_url=catcher.url,
+            apns_team_id=DEV_APNS_TEAM,
+            apns_key_id=DEV_APNS_KEY_ID,
+            apns_private_key=SecretStr(keys.apns_key),
+            apns_topic=DEV_APNS_TOPIC,
+            apns_url=catcher.url,
+        )
+        row = await _send_push(db, configured, assigned())
+    finally:
+        await catcher.astop()
+    assert catcher.refusals == [] and row.status == "SENT", (catcher.refusals, row.error_message)
+    lines = (tmp_path / "push" / "index.txt").read_text().splitlines()
+    assert sorted(line.split("\t")[1] for line in lines) == ["APNS", "FCM", "WEB", "WEB"]
+    filed = {line.split("\t")[2]: json.loads((tmp_path / "push" / line.split("\t")[0]).read_text()) for line in lines}
+    decrypted = filed["demo-u-agent"]
+    assert decrypted["payload"]["issue_id"] == row.issue_id and decrypted["payload"]["title"] == row.subject
+    assert decrypted["verified"]["sub"] == "mailto:ops@tracker.test" and decrypted["headers"]["authorization"] == (
+        "[redacted]"
+    )
+    assert "encrypted" in filed["elsewhere"]["payload"]
+    assert filed["dev-fcm"]["payload"]["notification"]["title"] == row.subject
+    assert filed["de" * 32]["payload"]["aps"]["alert"]["title"] == row.subject
+    assert filed["de" * 32]["verified"]["iss"] == DEV_APNS_TEAM
+    assert row.subject in next(line for line in lines if "demo-u-agent" in line)

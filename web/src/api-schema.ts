@@ -49,7 +49,7 @@ export interface paths {
         /** My push subscriptions */
         get: operations["list_push_subscriptions_api_v1_notifications_push_subscriptions_get"];
         put?: never;
-        /** Subscribe this browser (or phone app: {kind: FCM, token}) to my push notifications */
+        /** Subscribe this browser (or phone app: {kind: FCM or APNS, token}) to my push notifications */
         post: operations["create_push_subscription_api_v1_notifications_push_subscriptions_post"];
         delete?: never;
         options?: never;
@@ -1316,14 +1316,14 @@ export interface components {
         DeliveryStatus: "PENDING" | "SENT" | "FAILED" | "CANCELLED";
         /**
          * DeviceTokenIn
-         * @description A phone app's registration: ``{"kind": "FCM", "token": …}`` (APNs: not yet).
+         * @description A phone app's registration: ``{"kind": "FCM", "token": …}`` or ``{"kind": "APNS", "token": <hex>}``.
          */
         DeviceTokenIn: {
             /**
              * Kind
-             * @constant
+             * @enum {string}
              */
-            kind: "FCM";
+            kind: "FCM" | "APNS";
             /** Token */
             token: string;
         };

@@ -1,4 +1,5 @@
-"""The PUSH provider: Web Push (RFC 8030) to each of the person's browsers, encrypted (RFC 8291) and signed (VAPID).
+"""The PUSH provider: Web Push (RFC 8030) to each of the person's browsers, encrypted (RFC 8291) and signed (VAPID);
+FCM (``fcm.py``) and APNs (``apns.py``, HTTP/2) to their phones.
 
 A PUSH row is addressed to a person (``address`` = their id); at send time the provider reads their
 ``push_subscriptions`` and POSTs to each Web Push endpoint through the SSRF guard (``notiflow.outbound``):
@@ -33,6 +34,7 @@ from py_vapid import Vapid02
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.delivery.providers.apns import ApnsSender
 from activities.delivery.providers.base import (
     OutgoingMessage,
     PermanentDeliveryError,
@@ -120,11 +122,21 @@ class PushProvider:
         self._client: OutboundClient | None = None
         self._vapid: Vapid02 | None = None
         self._fcm: FcmSender | None = None
+        self._apns: ApnsSender | None = None
+        self._client_h2: OutboundClient | None = None
 
     def _http(self) -> OutboundClient:
         if self._client is None:
             self._client = OutboundClient(self.settings.outbound_allowlist, timeout=self.settings.push_timeout_seconds)
         return self._client
+
+    def _http2(self) -> OutboundClient:
+        """APNs' client: HTTP/2 only."""
+        if self._client_h2 is None:
+            self._client_h2 = OutboundClient(
+                self.settings.outbound_allowlist, timeout=self.settings.push_timeout_seconds, http2_only=True
+            )
+        return self._client_h2
 
     def _signer(self) -> Vapid02:
         if self._vapid is None:
@@ -175,6 +187,17 @@ class PushProvider:
             return await self._fcm.send(
                 row.endpoint, message, message.subject, text, topic(message.issue_id, message.queue_id)
             )
+        if row.kind == "APNS":
+            if not self.settings.apns_configured:
+                raise PermanentDeliveryError(
+                    "APNs is not configured (NOTIFLOW_APNS_TEAM_ID, _KEY_ID, _PRIVATE_KEY, _TOPIC)"
+                )
+            if self._apns is None:
+                self._apns = ApnsSender(self.settings, self._http2())
+            text = fit_body(message.text, message.issue_id)
+            return await self._apns.send(
+                row.endpoint, message, message.subject, text, topic(message.issue_id, message.queue_id)
+            )
         if row.kind != "WEB":
             raise PermanentDeliveryError(f"{row.kind} push is not supported yet")
         if self.settings.vapid_private_key is None:
@@ -213,7 +236,9 @@ class PushProvider:
 
     async def send(self, message: OutgoingMessage, *, sent_at: datetime) -> Receipt:
         if not self.settings.push_configured:
-            raise PermanentDeliveryError("no push provider is configured (NOTIFLOW_VAPID_PRIVATE_KEY, NOTIFLOW_FCM_*)")
+            raise PermanentDeliveryError(
+                "no push provider is configured (NOTIFLOW_VAPID_PRIVATE_KEY, NOTIFLOW_FCM_*, NOTIFLOW_APNS_*)"
+            )
         subscriptions = await self._subscriptions(message.address)
         if not subscriptions:
             raise PermanentDeliveryError("no push subscription: the person has no browser subscribed")
@@ -251,3 +276,6 @@ class PushProvider:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._client_h2 is not None:
+            await self._client_h2.aclose()
+            self._client_h2 = None

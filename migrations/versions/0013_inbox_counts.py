@@ -1,7 +1,7 @@
 """inbox_counts: each person's unread in-app count, kept exact by triggers on in_app_notifications
 
 Revision ID: 0013
-Revises: 0011 (another branch adds 0012; the merger re-chains)
+Revises: 0012
 
 Statement-level triggers with transition tables: one upsert per statement (a delivery batch, a
 read-all) whatever its size, its people taken in user_id order so concurrent batches lock their
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

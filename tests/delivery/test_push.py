@@ -22,7 +22,7 @@ from activities.delivery.providers.base import OutgoingMessage
 from activities.delivery.providers.push import MAX_BODY_BYTES, PushProvider, fit_body, topic
 from notiflow.client import NotificationClient
 from notiflow.directory import upsert_users
-from notiflow.models import NotificationPreferenceRow, NotificationQueueRow, PushSubscriptionRow
+from notiflow.models import EngagementEventRow, NotificationPreferenceRow, NotificationQueueRow, PushSubscriptionRow
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from notiflow.vapid import new_pair
 from programs.dev.pushcatcher import (
@@ -194,6 +194,13 @@ async def test_410_removes_the_subscription_and_fails_the_row_with_the_reason(db
     assert "removed" in row.error_message
     assert await _subscriptions(db) == []
     assert len(service.attempts) == 1  # not retried
+    async with db() as session:  # recorded on the row, as a hard bounce is
+        bounced = await session.scalar(
+            select(EngagementEventRow).where(
+                EngagementEventRow.queue_id == row.id, EngagementEventRow.kind == "BOUNCED"
+            )
+        )
+    assert bounced is not None and bounced.detail["push"] == "WEB" and "410" in bounced.detail["answer"]
 
 
 async def test_an_endpoint_on_a_private_address_is_refused_at_send_without_connecting(db, settings, directory):

@@ -44,6 +44,7 @@ from activities.delivery.providers.base import (
 from activities.delivery.providers.fcm import FcmSender, SubscriptionGone
 from activities.delivery.providers.sms import fit_text
 from notiflow.contracts import Channel
+from notiflow.engagement import EngagementKind, record_engagement
 from notiflow.models import PushSubscriptionRow
 from notiflow.outbound import OutboundClient, OutboundRefused, OutboundUnavailable
 from notiflow.settings import Settings
@@ -162,10 +163,13 @@ class PushProvider:
             )
             return list(rows)
 
-    async def _remove(self, subscription_id: uuid.UUID) -> None:
+    async def _remove(self, subscription: PushSubscriptionRow, queue_id: str, answer: str) -> None:
+        """A device that is gone leaves the list, and the row records it as a hard bounce is recorded (BOUNCED)."""
         assert self.sessions is not None
         async with self.sessions.begin() as session:
-            await session.execute(delete(PushSubscriptionRow).where(PushSubscriptionRow.id == subscription_id))
+            await session.execute(delete(PushSubscriptionRow).where(PushSubscriptionRow.id == subscription.id))
+            detail = {"push": subscription.kind, "subscription": str(subscription.id), "answer": answer[:200]}
+            await record_engagement(session, queue_id, EngagementKind.BOUNCED, detail=detail)
 
     async def _succeeded(self, subscription_id: uuid.UUID, at: datetime) -> None:
         assert self.sessions is not None
@@ -250,7 +254,7 @@ class PushProvider:
             try:
                 answer = await self._send_one(row, message, data)
             except SubscriptionGone as exc:
-                await self._remove(row.id)
+                await self._remove(row, message.queue_id, str(exc))
                 permanent.append(str(exc))
             except PermanentDeliveryError as exc:
                 permanent.append(str(exc))

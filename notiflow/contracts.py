@@ -219,7 +219,9 @@ class User(UserRef):
     @classmethod
     def _on_call_is_a_role(cls, data: Any) -> Any:
         """DESIGN §2 names "roles such as admin, on_call": the role and the flag are one fact, kept in step."""
-        if isinstance(data, dict):
+        # Only a well-formed list is touched: anything else (`"roles": true`) is left for the field's own
+        # validation to refuse, naming the field — found by tests/api/test_properties.py as a 500.
+        if isinstance(data, dict) and isinstance(data.get("roles") or [], list):
             roles = list(data.get("roles") or [])
             on_call = bool(data.get("is_on_call")) or ON_CALL_ROLE in roles
             if on_call and ON_CALL_ROLE not in roles:

@@ -110,6 +110,7 @@ async def test_put_user_checks_the_body(api):
         ("email", "not-an-email"),
         ("quiet_hours_start", "7pm"),
         ("nickname", "x"),
+        ("roles", True),  # was a 500: the on-call normaliser iterated it (found by test_properties)
     ):
         response = await api.put("/api/v1/users/u-5", headers=SERVICE, json={"id": "u-5", "name": "A", field: value})
         assert_error(response, 422, field)

@@ -202,6 +202,13 @@ class Settings(BaseSettings):
     notification_batch_size: int = Field(
         default=50, ge=1, le=1000, validation_alias=_tracker_name("NOTIFICATION_BATCH_SIZE")
     )
+    delivery_page_size: int = Field(
+        default=2000,
+        ge=1,
+        le=5000,
+        description="a plan with more deliveries than this is delivered in pages of this many (read from the "
+        "queue by a run of its own that continues as new), so no payload holds more and a run's history stays small",
+    )
     retry_initial_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(
         default=60.0,

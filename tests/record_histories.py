@@ -183,6 +183,19 @@ async def record_on_dev_server(url: str, smtp: MailCatcher) -> Recorded:
             )
             recorded["notify_send_test"] = await history(client.get_workflow_handle(send_test))
 
+            # A paged plan (a page of one delivery): the event's run sends the first, DeliverPagesWorkflow the rest.
+            paged_settings = settings.model_copy(update={"task_queue": "record-paged", "delivery_page_size": 1})
+            async with build_worker(client, paged_settings, make_current=False):
+                paged_event = event("ISSUE_CREATED")
+                paged = client.get_workflow_handle(
+                    await NotificationClient(client, paged_settings).publish(paged_event),
+                    result_type=DeliveryOutcome,
+                )
+                await paged.result()
+                recorded["issue_event_paged"] = await paged.fetch_history()
+                pages = client.get_workflow_handle(f"pages/{paged_event.event_id}")
+                recorded["deliver_pages"] = await history(pages)
+
             recorded["summary_daily"] = await history(await triggered_summary(client, settings))
             recorded["engagement_retention"] = await history(await triggered_retention(client, settings))
     return recorded

@@ -43,7 +43,16 @@ from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates
 from workflows.delivery import interface
 from workflows.delivery.rules import derived_types, resolve_recipients
-from workflows.delivery.types import BatchResult, DeliveryBatch, DeliveryPlan, FallbackPlan, FallbackRequest, MarkFailed
+from workflows.delivery.types import (
+    BatchResult,
+    DeliveryBatch,
+    DeliveryPage,
+    DeliveryPlan,
+    FallbackPlan,
+    FallbackRequest,
+    MarkFailed,
+    PageCursor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +90,20 @@ class DeliveryActivities:
             tracked = wrap_links(rows, self.settings)  # every link through /r/{code} (NOTIFLOW_TRACK_CLICKS)
             deliveries = await queries.insert_queue_rows(session, rows)
             await save_tracked_links(session, tracked)
-        plan.deliveries = [d for d in deliveries if d is not None]
-        plan.already_done = sum(1 for d in deliveries if d is None)
+            plan.deliveries = [d for d in deliveries if d is not None]
+            plan.already_done = sum(1 for d in deliveries if d is None)
+            if len(plan.deliveries) > self.settings.delivery_page_size:
+                # Every row is stored (the durable record); the run gets the first page and reads on from there.
+                plan.total = len(plan.deliveries)
+                first = await queries.pending_page(session, request.source_id, self.settings.delivery_page_size)
+                plan.deliveries, plan.next_page = first.deliveries, first.next
         return plan
+
+    @implements(interface.next_deliveries)
+    async def next_deliveries(self, cursor: PageCursor) -> DeliveryPage:
+        """The next page of a paged plan's PENDING rows."""
+        async with self.sessions() as session:
+            return await queries.pending_page(session, cursor.source_id, cursor.page_size, cursor)
 
     async def _audience(self, session: AsyncSession, request: NotificationRequest, now: datetime) -> PlanningContext:
         """Who hears (one type each), and what the rules need about them.
@@ -264,7 +284,7 @@ class DeliveryActivities:
             return await queries.tally(session, queue_ids)
 
     def activities(self) -> list:
-        return [self.plan_deliveries, self.deliver, self.mark_failed, self.plan_fallbacks]
+        return [self.plan_deliveries, self.next_deliveries, self.deliver, self.mark_failed, self.plan_fallbacks]
 
 
 def _attempt_is_final(batch: DeliveryBatch, attempt: int) -> bool:

@@ -12,12 +12,12 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import DateTime, and_, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.delivery.rows import QueueRow, log_entry
-from notiflow.contracts import DeliveryStatus, EventType, Frequency, IssueEvent
+from notiflow.contracts import Channel, DeliveryStatus, EventType, Frequency, IssueEvent
 from notiflow.models import (
     IssueEventRow,
     IssueRow,
@@ -29,7 +29,7 @@ from notiflow.models import (
     table,
 )
 from workflows.delivery.rules import Directory, Preference
-from workflows.delivery.types import BatchResult, Delivery
+from workflows.delivery.types import BatchResult, Delivery, DeliveryPage, PageCursor
 
 
 async def recent_immediate_counts(session: AsyncSession, user_ids: list[str], now: datetime) -> Counter:
@@ -259,6 +259,47 @@ async def insert_queue_rows(session: AsyncSession, rows: list[QueueRow]) -> list
         for key, new in planned.items()
         if status[key] in (DeliveryStatus.PENDING, DeliveryStatus.SENT)
     ]
+
+
+async def pending_page(
+    session: AsyncSession, source_id: str, page_size: int, after: PageCursor | None = None
+) -> DeliveryPage:
+    """A page of the source's PENDING rows in the order (quiet hours' end — none first —, id), after ``after``.
+
+    Keyset paging: a row sent, failed or digested meanwhile shifts no other row, and none is read twice.
+    The Delivery is built from the stored decision, as planning builds it (``QueueRow.delivery``).
+    """
+    q = NotificationQueueRow
+    held = cast(q.decision["held_until"].astext, DateTime(timezone=True))
+    query = select(
+        q.id, q.delivery_method, held.label("held"), q.decision["frequency"].astext.label("frequency")
+    ).where(q.context_data["source_id"].astext == source_id, q.status == DeliveryStatus.PENDING)
+    if after is not None:
+        after_id = uuid.UUID(after.after_id)
+        if after.after_not_before is None:
+            query = query.where(or_(and_(held.is_(None), q.id > after_id), held.is_not(None)))
+        else:
+            query = query.where(
+                or_(held > after.after_not_before, and_(held == after.after_not_before, q.id > after_id))
+            )
+    rows = (await session.execute(query.order_by(held.asc().nulls_first(), q.id).limit(page_size + 1))).all()
+    page = rows[:page_size]
+    deliveries = [
+        Delivery(
+            queue_id=str(r.id),
+            channel=Channel(r.delivery_method),
+            not_before=r.held,
+            frequency=Frequency(r.frequency) if r.frequency else Frequency.IMMEDIATE,
+        )
+        for r in page
+    ]
+    following = None
+    if len(rows) > page_size:
+        last = page[-1]
+        following = PageCursor(
+            source_id=source_id, page_size=page_size, after_not_before=last.held, after_id=str(last.id)
+        )
+    return DeliveryPage(deliveries=deliveries, next=following)
 
 
 async def tally(session: AsyncSession, queue_ids: list[str]) -> BatchResult:

@@ -16,11 +16,13 @@ from notiflow.runs import NotificationRequest, RedeliveryRequest
 from workflows.delivery.types import (
     BatchResult,
     DeliveryBatch,
+    DeliveryPage,
     DeliveryPlan,
     DigestRouting,
     FallbackPlan,
     FallbackRequest,
     MarkFailed,
+    PageCursor,
     Requeued,
     Unread,
     UnreadWatch,
@@ -30,6 +32,12 @@ from workflows.delivery.types import (
 @activity.defn
 async def plan_deliveries(request: NotificationRequest) -> DeliveryPlan:
     """Record the event, resolve recipients, decide and render: one queue row per recipient × channel."""
+    ...
+
+
+@activity.defn
+async def next_deliveries(cursor: PageCursor) -> DeliveryPage:
+    """The next page of a paged plan's PENDING rows (at most ``cursor.page_size``), and where the one after starts."""
     ...
 
 

@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from notiflow.contracts import Channel, Frequency
+from notiflow.keys import DELIVER_PAGES_WORKFLOW
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from notiflow.search import DELIVERY_OUTCOME
 from workflows.delivery.interface import (
@@ -30,6 +31,7 @@ from workflows.delivery.interface import (
 )
 from workflows.delivery.types import (
     BatchResult,
+    Delivery,
     DeliveryBatch,
     DeliveryPlan,
     DigestRoute,
@@ -37,6 +39,7 @@ from workflows.delivery.types import (
     FallbackPlan,
     FallbackRequest,
     MarkFailed,
+    PagedDelivery,
 )
 
 #: Planning only touches our own database: retry it patiently; bad input is not retried.
@@ -92,7 +95,42 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
     for channel, count in plan.failed.items():
         outcome.add(channel, failed=count)
     delivery_retry, give_up_at = _delivery_retry(plan)
-    digested = [d for d in plan.deliveries if d.frequency != Frequency.IMMEDIATE]
+    await deliver_deliveries(plan.deliveries, plan, request, outcome, delivery_retry, give_up_at)
+    if plan.next_page is not None:
+        # A large plan: the run holds its first page only; the rest is read and sent page by page by a child run
+        # that continues as new before its history grows large (its input: the settings and a cursor, no ids).
+        rest: DeliveryOutcome = await workflow.execute_child_workflow(
+            DELIVER_PAGES_WORKFLOW,
+            PagedDelivery(
+                plan=plan.model_copy(update={"deliveries": [], "unread_watches": [], "next_page": None}),
+                cursor=plan.next_page,
+                request=request,
+            ),
+            id=f"pages/{plan.next_page.source_id}",  # the plan's, not this run's: a replay renames the run
+            result_type=DeliveryOutcome,
+        )
+        merge_outcome(outcome, rest)
+    return outcome
+
+
+def merge_outcome(outcome: DeliveryOutcome, more: DeliveryOutcome) -> None:
+    """Add the counts of ``more`` (the later pages of a plan) to ``outcome``."""
+    for channel, count in more.channels.items():
+        outcome.add(channel, sent=count.sent, failed=count.failed, skipped=count.skipped, digested=count.digested)
+    for route, number in more.fallbacks.items():
+        outcome.fallbacks[route] = outcome.fallbacks.get(route, 0) + number
+
+
+async def deliver_deliveries(
+    deliveries: list[Delivery],
+    plan: DeliveryPlan,
+    request: NotificationRequest | None,
+    outcome: DeliveryOutcome,
+    delivery_retry: RetryPolicy,
+    give_up_at: datetime | None,
+) -> None:
+    """One plan's deliveries (all of them, or one page): digests handed over, the rest in waves after quiet hours."""
+    digested = [d for d in deliveries if d.frequency != Frequency.IMMEDIATE]
     if digested:
         await workflow.execute_activity(
             route_to_digest,
@@ -106,7 +144,7 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
             outcome.add(delivery.channel, digested=1)
     # Group by the instant each delivery may go out (quiet hours), earliest first.
     waves: dict[datetime | None, dict[Channel, list[str]]] = {}
-    for delivery in plan.deliveries:
+    for delivery in deliveries:
         if delivery.frequency != Frequency.IMMEDIATE:
             continue
         waves.setdefault(delivery.not_before, {}).setdefault(delivery.channel, []).append(delivery.queue_id)
@@ -130,7 +168,6 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
         critical_failed = [queue_id for result in results for queue_id in result.critical_failed]
         if critical_failed and workflow.patched(CRITICAL_FALLBACK):
             await _fall_back(critical_failed, request, plan, delivery_retry, outcome)
-    return outcome
 
 
 async def _fall_back(

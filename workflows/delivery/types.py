@@ -16,7 +16,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from notiflow.contracts import Channel, Frequency, NotificationType
-from notiflow.runs import NotificationRequest
+from notiflow.runs import DeliveryOutcome, NotificationRequest
 
 
 class RetrySpec(BaseModel):
@@ -71,7 +71,28 @@ class Unread(BaseModel):
     issue_closed: bool = False
 
 
+class PageCursor(BaseModel):
+    """Where the next page of a plan's PENDING rows starts (``next_deliveries``).
+
+    A plan's rows are read in the order (quiet hours' end — none first —, row id), only those still
+    PENDING, so a page never holds more than ``page_size`` deliveries and no row is read twice.
+    """
+
+    source_id: str
+    page_size: int
+    #: the last row read: its quiet hours' end and id (keyset, not offset: rows sent meanwhile shift nothing)
+    after_not_before: datetime | None = None
+    after_id: str
+
+
+class DeliveryPage(BaseModel):
+    deliveries: list[Delivery] = Field(default_factory=list)
+    #: None: this was the last page
+    next: PageCursor | None = None
+
+
 class DeliveryPlan(BaseModel):
+    #: every delivery, or (with ``next_page``) only the first page of them
     deliveries: list[Delivery] = Field(default_factory=list)
     #: a critical notification's audience was empty and this wider one was used (recorded on the rows too)
     fallback: str | None = None
@@ -84,6 +105,26 @@ class DeliveryPlan(BaseModel):
     unread_watches: list[UnreadWatch] = Field(default_factory=list)
     #: rows planned in a running experiment, by "experiment name: arm" (none in plans recorded before)
     experiments: dict[str, int] = Field(default_factory=dict)
+    #: paged plans (more deliveries than a page): the rest is read with ``next_deliveries`` (none in plans
+    #: recorded before, which hold every delivery)
+    next_page: PageCursor | None = None
+    #: paged plans: how many deliveries the plan has in all
+    total: int | None = None
+
+
+class PagedDelivery(BaseModel):
+    """What ``DeliverPagesWorkflow`` sends: the pages of a plan after its first, from ``cursor`` on.
+
+    ``plan`` carries the batch and retry settings only (its deliveries are left out); ``outcome`` is what the
+    earlier runs of the chain (continued as new) have counted.
+    """
+
+    plan: DeliveryPlan
+    cursor: PageCursor
+    request: NotificationRequest | None = None
+    outcome: DeliveryOutcome = Field(default_factory=DeliveryOutcome)
+    #: a run continues as new once its history is this long (events) or 1 MB, or the server suggests it
+    max_history_events: int = 5_000
 
 
 class DeliveryBatch(BaseModel):

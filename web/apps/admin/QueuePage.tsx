@@ -1,5 +1,6 @@
-import { FormEvent, useEffect, useState } from "react";
+import { FormEvent, useState } from "react";
 import { api, ApiError, Channel, CHANNELS, NotificationType, query, Schemas, STATUSES, TYPES, when } from "./api";
+import { useCursorList } from "./useCursorList";
 import { EngagementList, StoredDecision } from "./engagement";
 
 type QueueItem = Schemas["QueueItem"];
@@ -21,41 +22,9 @@ function fetchPage(filters: typeof EMPTY, after: string | null): Promise<QueuePa
 export function QueuePage() {
   const [form, setForm] = useState(EMPTY);
   const [filters, setFilters] = useState(EMPTY);
-  const [items, setItems] = useState<QueueItem[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { items, cursor, error, loadMore, reload } = useCursorList(fetchPage, filters);
   const [messages, setMessages] = useState<Record<string, string>>({});
-  const [reloads, setReloads] = useState(0);
 
-  // The first page for the filters applied (again after a redelivery); an answer for older filters is dropped.
-  useEffect(() => {
-    let current = true;
-    fetchPage(filters, null).then(
-      (page) => {
-        if (!current) return;
-        setItems(page.items);
-        setCursor(page.next_cursor);
-        setError(null);
-      },
-      (failure) => {
-        if (current) setError((failure as ApiError).detail);
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [filters, reloads]);
-
-  const loadMore = async (after: string) => {
-    try {
-      const page = await fetchPage(filters, after);
-      setItems((was) => [...was, ...page.items]);
-      setCursor(page.next_cursor);
-      setError(null);
-    } catch (failure) {
-      setError((failure as ApiError).detail);
-    }
-  };
 
   const redeliver = async (item: QueueItem) => {
     // This row's own filters; the request id makes a double click send once.
@@ -68,7 +37,7 @@ export function QueuePage() {
     try {
       const started = await api.request<Schemas["RedeliverStarted"]>("POST", "/api/v1/notifications/redeliver", body);
       setMessages((was) => ({ ...was, [item.id]: `Redelivery started: ${started.workflow_id}` }));
-      setTimeout(() => setReloads((n) => n + 1), 1500);
+      setTimeout(() => reload(), 1500);
     } catch (failure) {
       setMessages((was) => ({ ...was, [item.id]: (failure as ApiError).detail }));
     }

@@ -1,5 +1,6 @@
-import { FormEvent, useEffect, useState } from "react";
+import { FormEvent, useState } from "react";
 import { api, ApiError, CHANNELS, query, Schemas, when } from "./api";
+import { useCursorList } from "./useCursorList";
 
 type Suppression = Schemas["SuppressionOut"];
 type SuppressionPage = Schemas["CursorPage_SuppressionOut_"];
@@ -22,41 +23,9 @@ function fetchPage(filters: typeof EMPTY, after: string | null): Promise<Suppres
 export function SuppressionsPage() {
   const [form, setForm] = useState(EMPTY);
   const [filters, setFilters] = useState(EMPTY);
-  const [items, setItems] = useState<Suppression[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { items, setItems, cursor, error, loadMore, reload } = useCursorList(fetchPage, filters);
   const [messages, setMessages] = useState<Record<string, string>>({});
-  const [reloads, setReloads] = useState(0);
 
-  // The first page for the filters applied (again after an entry is added); an answer for older filters is dropped.
-  useEffect(() => {
-    let current = true;
-    fetchPage(filters, null).then(
-      (page) => {
-        if (!current) return;
-        setItems(page.items);
-        setCursor(page.next_cursor);
-        setError(null);
-      },
-      (failure) => {
-        if (current) setError((failure as ApiError).detail);
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [filters, reloads]);
-
-  const loadMore = async (after: string) => {
-    try {
-      const page = await fetchPage(filters, after);
-      setItems((was) => [...was, ...page.items.filter((item) => !was.some((w) => w.id === item.id))]);
-      setCursor(page.next_cursor);
-      setError(null);
-    } catch (failure) {
-      setError((failure as ApiError).detail);
-    }
-  };
 
   const reactivate = async (entry: Suppression) => {
     try {
@@ -84,7 +53,7 @@ export function SuppressionsPage() {
         still go), addresses a gateway called invalid, and entries added here. Reactivating an address takes it off
         the list (the entry is kept, inactive); both are audited.
       </p>
-      <AddSuppression onAdded={() => setReloads((n) => n + 1)} />
+      <AddSuppression onAdded={() => reload()} />
       <h2>The list</h2>
       <form className="filters" onSubmit={submit} aria-label="Filters">
         <label>Channel<select aria-label="Channel" {...field("channel")}><option value="">all</option>{CHANNELS.map((s) => <option key={s}>{s}</option>)}</select></label>

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -19,7 +18,7 @@ from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.settings import Settings
 from notiflow.temporal import DATA_CONVERTER
 from programs.dev.mailcatcher import MailCatcher
-from tests.services import PostgresProvider, temporal_binary
+from tests.services import PostgresProvider, service_settings, temporal_binary
 
 #: Fixtures of the time-skipping server (time_env, ts_worker) for every test module.
 pytest_plugins = ["tests.time_skipping"]
@@ -107,20 +106,7 @@ def task_queue() -> str:
 @pytest.fixture
 def settings(database_url: str, smtp: MailCatcher, task_queue: str) -> Settings:
     """Settings pointing at this test's services, with short retry delays."""
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_pool_size=3,
-        retry_initial_seconds=0.2,
-        retry_max_seconds=1.0,
-        notification_retry_attempts=3,
-        delivery_deadline=timedelta(seconds=2),
-        email_from="notiflow@test.local",
-        app_url="http://tracker.test",
-        outbound_allow="127.0.0.1",
-    )
+    return service_settings(database_url, smtp.port, task_queue)
 
 
 @pytest.fixture

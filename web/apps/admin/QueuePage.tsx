@@ -1,6 +1,6 @@
-import { FormEvent, useState } from "react";
+import { useState } from "react";
 import { api, ApiError, Channel, CHANNELS, NotificationType, query, Schemas, STATUSES, TYPES, when } from "./api";
-import { useCursorList } from "./useCursorList";
+import { useCursorList, useFilterForm } from "./useCursorList";
 import { EngagementList, StoredDecision } from "./engagement";
 
 type QueueItem = Schemas["QueueItem"];
@@ -20,8 +20,7 @@ function fetchPage(filters: typeof EMPTY, after: string | null): Promise<QueuePa
 }
 
 export function QueuePage() {
-  const [form, setForm] = useState(EMPTY);
-  const [filters, setFilters] = useState(EMPTY);
+  const { filters, submit, field, clear } = useFilterForm(EMPTY);
   const { items, cursor, error, loadMore, reload } = useCursorList(fetchPage, filters);
   const [messages, setMessages] = useState<Record<string, string>>({});
 
@@ -43,13 +42,6 @@ export function QueuePage() {
     }
   };
 
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    setFilters(form);
-  };
-  const field = (name: keyof typeof EMPTY) => ({
-    value: form[name], onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }),
-  });
 
   return (
     <section>
@@ -63,7 +55,7 @@ export function QueuePage() {
         <label>From<input aria-label="From" type="datetime-local" {...field("created_from")} /></label>
         <label>To<input aria-label="To" type="datetime-local" {...field("created_to")} /></label>
         <button type="submit">Filter</button>
-        <button type="button" className="quiet" onClick={() => { setForm(EMPTY); setFilters(EMPTY); }}>Clear</button>
+        <button type="button" className="quiet" onClick={clear}>Clear</button>
       </form>
       {error && <p className="error" role="alert">{error}</p>}
       <table>

@@ -1,6 +1,6 @@
 import { FormEvent, useState } from "react";
 import { api, ApiError, CHANNELS, query, Schemas, when } from "./api";
-import { useCursorList } from "./useCursorList";
+import { useCursorList, useFilterForm } from "./useCursorList";
 
 type Suppression = Schemas["SuppressionOut"];
 type SuppressionPage = Schemas["CursorPage_SuppressionOut_"];
@@ -21,8 +21,7 @@ function fetchPage(filters: typeof EMPTY, after: string | null): Promise<Suppres
 }
 
 export function SuppressionsPage() {
-  const [form, setForm] = useState(EMPTY);
-  const [filters, setFilters] = useState(EMPTY);
+  const { filters, submit, field, clear } = useFilterForm(EMPTY);
   const { items, setItems, cursor, error, loadMore, reload } = useCursorList(fetchPage, filters);
   const [messages, setMessages] = useState<Record<string, string>>({});
 
@@ -37,13 +36,6 @@ export function SuppressionsPage() {
     }
   };
 
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    setFilters(form);
-  };
-  const field = (name: keyof typeof EMPTY) => ({
-    value: form[name], onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }),
-  });
 
   return (
     <section>
@@ -63,7 +55,7 @@ export function SuppressionsPage() {
           <option value="">all</option><option value="true">on the list</option><option value="false">removed</option>
         </select></label>
         <button type="submit">Filter</button>
-        <button type="button" className="quiet" onClick={() => { setForm(EMPTY); setFilters(EMPTY); }}>Clear</button>
+        <button type="button" className="quiet" onClick={clear}>Clear</button>
       </form>
       {error && <p className="error" role="alert">{error}</p>}
       <table aria-label="Suppressions">

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { FormEvent, useEffect, useState } from "react";
 import { ApiError } from "./api";
 
 /** A page of a cursor-paginated route (the API's CursorPage). */
@@ -51,4 +51,25 @@ export function useCursorList<T extends { id: string }, F>(
   };
 
   return { items, setItems, cursor, error, loadMore, reload: () => setReloads((n) => n + 1) };
+}
+
+/**
+ * A filter form: what is typed (`form`, bound with `field(name)`) applies on submit (`filters`); `clear()` resets
+ * both. Used with `useCursorList` by the Queue and Suppressions pages.
+ */
+export function useFilterForm<F extends Record<string, string>>(empty: F) {
+  const [form, setForm] = useState(empty);
+  const [filters, setFilters] = useState(empty);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setFilters(form);
+  };
+  const field = (name: keyof F) => ({
+    value: form[name], onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }),
+  });
+  const clear = () => {
+    setForm(empty);
+    setFilters(empty);
+  };
+  return { filters, submit, field, clear };
 }

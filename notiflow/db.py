@@ -19,7 +19,19 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    """A pool of asyncpg connections with JIT off.
+
+    Every statement here is short. PostgreSQL's JIT compiles any plan whose estimated cost passes
+    ``jit_above_cost``, and estimates go wrong for a table grown inside one transaction (a 100,000-person
+    plan): measured 170 ms of compiling for a 25 ms query.
+    """
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"jit": "off"}},
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -235,6 +235,12 @@ class NotificationQueueRow(Base):
         Index(None, "issue_id"),
         Index(None, "event_id"),
         Index(None, "delivery_method", "status"),
+        # A paged plan's next page: its source's PENDING rows (``pending_page``); small, since rows leave it as sent.
+        Index(
+            "ix_notification_queue_pending_source",
+            text("(context_data ->> 'source_id')"),
+            postgresql_where=text("status = 'PENDING'"),
+        ),
     )
 
 

@@ -24,7 +24,11 @@ from activities.delivery.planning import (
     NO_ON_CALL,
     NOBODY,
     PlanningContext,
+    ResolvedAudience,
+    SharedContext,
+    add_counts,
     channel_address,
+    empty_plan,
     issue_context_from_event,
     queue_rows,
     subscription_rows,
@@ -32,6 +36,8 @@ from activities.delivery.planning import (
 from activities.delivery.providers import make_providers
 from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from activities.delivery.recording import AnswerRecorder, heartbeating
+from activities.delivery.rows import QueueRow
+from activities.delivery.unread import merge_watches
 from activities.experiments.queries import running_experiments
 from activities.implements import implements
 from activities.snapshot import Snapshot
@@ -45,6 +51,7 @@ from workflows.delivery import interface
 from workflows.delivery.rules import derived_types, resolve_recipients
 from workflows.delivery.types import (
     BatchResult,
+    Delivery,
     DeliveryBatch,
     DeliveryPage,
     DeliveryPlan,
@@ -75,29 +82,62 @@ class DeliveryActivities:
 
     @implements(interface.plan_deliveries)
     async def plan_deliveries(self, request: NotificationRequest) -> DeliveryPlan:
-        """Record the event, resolve recipients, decide and render per recipient × channel, queue the rows."""
+        """Record the event, resolve recipients, decide and render per recipient × channel, queue the rows.
+
+        The audience is planned in slices of ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people, in one transaction: each
+        slice loads its people, renders and inserts its rows, and is let go, so an audience of 100,000 holds
+        one slice of rendered rows in memory and keeps every statement under PostgreSQL's 32,767 parameters.
+        The plan returns at most a page of deliveries; a larger one carries a cursor (``next_page``) instead.
+        """
         now = request.as_of or datetime.now(timezone.utc)
+        page_size = self.settings.delivery_page_size
         async with self.sessions.begin() as session:
             if request.event is not None:
                 await queries.record_event(session, request.event, request.workflow_id)
-            audience = await self._audience(session, request, now)
-            rows, plan = await asyncio.to_thread(queue_rows, request, audience, self.settings, now)
-            plan.unread_watches = await unread.watches_for(session, request, rows)
+            audience = await self._audience(session, request)
+            shared = SharedContext(
+                templates=await self.templates.get(session), experiments=await running_experiments(session)
+            )
+            plan = empty_plan(self.settings)
+            plan.fallback = audience.fallback
+            deliveries: list[Delivery] = []
+            total = 0
+            people = list(audience.recipients.items())
+            for start in range(0, len(people), page_size):
+                if start and not activity.info().is_local:  # a local activity lives in its workflow task instead
+                    activity.heartbeat(f"{start} of {len(people)} recipients planned")
+                context = await self._context(session, dict(people[start : start + page_size]), audience, shared, now)
+                rows, part = await asyncio.to_thread(queue_rows, request, context, self.settings, now)
+                add_counts(plan, part)
+                plan.unread_watches = merge_watches(
+                    plan.unread_watches, await unread.watches_for(session, request, rows)
+                )
+                slice_deliveries = await self._queue(session, rows)
+                total += len(slice_deliveries)
+                plan.already_done += sum(1 for d in slice_deliveries if d is None)
+                deliveries += [d for d in slice_deliveries if d is not None][: page_size + 1 - len(deliveries)]
             if request.only_recipients is None:  # an escalation on unread is for people, not subscriptions
-                rows += subscription_rows(
+                subscribed = subscription_rows(
                     request, audience.issue, await self.subscriptions.get(session), self.settings, now
                 )
-            tracked = wrap_links(rows, self.settings)  # every link through /r/{code} (NOTIFLOW_TRACK_CLICKS)
-            deliveries = await queries.insert_queue_rows(session, rows)
-            await save_tracked_links(session, tracked)
-            plan.deliveries = [d for d in deliveries if d is not None]
-            plan.already_done = sum(1 for d in deliveries if d is None)
-            if len(plan.deliveries) > self.settings.delivery_page_size:
+                queued = await self._queue(session, subscribed)
+                plan.already_done += sum(1 for d in queued if d is None)
+                deliveries += [d for d in queued if d is not None][: page_size + 1 - len(deliveries)]
+            if len(deliveries) > page_size:
                 # Every row is stored (the durable record); the run gets the first page and reads on from there.
-                plan.total = len(plan.deliveries)
-                first = await queries.pending_page(session, request.source_id, self.settings.delivery_page_size)
+                first = await queries.pending_page(session, request.source_id, page_size)
                 plan.deliveries, plan.next_page = first.deliveries, first.next
+                plan.total = await queries.pending_count(session, request.source_id)
+            else:
+                plan.deliveries = deliveries
         return plan
+
+    async def _queue(self, session: AsyncSession, rows: list[QueueRow]) -> list[Delivery | None]:
+        """Insert planned rows with their tracked links (NOTIFLOW_TRACK_CLICKS); see ``insert_queue_rows``."""
+        tracked = wrap_links(rows, self.settings)  # every link through /r/{code}
+        queued = await queries.insert_queue_rows(session, rows)
+        await save_tracked_links(session, tracked)
+        return queued
 
     @implements(interface.next_deliveries)
     async def next_deliveries(self, cursor: PageCursor) -> DeliveryPage:
@@ -105,8 +145,8 @@ class DeliveryActivities:
         async with self.sessions() as session:
             return await queries.pending_page(session, cursor.source_id, cursor.page_size, cursor)
 
-    async def _audience(self, session: AsyncSession, request: NotificationRequest, now: datetime) -> PlanningContext:
-        """Who hears (one type each), and what the rules need about them.
+    async def _audience(self, session: AsyncSession, request: NotificationRequest) -> ResolvedAudience:
+        """Who hears (one type each), the issue they hear about, and a critical notification's wider audience.
 
         A critical notification never goes to nobody: with no admin on call it goes to
         every admin, and the plan says so (recorded on its rows and in the run).
@@ -141,7 +181,19 @@ class DeliveryActivities:
                     type="IssueNotRecorded",
                 )
         if request.only_recipients is not None:
-            recipients = {uid: kind for uid, kind in recipients.items() if uid in set(request.only_recipients)}
+            only = set(request.only_recipients)
+            recipients = {uid: kind for uid, kind in recipients.items() if uid in only}
+        return ResolvedAudience(recipients=recipients, issue=issue, fallback=fallback)
+
+    async def _context(
+        self,
+        session: AsyncSession,
+        recipients: dict[str, NotificationType],
+        audience: ResolvedAudience,
+        shared: SharedContext,
+        now: datetime,
+    ) -> PlanningContext:
+        """What the rules need about one slice of the audience: the people, their preferences, suppressions, counts."""
         users = await queries.users_by_id(session, list(recipients))
         suppressions = await suppressed(
             session,
@@ -151,12 +203,12 @@ class DeliveryActivities:
             recipients=recipients,
             users=users,
             preferences=await queries.preferences_for(session, list(users), {str(t) for t in recipients.values()}),
-            templates=await self.templates.get(session),
-            issue=issue,
+            templates=shared.templates,
+            issue=audience.issue,
             sent_this_hour=await queries.recent_immediate_counts(session, list(users), now),
-            fallback=fallback,
+            fallback=audience.fallback,
             suppressions=suppressions,
-            experiments=await running_experiments(session),
+            experiments=shared.experiments,
         )
 
     @implements(interface.deliver)

@@ -61,6 +61,31 @@ def empty_plan(settings: Settings) -> DeliveryPlan:
 
 
 @dataclass
+class ResolvedAudience:
+    """Who hears a notification (one type each), resolved once per plan; planned a slice at a time."""
+
+    recipients: dict[str, NotificationType]
+    issue: dict[str, Any] | None
+    #: a critical notification's audience was empty and this wider one was used
+    fallback: str | None = None
+
+
+@dataclass
+class SharedContext:
+    """What every slice of a plan reads the same: the active templates and the running experiments."""
+
+    templates: dict[str, TemplateSource]
+    experiments: dict[str, RunningExperiment]
+
+
+def add_counts(plan: DeliveryPlan, part: DeliveryPlan) -> None:
+    """Add one slice's skipped, failed and experiment counts (``queue_rows``) to the whole plan's."""
+    for total, more in ((plan.skipped, part.skipped), (plan.failed, part.failed), (plan.experiments, part.experiments)):
+        for key, count in more.items():
+            total[key] = total.get(key, 0) + count
+
+
+@dataclass
 class PlanningContext:
     """Everything ``queue_rows`` needs, loaded by the plan activity in one transaction."""
 

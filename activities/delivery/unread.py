@@ -74,6 +74,17 @@ async def watches_for(
     ]
 
 
+def merge_watches(watches: list[UnreadWatch], more: list[UnreadWatch]) -> list[UnreadWatch]:
+    """The watches of a plan's slices as one per type: the people of each slice, in order."""
+    by_type = {w.notification_type: w for w in watches}
+    for watch in more:
+        if watch.notification_type in by_type:
+            by_type[watch.notification_type].recipient_ids += watch.recipient_ids
+        else:
+            by_type[watch.notification_type] = watch
+    return list(by_type.values())
+
+
 class UnreadActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client) -> None:
         self.sessions = sessions

@@ -392,10 +392,17 @@ def write_set(recorded: Recorded) -> list[str]:
         for t in registered_types()
         if t not in {f["workflow_type"] for f in files.values()}
     ]
+    # A patch that today's code no longer reaches (a later patch superseded it) is covered by a kept set.
+    kept = {
+        marker
+        for path in HISTORY_DIR.rglob("*.json")
+        if path.name != MANIFEST and CURRENT not in path.parents
+        for marker in patch_markers(WorkflowHistory.from_json(path.stem, path.read_text()))
+    }
     problems += [
         f"no history took patch {p!r}: add a scenario that reaches it"
         for p in patches
-        if not any(p in f["patches"] for f in files.values())
+        if not any(p in f["patches"] for f in files.values()) and p not in kept
     ]
     return problems
 

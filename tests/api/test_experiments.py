@@ -27,6 +27,7 @@ from notiflow.temporal import DATA_CONVERTER
 from tests.api.helpers import ADMIN, bearer
 from tests.experiments.test_statistics import chance_by_integral, p_value_by_normal_dist, wilson_by_quadratic
 from tests.factories import REPORTER, event, issue_dict
+from tests.payloads import payloads
 from workers.main import WORKFLOW_RUNNER
 from workers.registry import ALL_WORKFLOWS
 
@@ -309,13 +310,8 @@ async def test_end_to_end_arms_results_holdout_and_promotion(
     history = await nc.temporal.get_workflow_handle(events[0].workflow_id).fetch_history()
     replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
-    planned = next(
-        e.activity_task_completed_event_attributes.result
-        for e in history.events
-        if e.HasField("activity_task_completed_event_attributes")
-        and b'"experiments"' in e.activity_task_completed_event_attributes.result.payloads[0].data
-    )
-    recorded = json.loads(planned.payloads[0].data)["experiments"]
+    planned = next(p for p in payloads(history) if b'"experiments"' in p.data and b'"deliveries"' in p.data)
+    recorded = json.loads(planned.data)["experiments"]
     assert recorded == {f"Shorter subject: {arm}": n for arm, n in counts.items() if n}
     mails = await smtp.wait_for(2 * len(mailed))
     await asyncio.sleep(0.3)

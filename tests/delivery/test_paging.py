@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from activities.implements import implements
 from notiflow.contracts import Channel, Frequency, NotificationType
 from notiflow.runs import Audience, NotificationRequest
+from tests.payloads import payloads
 from workers.main import WORKFLOW_RUNNER
 from workers.registry import ALL_WORKFLOWS
 from workflows.delivery import interface
@@ -100,15 +101,7 @@ def _deliveries(now) -> list[Delivery]:
 
 def _payload_ids(history) -> int:
     """The most queue ids any one payload of the history carries."""
-    most = 0
-    for event in history.events:
-        for field in ("activity_task_scheduled_event_attributes", "activity_task_completed_event_attributes"):
-            if event.HasField(field):
-                attrs = getattr(event, field)
-                payloads = attrs.input if field.startswith("activity_task_scheduled") else attrs.result
-                for payload in payloads.payloads:
-                    most = max(most, payload.data.count(b'"q-'))
-    return most
+    return max(payload.data.count(b'"q-') for payload in payloads(history))
 
 
 async def test_a_large_plan_is_delivered_page_by_page_each_id_once(time_env):

@@ -1,6 +1,6 @@
 """IssueEventWorkflow (id ``event/{event_id}``): one issue event, delivered to everyone who must hear of it.
 
-It also feeds the timers (the issue's SLA, the error-spike detector) with one (local) activity alongside, and
+It also feeds the timers (the issue's SLA, the error-spike detector) with one activity alongside, and
 starts the read deadlines of the types whose escalation-on-unread rule is on. One workflow per module:
 the sandbox re-imports a run's module for every run, and each workflow class in it costs its decorator.
 """
@@ -16,7 +16,7 @@ from notiflow.contracts import IssueEvent
 from notiflow.keys import ISSUE_EVENT_WORKFLOW
 from notiflow.runs import DeliveryOutcome, NotificationRequest
 from workflows.delivery.interface import feed_timers
-from workflows.delivery.pipeline import BOOKKEEPING_RETRY, plan_and_deliver, planned_locally, watch_unread
+from workflows.delivery.pipeline import BOOKKEEPING_RETRY, plan_and_deliver, watch_unread
 
 
 @workflow.defn(name=ISSUE_EVENT_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
@@ -30,8 +30,13 @@ class IssueEventWorkflow:
             run_id=workflow.info().run_id,
             as_of=workflow.now(),
         )
-        feed = workflow.start_local_activity if planned_locally() else workflow.start_activity
-        feeding = feed(feed_timers, event, start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY)
+        # An activity, not a local one, even where the plan is local: see pipeline.planned_locally.
+        feeding = workflow.start_activity(
+            feed_timers,
+            event,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKKEEPING_RETRY,
+        )
         plan, outcome = await plan_and_deliver(request)
         await watch_unread(plan)
         await feeding

@@ -63,7 +63,7 @@ DELIVER_ATTEMPT_LIMIT = timedelta(minutes=30)
 OUTCOME_VISIBLE = "delivery-outcome-visible"
 #: Marker for critical fallback across channels (runs recorded before it replay without it).
 CRITICAL_FALLBACK = "critical-fallback"
-#: Marker for planning and feeding the timers in local activities (runs recorded before it used activities).
+#: Marker for planning in a local activity (runs recorded before it planned in an activity).
 LOCAL_PLANNING = "local-planning"
 
 
@@ -92,7 +92,7 @@ async def plan_and_deliver(request: NotificationRequest) -> tuple[DeliveryPlan, 
 
 
 def planned_locally() -> bool:
-    """Whether this run plans (and feeds the timers) in local activities: every run since ``LOCAL_PLANNING``.
+    """Whether this run plans in a local activity: every run since ``LOCAL_PLANNING``.
 
     Planning is one short transaction in our own database. As a local activity it runs inside the
     workflow task that asked for it: no activity task through the server's matching service, no
@@ -101,6 +101,10 @@ def planned_locally() -> bool:
     task, and the next one plans again: ``plan_deliveries`` is idempotent (one row per dedupe key).
     A large audience makes it long (about two minutes for 100,000 people): the SDK keeps the
     workflow task alive meanwhile, and the history gains a task per ten seconds.
+
+    Only the plan: the timers' feed beside it stays an activity. Two local activities at once
+    livelock a run on a worker without a workflow cache (``max_cached_workflows=0``) in this SDK
+    (1.35; sdk-core #1482): the tests that restart a worker caught it.
     """
     return workflow.patched(LOCAL_PLANNING)
 

@@ -29,12 +29,14 @@ FULL = [
     ("memory", ["bench.memory", "--steps", "5000,10000,20000"]),
     ("summary", ["bench.summary"]),
     ("inbox", ["bench.inbox"]),
+    ("audience", ["bench.audience"]),
 ]
 QUICK = [
     ("pipeline", ["bench.pipeline", "--events", "50", "--fanout", "200", "--seconds", "4"]),
     ("memory", ["bench.memory", "--steps", "500,1000"]),
     ("summary", ["bench.summary", "--events", "200000", "--issues", "40000", "--runs", "3"]),
     ("inbox", ["bench.inbox", "--rows", "200000", "--queue-rows", "50000", "--requests", "50"]),
+    ("audience", ["bench.audience", "--recipients", "5000", "--blast", "5000"]),
 ]
 
 
@@ -74,7 +76,7 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the harness, judges nothing")
-    parser.add_argument("--only", help="comma-separated subset: pipeline,memory,summary,inbox")
+    parser.add_argument("--only", help="comma-separated subset: pipeline,memory,summary,inbox,audience")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.only:

@@ -17,7 +17,7 @@ from temporalio.common import VersioningBehavior
 from notiflow.keys import DELIVER_PAGES_WORKFLOW
 from notiflow.runs import DeliveryOutcome
 from workflows.delivery.interface import next_deliveries
-from workflows.delivery.pipeline import BOOKKEEPING_RETRY, _delivery_retry, deliver_deliveries
+from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_deliveries, retry_for
 from workflows.delivery.types import PagedDelivery
 
 #: A run continues as new once its history is this large (bytes), or as long as its input says, or when suggested.
@@ -37,7 +37,7 @@ class DeliverPagesWorkflow:
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=BOOKKEEPING_RETRY,
             )
-            retry, give_up_at = _delivery_retry(paged.plan)  # each page's deadline counts from when it is sent
+            retry, give_up_at = retry_for(paged.plan)  # each page's deadline counts from when it is sent
             await deliver_deliveries(page.deliveries, paged.plan, paged.request, outcome, retry, give_up_at)
             if page.next is None:
                 return outcome

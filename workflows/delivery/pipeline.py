@@ -127,7 +127,7 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
         outcome.add(channel, skipped=count)
     for channel, count in plan.failed.items():
         outcome.add(channel, failed=count)
-    delivery_retry, give_up_at = _delivery_retry(plan)
+    delivery_retry, give_up_at = retry_for(plan)
     await deliver_deliveries(plan.deliveries, plan, request, outcome, delivery_retry, give_up_at)
     if plan.next_page is not None:
         # A large plan: the run holds its first page only; the rest is read and sent page by page by a child run
@@ -250,7 +250,7 @@ async def _fall_back(
             return
 
 
-def _delivery_retry(plan: DeliveryPlan) -> tuple[RetryPolicy, datetime | None]:
+def retry_for(plan: DeliveryPlan) -> tuple[RetryPolicy, datetime | None]:
     """The deliver activity's retry policy and the instant transient failures become final.
 
     Transient failures are retried with capped exponential backoff until the

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 
@@ -35,7 +34,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from bench.pipeline import SinkProcess, bench_settings, raw_smtp_blast, worker_processes
-from bench.results import measure, print_table
+from bench.results import measure, report
 from notiflow.client import NotificationClient
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.runs import DeliveryOutcome
@@ -193,7 +192,4 @@ if __name__ == "__main__":
     parser.add_argument("--json", help="append the results (one JSON object per line) to this file")
     arguments = parser.parse_args()
     measured = uvloop.run(main(arguments))
-    print_table(measured, "one event to a large audience")
-    if arguments.json:
-        with open(arguments.json, "a") as out:
-            out.writelines(json.dumps(m) + "\n" for m in measured)
+    report(measured, "one event to a large audience", arguments.json)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ import time
 import httpx
 from sqlalchemy import text
 
-from bench.results import measure, print_table, without_indexes
+from bench.results import measure, report, without_indexes
 from notiflow.db import make_engine
 from notiflow.settings import Settings
 from notiflow.tokens import make_api_token
@@ -170,7 +169,4 @@ if __name__ == "__main__":
     parser.add_argument("--json", help="append the results (one JSON object per line) to this file")
     args = parser.parse_args()
     measured = asyncio.run(main(args.rows, args.queue_rows, args.requests, args.heavy_rows))
-    print_table(measured, "inbox and queue pages")
-    if args.json:
-        with open(args.json, "a") as out:
-            out.writelines(json.dumps(m) + "\n" for m in measured)
+    report(measured, "inbox and queue pages", args.json)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
-from bench.results import measure, print_table
+from bench.results import measure, report
 from notiflow.search import SEARCH_ATTRIBUTES
 from notiflow.temporal import DATA_CONVERTER
 from programs.dev.binaries import find_binary
@@ -184,7 +183,4 @@ if __name__ == "__main__":
     parser.add_argument("--json", help="append the results (one JSON object per line) to this file")
     arguments = parser.parse_args()
     measured = asyncio.run(main([int(s) for s in arguments.steps.split(",")]))
-    print_table(measured, "worker memory")
-    if arguments.json:
-        with open(arguments.json, "a") as out:
-            out.writelines(json.dumps(m) + "\n" for m in measured)
+    report(measured, "worker memory", arguments.json)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.bare import BareActivities, BareEventWorkflow, BareTimerWorkflow
-from bench.results import measure, print_table
+from bench.results import measure, report
 from notiflow.client import NotificationClient
 from notiflow.contracts import User
 from notiflow.db import make_engine, make_sessionmaker
@@ -394,7 +393,4 @@ if __name__ == "__main__":
     parser.add_argument("--json", help="append the results (one JSON object per line) to this file")
     arguments = parser.parse_args()
     measured = uvloop.run(main(arguments))  # as `notiflow worker` runs
-    print_table(measured, "pipeline (same machine, same run)")
-    if arguments.json:
-        with open(arguments.json, "a") as out:
-            out.writelines(json.dumps(m) + "\n" for m in measured)
+    report(measured, "pipeline (same machine, same run)", arguments.json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -135,3 +136,11 @@ async def without_indexes(conn, tables: list[str]):
             + restore
         )
     return restore
+
+
+def report(measures: list[dict[str, Any]], title: str, json_path: str | None) -> None:
+    """Print one benchmark's measures; with ``--json``, append them (one object per line) for ``python -m bench``."""
+    print_table(measures, title)
+    if json_path:
+        with open(json_path, "a") as out:
+            out.writelines(json.dumps(m) + "\n" for m in measures)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
 from activities.summary.activities import SummaryActivities
-from bench.results import measure, print_table, without_indexes
+from bench.results import measure, report, without_indexes
 from notiflow.contracts import NotificationType
 from notiflow.db import make_engine, make_sessionmaker
 from notiflow.settings import Settings
@@ -99,7 +98,4 @@ if __name__ == "__main__":
     parser.add_argument("--json", help="append the results (one JSON object per line) to this file")
     args = parser.parse_args()
     measured = asyncio.run(main(args.events, args.issues, args.runs))
-    print_table(measured, "summaries")
-    if args.json:
-        with open(args.json, "a") as out:
-            out.writelines(json.dumps(m) + "\n" for m in measured)
+    report(measured, "summaries", args.json)

@@ -104,7 +104,7 @@ class DeliveryActivities:
             total = 0
             people = list(audience.recipients.items())
             for start in range(0, len(people), page_size):
-                if start and not activity.info().is_local:  # a local activity lives in its workflow task instead
+                if start:
                     activity.heartbeat(f"{start} of {len(people)} recipients planned")
                 context = await self._context(session, dict(people[start : start + page_size]), audience, shared, now)
                 rows, part = await asyncio.to_thread(queue_rows, request, context, self.settings, now)

@@ -119,4 +119,10 @@ async def test_counts_survive_a_worker_restart(time_env, settings, db, smtp):
             return await spike_rows(db) == 2
 
         await wait_until(alarmed, what="the spike alarm")
+
+        async def mailed():  # the alarm's rows are planned before its mail is out
+            return await mails_of_type(db, smtp, "SYSTEM_ERROR_SPIKE")
+
+        await wait_until(mailed, what="the spike alarm's mail")
+        await asyncio.sleep(0.5)
     assert len(await mails_of_type(db, smtp, "SYSTEM_ERROR_SPIKE")) == 1

@@ -30,7 +30,6 @@ class IssueEventWorkflow:
             run_id=workflow.info().run_id,
             as_of=workflow.now(),
         )
-        # An activity, not a local one, even where the plan is local: see pipeline.planned_locally.
         feeding = workflow.start_activity(
             feed_timers,
             event,

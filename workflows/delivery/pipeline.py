@@ -63,8 +63,6 @@ DELIVER_ATTEMPT_LIMIT = timedelta(minutes=30)
 OUTCOME_VISIBLE = "delivery-outcome-visible"
 #: Marker for critical fallback across channels (runs recorded before it replay without it).
 CRITICAL_FALLBACK = "critical-fallback"
-#: Marker for planning in a local activity (runs recorded before it planned in an activity).
-LOCAL_PLANNING = "local-planning"
 
 
 async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
@@ -73,49 +71,22 @@ async def run_pipeline(request: NotificationRequest) -> DeliveryOutcome:
 
 async def plan_and_deliver(request: NotificationRequest) -> tuple[DeliveryPlan, DeliveryOutcome]:
     """The pipeline, and the plan it followed (whose unread watches the event and notify runs start)."""
-    if planned_locally():
-        plan = await workflow.execute_local_activity(
-            plan_deliveries, request, start_to_close_timeout=PLAN_ATTEMPT_LIMIT, retry_policy=PLAN_RETRY
-        )
-    else:
-        plan = await workflow.execute_activity(
-            plan_deliveries,
-            request,
-            # a large audience is planned a slice at a time, heartbeating between slices; a small one in seconds
-            start_to_close_timeout=PLAN_ATTEMPT_LIMIT,
-            heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=PLAN_RETRY,
-        )
+    plan = await workflow.execute_activity(
+        plan_deliveries,
+        request,
+        # a large audience is planned a slice at a time, heartbeating between slices; a small one in seconds
+        start_to_close_timeout=PLAN_ATTEMPT_LIMIT,
+        heartbeat_timeout=timedelta(minutes=2),
+        retry_policy=PLAN_RETRY,
+    )
     outcome = await deliver_plan(plan, request)
     show_outcome(outcome)
     return plan, outcome
 
 
-def planned_locally() -> bool:
-    """Whether this run plans in a local activity: every run since ``LOCAL_PLANNING``.
-
-    Planning is one short transaction in our own database. As a local activity it runs inside the
-    workflow task that asked for it: no activity task through the server's matching service, no
-    scheduled / started / completed events and no second workflow task — a marker instead
-    (Temporal's guidance for short activities). A worker that dies meanwhile loses the workflow
-    task, and the next one plans again: ``plan_deliveries`` is idempotent (one row per dedupe key).
-    A large audience makes it long (about two minutes for 100,000 people): the SDK keeps the
-    workflow task alive meanwhile, and the history gains a task per ten seconds.
-
-    Only the plan: the timers' feed beside it stays an activity. Two local activities at once
-    livelock a run on a worker without a workflow cache (``max_cached_workflows=0``) in this SDK
-    (1.35; sdk-core #1482): the tests that restart a worker caught it.
-    """
-    return workflow.patched(LOCAL_PLANNING)
-
-
 def show_outcome(outcome: DeliveryOutcome) -> None:
-    """Make failures findable: ``DeliveryOutcome="FAILED"`` (or PARTIAL) in the web UI, and the counts in the details.
-
-    Runs since ``LOCAL_PLANNING`` always do, without a second patch marker (each marker also costs a
-    ``TemporalChangeVersion`` search-attribute write).
-    """
-    if planned_locally() or workflow.patched(OUTCOME_VISIBLE):
+    """Make failures findable: ``DeliveryOutcome="FAILED"`` (or PARTIAL) in the web UI, and the counts in the details."""
+    if workflow.patched(OUTCOME_VISIBLE):
         workflow.upsert_search_attributes([DELIVERY_OUTCOME.value_set(outcome.verdict)])
         workflow.set_current_details(outcome.describe())
 

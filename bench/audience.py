@@ -33,6 +33,7 @@ from sqlalchemy import text
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from bench.cpu import cpu_seconds, postgres_backends
 from bench.pipeline import SinkProcess, bench_settings, raw_smtp_blast, worker_processes
 from bench.results import measure, report
 from notiflow.client import NotificationClient
@@ -95,6 +96,14 @@ async def history_sizes(handles: list[WorkflowHandle]) -> tuple[int, int, int]:
     return largest_event, largest_history, events
 
 
+def per_window(offsets: list[float], seconds: float) -> list[int]:
+    """How many arrivals fell in each window of ``seconds`` from 0: the run's shape (planning, stalls) at a glance."""
+    counts = [0] * (int(max(offsets, default=0) // seconds) + 1)
+    for offset in offsets:
+        counts[int(max(offset, 0) // seconds)] += 1
+    return counts
+
+
 def slowest_tenth(arrivals: list[float]) -> float:
     """Mails per second over the slowest 10 % stretch of arrivals (the window of a tenth of them that took longest)."""
     arrivals = sorted(arrivals)
@@ -123,20 +132,48 @@ async def run(args, url: str, smtp: SinkProcess) -> list[dict]:
             the_event = event("ISSUE_CREATED", issue=issue_dict(priority="LOW"))
             before = smtp.count()
             console.log(f"one event to {args.recipients} admins (e-mail + in-app each)")
+            groups = {
+                "worker": [psutil.Process(workers[0].pid)],
+                "Temporal server": [
+                    p for p in psutil.process_iter(["cmdline"]) if "start-dev" in " ".join(p.info["cmdline"] or [])
+                ],
+                "PostgreSQL": postgres_backends(),
+                "SMTP sink": [psutil.Process(smtp.process.pid)],
+            }
+            cpu_before = cpu_seconds(groups)
             async with peak_rss(workers[0].pid) as peak:
-                started = time.perf_counter()
+                started, published_at = time.perf_counter(), time.time()
                 handle = nc.temporal.get_workflow_handle(await nc.publish(the_event))
                 outcome = DeliveryOutcome.model_validate(await handle.result())
                 elapsed = time.perf_counter() - started
+            groups["PostgreSQL"] = postgres_backends()  # backends opened meanwhile count from zero
+            cpu = {name: spent - cpu_before.get(name, 0.0) for name, spent in cpu_seconds(groups).items()}
             received = smtp.received()[before:]
+            first_mail = min(at for at, _ in received) - published_at
+            console.log(
+                f"mails accepted per 20 s from publish: {per_window([at - published_at for at, _ in received], 20)}"
+            )
             console.log(f"done in {elapsed:.0f} s: {outcome.describe()}; the SMTP server accepted {len(received)}")
             assert len(received) >= args.recipients, f"the SMTP server accepted {len(received)} of {args.recipients}"
             runs = [handle, *await runs_of(env.client, f"pages/{the_event.event_id}")]
             largest_event, largest_history, events = await history_sizes(runs)
     rate = args.recipients / elapsed
     size = f"{args.recipients:,} recipients × (e-mail + in-app)"
+    spent = " · ".join(f"{name} {seconds:.0f} s" for name, seconds in cpu.items())
     return [
         measure("large audience, time", elapsed, "s", note=f"one event to {size}, publish → run ended"),
+        measure(
+            "large audience, first mail",
+            first_mail,
+            "s",
+            note="publish → the first mail accepted by the SMTP server",
+        ),
+        measure(
+            "large audience, CPU in all",
+            sum(cpu.values()),
+            "s",
+            note=f"user + system over the run ({psutil.cpu_count()} cores × {elapsed:.0f} s): {spent}",
+        ),
         measure(
             "large audience, rate",
             rate,

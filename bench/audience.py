@@ -58,15 +58,16 @@ FROM generate_series(1, :count) g
 
 
 @contextlib.asynccontextmanager
-async def peak_rss(pid: int) -> AsyncIterator[list[int]]:
-    """Sample the process's RSS every half second; the list holds the peak so far."""
+async def peak_rss(pids: list[int]) -> AsyncIterator[list[int]]:
+    """Sample each process's RSS every half second; the list holds the largest any one of them reached so far."""
     peak = [0]
-    process = psutil.Process(pid)
+    processes = [psutil.Process(pid) for pid in pids]
 
     async def sample() -> None:
         while True:
-            with contextlib.suppress(psutil.Error):
-                peak[0] = max(peak[0], process.memory_info().rss)
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    peak[0] = max(peak[0], process.memory_info().rss)
             await asyncio.sleep(0.5)
 
     task = asyncio.create_task(sample())
@@ -127,13 +128,13 @@ async def run(args, url: str, smtp: SinkProcess) -> list[dict]:
     async with env:
         console.log(f"raw SMTP blast: {args.blast} messages")
         blast = await raw_smtp_blast(smtp.port, args.blast)
-        async with worker_processes(env, url, smtp, 1) as (queue, workers):
+        async with worker_processes(env, url, smtp, args.workers) as (queue, workers):
             nc = NotificationClient(env.client, bench_settings(url, smtp, queue))
             the_event = event("ISSUE_CREATED", issue=issue_dict(priority="LOW"))
             before = smtp.count()
             console.log(f"one event to {args.recipients} admins (e-mail + in-app each)")
             groups = {
-                "worker": [psutil.Process(workers[0].pid)],
+                "worker": [psutil.Process(w.pid) for w in workers],
                 "Temporal server": [
                     p for p in psutil.process_iter(["cmdline"]) if "start-dev" in " ".join(p.info["cmdline"] or [])
                 ],
@@ -141,7 +142,7 @@ async def run(args, url: str, smtp: SinkProcess) -> list[dict]:
                 "SMTP sink": [psutil.Process(smtp.process.pid)],
             }
             cpu_before = cpu_seconds(groups)
-            async with peak_rss(workers[0].pid) as peak:
+            async with peak_rss([w.pid for w in workers]) as peak:
                 started, published_at = time.perf_counter(), time.time()
                 handle = nc.temporal.get_workflow_handle(await nc.publish(the_event))
                 outcome = DeliveryOutcome.model_validate(await handle.result())
@@ -226,6 +227,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--blast", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="notiflow worker processes (one per core)")
     parser.add_argument("--json", help="append the results (one JSON object per line) to this file")
     arguments = parser.parse_args()
     measured = uvloop.run(main(arguments))

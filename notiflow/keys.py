@@ -54,6 +54,6 @@ def directory_sync_workflow_id(content_digest: str) -> str:
     return f"directory/sync/{content_digest}"
 
 
-def unread_workflow_id(source_id: str, notification_type: str) -> str:
-    """UnreadEscalationWorkflow: one read deadline per notification (source) and type."""
-    return f"unread/{source_id}/{notification_type}"
+def unread_workflow_id(source_id: str, notification_type: str, part: int = 0) -> str:
+    """UnreadEscalationWorkflow: one read deadline per notification (source) and type, and per slice of a large one."""
+    return f"unread/{source_id}/{notification_type}" + (f"/{part}" if part else "")

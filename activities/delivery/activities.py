@@ -8,8 +8,10 @@ before it completes (``AnswerRecorder``), so a retried batch skips what was sent
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,9 +28,7 @@ from activities.delivery.planning import (
     PlanningContext,
     ResolvedAudience,
     SharedContext,
-    add_counts,
     channel_address,
-    empty_plan,
     issue_context_from_event,
     queue_rows,
     subscription_rows,
@@ -37,7 +37,6 @@ from activities.delivery.providers import make_providers
 from activities.delivery.providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from activities.delivery.recording import AnswerRecorder, heartbeating
 from activities.delivery.rows import QueueRow
-from activities.delivery.unread import merge_watches
 from activities.experiments.queries import running_experiments
 from activities.implements import implements
 from activities.snapshot import Snapshot
@@ -59,9 +58,12 @@ from workflows.delivery.types import (
     FallbackRequest,
     MarkFailed,
     PageCursor,
+    PlanSlice,
 )
 
 log = logging.getLogger(__name__)
+#: How many large plans' audiences a worker keeps for their later slices (each ~10 MB at 100,000 people).
+AUDIENCES_KEPT = 2
 
 
 class DeliveryActivities:
@@ -75,6 +77,8 @@ class DeliveryActivities:
         self.windows = {channel: asyncio.Semaphore(p.concurrency) for channel, p in self.providers.items()}
         self.templates = Snapshot(load_active_templates)
         self.subscriptions = Snapshot(queries.active_subscriptions)
+        #: source id → a large plan's audience in id order, for its later slices (``_audience_in_order``)
+        self.audiences: dict[str, tuple[ResolvedAudience, list[tuple[str, NotificationType]]]] = {}
 
     async def close(self) -> None:
         for provider in self.providers.values():
@@ -84,53 +88,82 @@ class DeliveryActivities:
     async def plan_deliveries(self, request: NotificationRequest) -> DeliveryPlan:
         """Record the event, resolve recipients, decide and render per recipient × channel, queue the rows.
 
-        The audience is planned in slices of ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people, in one transaction: each
-        slice loads its people, renders and inserts its rows, and is let go, so an audience of 100,000 holds
-        one slice of rendered rows in memory and keeps every statement under PostgreSQL's 32,767 parameters.
-        The plan returns at most a page of deliveries; a larger one carries a cursor (``next_page``) instead.
+        An audience of more than ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people is planned a slice at a time: this plans
+        the event, the first slice and the subscriptions, in one transaction, and returns a cursor to the next
+        slice (``next_page``), which ``DeliverPagesWorkflow`` plans (``plan_slice``) while this one is sent. So the
+        first mail waits for one slice rather than the whole audience, a slice's rendered rows are all the memory
+        planning holds, no payload carries more than a slice of ids, and every statement stays under PostgreSQL's
+        32,767 parameters.
         """
         now = request.as_of or datetime.now(timezone.utc)
-        page_size = self.settings.delivery_page_size
         async with self.sessions.begin() as session:
             if request.event is not None:
                 await queries.record_event(session, request.event, request.workflow_id)
-            audience = await self._audience(session, request)
-            shared = SharedContext(
-                templates=await self.templates.get(session), experiments=await running_experiments(session)
-            )
-            plan = empty_plan(self.settings)
-            plan.fallback = audience.fallback
-            deliveries: list[Delivery] = []
-            total = 0
-            people = list(audience.recipients.items())
-            for start in range(0, len(people), page_size):
-                if start:
-                    activity.heartbeat(f"{start} of {len(people)} recipients planned")
-                context = await self._context(session, dict(people[start : start + page_size]), audience, shared, now)
-                rows, part = await asyncio.to_thread(queue_rows, request, context, self.settings, now)
-                add_counts(plan, part)
-                plan.unread_watches = merge_watches(
-                    plan.unread_watches, await unread.watches_for(session, request, rows)
-                )
-                slice_deliveries = await self._queue(session, rows)
-                total += len(slice_deliveries)
-                plan.already_done += sum(1 for d in slice_deliveries if d is None)
-                deliveries += [d for d in slice_deliveries if d is not None][: page_size + 1 - len(deliveries)]
+            plan, issue = await self._plan_slice(session, request, None, now)
             if request.only_recipients is None:  # an escalation on unread is for people, not subscriptions
                 subscribed = subscription_rows(
-                    request, audience.issue, await self.subscriptions.get(session), self.settings, now
+                    request, issue, await self.subscriptions.get(session), self.settings, now
                 )
                 queued = await self._queue(session, subscribed)
                 plan.already_done += sum(1 for d in queued if d is None)
-                deliveries += [d for d in queued if d is not None][: page_size + 1 - len(deliveries)]
-            if len(deliveries) > page_size:
-                # Every row is stored (the durable record); the run gets the first page and reads on from there.
-                first = await queries.pending_page(session, request.source_id, page_size)
-                plan.deliveries, plan.next_page = first.deliveries, first.next
-                plan.total = await queries.pending_count(session, request.source_id)
-            else:
-                plan.deliveries = deliveries
+                plan.deliveries += [
+                    d for d in queued if d is not None and not (plan.next_page and d.waits_out_quiet_hours)
+                ]
         return plan
+
+    @implements(interface.plan_slice)
+    async def plan_slice(self, planning: PlanSlice) -> DeliveryPlan:
+        """The next slice of a large audience, in a transaction of its own (see ``plan_deliveries``).
+
+        Planning a slice again (a retried attempt, a run continued as new) renders it again and finds its rows:
+        those still PENDING come back as deliveries, none is queued twice.
+        """
+        request, cursor = planning.request, planning.cursor
+        async with self.sessions.begin() as session:
+            plan, _ = await self._plan_slice(session, request, cursor, request.as_of or datetime.now(timezone.utc))
+        return plan
+
+    async def _plan_slice(
+        self, session: AsyncSession, request: NotificationRequest, cursor: PageCursor | None, now: datetime
+    ) -> tuple[DeliveryPlan, dict[str, Any] | None]:
+        """The people after ``cursor.planned_after`` (by id), up to a page of them: decided, rendered, queued; and
+        the issue they heard of.
+
+        The audience is walked in id order (``_audience_in_order``), so a slice needs nothing stored but the last
+        id planned. A slice of a larger plan returns the rows to send now; the rows waiting out quiet hours are
+        read, in the order they may go, once every slice is planned and sent (``held_only``).
+        """
+        page_size = self.settings.delivery_page_size
+        audience, people = await self._audience_in_order(session, request, cursor)
+        start = bisect.bisect_right(people, cursor.planned_after or "", key=itemgetter(0)) if cursor is not None else 0
+        mine, rest = dict(people[start : start + page_size]), start + page_size < len(people)
+        shared = SharedContext(
+            templates=await self.templates.get(session), experiments=await running_experiments(session)
+        )
+        context = await self._context(session, mine, audience, shared, now)
+        rows, plan = await asyncio.to_thread(queue_rows, request, context, self.settings, now)
+        part = cursor.part if cursor is not None else 0
+        plan.unread_watches = [
+            watch.model_copy(update={"part": part}) for watch in await unread.watches_for(session, request, rows)
+        ]
+        queued = await self._queue(session, rows)
+        plan.already_done = sum(1 for d in queued if d is None)
+        deliveries = [d for d in queued if d is not None]
+        if rest:
+            plan.next_page = PageCursor(
+                source_id=request.source_id,
+                page_size=page_size,
+                after_id="",
+                planned_after=people[start + page_size - 1][0],
+                part=part + 1,
+            )
+        elif cursor is not None and await queries.held_rows_remain(session, request.source_id):
+            plan.next_page = PageCursor(source_id=request.source_id, page_size=page_size, after_id="", held_only=True)
+        if not rest:
+            self.audiences.pop(request.source_id, None)
+        sliced = cursor is not None or plan.next_page is not None
+        plan.deliveries = [d for d in deliveries if not d.waits_out_quiet_hours] if sliced else deliveries
+        return plan, audience.issue
 
     async def _queue(self, session: AsyncSession, rows: list[QueueRow]) -> list[Delivery | None]:
         """Insert planned rows with their tracked links (NOTIFLOW_TRACK_CLICKS); see ``insert_queue_rows``."""
@@ -144,6 +177,25 @@ class DeliveryActivities:
         """The next page of a paged plan's PENDING rows."""
         async with self.sessions() as session:
             return await queries.pending_page(session, cursor.source_id, cursor.page_size, cursor)
+
+    async def _audience_in_order(
+        self, session: AsyncSession, request: NotificationRequest, cursor: PageCursor | None
+    ) -> tuple[ResolvedAudience, list[tuple[str, NotificationType]]]:
+        """The audience and its people in id order: resolved for a plan's first slice, and kept for the slices
+        after it that this worker plans (while the plan is one of the last ``AUDIENCES_KEPT`` planned here).
+
+        Resolving 100,000 admins costs about half a second of the worker's CPU: once per slice, that was a fifth
+        of the whole plan's. A slice planned on another worker, or after a restart, resolves it again (the
+        people after the cursor then are those of now).
+        """
+        kept = self.audiences.get(request.source_id) if cursor is not None else None
+        if kept is None:
+            audience = await self._audience(session, request)
+            kept = (audience, sorted(audience.recipients.items()))
+            self.audiences[request.source_id] = kept
+            while len(self.audiences) > AUDIENCES_KEPT:
+                self.audiences.pop(next(iter(self.audiences)))
+        return kept
 
     async def _audience(self, session: AsyncSession, request: NotificationRequest) -> ResolvedAudience:
         """Who hears (one type each), the issue they hear about, and a critical notification's wider audience.
@@ -336,7 +388,14 @@ class DeliveryActivities:
             return await queries.tally(session, queue_ids)
 
     def activities(self) -> list:
-        return [self.plan_deliveries, self.next_deliveries, self.deliver, self.mark_failed, self.plan_fallbacks]
+        return [
+            self.plan_deliveries,
+            self.plan_slice,
+            self.next_deliveries,
+            self.deliver,
+            self.mark_failed,
+            self.plan_fallbacks,
+        ]
 
 
 def _attempt_is_final(batch: DeliveryBatch, attempt: int) -> bool:

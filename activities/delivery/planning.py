@@ -62,7 +62,7 @@ def empty_plan(settings: Settings) -> DeliveryPlan:
 
 @dataclass
 class ResolvedAudience:
-    """Who hears a notification (one type each), resolved once per plan; planned a slice at a time."""
+    """Who hears a notification (one type each), resolved for each slice of a plan."""
 
     recipients: dict[str, NotificationType]
     issue: dict[str, Any] | None
@@ -76,13 +76,6 @@ class SharedContext:
 
     templates: dict[str, TemplateSource]
     experiments: dict[str, RunningExperiment]
-
-
-def add_counts(plan: DeliveryPlan, part: DeliveryPlan) -> None:
-    """Add one slice's skipped, failed and experiment counts (``queue_rows``) to the whole plan's."""
-    for total, more in ((plan.skipped, part.skipped), (plan.failed, part.failed), (plan.experiments, part.experiments)):
-        for key, count in more.items():
-            total[key] = total.get(key, 0) + count
 
 
 @dataclass

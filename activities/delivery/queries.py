@@ -313,7 +313,12 @@ async def pending_page(
     query = select(
         q.id, q.delivery_method, held.label("held"), q.decision["frequency"].astext.label("frequency")
     ).where(q.context_data["source_id"].astext == source_id, q.status == DeliveryStatus.PENDING)
-    if after is not None:
+    if after is not None and after.held_only:
+        query = query.where(
+            held.is_not(None),
+            func.coalesce(q.decision["frequency"].astext, str(Frequency.IMMEDIATE)) == str(Frequency.IMMEDIATE),
+        )
+    if after is not None and after.after_id:
         after_id = uuid.UUID(after.after_id)
         if after.after_not_before is None:
             query = query.where(or_(and_(held.is_(None), q.id > after_id), held.is_not(None)))
@@ -336,18 +341,21 @@ async def pending_page(
     if len(rows) > page_size:
         last = page[-1]
         following = PageCursor(
-            source_id=source_id, page_size=page_size, after_not_before=last.held, after_id=str(last.id)
+            source_id=source_id,
+            page_size=page_size,
+            after_not_before=last.held,
+            after_id=str(last.id),
+            held_only=after is not None and after.held_only,
         )
     return DeliveryPage(deliveries=deliveries, next=following)
 
 
-async def pending_count(session: AsyncSession, source_id: str) -> int:
-    """How many of the source's rows are still PENDING (a paged plan's total, read by the same index as its pages)."""
-    q = NotificationQueueRow
-    count = await session.scalar(
-        select(func.count()).where(q.context_data["source_id"].astext == source_id, q.status == DeliveryStatus.PENDING)
+async def held_rows_remain(session: AsyncSession, source_id: str) -> bool:
+    """Whether any of the source's rows wait out quiet hours (a sliced plan reads them once every slice is sent)."""
+    page = await pending_page(
+        session, source_id, 1, PageCursor(source_id=source_id, page_size=1, after_id="", held_only=True)
     )
-    return count or 0
+    return bool(page.deliveries)
 
 
 async def tally(session: AsyncSession, queue_ids: list[str]) -> BatchResult:

@@ -74,17 +74,6 @@ async def watches_for(
     ]
 
 
-def merge_watches(watches: list[UnreadWatch], more: list[UnreadWatch]) -> list[UnreadWatch]:
-    """The watches of a plan's slices as one per type: the people of each slice, in order."""
-    by_type = {w.notification_type: w for w in watches}
-    for watch in more:
-        if watch.notification_type in by_type:
-            by_type[watch.notification_type].recipient_ids += watch.recipient_ids
-        else:
-            by_type[watch.notification_type] = watch
-    return list(by_type.values())
-
-
 class UnreadActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, client: Client) -> None:
         self.sessions = sessions
@@ -99,7 +88,7 @@ class UnreadActivities:
                 await self.client.start_workflow(
                     UnreadEscalationWorkflow.run,
                     watch,
-                    id=unread_workflow_id(watch.request.source_id, watch.notification_type),
+                    id=unread_workflow_id(watch.request.source_id, watch.notification_type, watch.part),
                     task_queue=self.settings.task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=search_attributes(

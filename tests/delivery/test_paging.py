@@ -1,8 +1,10 @@
 """A large plan is delivered in pages (fake activities on the time-skipping server): no payload holds more than a
-page of ids, every id is delivered once, and the pages' run continues as new before its history grows long."""
+page of ids, every id is delivered once, and the pages' run continues as new before its history grows long; a
+plan planned slice by slice plans each slice while the one before is sent, and sends the held rows last."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -28,7 +30,9 @@ from workflows.delivery.types import (
     MarkFailed,
     PageCursor,
     PagedDelivery,
+    PlanSlice,
     RetrySpec,
+    UnreadWatch,
 )
 
 PAGE = 20
@@ -169,3 +173,185 @@ async def test_the_pages_run_continues_as_new_before_its_history_grows_long(time
     assert outcome.channels["EMAIL"].sent + outcome.channels["IN_APP"].sent == len(rest)  # counts carried across runs
     assert first_run.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert fake.pages_read == [PAGE * i for i in range(1, PAGES)]  # no page read twice across runs
+
+
+SLICES = 5
+SLICE = 10  # deliveries per slice: 8 now, 1 into a digest, 1 after quiet hours
+
+
+class FakeSlicedPlan:
+    """Serves a plan planned slice by slice: ``plan_slice`` gives each slice's rows to send now, and the rows
+    held for quiet hours are read last (``held_only``) a page of two at a time. Logs when each slice is planned
+    and when each slice's batches end, so a test sees whether planning overlaps sending."""
+
+    def __init__(self, now):
+        self.source = f"sliced-{uuid.uuid4().hex[:8]}"
+        self.slices = [
+            [
+                Delivery(queue_id=f"q-{k}-{i}", channel=Channel.EMAIL if i % 2 else Channel.IN_APP)
+                if i < SLICE - 2
+                else Delivery(queue_id=f"q-{k}-{i}", channel=Channel.EMAIL, frequency=Frequency.DAILY)
+                if i == SLICE - 2
+                else Delivery(queue_id=f"q-{k}-{i}", channel=Channel.EMAIL, not_before=now + timedelta(hours=3 + k))
+                for i in range(SLICE)
+            ]
+            for k in range(SLICES)
+        ]
+        self.held = [d for deliveries in self.slices for d in deliveries if d.waits_out_quiet_hours]
+        self.log: list[tuple[str, int]] = []
+        self.batches: list[DeliveryBatch] = []
+        self.digested: list[str] = []
+        self.watched: list[int] = []
+
+    def slice_plan(self, k: int) -> DeliveryPlan:
+        following = (
+            PageCursor(source_id=self.source, page_size=SLICE, after_id="", planned_after=f"u-{k}", part=k + 1)
+            if k + 1 < SLICES
+            else PageCursor(source_id=self.source, page_size=2, after_id="", held_only=True)
+        )
+        request = NotificationRequest(source_id=self.source, notification_type=NotificationType.ISSUE_CREATED)
+        return DeliveryPlan(
+            deliveries=[d for d in self.slices[k] if not d.waits_out_quiet_hours],
+            next_page=following,
+            skipped={"EMAIL": 1},
+            batch_size=4,
+            retry=RetrySpec(maximum_attempts=3, initial_seconds=0.1, max_seconds=1, deadline_seconds=60),
+            unread_watches=[
+                UnreadWatch(
+                    request=request,
+                    notification_type=NotificationType.ISSUE_CREATED,
+                    recipient_ids=[f"u-{k}"],
+                    after_minutes=60,
+                    channel=Channel.EMAIL,
+                    part=k,
+                )
+            ],
+        )
+
+    @implements(interface.plan_deliveries)
+    async def plan_deliveries(self, request: NotificationRequest) -> DeliveryPlan:
+        return self.slice_plan(0)
+
+    @implements(interface.plan_slice)
+    async def plan_slice(self, planning: PlanSlice) -> DeliveryPlan:
+        assert planning.request.source_id == self.source
+        self.log.append(("planned", planning.cursor.part))
+        return self.slice_plan(planning.cursor.part)
+
+    @implements(interface.next_deliveries)
+    async def next_deliveries(self, cursor: PageCursor) -> DeliveryPage:
+        assert cursor.held_only  # only the held rows are read by page
+        start = int(cursor.after_id or 0)
+        following = None
+        if start + 2 < len(self.held):
+            following = cursor.model_copy(update={"after_id": str(start + 2)})
+        return DeliveryPage(deliveries=self.held[start : start + 2], next=following)
+
+    @implements(interface.deliver)
+    async def deliver(self, batch: DeliveryBatch) -> BatchResult:
+        self.batches.append(batch)
+        await asyncio.sleep(0.3)  # a slice takes a while to send: long enough to plan the next meanwhile
+        _, k, i = batch.queue_ids[0].split("-")
+        self.log.append(("sent held" if int(i) == SLICE - 1 else "sent", int(k)))
+        return BatchResult(sent=len(batch.queue_ids))
+
+    @implements(interface.mark_failed)
+    async def mark_failed(self, request: MarkFailed) -> BatchResult:
+        return BatchResult(failed=len(request.queue_ids))
+
+    @implements(interface.route_to_digest)
+    async def route_to_digest(self, routing: DigestRouting) -> int:
+        self.digested += [item.queue_id for item in routing.items]
+        return len(routing.items)
+
+    @implements(interface.start_unread_watches)
+    async def start_unread_watches(self, watches: list[UnreadWatch]) -> int:
+        self.watched += [watch.part for watch in watches]
+        return len(watches)
+
+    def activities(self) -> list:
+        return [
+            self.plan_deliveries,
+            self.plan_slice,
+            self.next_deliveries,
+            self.deliver,
+            self.mark_failed,
+            self.route_to_digest,
+            self.start_unread_watches,
+        ]
+
+    def check_sent_once(self, batches: list[DeliveryBatch], slices: range) -> None:
+        """Each row of ``slices`` to send now, and every held row (the first slice's too), sent once."""
+        sent = [q for b in batches for q in b.queue_ids]
+        now = [d.queue_id for k in slices for d in self.slices[k] if d in self.slice_plan(k).deliveries]
+        wanted = [d.queue_id for d in self.held] + [q for q in now if q not in self.digested_ids()]
+        assert sorted(sent) == sorted(wanted) and len(sent) == len(set(sent))
+        held = [q for b in batches for q in b.queue_ids if q.endswith(f"-{SLICE - 1}")]
+        assert sent[-len(held) :] == held == [d.queue_id for d in self.held]  # last, in the order they may go
+
+    def digested_ids(self) -> set[str]:
+        return {d.queue_id for deliveries in self.slices for d in deliveries if d.frequency != Frequency.IMMEDIATE}
+
+
+async def test_a_sliced_plan_plans_each_slice_while_the_one_before_is_sent(time_env):
+    fake = FakeSlicedPlan(await time_env.get_current_time())
+    queue = f"sliced-{uuid.uuid4().hex[:8]}"
+    request = NotificationRequest(
+        source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED, audience=Audience(admins=True)
+    )
+    async with Worker(
+        time_env.client,
+        task_queue=queue,
+        workflows=ALL_WORKFLOWS,
+        activities=fake.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await time_env.client.start_workflow(
+            NotifyWorkflow.run, request, id=f"notify/{queue}", task_queue=queue
+        )
+        outcome = await handle.result()
+
+    fake.check_sent_once(fake.batches, range(SLICES))
+    assert [entry for entry in fake.log if entry[0] == "planned"] == [("planned", k) for k in range(1, SLICES)]
+    # slice k + 1 was planned before slice k's last batch ended (the event's run sends slice 0 before the pages start)
+    for k in range(1, SLICES - 1):
+        last_sent = max(i for i, entry in enumerate(fake.log) if entry == ("sent", k))
+        assert fake.log.index(("planned", k + 1)) < last_sent, fake.log
+    assert sorted(fake.digested) == sorted(f"q-{k}-{SLICE - 2}" for k in range(SLICES))
+    assert sorted(fake.watched) == list(range(SLICES))  # each slice's read deadline, its own run
+    assert outcome.channels["EMAIL"].skipped == SLICES  # every slice's planning counts reach the event's run
+    assert outcome.channels["EMAIL"].digested == SLICES
+    assert outcome.channels["EMAIL"].sent + outcome.channels["IN_APP"].sent == SLICES * (SLICE - 1)
+
+
+async def test_a_sliced_plan_continues_as_new_without_planning_a_slice_twice(time_env):
+    fake = FakeSlicedPlan(await time_env.get_current_time())
+    queue = f"sliced-{uuid.uuid4().hex[:8]}"
+    first = fake.slice_plan(0)
+    assert first.next_page is not None
+    paged = PagedDelivery(
+        plan=first.model_copy(update={"deliveries": [], "unread_watches": [], "next_page": None}),
+        cursor=first.next_page,
+        request=NotificationRequest(source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED),
+        max_history_events=30,
+    )
+    async with Worker(
+        time_env.client,
+        task_queue=queue,
+        workflows=ALL_WORKFLOWS,
+        activities=fake.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await time_env.client.start_workflow(
+            DeliverPagesWorkflow.run, paged, id=f"pages/{queue}", task_queue=queue
+        )
+        outcome = await handle.result()
+        first_run = await time_env.client.get_workflow_handle(
+            f"pages/{queue}", run_id=handle.first_execution_run_id
+        ).fetch_history()
+
+    assert first_run.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert [entry for entry in fake.log if entry[0] == "planned"] == [("planned", k) for k in range(1, SLICES)]
+    fake.check_sent_once(fake.batches, range(1, SLICES))
+    assert outcome.channels["EMAIL"].skipped == SLICES - 1  # counts carried across runs
+    assert outcome.channels["EMAIL"].sent + outcome.channels["IN_APP"].sent == (SLICES - 1) * (SLICE - 2) + SLICES

@@ -1,5 +1,6 @@
 """Quiet hours (22:00–07:00 in the recipient's zone) on the time-skipping server: an ordinary
-notification at 23:00 waits until 07:00, a critical one goes out at once."""
+notification at 23:00 waits until 07:00, a critical one goes out at once; in a plan planned slice by slice, the
+held rows go after every slice, when quiet hours end."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from notiflow.client import NotificationClient
 from notiflow.contracts import User
 from notiflow.models import NotificationQueueRow
+from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, ASSIGNEE, REPORTER, issue_dict, ref
 from tests.time_skipping import add_users, event_at, skip_to, wait_closed, wait_until
 from workers.main import build_worker
@@ -109,3 +111,49 @@ async def test_the_quiet_hours_sleep_survives_a_worker_restart(time_env, setting
 async def _has_timer(handle) -> bool:
     history = await handle.fetch_history()
     return any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events)
+
+
+async def test_a_plan_planned_in_slices_sends_the_held_rows_once_quiet_hours_end(time_env, settings, db, smtp):
+    """Slices of three people: the awake admins hear at once, slice by slice; the three asleep (one in each of
+    three slices) are read last, by the held rows' page, and hear at 07:00 — each person once."""
+    now = await time_env.get_current_time()
+    zone = zone_where_it_is_23h(now)
+    asleep = {1, 4, 6}
+    admins = [
+        User(
+            id=f"u-slice-{i}",
+            name=f"Admin {i}",
+            email=f"slice{i}@example.mg",
+            locale="en",
+            roles=["admin"],
+            **({"timezone": zone, "quiet_hours_start": "22:00", "quiet_hours_end": "07:00"} if i in asleep else {}),
+        )
+        for i in range(8)
+    ]
+    await add_users(db, [*admins, ADMIN_EN, REPORTER])
+    sliced = settings.model_copy(update={"delivery_page_size": 3})
+    async with running_worker(time_env.client, sliced):
+        nc = NotificationClient(time_env.client, sliced)
+        event = event_at("ISSUE_CREATED", issue_dict(priority="LOW", created_at=now.isoformat()), now)
+        handle = nc.temporal.get_workflow_handle(await nc.publish(event))
+        awake = await smtp.wait_for(len(admins) - len(asleep))
+        await asyncio.sleep(1.0)
+        assert sorted(m.rcpt_tos[0] for m in smtp.sink.messages) == sorted(m.rcpt_tos[0] for m in awake)
+        assert {m.rcpt_tos[0] for m in awake} == {a.email for i, a in enumerate(admins) if i not in asleep}
+
+        local = now.astimezone(ZoneInfo(zone))
+        seven = datetime.combine(local.date() + timedelta(days=1), time(7), tzinfo=local.tzinfo)
+        await skip_to(time_env, seven + timedelta(minutes=1))
+        mails = await smtp.wait_for(len(admins))
+        await wait_closed(handle)
+        pages = await time_env.client.get_workflow_handle(f"pages/{event.event_id}").describe()
+
+    assert pages.workflow_type == "DeliverPagesWorkflow"
+    assert sorted(m.rcpt_tos[0] for m in mails) == sorted(a.email for a in admins)  # each once
+    async with db() as session:
+        rows = (
+            (await session.execute(select(NotificationQueueRow).where(NotificationQueueRow.event_id == event.event_id)))
+            .scalars()
+            .all()
+        )
+    assert len(rows) == 2 * len(admins) and {r.status for r in rows} == {"SENT"}

@@ -23,6 +23,7 @@ from workflows.delivery.types import (
     FallbackRequest,
     MarkFailed,
     PageCursor,
+    PlanSlice,
     Requeued,
     Unread,
     UnreadWatch,
@@ -32,6 +33,12 @@ from workflows.delivery.types import (
 @activity.defn
 async def plan_deliveries(request: NotificationRequest) -> DeliveryPlan:
     """Record the event, resolve recipients, decide and render: one queue row per recipient × channel."""
+    ...
+
+
+@activity.defn
+async def plan_slice(planning: PlanSlice) -> DeliveryPlan:
+    """The next slice of a large audience (the people after ``planning.cursor.planned_after``), planned and queued."""
     ...
 
 

@@ -1,10 +1,15 @@
 """DeliverPagesWorkflow (id ``pages/{source id}``): the pages of a large plan after its first, a child of the run
 that planned it (IssueEventWorkflow, NotifyWorkflow).
 
-Its input holds the plan's settings and a cursor, never the ids: each page (at most ``NOTIFLOW_DELIVERY_PAGE_SIZE``
-PENDING rows) is read by ``next_deliveries`` and sent as a plan's deliveries are (digests, quiet-hours waves,
-batches, critical fallback). Before its history grows past ``HISTORY_BOUND`` it continues as new, carrying the
-cursor and the counts so far, so a run's history stays well under Temporal's limits at any audience size.
+Its input holds the plan's settings and a cursor, never the ids. A plan planned slice by slice (every plan of
+more than ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people since slices) goes on slice by slice: ``plan_slice`` plans the
+next people while the slice before is sent, so planning and sending overlap (on another worker process, where
+there is one) and sending starts after one slice rather than the whole audience. Each slice's rows that may go
+now are sent as a plan's deliveries are (digests, batches, critical fallback), and its read deadlines start.
+The rows waiting out quiet hours are read last, a page at a time by ``next_deliveries``, in the order they may
+go — as every page of a plan recorded before slices is. Before its history grows past ``HISTORY_BOUND`` it
+continues as new, carrying the cursor and the counts so far, so a run's history stays well under Temporal's
+limits at any audience size.
 """
 
 from __future__ import annotations
@@ -16,12 +21,21 @@ from temporalio.common import VersioningBehavior
 
 from notiflow.keys import DELIVER_PAGES_WORKFLOW
 from notiflow.runs import DeliveryOutcome
-from workflows.delivery.interface import next_deliveries
-from workflows.delivery.pipeline import BOOKKEEPING_RETRY, deliver_deliveries, retry_for
-from workflows.delivery.types import PagedDelivery
+from workflows.delivery.interface import next_deliveries, plan_slice
+from workflows.delivery.pipeline import (
+    BOOKKEEPING_RETRY,
+    PLAN_RETRY,
+    count_planned,
+    deliver_deliveries,
+    retry_for,
+    watch_unread,
+)
+from workflows.delivery.types import DeliveryPlan, PageCursor, PagedDelivery, PlanSlice
 
 #: A run continues as new once its history is this large (bytes), or as long as its input says, or when suggested.
 HISTORY_BOUND = 1_000_000
+#: A slice (NOTIFLOW_DELIVERY_PAGE_SIZE people) is planned in seconds; this bounds an attempt whose worker hangs.
+SLICE_ATTEMPT_LIMIT = timedelta(minutes=5)
 
 
 @workflow.defn(name=DELIVER_PAGES_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
@@ -30,22 +44,52 @@ class DeliverPagesWorkflow:
     async def run(self, paged: PagedDelivery) -> DeliveryOutcome:
         outcome = paged.outcome
         cursor = paged.cursor
+        planning: workflow.ActivityHandle[DeliveryPlan] | None = None
         while True:
-            page = await workflow.execute_activity(
-                next_deliveries,
-                cursor,
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=BOOKKEEPING_RETRY,
-            )
+            continuing = False
+            if cursor.planned_after is not None:
+                part = await (planning or _plan(paged, cursor))
+                count_planned(outcome, part)
+                deliveries, following = part.deliveries, part.next_page
+                continuing = _history_is_long(paged)
+                planning = (
+                    _plan(paged, following)
+                    if following is not None and following.planned_after is not None and not continuing
+                    else None
+                )
+            else:
+                page = await workflow.execute_activity(
+                    next_deliveries,
+                    cursor,
+                    start_to_close_timeout=timedelta(minutes=2),
+                    retry_policy=BOOKKEEPING_RETRY,
+                )
+                deliveries, following = page.deliveries, page.next
             retry, give_up_at = retry_for(paged.plan)  # each page's deadline counts from when it is sent
-            await deliver_deliveries(page.deliveries, paged.plan, paged.request, outcome, retry, give_up_at)
-            if page.next is None:
+            await deliver_deliveries(deliveries, paged.plan, paged.request, outcome, retry, give_up_at)
+            if cursor.planned_after is not None:
+                await watch_unread(part)
+            if following is None:
                 return outcome
-            cursor = page.next
-            info = workflow.info()
-            if (
-                info.is_continue_as_new_suggested()
-                or info.get_current_history_size() > HISTORY_BOUND
-                or info.get_current_history_length() > paged.max_history_events
-            ):
+            cursor = following
+            if continuing or (planning is None and _history_is_long(paged)):
                 workflow.continue_as_new(paged.model_copy(update={"cursor": cursor, "outcome": outcome}))
+
+
+def _plan(paged: PagedDelivery, cursor: PageCursor) -> workflow.ActivityHandle[DeliveryPlan]:
+    assert paged.request is not None  # a plan planned slice by slice always carries its request
+    return workflow.start_activity(
+        plan_slice,
+        PlanSlice(request=paged.request, cursor=cursor),
+        start_to_close_timeout=SLICE_ATTEMPT_LIMIT,
+        retry_policy=PLAN_RETRY,
+    )
+
+
+def _history_is_long(paged: PagedDelivery) -> bool:
+    info = workflow.info()
+    return (
+        info.is_continue_as_new_suggested()
+        or info.get_current_history_size() > HISTORY_BOUND
+        or info.get_current_history_length() > paged.max_history_events
+    )

@@ -93,11 +93,8 @@ def show_outcome(outcome: DeliveryOutcome) -> None:
 
 async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None = None) -> DeliveryOutcome:
     """Digest items to the recipients' digests; the rest in waves, each after its recipients' quiet hours."""
-    outcome = DeliveryOutcome(fallback=plan.fallback, experiments=plan.experiments)
-    for channel, count in plan.skipped.items():
-        outcome.add(channel, skipped=count)
-    for channel, count in plan.failed.items():
-        outcome.add(channel, failed=count)
+    outcome = DeliveryOutcome(fallback=plan.fallback)
+    count_planned(outcome, plan)
     delivery_retry, give_up_at = retry_for(plan)
     await deliver_deliveries(plan.deliveries, plan, request, outcome, delivery_retry, give_up_at)
     if plan.next_page is not None:
@@ -117,12 +114,24 @@ async def deliver_plan(plan: DeliveryPlan, request: NotificationRequest | None =
     return outcome
 
 
+def count_planned(outcome: DeliveryOutcome, plan: DeliveryPlan) -> None:
+    """Add what a plan (or one slice of it) decided while planning: skipped, failed, and put in experiments."""
+    for channel, count in plan.skipped.items():
+        outcome.add(channel, skipped=count)
+    for channel, count in plan.failed.items():
+        outcome.add(channel, failed=count)
+    for arm, count in plan.experiments.items():
+        outcome.experiments[arm] = outcome.experiments.get(arm, 0) + count
+
+
 def merge_outcome(outcome: DeliveryOutcome, more: DeliveryOutcome) -> None:
     """Add the counts of ``more`` (the later pages of a plan) to ``outcome``."""
     for channel, count in more.channels.items():
         outcome.add(channel, sent=count.sent, failed=count.failed, skipped=count.skipped, digested=count.digested)
     for route, number in more.fallbacks.items():
         outcome.fallbacks[route] = outcome.fallbacks.get(route, 0) + number
+    for arm, planned in more.experiments.items():
+        outcome.experiments[arm] = outcome.experiments.get(arm, 0) + planned
 
 
 async def deliver_deliveries(

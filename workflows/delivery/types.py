@@ -42,6 +42,11 @@ class Delivery(BaseModel):
     #: HOURLY / DAILY: goes into the recipient's digest (preference, or over the hourly rate cap).
     frequency: Frequency = Frequency.IMMEDIATE
 
+    @property
+    def waits_out_quiet_hours(self) -> bool:
+        """Sent when quiet hours end (a digest's row is handed to the digest at once, quiet hours or not)."""
+        return self.frequency == Frequency.IMMEDIATE and self.not_before is not None
+
 
 class UnreadWatch(BaseModel):
     """Escalation on unread: who got one notification, and where it goes for those who have not read it in time.
@@ -57,6 +62,9 @@ class UnreadWatch(BaseModel):
     recipient_ids: list[str]
     after_minutes: int
     channel: Channel
+    #: the slice of a plan planned slice by slice that these people are in (0: the first, or a whole plan): one
+    #: read deadline per slice, so no watch lists more than a slice of people
+    part: int = 0
 
     @property
     def issue_id(self) -> str | None:
@@ -83,6 +91,13 @@ class PageCursor(BaseModel):
     #: the last row read: its quiet hours' end and id (keyset, not offset: rows sent meanwhile shift nothing)
     after_not_before: datetime | None = None
     after_id: str
+    #: a plan planned slice by slice (``plan_slice``): the people after this id are not planned yet, and the next
+    #: page is their next slice (none in cursors recorded before, whose plans were planned whole)
+    planned_after: str | None = None
+    #: the slice's number (the first, planned with the event, is 0): names its unread watches' runs
+    part: int = 0
+    #: only rows waiting out quiet hours (sending now): read once every slice is planned and its other rows sent
+    held_only: bool = False
 
 
 class DeliveryPage(BaseModel):
@@ -110,6 +125,13 @@ class DeliveryPlan(BaseModel):
     next_page: PageCursor | None = None
     #: paged plans: how many deliveries the plan has in all
     total: int | None = None
+
+
+class PlanSlice(BaseModel):
+    """The next slice of a large audience to plan: the request, and where its people start (``plan_slice``)."""
+
+    request: NotificationRequest
+    cursor: PageCursor
 
 
 class PagedDelivery(BaseModel):

@@ -210,9 +210,11 @@ class Settings(BaseSettings):
     delivery_page_size: int = Field(
         default=2000,
         ge=1,
-        le=5000,
-        description="a plan with more deliveries than this is delivered in pages of this many (read from the "
-        "queue by a run of its own that continues as new), so no payload holds more and a run's history stays small",
+        le=3000,
+        description="people per slice: an audience larger than this is planned and sent a slice at a time, by a run "
+        "of its own that continues as new, each slice planned while the one before is sent (the rows held for "
+        "quiet hours are then read in pages of this many); a slice's deliveries are one payload, ~110 bytes per "
+        "person and channel, so at most 3,000 keeps six channels' under Temporal's 2 MB",
     )
     retry_initial_seconds: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     retry_max_seconds: float = Field(

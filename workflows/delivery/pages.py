@@ -14,6 +14,7 @@ limits at any audience size.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -36,6 +37,8 @@ from workflows.delivery.types import DeliveryPlan, PageCursor, PagedDelivery, Pl
 HISTORY_BOUND = 1_000_000
 #: A slice (NOTIFLOW_DELIVERY_PAGE_SIZE people) is planned in seconds; this bounds an attempt whose worker hangs.
 SLICE_ATTEMPT_LIMIT = timedelta(minutes=5)
+#: Slices being sent at once (the next is planned meanwhile).
+SLICES_IN_FLIGHT = 2
 
 
 @workflow.defn(name=DELIVER_PAGES_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
@@ -43,37 +46,57 @@ class DeliverPagesWorkflow:
     @workflow.run
     async def run(self, paged: PagedDelivery) -> DeliveryOutcome:
         outcome = paged.outcome
-        cursor = paged.cursor
-        planning: workflow.ActivityHandle[DeliveryPlan] | None = None
-        while True:
-            continuing = False
-            if cursor.planned_after is not None:
-                part = await (planning or _plan(paged, cursor))
-                count_planned(outcome, part)
-                deliveries, following = part.deliveries, part.next_page
-                continuing = _history_is_long(paged)
-                planning = (
-                    _plan(paged, following)
-                    if following is not None and following.planned_after is not None and not continuing
-                    else None
-                )
-            else:
-                page = await workflow.execute_activity(
-                    next_deliveries,
-                    cursor,
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=BOOKKEEPING_RETRY,
-                )
-                deliveries, following = page.deliveries, page.next
+        cursor: PageCursor | None = paged.cursor
+        if paged.cursor.planned_after is not None:
+            cursor = await _send_slices(paged, paged.cursor, outcome)
+        while cursor is not None:
+            page = await workflow.execute_activity(
+                next_deliveries,
+                cursor,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=BOOKKEEPING_RETRY,
+            )
             retry, give_up_at = retry_for(paged.plan)  # each page's deadline counts from when it is sent
-            await deliver_deliveries(deliveries, paged.plan, paged.request, outcome, retry, give_up_at)
-            if cursor.planned_after is not None:
-                await watch_unread(part)
-            if following is None:
-                return outcome
-            cursor = following
-            if continuing or (planning is None and _history_is_long(paged)):
+            await deliver_deliveries(page.deliveries, paged.plan, paged.request, outcome, retry, give_up_at)
+            if page.next is None:
+                break
+            cursor = page.next
+            if _history_is_long(paged):
                 workflow.continue_as_new(paged.model_copy(update={"cursor": cursor, "outcome": outcome}))
+        return outcome
+
+
+async def _send_slices(paged: PagedDelivery, cursor: PageCursor, outcome: DeliveryOutcome) -> PageCursor | None:
+    """Plan slice after slice, each while the ones before are sent; the cursor to the held rows, if any.
+
+    Up to ``SLICES_IN_FLIGHT`` slices are sent at once, so the workers' SMTP connections do not idle while a
+    slice's slowest batch ends; the next slice is planned meanwhile. Before the history grows long, the slices
+    in flight are finished and the run continues as new from the first slice not planned.
+    """
+    planning = _plan(paged, cursor)
+    sending: list[asyncio.Future[None]] = []
+    while True:
+        part = await planning
+        count_planned(outcome, part)
+        following = part.next_page
+        more = following is not None and following.planned_after is not None
+        continuing = more and _history_is_long(paged)
+        if following is not None and more and not continuing:
+            planning = _plan(paged, following)
+        sending.append(asyncio.ensure_future(_send_slice(paged, part, outcome)))
+        if len(sending) >= SLICES_IN_FLIGHT:
+            await sending.pop(0)
+        if not more or continuing:
+            await asyncio.gather(*sending)
+            if continuing:
+                workflow.continue_as_new(paged.model_copy(update={"cursor": following, "outcome": outcome}))
+            return following
+
+
+async def _send_slice(paged: PagedDelivery, part: DeliveryPlan, outcome: DeliveryOutcome) -> None:
+    retry, give_up_at = retry_for(paged.plan)  # each slice's deadline counts from when it is sent
+    await deliver_deliveries(part.deliveries, paged.plan, paged.request, outcome, retry, give_up_at)
+    await watch_unread(part)
 
 
 def _plan(paged: PagedDelivery, cursor: PageCursor) -> workflow.ActivityHandle[DeliveryPlan]:

@@ -126,21 +126,28 @@ class DeliveryActivities:
     async def _plan_slice(
         self, session: AsyncSession, request: NotificationRequest, cursor: PageCursor | None, now: datetime
     ) -> tuple[DeliveryPlan, dict[str, Any] | None]:
-        """The people after ``cursor.planned_after`` (by id), up to a page of them: decided, rendered, queued; and
-        the issue they heard of.
+        """One slice of the audience decided, rendered and queued; and the issue they heard of.
 
-        The audience is walked in id order (``_audience_in_order``), so a slice needs nothing stored but the last
-        id planned. A slice of a larger plan returns the rows to send now; the rows waiting out quiet hours are
-        read, in the order they may go, once every slice is planned and sent (``held_only``).
+        The first slice (no cursor) is the first ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people by id; for a larger
+        audience it also finds where every later slice ends (``next_page``: a few ids, not the people), so the
+        workflow can plan several slices at once. A later slice is the people after ``planned_after`` up to
+        ``planned_through``, by the audience in id order (``_audience_in_order``): someone who joined meanwhile
+        falls in a slice not yet planned or is left out, nobody is planned twice. A slice of a larger plan returns
+        the rows to send now; the rows waiting out quiet hours are read, in the order they may go, once every
+        slice is planned and sent (``held_only``).
         """
         page_size = self.settings.delivery_page_size
         audience, people = await self._audience_in_order(session, request, cursor)
-        start = bisect.bisect_right(people, cursor.planned_after or "", key=itemgetter(0)) if cursor is not None else 0
-        mine, rest = dict(people[start : start + page_size]), start + page_size < len(people)
+        if cursor is None:
+            start, end = 0, min(page_size, len(people))
+        else:
+            start = bisect.bisect_right(people, cursor.planned_after or "", key=itemgetter(0))
+            through = cursor.planned_through
+            end = len(people) if through is None else bisect.bisect_right(people, through, key=itemgetter(0))
         shared = SharedContext(
             templates=await self.templates.get(session), experiments=await running_experiments(session)
         )
-        context = await self._context(session, mine, audience, shared, now)
+        context = await self._context(session, dict(people[start:end]), audience, shared, now)
         rows, plan = await asyncio.to_thread(queue_rows, request, context, self.settings, now)
         part = cursor.part if cursor is not None else 0
         plan.unread_watches = [
@@ -149,18 +156,19 @@ class DeliveryActivities:
         queued = await self._queue(session, rows)
         plan.already_done = sum(1 for d in queued if d is None)
         deliveries = [d for d in queued if d is not None]
-        if rest:
+        if cursor is None and end < len(people):
+            ends = [people[i][0] for i in range(end - 1, len(people) - 1, page_size)]
             plan.next_page = PageCursor(
                 source_id=request.source_id,
                 page_size=page_size,
                 after_id="",
-                planned_after=people[start + page_size - 1][0],
-                part=part + 1,
+                planned_after=ends[0],
+                planned_through=ends[1] if len(ends) > 1 else None,
+                slice_ends=ends[2:],
+                part=1,
             )
-        elif cursor is not None and await queries.held_rows_remain(session, request.source_id):
-            plan.next_page = PageCursor(source_id=request.source_id, page_size=page_size, after_id="", held_only=True)
-        if not rest:
-            self.audiences.pop(request.source_id, None)
+        if cursor is None and plan.next_page is None or cursor is not None and cursor.planned_through is None:
+            self.audiences.pop(request.source_id, None)  # the last slice
         sliced = cursor is not None or plan.next_page is not None
         plan.deliveries = [d for d in deliveries if not d.waits_out_quiet_hours] if sliced else deliveries
         return plan, audience.issue

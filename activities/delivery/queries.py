@@ -350,14 +350,6 @@ async def pending_page(
     return DeliveryPage(deliveries=deliveries, next=following)
 
 
-async def held_rows_remain(session: AsyncSession, source_id: str) -> bool:
-    """Whether any of the source's rows wait out quiet hours (a sliced plan reads them once every slice is sent)."""
-    page = await pending_page(
-        session, source_id, 1, PageCursor(source_id=source_id, page_size=1, after_id="", held_only=True)
-    )
-    return bool(page.deliveries)
-
-
 async def tally(session: AsyncSession, queue_ids: list[str]) -> BatchResult:
     """Final counts over a whole batch, including rows sent by earlier attempts; critical rows that ended FAILED."""
     q = NotificationQueueRow

@@ -204,11 +204,18 @@ class FakeSlicedPlan:
         self.watched: list[int] = []
 
     def slice_plan(self, k: int) -> DeliveryPlan:
-        following = (
-            PageCursor(source_id=self.source, page_size=SLICE, after_id="", planned_after=f"u-{k}", part=k + 1)
-            if k + 1 < SLICES
-            else PageCursor(source_id=self.source, page_size=2, after_id="", held_only=True)
-        )
+        following = None
+        if k == 0:  # the first slice says where the others end: slice k is the people after u-(k-1) up to u-k
+            ends = [f"u-{i}" for i in range(SLICES - 1)]
+            following = PageCursor(
+                source_id=self.source,
+                page_size=SLICE,
+                after_id="",
+                planned_after=ends[0],
+                planned_through=ends[1],
+                slice_ends=ends[2:],
+                part=1,
+            )
         request = NotificationRequest(source_id=self.source, notification_type=NotificationType.ISSUE_CREATED)
         return DeliveryPlan(
             deliveries=[d for d in self.slices[k] if not d.waits_out_quiet_hours],
@@ -234,16 +241,20 @@ class FakeSlicedPlan:
 
     @implements(interface.plan_slice)
     async def plan_slice(self, planning: PlanSlice) -> DeliveryPlan:
-        assert planning.request.source_id == self.source
-        self.log.append(("planned", planning.cursor.part))
-        return self.slice_plan(planning.cursor.part)
+        k = planning.cursor.part
+        assert planning.request.source_id == self.source and planning.cursor.planned_after == f"u-{k - 1}"
+        assert planning.cursor.planned_through == (f"u-{k}" if k < SLICES - 1 else None)
+        self.log.append(("planning", k))
+        await asyncio.sleep(0.2)
+        self.log.append(("planned", k))
+        return self.slice_plan(k)
 
     @implements(interface.next_deliveries)
     async def next_deliveries(self, cursor: PageCursor) -> DeliveryPage:
         assert cursor.held_only  # only the held rows are read by page
         start = int(cursor.after_id or 0)
         following = None
-        if start + 2 < len(self.held):
+        if start + 2 < len(self.held):  # pages of two (the fake's)
             following = cursor.model_copy(update={"after_id": str(start + 2)})
         return DeliveryPage(deliveries=self.held[start : start + 2], next=following)
 
@@ -312,7 +323,8 @@ async def test_a_sliced_plan_plans_each_slice_while_the_one_before_is_sent(time_
         outcome = await handle.result()
 
     fake.check_sent_once(fake.batches, range(SLICES))
-    assert [entry for entry in fake.log if entry[0] == "planned"] == [("planned", k) for k in range(1, SLICES)]
+    assert sorted(entry for entry in fake.log if entry[0] == "planned") == [("planned", k) for k in range(1, SLICES)]
+    assert fake.log.index(("planning", 2)) < fake.log.index(("planned", 1))  # two slices planned at once
     # slice k + 1 was planned before slice k's last batch ended (the event's run sends slice 0 before the pages start)
     for k in range(1, SLICES - 1):
         last_sent = max(i for i, entry in enumerate(fake.log) if entry == ("sent", k))
@@ -351,7 +363,7 @@ async def test_a_sliced_plan_continues_as_new_without_planning_a_slice_twice(tim
         ).fetch_history()
 
     assert first_run.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-    assert [entry for entry in fake.log if entry[0] == "planned"] == [("planned", k) for k in range(1, SLICES)]
+    assert sorted(entry for entry in fake.log if entry[0] == "planned") == [("planned", k) for k in range(1, SLICES)]
     fake.check_sent_once(fake.batches, range(1, SLICES))
     assert outcome.channels["EMAIL"].skipped == SLICES - 1  # counts carried across runs
     assert outcome.channels["EMAIL"].sent + outcome.channels["IN_APP"].sent == (SLICES - 1) * (SLICE - 2) + SLICES

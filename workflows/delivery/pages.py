@@ -15,6 +15,7 @@ limits at any audience size.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
@@ -37,8 +38,9 @@ from workflows.delivery.types import DeliveryPlan, PageCursor, PagedDelivery, Pl
 HISTORY_BOUND = 1_000_000
 #: A slice (NOTIFLOW_DELIVERY_PAGE_SIZE people) is planned in seconds; this bounds an attempt whose worker hangs.
 SLICE_ATTEMPT_LIMIT = timedelta(minutes=5)
-#: Slices being sent at once (the next is planned meanwhile).
+#: Slices being sent at once, and being planned at once (on as many worker processes as poll, or one).
 SLICES_IN_FLIGHT = 2
+SLICES_PLANNED_AT_ONCE = 2
 
 
 @workflow.defn(name=DELIVER_PAGES_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
@@ -66,31 +68,51 @@ class DeliverPagesWorkflow:
         return outcome
 
 
-async def _send_slices(paged: PagedDelivery, cursor: PageCursor, outcome: DeliveryOutcome) -> PageCursor | None:
-    """Plan slice after slice, each while the ones before are sent; the cursor to the held rows, if any.
+async def _send_slices(paged: PagedDelivery, cursor: PageCursor, outcome: DeliveryOutcome) -> PageCursor:
+    """Plan the slices, up to ``SLICES_PLANNED_AT_ONCE`` at once, and send each as it is planned, up to
+    ``SLICES_IN_FLIGHT`` at once; then the cursor to the rows held for quiet hours.
 
-    Up to ``SLICES_IN_FLIGHT`` slices are sent at once, so the workers' SMTP connections do not idle while a
-    slice's slowest batch ends; the next slice is planned meanwhile. Before the history grows long, the slices
-    in flight are finished and the run continues as new from the first slice not planned.
+    Planning overlaps sending (on the workers' other processes, where there are more), and the SMTP connections
+    do not idle while a slice's slowest batch ends. Before the history grows long, no more slices are started;
+    those planned are sent, and the run continues as new from the first slice not planned.
     """
-    planning = _plan(paged, cursor)
+    slices = _slices(cursor)
+    planning: deque[workflow.ActivityHandle[DeliveryPlan]] = deque()
     sending: list[asyncio.Future[None]] = []
-    while True:
-        part = await planning
+    started = 0
+    continuing = False
+    while planning or (started < len(slices) and not continuing):
+        while started < len(slices) and len(planning) < SLICES_PLANNED_AT_ONCE and not continuing:
+            planning.append(_plan(paged, slices[started]))
+            started += 1
+        part = await planning.popleft()
         count_planned(outcome, part)
-        following = part.next_page
-        more = following is not None and following.planned_after is not None
-        continuing = more and _history_is_long(paged)
-        if following is not None and more and not continuing:
-            planning = _plan(paged, following)
         sending.append(asyncio.ensure_future(_send_slice(paged, part, outcome)))
         if len(sending) >= SLICES_IN_FLIGHT:
             await sending.pop(0)
-        if not more or continuing:
-            await asyncio.gather(*sending)
-            if continuing:
-                workflow.continue_as_new(paged.model_copy(update={"cursor": following, "outcome": outcome}))
-            return following
+        continuing = continuing or (started < len(slices) and _history_is_long(paged))
+    await asyncio.gather(*sending)
+    if started < len(slices):
+        rest = slices[started:]
+        following = rest[0].model_copy(update={"slice_ends": [s.planned_through for s in rest[1:-1]]})
+        workflow.continue_as_new(paged.model_copy(update={"cursor": following, "outcome": outcome}))
+    return PageCursor(source_id=cursor.source_id, page_size=cursor.page_size, after_id="", held_only=True)
+
+
+def _slices(cursor: PageCursor) -> list[PageCursor]:
+    """The cursor's slice and every one after it: the people after one end up to the next (the last: to the end)."""
+    bounds = [cursor.planned_after, *([cursor.planned_through] if cursor.planned_through else []), *cursor.slice_ends]
+    return [
+        cursor.model_copy(
+            update={
+                "planned_after": after,
+                "planned_through": bounds[i + 1] if i + 1 < len(bounds) else None,
+                "slice_ends": [],
+                "part": cursor.part + i,
+            }
+        )
+        for i, after in enumerate(bounds)
+    ]
 
 
 async def _send_slice(paged: PagedDelivery, part: DeliveryPlan, outcome: DeliveryOutcome) -> None:

@@ -91,9 +91,14 @@ class PageCursor(BaseModel):
     #: the last row read: its quiet hours' end and id (keyset, not offset: rows sent meanwhile shift nothing)
     after_not_before: datetime | None = None
     after_id: str
-    #: a plan planned slice by slice (``plan_slice``): the people after this id are not planned yet, and the next
-    #: page is their next slice (none in cursors recorded before, whose plans were planned whole)
+    #: a plan planned slice by slice (``plan_slice``): this slice is the people after this id (none in cursors
+    #: recorded before, whose plans were planned whole) …
     planned_after: str | None = None
+    #: … up to this id (None: to the last)
+    planned_through: str | None = None
+    #: the last ids of the slices after this one but the last (found when the first slice was planned), so that
+    #: several slices can be planned at once
+    slice_ends: list[str] = Field(default_factory=list)
     #: the slice's number (the first, planned with the event, is 0): names its unread watches' runs
     part: int = 0
     #: only rows waiting out quiet hours (sending now): read once every slice is planned and its other rows sent

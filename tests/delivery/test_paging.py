@@ -19,7 +19,7 @@ from workers.main import WORKFLOW_RUNNER
 from workers.registry import ALL_WORKFLOWS
 from workflows.delivery import interface
 from workflows.delivery.notify import NotifyWorkflow
-from workflows.delivery.pages import DeliverPagesWorkflow
+from workflows.delivery.pages import HISTORY_BOUND, DeliverPagesWorkflow
 from workflows.delivery.types import (
     BatchResult,
     Delivery,
@@ -184,18 +184,19 @@ class FakeSlicedPlan:
     held for quiet hours are read last (``held_only``) a page of two at a time. Logs when each slice is planned
     and when each slice's batches end, so a test sees whether planning overlaps sending."""
 
-    def __init__(self, now):
+    def __init__(self, now, slices: int = SLICES, per_slice: int = SLICE, batch_size: int = 4):
+        self.count, self.per_slice, self.batch_size = slices, per_slice, batch_size
         self.source = f"sliced-{uuid.uuid4().hex[:8]}"
         self.slices = [
             [
                 Delivery(queue_id=f"q-{k}-{i}", channel=Channel.EMAIL if i % 2 else Channel.IN_APP)
-                if i < SLICE - 2
+                if i < self.per_slice - 2
                 else Delivery(queue_id=f"q-{k}-{i}", channel=Channel.EMAIL, frequency=Frequency.DAILY)
-                if i == SLICE - 2
+                if i == self.per_slice - 2
                 else Delivery(queue_id=f"q-{k}-{i}", channel=Channel.EMAIL, not_before=now + timedelta(hours=3 + k))
-                for i in range(SLICE)
+                for i in range(self.per_slice)
             ]
-            for k in range(SLICES)
+            for k in range(self.count)
         ]
         self.held = [d for deliveries in self.slices for d in deliveries if d.waits_out_quiet_hours]
         self.log: list[tuple[str, int]] = []
@@ -206,10 +207,10 @@ class FakeSlicedPlan:
     def slice_plan(self, k: int) -> DeliveryPlan:
         following = None
         if k == 0:  # the first slice says where the others end: slice k is the people after u-(k-1) up to u-k
-            ends = [f"u-{i}" for i in range(SLICES - 1)]
+            ends = [f"u-{i}" for i in range(self.count - 1)]
             following = PageCursor(
                 source_id=self.source,
-                page_size=SLICE,
+                page_size=self.per_slice,
                 after_id="",
                 planned_after=ends[0],
                 planned_through=ends[1],
@@ -221,7 +222,7 @@ class FakeSlicedPlan:
             deliveries=[d for d in self.slices[k] if not d.waits_out_quiet_hours],
             next_page=following,
             skipped={"EMAIL": 1},
-            batch_size=4,
+            batch_size=self.batch_size,
             retry=RetrySpec(maximum_attempts=3, initial_seconds=0.1, max_seconds=1, deadline_seconds=60),
             unread_watches=[
                 UnreadWatch(
@@ -243,7 +244,7 @@ class FakeSlicedPlan:
     async def plan_slice(self, planning: PlanSlice) -> DeliveryPlan:
         k = planning.cursor.part
         assert planning.request.source_id == self.source and planning.cursor.planned_after == f"u-{k - 1}"
-        assert planning.cursor.planned_through == (f"u-{k}" if k < SLICES - 1 else None)
+        assert planning.cursor.planned_through == (f"u-{k}" if k < self.count - 1 else None)
         self.log.append(("planning", k))
         await asyncio.sleep(0.2)
         self.log.append(("planned", k))
@@ -263,7 +264,7 @@ class FakeSlicedPlan:
         self.batches.append(batch)
         await asyncio.sleep(0.3)  # a slice takes a while to send: long enough to plan the next meanwhile
         _, k, i = batch.queue_ids[0].split("-")
-        self.log.append(("sent held" if int(i) == SLICE - 1 else "sent", int(k)))
+        self.log.append(("sent held" if int(i) == self.per_slice - 1 else "sent", int(k)))
         return BatchResult(sent=len(batch.queue_ids))
 
     @implements(interface.mark_failed)
@@ -294,10 +295,11 @@ class FakeSlicedPlan:
     def check_sent_once(self, batches: list[DeliveryBatch], slices: range) -> None:
         """Each row of ``slices`` to send now, and every held row (the first slice's too), sent once."""
         sent = [q for b in batches for q in b.queue_ids]
-        now = [d.queue_id for k in slices for d in self.slices[k] if d in self.slice_plan(k).deliveries]
-        wanted = [d.queue_id for d in self.held] + [q for q in now if q not in self.digested_ids()]
+        digested = self.digested_ids()
+        now = [d.queue_id for k in slices for d in self.slices[k] if not d.waits_out_quiet_hours]
+        wanted = [d.queue_id for d in self.held] + [q for q in now if q not in digested]
         assert sorted(sent) == sorted(wanted) and len(sent) == len(set(sent))
-        held = [q for b in batches for q in b.queue_ids if q.endswith(f"-{SLICE - 1}")]
+        held = [q for b in batches for q in b.queue_ids if q.endswith(f"-{self.per_slice - 1}")]
         assert sent[-len(held) :] == held == [d.queue_id for d in self.held]  # last, in the order they may go
 
     def digested_ids(self) -> set[str]:
@@ -367,3 +369,38 @@ async def test_a_sliced_plan_continues_as_new_without_planning_a_slice_twice(tim
     fake.check_sent_once(fake.batches, range(1, SLICES))
     assert outcome.channels["EMAIL"].skipped == SLICES - 1  # counts carried across runs
     assert outcome.channels["EMAIL"].sent + outcome.channels["IN_APP"].sent == (SLICES - 1) * (SLICE - 2) + SLICES
+
+
+async def test_a_sliced_plan_continues_as_new_before_plans_in_flight_pass_the_history_bound(time_env):
+    """Slices whose plans are ~300 KB each in the history, two planned at once: each run continues as new before
+    the plans in flight and the next could take its history past ``HISTORY_BOUND`` (1 MB), not after."""
+    fake = FakeSlicedPlan(await time_env.get_current_time(), slices=8, per_slice=3000, batch_size=1000)
+    queue = f"sliced-{uuid.uuid4().hex[:8]}"
+    first = fake.slice_plan(0)
+    assert first.next_page is not None
+    paged = PagedDelivery(
+        plan=first.model_copy(update={"deliveries": [], "unread_watches": [], "next_page": None}),
+        cursor=first.next_page,
+        request=NotificationRequest(source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED),
+    )
+    async with Worker(
+        time_env.client,
+        task_queue=queue,
+        workflows=ALL_WORKFLOWS,
+        activities=fake.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await time_env.client.start_workflow(
+            DeliverPagesWorkflow.run, paged, id=f"pages/{queue}", task_queue=queue
+        )
+        await handle.result()
+        sizes, run_id = [], handle.first_execution_run_id
+        while run_id:
+            history = await time_env.client.get_workflow_handle(f"pages/{queue}", run_id=run_id).fetch_history()
+            sizes.append(sum(event.ByteSize() for event in history.events))
+            last = history.events[-1]
+            continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
+
+    assert len(sizes) >= 2 and max(sizes) < HISTORY_BOUND * 1.1, sizes
+    fake.check_sent_once(fake.batches, range(1, 8))

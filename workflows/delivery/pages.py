@@ -2,14 +2,14 @@
 that planned it (IssueEventWorkflow, NotifyWorkflow).
 
 Its input holds the plan's settings and a cursor, never the ids. A plan planned slice by slice (every plan of
-more than ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people since slices) goes on slice by slice: ``plan_slice`` plans the
-next people while the slice before is sent, so planning and sending overlap (on another worker process, where
-there is one) and sending starts after one slice rather than the whole audience. Each slice's rows that may go
-now are sent as a plan's deliveries are (digests, batches, critical fallback), and its read deadlines start.
-The rows waiting out quiet hours are read last, a page at a time by ``next_deliveries``, in the order they may
-go — as every page of a plan recorded before slices is. Before its history grows past ``HISTORY_BOUND`` it
-continues as new, carrying the cursor and the counts so far, so a run's history stays well under Temporal's
-limits at any audience size.
+more than ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people since slices) goes on slice by slice: ``plan_slice`` plans two
+slices at once while up to two are sent, so planning and sending overlap (on other worker processes, where there
+are more) and sending starts after one slice rather than the whole audience. Each slice's rows that may go now
+are sent as a plan's deliveries are (digests, batches, critical fallback), and its read deadlines start. The
+rows waiting out quiet hours are read last, a page at a time by ``next_deliveries``, in the order they may go —
+as every page of a plan recorded before slices is. Before its history grows past ``HISTORY_BOUND`` (counting
+the slice plans still in flight) it continues as new, carrying the cursor and the counts so far, so a run's
+history stays near 1 MB at any audience size (tests/delivery/test_paging.py checks it).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from workflows.delivery.types import DeliveryPlan, PageCursor, PagedDelivery, Pl
 
 #: A run continues as new once its history is this large (bytes), or as long as its input says, or when suggested.
 HISTORY_BOUND = 1_000_000
+#: One Delivery in a payload, JSON (~110 bytes measured): a slice plan's size in the history, estimated.
+DELIVERY_BYTES = 120
 #: A slice (NOTIFLOW_DELIVERY_PAGE_SIZE people) is planned in seconds; this bounds an attempt whose worker hangs.
 SLICE_ATTEMPT_LIMIT = timedelta(minutes=5)
 #: Slices being sent at once, and being planned at once (on as many worker processes as poll, or one).
@@ -81,6 +83,7 @@ async def _send_slices(paged: PagedDelivery, cursor: PageCursor, outcome: Delive
     sending: list[asyncio.Future[None]] = []
     started = 0
     continuing = False
+    slice_bytes = 0  # the largest slice's plan so far, as its result lands in the history
     while planning or (started < len(slices) and not continuing):
         while started < len(slices) and len(planning) < SLICES_PLANNED_AT_ONCE and not continuing:
             planning.append(_plan(paged, slices[started]))
@@ -90,7 +93,10 @@ async def _send_slices(paged: PagedDelivery, cursor: PageCursor, outcome: Delive
         sending.append(asyncio.ensure_future(_send_slice(paged, part, outcome)))
         if len(sending) >= SLICES_IN_FLIGHT:
             await sending.pop(0)
-        continuing = continuing or (started < len(slices) and _history_is_long(paged))
+        slice_bytes = max(slice_bytes, DELIVERY_BYTES * len(part.deliveries))
+        # continue as new before the plans in flight and the next one could take the history past the bound
+        expected = workflow.info().get_current_history_size() + (len(planning) + 1) * slice_bytes
+        continuing = continuing or (started < len(slices) and (_history_is_long(paged) or expected > HISTORY_BOUND))
     await asyncio.gather(*sending)
     if started < len(slices):
         rest = slices[started:]

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.implements import implements
@@ -39,15 +41,40 @@ PAGE = 20
 PAGES = 10
 
 
-class FakePagedDelivery:
+class FakeSending:
+    """What both fakes send with: each deliver batch recorded (and a hook after it), digests and failures counted."""
+
+    def __init__(self) -> None:
+        self.batches: list[DeliveryBatch] = []
+        self.digested: list[str] = []
+
+    @implements(interface.deliver)
+    async def deliver(self, batch: DeliveryBatch) -> BatchResult:
+        self.batches.append(batch)
+        await self.sent(batch)
+        return BatchResult(sent=len(batch.queue_ids))
+
+    async def sent(self, batch: DeliveryBatch) -> None:
+        pass
+
+    @implements(interface.mark_failed)
+    async def mark_failed(self, request: MarkFailed) -> BatchResult:
+        return BatchResult(failed=len(request.queue_ids))
+
+    @implements(interface.route_to_digest)
+    async def route_to_digest(self, routing: DigestRouting) -> int:
+        self.digested += [item.queue_id for item in routing.items]
+        return len(routing.items)
+
+
+class FakePagedDelivery(FakeSending):
     """Serves a plan of PAGES × PAGE deliveries a page at a time; records every deliver batch."""
 
     def __init__(self, deliveries: list[Delivery]):
+        super().__init__()
         self.source = f"big-{uuid.uuid4().hex[:8]}"
         self.deliveries = deliveries
-        self.batches: list[DeliveryBatch] = []
         self.pages_read: list[int] = []
-        self.digested: list[str] = []
 
     def page(self, start: int) -> DeliveryPage:
         chunk = self.deliveries[start : start + PAGE]
@@ -62,7 +89,6 @@ class FakePagedDelivery:
         return DeliveryPlan(
             deliveries=first.deliveries,
             next_page=first.next,
-            total=len(self.deliveries),
             batch_size=7,
             retry=RetrySpec(maximum_attempts=3, initial_seconds=0.1, max_seconds=1, deadline_seconds=60),
         )
@@ -72,20 +98,6 @@ class FakePagedDelivery:
         start = int(cursor.after_id)  # the fake's cursor: an offset
         self.pages_read.append(start)
         return self.page(start)
-
-    @implements(interface.deliver)
-    async def deliver(self, batch: DeliveryBatch) -> BatchResult:
-        self.batches.append(batch)
-        return BatchResult(sent=len(batch.queue_ids))
-
-    @implements(interface.mark_failed)
-    async def mark_failed(self, request: MarkFailed) -> BatchResult:
-        return BatchResult(failed=len(request.queue_ids))
-
-    @implements(interface.route_to_digest)
-    async def route_to_digest(self, routing: DigestRouting) -> int:
-        self.digested += [item.queue_id for item in routing.items]
-        return len(routing.items)
 
     def activities(self) -> list:
         return [self.plan_deliveries, self.next_deliveries, self.deliver, self.mark_failed, self.route_to_digest]
@@ -103,6 +115,20 @@ def _deliveries(now) -> list[Delivery]:
     return out
 
 
+async def run_on_fake(time_env, fake, run, argument, kind: str) -> tuple[WorkflowHandle, Any]:
+    """Run ``run`` (id ``{kind}/…``) to its end on a fresh task queue whose worker serves ``fake``'s activities."""
+    queue = f"{kind}-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        time_env.client,
+        task_queue=queue,
+        workflows=ALL_WORKFLOWS,
+        activities=fake.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await time_env.client.start_workflow(run, argument, id=f"{kind}/{queue}", task_queue=queue)
+        return handle, await handle.result()
+
+
 def _payload_ids(history) -> int:
     """The most queue ids any one payload of the history carries."""
     return max(payload.data.count(b'"q-') for payload in payloads(history))
@@ -111,23 +137,12 @@ def _payload_ids(history) -> int:
 async def test_a_large_plan_is_delivered_page_by_page_each_id_once(time_env):
     now = await time_env.get_current_time()
     fake = FakePagedDelivery(_deliveries(now))
-    queue = f"paged-{uuid.uuid4().hex[:8]}"
     request = NotificationRequest(
         source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED, audience=Audience(admins=True)
     )
-    async with Worker(
-        time_env.client,
-        task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=fake.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        handle = await time_env.client.start_workflow(
-            NotifyWorkflow.run, request, id=f"notify/{queue}", task_queue=queue
-        )
-        outcome = await handle.result()
-        parent = await handle.fetch_history()
-        child = await time_env.client.get_workflow_handle(f"pages/{fake.source}").fetch_history()
+    handle, outcome = await run_on_fake(time_env, fake, NotifyWorkflow.run, request, "notify")
+    parent = await handle.fetch_history()
+    child = await time_env.client.get_workflow_handle(f"pages/{fake.source}").fetch_history()
 
     sent = [q for b in fake.batches for q in b.queue_ids]
     immediate = [d.queue_id for d in fake.deliveries if d.frequency == Frequency.IMMEDIATE]
@@ -143,7 +158,6 @@ async def test_a_large_plan_is_delivered_page_by_page_each_id_once(time_env):
 async def test_the_pages_run_continues_as_new_before_its_history_grows_long(time_env):
     now = await time_env.get_current_time()
     fake = FakePagedDelivery(_deliveries(now))
-    queue = f"paged-{uuid.uuid4().hex[:8]}"
     first = fake.page(0)
     assert first.next is not None
     paged = PagedDelivery(
@@ -154,19 +168,9 @@ async def test_the_pages_run_continues_as_new_before_its_history_grows_long(time
         cursor=first.next,
         max_history_events=30,
     )
-    async with Worker(
-        time_env.client,
-        task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=fake.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        handle = await time_env.client.start_workflow(
-            DeliverPagesWorkflow.run, paged, id=f"pages/{queue}", task_queue=queue
-        )
-        outcome = await handle.result()
-        first_handle = time_env.client.get_workflow_handle(f"pages/{queue}", run_id=handle.first_execution_run_id)
-        first_run = await first_handle.fetch_history()
+    handle, outcome = await run_on_fake(time_env, fake, DeliverPagesWorkflow.run, paged, "pages")
+    first_handle = time_env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    first_run = await first_handle.fetch_history()
     sent = [q for b in fake.batches for q in b.queue_ids]
     rest = [d.queue_id for d in fake.deliveries[PAGE:] if d.frequency == Frequency.IMMEDIATE]
     assert sorted(sent) == sorted(rest) and len(sent) == len(set(sent))
@@ -179,12 +183,13 @@ SLICES = 5
 SLICE = 10  # deliveries per slice: 8 now, 1 into a digest, 1 after quiet hours
 
 
-class FakeSlicedPlan:
+class FakeSlicedPlan(FakeSending):
     """Serves a plan planned slice by slice: ``plan_slice`` gives each slice's rows to send now, and the rows
     held for quiet hours are read last (``held_only``) a page of two at a time. Logs when each slice is planned
     and when each slice's batches end, so a test sees whether planning overlaps sending."""
 
     def __init__(self, now, slices: int = SLICES, per_slice: int = SLICE, batch_size: int = 4):
+        super().__init__()
         self.count, self.per_slice, self.batch_size = slices, per_slice, batch_size
         self.source = f"sliced-{uuid.uuid4().hex[:8]}"
         self.slices = [
@@ -200,8 +205,6 @@ class FakeSlicedPlan:
         ]
         self.held = [d for deliveries in self.slices for d in deliveries if d.waits_out_quiet_hours]
         self.log: list[tuple[str, int]] = []
-        self.batches: list[DeliveryBatch] = []
-        self.digested: list[str] = []
         self.watched: list[int] = []
 
     def slice_plan(self, k: int) -> DeliveryPlan:
@@ -259,22 +262,10 @@ class FakeSlicedPlan:
             following = cursor.model_copy(update={"after_id": str(start + 2)})
         return DeliveryPage(deliveries=self.held[start : start + 2], next=following)
 
-    @implements(interface.deliver)
-    async def deliver(self, batch: DeliveryBatch) -> BatchResult:
-        self.batches.append(batch)
+    async def sent(self, batch: DeliveryBatch) -> None:
         await asyncio.sleep(0.3)  # a slice takes a while to send: long enough to plan the next meanwhile
         _, k, i = batch.queue_ids[0].split("-")
         self.log.append(("sent held" if int(i) == self.per_slice - 1 else "sent", int(k)))
-        return BatchResult(sent=len(batch.queue_ids))
-
-    @implements(interface.mark_failed)
-    async def mark_failed(self, request: MarkFailed) -> BatchResult:
-        return BatchResult(failed=len(request.queue_ids))
-
-    @implements(interface.route_to_digest)
-    async def route_to_digest(self, routing: DigestRouting) -> int:
-        self.digested += [item.queue_id for item in routing.items]
-        return len(routing.items)
 
     @implements(interface.start_unread_watches)
     async def start_unread_watches(self, watches: list[UnreadWatch]) -> int:
@@ -292,6 +283,17 @@ class FakeSlicedPlan:
             self.start_unread_watches,
         ]
 
+    def rest(self, max_history_events: int = 5_000) -> PagedDelivery:
+        """The slices after the first, as the event's run hands them to ``DeliverPagesWorkflow``."""
+        first = self.slice_plan(0)
+        assert first.next_page is not None
+        return PagedDelivery(
+            plan=first.model_copy(update={"deliveries": [], "unread_watches": [], "next_page": None}),
+            cursor=first.next_page,
+            request=NotificationRequest(source_id=self.source, notification_type=NotificationType.ISSUE_CREATED),
+            max_history_events=max_history_events,
+        )
+
     def check_sent_once(self, batches: list[DeliveryBatch], slices: range) -> None:
         """Each row of ``slices`` to send now, and every held row (the first slice's too), sent once."""
         sent = [q for b in batches for q in b.queue_ids]
@@ -308,21 +310,10 @@ class FakeSlicedPlan:
 
 async def test_a_sliced_plan_plans_each_slice_while_the_one_before_is_sent(time_env):
     fake = FakeSlicedPlan(await time_env.get_current_time())
-    queue = f"sliced-{uuid.uuid4().hex[:8]}"
     request = NotificationRequest(
         source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED, audience=Audience(admins=True)
     )
-    async with Worker(
-        time_env.client,
-        task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=fake.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        handle = await time_env.client.start_workflow(
-            NotifyWorkflow.run, request, id=f"notify/{queue}", task_queue=queue
-        )
-        outcome = await handle.result()
+    handle, outcome = await run_on_fake(time_env, fake, NotifyWorkflow.run, request, "notify")
 
     fake.check_sent_once(fake.batches, range(SLICES))
     assert sorted(entry for entry in fake.log if entry[0] == "planned") == [("planned", k) for k in range(1, SLICES)]
@@ -340,29 +331,10 @@ async def test_a_sliced_plan_plans_each_slice_while_the_one_before_is_sent(time_
 
 async def test_a_sliced_plan_continues_as_new_without_planning_a_slice_twice(time_env):
     fake = FakeSlicedPlan(await time_env.get_current_time())
-    queue = f"sliced-{uuid.uuid4().hex[:8]}"
-    first = fake.slice_plan(0)
-    assert first.next_page is not None
-    paged = PagedDelivery(
-        plan=first.model_copy(update={"deliveries": [], "unread_watches": [], "next_page": None}),
-        cursor=first.next_page,
-        request=NotificationRequest(source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED),
-        max_history_events=30,
-    )
-    async with Worker(
-        time_env.client,
-        task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=fake.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        handle = await time_env.client.start_workflow(
-            DeliverPagesWorkflow.run, paged, id=f"pages/{queue}", task_queue=queue
-        )
-        outcome = await handle.result()
-        first_run = await time_env.client.get_workflow_handle(
-            f"pages/{queue}", run_id=handle.first_execution_run_id
-        ).fetch_history()
+    handle, outcome = await run_on_fake(time_env, fake, DeliverPagesWorkflow.run, fake.rest(30), "pages")
+    first_run = await time_env.client.get_workflow_handle(
+        handle.id, run_id=handle.first_execution_run_id
+    ).fetch_history()
 
     assert first_run.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert sorted(entry for entry in fake.log if entry[0] == "planned") == [("planned", k) for k in range(1, SLICES)]
@@ -375,32 +347,14 @@ async def test_a_sliced_plan_continues_as_new_before_plans_in_flight_pass_the_hi
     """Slices whose plans are ~300 KB each in the history, two planned at once: each run continues as new before
     the plans in flight and the next could take its history past ``HISTORY_BOUND`` (1 MB), not after."""
     fake = FakeSlicedPlan(await time_env.get_current_time(), slices=8, per_slice=3000, batch_size=1000)
-    queue = f"sliced-{uuid.uuid4().hex[:8]}"
-    first = fake.slice_plan(0)
-    assert first.next_page is not None
-    paged = PagedDelivery(
-        plan=first.model_copy(update={"deliveries": [], "unread_watches": [], "next_page": None}),
-        cursor=first.next_page,
-        request=NotificationRequest(source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED),
-    )
-    async with Worker(
-        time_env.client,
-        task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=fake.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        handle = await time_env.client.start_workflow(
-            DeliverPagesWorkflow.run, paged, id=f"pages/{queue}", task_queue=queue
-        )
-        await handle.result()
-        sizes, run_id = [], handle.first_execution_run_id
-        while run_id:
-            history = await time_env.client.get_workflow_handle(f"pages/{queue}", run_id=run_id).fetch_history()
-            sizes.append(sum(event.ByteSize() for event in history.events))
-            last = history.events[-1]
-            continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
+    handle, _ = await run_on_fake(time_env, fake, DeliverPagesWorkflow.run, fake.rest(), "pages")
+    sizes, run_id = [], handle.first_execution_run_id
+    while run_id:
+        history = await time_env.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        sizes.append(sum(event.ByteSize() for event in history.events))
+        last = history.events[-1]
+        continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
 
     assert len(sizes) >= 2 and max(sizes) < HISTORY_BOUND * 1.1, sizes
     fake.check_sent_once(fake.batches, range(1, 8))

@@ -80,10 +80,11 @@ class Unread(BaseModel):
 
 
 class PageCursor(BaseModel):
-    """Where the next page of a plan's PENDING rows starts (``next_deliveries``).
+    """Where the rest of a large plan is: its next slices to plan (``plan_slice``), or the next page of its
+    PENDING rows (``next_deliveries``).
 
-    A plan's rows are read in the order (quiet hours' end — none first —, row id), only those still
-    PENDING, so a page never holds more than ``page_size`` deliveries and no row is read twice.
+    Pages are read in the order (quiet hours' end — none first —, row id), only rows still PENDING, so a page
+    never holds more than ``page_size`` deliveries and no row is read twice.
     """
 
     source_id: str
@@ -125,11 +126,10 @@ class DeliveryPlan(BaseModel):
     unread_watches: list[UnreadWatch] = Field(default_factory=list)
     #: rows planned in a running experiment, by "experiment name: arm" (none in plans recorded before)
     experiments: dict[str, int] = Field(default_factory=dict)
-    #: paged plans (more deliveries than a page): the rest is read with ``next_deliveries`` (none in plans
-    #: recorded before, which hold every delivery)
+    #: a plan's first slice (an audience larger than a slice): where its later slices are, for
+    #: ``DeliverPagesWorkflow``; in plans recorded before slices, the next page of PENDING rows (none in plans
+    #: recorded before paging, which hold every delivery)
     next_page: PageCursor | None = None
-    #: paged plans: how many deliveries the plan has in all
-    total: int | None = None
 
 
 class PlanSlice(BaseModel):
@@ -140,7 +140,8 @@ class PlanSlice(BaseModel):
 
 
 class PagedDelivery(BaseModel):
-    """What ``DeliverPagesWorkflow`` sends: the pages of a plan after its first, from ``cursor`` on.
+    """What ``DeliverPagesWorkflow`` sends: the slices (or, recorded before slices, the pages) of a plan after its
+    first, from ``cursor`` on; ``request`` is what every slice is planned from.
 
     ``plan`` carries the batch and retry settings only (its deliveries are left out); ``outcome`` is what the
     earlier runs of the chain (continued as new) have counted.

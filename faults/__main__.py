@@ -111,7 +111,11 @@ def _red(n: int) -> str:
 
 async def run(args) -> list[Row]:
     config = WorkerConfig(
-        pool_size=10, retry_initial_seconds=1.0, retry_max_seconds=10.0, delivery_deadline_seconds=args.deadline
+        pool_size=10,
+        retry_initial_seconds=1.0,
+        retry_max_seconds=10.0,
+        delivery_deadline_seconds=args.deadline,
+        extra={"NOTIFLOW_DELIVERY_PAGE_SIZE": str(args.page_size)} if args.page_size else {},
     )
     rows: list[Row] = []
     console.log("starting PostgreSQL database, Temporal dev server (SQLite file), SMTP server, notiflow worker")
@@ -172,6 +176,13 @@ def main() -> None:
         type=float,
         default=None,
         help="NOTIFLOW_DELIVERY_DEADLINE in seconds for the worker (default: the worker's own, 24 h)",
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=None,
+        help="NOTIFLOW_DELIVERY_PAGE_SIZE for the worker: below --recipients, a fan-out is planned and sent in "
+        "slices (DeliverPagesWorkflow), e.g. --page-size 60 (default: the worker's own, 2,000)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker / temporal / smtp logs and ledger")
     args = parser.parse_args()

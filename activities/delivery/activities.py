@@ -77,8 +77,8 @@ class DeliveryActivities:
         self.windows = {channel: asyncio.Semaphore(p.concurrency) for channel, p in self.providers.items()}
         self.templates = Snapshot(load_active_templates)
         self.subscriptions = Snapshot(queries.active_subscriptions)
-        #: source id → a large plan's audience in id order, for its later slices (``_audience_in_order``)
-        self.audiences: dict[str, tuple[ResolvedAudience, list[tuple[str, NotificationType]]]] = {}
+        #: (source id, narrowed to) → a large plan's audience in id order, for its later slices (``_audience_in_order``)
+        self.audiences: dict[tuple[str, int], tuple[ResolvedAudience, list[tuple[str, NotificationType]]]] = {}
 
     async def close(self) -> None:
         for provider in self.providers.values():
@@ -168,7 +168,7 @@ class DeliveryActivities:
                 part=1,
             )
         if cursor is None and plan.next_page is None or cursor is not None and cursor.planned_through is None:
-            self.audiences.pop(request.source_id, None)  # the last slice
+            self.audiences.pop(_audience_key(request), None)  # the last slice
         sliced = cursor is not None or plan.next_page is not None
         plan.deliveries = [d for d in deliveries if not d.waits_out_quiet_hours] if sliced else deliveries
         return plan, audience.issue
@@ -196,11 +196,11 @@ class DeliveryActivities:
         of the whole plan's. A slice planned on another worker, or after a restart, resolves it again (the
         people after the cursor then are those of now).
         """
-        kept = self.audiences.get(request.source_id) if cursor is not None else None
+        kept = self.audiences.get(_audience_key(request)) if cursor is not None else None
         if kept is None:
             audience = await self._audience(session, request)
             kept = (audience, sorted(audience.recipients.items()))
-            self.audiences[request.source_id] = kept
+            self.audiences[_audience_key(request)] = kept
             while len(self.audiences) > AUDIENCES_KEPT:
                 self.audiences.pop(next(iter(self.audiences)))
         return kept
@@ -404,6 +404,12 @@ class DeliveryActivities:
             self.mark_failed,
             self.plan_fallbacks,
         ]
+
+
+def _audience_key(request: NotificationRequest) -> tuple[str, int]:
+    """A plan's audience: its source, and the people it is narrowed to (escalations of one source differ by them)."""
+    only = request.only_recipients
+    return request.source_id, hash(tuple(only)) if only is not None else 0
 
 
 def _attempt_is_final(batch: DeliveryBatch, attempt: int) -> bool:

@@ -96,7 +96,7 @@ class DeliveryActivities:
         32,767 parameters.
         """
         now = request.as_of or datetime.now(timezone.utc)
-        async with self.sessions.begin() as session:
+        async with heartbeating(lambda: "planning"), self.sessions.begin() as session:
             if request.event is not None:
                 await queries.record_event(session, request.event, request.workflow_id)
             plan, issue = await self._plan_slice(session, request, None, now)
@@ -116,10 +116,11 @@ class DeliveryActivities:
         """The next slice of a large audience, in a transaction of its own (see ``plan_deliveries``).
 
         Planning a slice again (a retried attempt, a run continued as new) renders it again and finds its rows:
-        those still PENDING come back as deliveries, none is queued twice.
+        those still PENDING come back as deliveries, none is queued twice. It heartbeats in the background, so
+        an attempt whose worker was killed is retried within seconds, not at its time limit.
         """
         request, cursor = planning.request, planning.cursor
-        async with self.sessions.begin() as session:
+        async with heartbeating(lambda: f"slice {cursor.part}"), self.sessions.begin() as session:
             plan, _ = await self._plan_slice(session, request, cursor, request.as_of or datetime.now(timezone.utc))
         return plan
 

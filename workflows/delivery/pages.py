@@ -26,6 +26,7 @@ from notiflow.runs import DeliveryOutcome
 from workflows.delivery.interface import next_deliveries, plan_slice
 from workflows.delivery.pipeline import (
     BOOKKEEPING_RETRY,
+    DELIVER_HEARTBEAT,
     PLAN_RETRY,
     count_planned,
     deliver_deliveries,
@@ -38,7 +39,8 @@ from workflows.delivery.types import DeliveryPlan, PageCursor, PagedDelivery, Pl
 HISTORY_BOUND = 1_000_000
 #: One Delivery in a payload, JSON (~110 bytes measured): a slice plan's size in the history, estimated.
 DELIVERY_BYTES = 120
-#: A slice (NOTIFLOW_DELIVERY_PAGE_SIZE people) is planned in seconds; this bounds an attempt whose worker hangs.
+#: A slice (NOTIFLOW_DELIVERY_PAGE_SIZE people) is planned in seconds; this bounds an attempt that heartbeats but
+#: hangs (a killed worker's attempt stops heartbeating and is retried within DELIVER_HEARTBEAT).
 SLICE_ATTEMPT_LIMIT = timedelta(minutes=5)
 #: Slices being sent at once, and being planned at once (on as many worker processes as poll, or one).
 SLICES_IN_FLIGHT = 2
@@ -133,6 +135,7 @@ def _plan(paged: PagedDelivery, cursor: PageCursor) -> workflow.ActivityHandle[D
         plan_slice,
         PlanSlice(request=paged.request, cursor=cursor),
         start_to_close_timeout=SLICE_ATTEMPT_LIMIT,
+        heartbeat_timeout=DELIVER_HEARTBEAT,  # the attempt of a killed worker is retried this soon
         retry_policy=PLAN_RETRY,
     )
 

@@ -49,7 +49,8 @@ PLAN_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=["InvalidEvent", "ValidationError"],
 )
-#: Planning 100,000 people (two channels each) takes about two minutes on two cores; a slice heartbeats.
+#: A plan is one slice at most (NOTIFLOW_DELIVERY_PAGE_SIZE people; DeliverPagesWorkflow plans the rest), planned
+#: in seconds; the limit is a backstop for an attempt that heartbeats but hangs.
 PLAN_ATTEMPT_LIMIT = timedelta(minutes=30)
 BOOKKEEPING_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=20
@@ -74,7 +75,7 @@ async def plan_and_deliver(request: NotificationRequest) -> tuple[DeliveryPlan, 
     plan = await workflow.execute_activity(
         plan_deliveries,
         request,
-        # a large audience is planned a slice at a time, heartbeating between slices; a small one in seconds
+        # the activity heartbeats in the background: a killed worker's attempt is retried after this timeout
         start_to_close_timeout=PLAN_ATTEMPT_LIMIT,
         heartbeat_timeout=timedelta(minutes=2),
         retry_policy=PLAN_RETRY,

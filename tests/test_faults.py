@@ -23,6 +23,8 @@ from faults.scenarios import Row
 #: Small pool: the duplicate bound after a kill -9 is the sends in flight, at most this many.
 POOL = 4
 RECIPIENTS = 60
+#: People per slice in the sliced stack: RECIPIENTS is three slices.
+SLICE = 25
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -69,3 +71,26 @@ async def test_database_refused_mid_fanout_fails_nothing_and_resends_nothing(sta
     row = await scenarios.database_refused(stack, recipients=RECIPIENTS, outage=5, after=15, pace=0.2, timeout=60)
     assert_durable(row)
     assert row.duplicates == 0
+
+
+@pytest.fixture
+async def sliced_stack():
+    """A stack whose worker plans and sends audiences of more than 25 people in slices (DeliverPagesWorkflow)."""
+    config = WorkerConfig(
+        pool_size=POOL,
+        retry_initial_seconds=0.5,
+        retry_max_seconds=2.0,
+        delivery_deadline_seconds=600,
+        extra={"NOTIFLOW_DELIVERY_PAGE_SIZE": str(SLICE)},
+    )
+    async with Stack(config) as running:
+        await scenarios.seed_directory(running, admin_count=RECIPIENTS, staff_count=10)
+        yield running
+
+
+async def test_worker_kill9_twice_during_a_sliced_fanout_loses_nothing(sliced_stack):
+    """The same crashes while slices are planned and sent (three slices of 25, two planned at once): nothing lost,
+    no slice planned twice into a second send."""
+    row = await scenarios.worker_kill9(sliced_stack, recipients=RECIPIENTS, kills=2, pace=0.3, timeout=90)
+    assert_durable(row)
+    assert row.duplicates <= POOL * 2

@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
@@ -358,3 +359,36 @@ async def test_a_sliced_plan_continues_as_new_before_plans_in_flight_pass_the_hi
 
     assert len(sizes) >= 2 and max(sizes) < HISTORY_BOUND * 1.1, sizes
     fake.check_sent_once(fake.batches, range(1, 8))
+
+
+class FakeHungSlice(FakeSlicedPlan):
+    """Slice 2's first attempt never returns and never heartbeats: its worker died, as far as Temporal can tell."""
+
+    def __init__(self, now):
+        super().__init__(now)
+        self.attempts: list[int] = []
+        # every row goes now: the test reads the server's clock, which quiet hours would move by hours
+        self.slices = [[d.model_copy(update={"not_before": None}) for d in rows] for rows in self.slices]
+        self.held = []
+
+    @implements(interface.plan_slice)
+    async def plan_slice(self, planning: PlanSlice) -> DeliveryPlan:
+        if planning.cursor.part == 2:
+            self.attempts.append(activity.info().attempt)
+            if activity.info().attempt == 1:
+                await asyncio.sleep(3600)
+        return self.slice_plan(planning.cursor.part)
+
+
+async def test_a_slice_whose_worker_died_is_planned_again_within_seconds(time_env):
+    """The dead attempt stops heartbeating and is retried after the heartbeat timeout (10 s), not at the attempt's
+    five-minute limit; every id is then sent once."""
+    fake = FakeHungSlice(await time_env.get_current_time())
+    started = await time_env.get_current_time()
+    await asyncio.wait_for(run_on_fake(time_env, fake, DeliverPagesWorkflow.run, fake.rest(), "pages"), timeout=60)
+    waited = await time_env.get_current_time() - started
+    assert fake.attempts == [1, 2]
+    assert waited < timedelta(minutes=1), waited  # the server's clock: the retry came after ~10 s, not 5 min
+    sent = [q for b in fake.batches for q in b.queue_ids]
+    wanted = [d.queue_id for k in range(1, SLICES) for d in fake.slices[k] if d.frequency == Frequency.IMMEDIATE]
+    assert sorted(sent) == sorted(wanted)  # each once: the dead attempt sent nothing, the retry all of slice 2

@@ -89,8 +89,8 @@ class DeliveryActivities:
         """Record the event, resolve recipients, decide and render per recipient × channel, queue the rows.
 
         An audience of more than ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people is planned a slice at a time: this plans
-        the event, the first slice and the subscriptions, in one transaction, and returns a cursor to the next
-        slice (``next_page``), which ``DeliverPagesWorkflow`` plans (``plan_slice``) while this one is sent. So the
+        the event, the first slice and the subscriptions, in one transaction, and returns where the later slices
+        are (``next_page``), which ``DeliverPagesWorkflow`` plans (``plan_slice``) while this one is sent. So the
         first mail waits for one slice rather than the whole audience, a slice's rendered rows are all the memory
         planning holds, no payload carries more than a slice of ids, and every statement stays under PostgreSQL's
         32,767 parameters.

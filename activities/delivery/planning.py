@@ -62,7 +62,8 @@ def empty_plan(settings: Settings) -> DeliveryPlan:
 
 @dataclass
 class ResolvedAudience:
-    """Who hears a notification (one type each), resolved for each slice of a plan."""
+    """Who hears a notification (one type each): resolved for a plan's first slice, and again by a worker that
+    plans a later slice without it kept (``DeliveryActivities._audience_in_order``)."""
 
     recipients: dict[str, NotificationType]
     issue: dict[str, Any] | None

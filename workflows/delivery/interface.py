@@ -38,7 +38,7 @@ async def plan_deliveries(request: NotificationRequest) -> DeliveryPlan:
 
 @activity.defn
 async def plan_slice(planning: PlanSlice) -> DeliveryPlan:
-    """The next slice of a large audience (the people after ``planning.cursor.planned_after``), planned and queued."""
+    """A later slice of a large audience (the people after ``planned_after`` up to ``planned_through``), queued."""
     ...
 
 

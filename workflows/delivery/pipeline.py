@@ -121,18 +121,20 @@ def count_planned(outcome: DeliveryOutcome, plan: DeliveryPlan) -> None:
         outcome.add(channel, skipped=count)
     for channel, count in plan.failed.items():
         outcome.add(channel, failed=count)
-    for arm, count in plan.experiments.items():
-        outcome.experiments[arm] = outcome.experiments.get(arm, 0) + count
+    _add_counts(outcome.experiments, plan.experiments)
 
 
 def merge_outcome(outcome: DeliveryOutcome, more: DeliveryOutcome) -> None:
     """Add the counts of ``more`` (the later pages of a plan) to ``outcome``."""
     for channel, count in more.channels.items():
         outcome.add(channel, sent=count.sent, failed=count.failed, skipped=count.skipped, digested=count.digested)
-    for route, number in more.fallbacks.items():
-        outcome.fallbacks[route] = outcome.fallbacks.get(route, 0) + number
-    for arm, planned in more.experiments.items():
-        outcome.experiments[arm] = outcome.experiments.get(arm, 0) + planned
+    _add_counts(outcome.fallbacks, more.fallbacks)
+    _add_counts(outcome.experiments, more.experiments)
+
+
+def _add_counts(counts: dict[str, int], more: dict[str, int]) -> None:
+    for key, number in more.items():
+        counts[key] = counts.get(key, 0) + number
 
 
 async def deliver_deliveries(

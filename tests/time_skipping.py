@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +24,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from notiflow.contracts import IssueEvent, User, parse_event
 from notiflow.directory import upsert_users
@@ -31,6 +34,8 @@ from notiflow.temporal import DATA_CONVERTER
 from tests.conftest import running_worker
 from tests.factories import ADMIN_EN, event_dict
 from tests.services import temporal_binary
+from workers.main import WORKFLOW_RUNNER
+from workers.registry import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -117,3 +122,17 @@ async def save_history(handle: WorkflowHandle, name: str) -> None:
     if os.environ.get("NOTIFLOW_RECORD_HISTORIES") == "1":
         history = await handle.fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def run_on_fake(time_env, fake, run, argument, kind: str) -> tuple[WorkflowHandle, Any]:
+    """Run ``run`` (id ``{kind}/…``) to its end on a fresh task queue whose worker serves ``fake``'s activities."""
+    queue = f"{kind}-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        time_env.client,
+        task_queue=queue,
+        workflows=ALL_WORKFLOWS,
+        activities=fake.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await time_env.client.start_workflow(run, argument, id=f"{kind}/{queue}", task_queue=queue)
+        return handle, await handle.result()

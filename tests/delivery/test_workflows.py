@@ -12,14 +12,12 @@ from datetime import datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from activities.implements import implements
 from notiflow.contracts import Channel, NotificationType
 from notiflow.runs import Audience, DeliveryOutcome, NotificationRequest
 from notiflow.search import DELIVERY_OUTCOME
-from workers.main import WORKFLOW_RUNNER
-from workers.registry import ALL_WORKFLOWS
+from tests.time_skipping import run_on_fake
 from workflows.delivery import interface
 from workflows.delivery.notify import NotifyWorkflow
 from workflows.delivery.types import (
@@ -83,17 +81,8 @@ def _request() -> NotificationRequest:
 
 
 async def _run(env, fake: FakeDelivery) -> tuple[DeliveryOutcome, str]:
-    queue = f"fake-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=fake.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        handle = await env.client.start_workflow(NotifyWorkflow.run, _request(), id=f"notify/{queue}", task_queue=queue)
-        outcome = await handle.result()
-        description = await handle.describe()
+    handle, outcome = await run_on_fake(env, fake, NotifyWorkflow.run, _request(), "notify")
+    description = await handle.describe()
     return outcome, description.typed_search_attributes.get(DELIVERY_OUTCOME)
 
 

@@ -240,6 +240,14 @@ class Settings(BaseSettings):
         "(NOTIFLOW_CRITICAL_FALLBACK) within minutes instead of waiting out a long outage",
     )
 
+    planning_process_from: int = Field(
+        default=500,
+        ge=0,
+        description="a slice of at least this many people is decided and rendered in a process of the worker's own "
+        "(started when first needed), so planning a large audience runs on a second core beside the sending, not "
+        "under the same GIL; smaller plans are rendered in a thread; 0: always in a thread",
+    )
+
     # Worker tuning (issue 12; README "Sizing"). Each bounds one resource of one `notiflow worker` process.
     worker_max_concurrent_activities: int = Field(
         default=50,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -22,6 +23,7 @@ from activities.bounces.queries import suppress_invalid, suppressed
 from activities.bounces.suppression import applies, describe
 from activities.delivery import fallback, queries, unread
 from activities.delivery.in_app import deliver_in_app
+from activities.delivery.planner import Planner
 from activities.delivery.planning import (
     NO_ON_CALL,
     NOBODY,
@@ -30,7 +32,6 @@ from activities.delivery.planning import (
     SharedContext,
     channel_address,
     issue_context_from_event,
-    queue_rows,
     subscription_rows,
 )
 from activities.delivery.providers import make_providers
@@ -42,7 +43,6 @@ from activities.implements import implements
 from activities.snapshot import Snapshot
 from notiflow.contracts import Channel, DeliveryStatus, NotificationType
 from notiflow.engagement import save_tracked_links, wrap_links
-from notiflow.models import NotificationQueueRow
 from notiflow.runs import NotificationRequest
 from notiflow.settings import Settings
 from notiflow.templates.store import load_active_templates
@@ -75,12 +75,14 @@ class DeliveryActivities:
         self.providers: dict[Channel, Provider] = make_providers(settings, sessions)
         #: per provider, shared by all its batches: sent-but-unrecorded messages in this worker stay ≤ its concurrency
         self.windows = {channel: asyncio.Semaphore(p.concurrency) for channel, p in self.providers.items()}
+        self.planner = Planner(settings)
         self.templates = Snapshot(load_active_templates)
         self.subscriptions = Snapshot(queries.active_subscriptions)
         #: (source id, narrowed to) → a large plan's audience in id order, for its later slices (``_audience_in_order``)
         self.audiences: dict[tuple[str, int], tuple[ResolvedAudience, list[tuple[str, NotificationType]]]] = {}
 
     async def close(self) -> None:
+        self.planner.close()
         for provider in self.providers.values():
             await provider.close()
 
@@ -149,7 +151,7 @@ class DeliveryActivities:
             templates=await self.templates.get(session), experiments=await running_experiments(session)
         )
         context = await self._context(session, dict(people[start:end]), audience, shared, now)
-        rows, plan = await asyncio.to_thread(queue_rows, request, context, self.settings, now)
+        rows, plan = await self.planner.queue_rows(request, context, now)
         part = cursor.part if cursor is not None else 0
         plan.unread_watches = [
             watch.model_copy(update={"part": part}) for watch in await unread.watches_for(session, request, rows)
@@ -311,7 +313,7 @@ class DeliveryActivities:
         )
         async with AnswerRecorder(self.sessions, info.attempt, window=self.windows[batch.channel]) as answers:
 
-            async def one(row: NotificationQueueRow) -> None:
+            async def one(row: Row[Any]) -> None:
                 async with answers.window:
                     entry = listed.get((row.delivery_method, row.address or ""))
                     if entry is not None and applies(entry, critical=bool((row.context_data or {}).get("critical"))):
@@ -364,7 +366,7 @@ class DeliveryActivities:
             )
         return await self._tally(batch.queue_ids)
 
-    async def _suppress_invalid(self, row: NotificationQueueRow, answer: str) -> None:
+    async def _suppress_invalid(self, row: Row[Any], answer: str) -> None:
         """The receiver said the address does not exist: list it (INVALID), so planning stops sending there."""
         if not row.address:
             return
@@ -420,7 +422,7 @@ def _attempt_is_final(batch: DeliveryBatch, attempt: int) -> bool:
     return batch.give_up_at is None or datetime.now(timezone.utc) >= batch.give_up_at
 
 
-def _note_critical(row: NotificationQueueRow, critical_failed: list[str]) -> None:
+def _note_critical(row: Row[Any], critical_failed: list[str]) -> None:
     """A critical row that ends FAILED may fall back to another channel (``plan_fallbacks``)."""
     if (row.context_data or {}).get("critical"):
         critical_failed.append(str(row.id))
@@ -442,7 +444,7 @@ def _next_retry_delay(info: activity.Info, at_least: float) -> timedelta | None:
     return timedelta(seconds=max(backoff, at_least))
 
 
-def _outgoing(row: NotificationQueueRow) -> OutgoingMessage:
+def _outgoing(row: Row[Any]) -> OutgoingMessage:
     context = row.context_data or {}
     return OutgoingMessage(
         queue_id=str(row.id),

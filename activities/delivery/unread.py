@@ -44,16 +44,10 @@ async def watches_for(
     """
     if request.escalated_from:
         return []
-    people: dict[str, list[str]] = defaultdict(list)
+    people: dict[str, dict[str, None]] = defaultdict(dict)  # per type, its people once each, in plan order
     for row in planned:
-        person = row.recipient_id
-        if (
-            person
-            and row.status in DELIVERED
-            and not row.decision.digest
-            and person not in people[row.notification_type]
-        ):
-            people[row.notification_type].append(person)
+        if row.recipient_id and row.status in DELIVERED and not row.decision.digest:
+            people[row.notification_type][row.recipient_id] = None
     if not any(people.values()):
         return []
     rules = await session.scalars(
@@ -65,7 +59,7 @@ async def watches_for(
         UnreadWatch(
             request=request,
             notification_type=NotificationType(rule.notification_type),
-            recipient_ids=people[rule.notification_type],
+            recipient_ids=list(people[rule.notification_type]),
             after_minutes=rule.after_minutes,
             channel=Channel(rule.channel),
         )

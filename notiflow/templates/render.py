@@ -11,6 +11,7 @@ at import and CSS is inlined without fetching remote stylesheets.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -127,17 +128,31 @@ def _linkify(line: str) -> Markup:
 def _paragraphs(text: str) -> Markup:
     """Plain text -> escaped HTML: blank lines split paragraphs, runs of "- " lines become
     lists, URLs become links."""
+    blocks = re.split(r"\n\s*\n", text.strip())
+    return Markup("\n").join(_kept_paragraph(b) if len(b) <= KEPT_PARAGRAPH else _paragraph(b) for b in blocks)
+
+
+#: Paragraphs up to this long are kept once made (``_kept_paragraph``): at most ~12 MB (text and HTML) for the 1,024 kept.
+KEPT_PARAGRAPH = 4096
+
+
+def _paragraph(block: str) -> Markup:
+    """One paragraph's HTML."""
     html = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        lines = [line.strip() for line in block.splitlines() if line.strip()]
-        for bullet, run in groupby(lines, key=lambda line: line.startswith("- ")):
-            cells = [_linkify(line[2:] if bullet else line) for line in run]
-            if bullet:
-                items = Markup("\n").join(Markup("<li>{}</li>").format(cell) for cell in cells)
-                html.append(Markup("<ul>\n{}\n</ul>").format(items))
-            else:
-                html.append(Markup("<p>{}</p>").format(Markup("<br>\n").join(cells)))
+    lines = [line.strip() for line in block.splitlines() if line.strip()]
+    for bullet, run in groupby(lines, key=lambda line: line.startswith("- ")):
+        cells = [_linkify(line[2:] if bullet else line) for line in run]
+        if bullet:
+            items = Markup("\n").join(Markup("<li>{}</li>").format(cell) for cell in cells)
+            html.append(Markup("<ul>\n{}\n</ul>").format(items))
+        else:
+            html.append(Markup("<p>{}</p>").format(Markup("<br>\n").join(cells)))
     return Markup("\n").join(html)
+
+
+#: The recipients of one event share most of their paragraphs (only the greeting and the unsubscribe link
+#: differ), and linking URLs was a third of rendering an e-mail (bench/PROFILE.md).
+_kept_paragraph = functools.lru_cache(maxsize=1024)(_paragraph)
 
 
 def _inline_css(html: str) -> str:

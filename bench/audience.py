@@ -13,7 +13,7 @@ One ISSUE_CREATED goes to every admin; the benchmark waits for its run to end an
 - the slowest tenth of the audience (its rate over the 10 % of mails that took longest to arrive), so a
   stall between pages shows;
 - the largest payload (the largest history event of any run of the plan: the event's run, every run of
-  its ``pages/…`` chain) and the largest run history, both against Temporal's 2 MB payload limit;
+  its ``pages/…`` chain and each slice's run) and the largest run history, both against Temporal's 2 MB payload limit;
 - the worker's peak RSS (the largest of the worker processes), sampled every half second (psutil) while it
   plans and sends;
 - when the first mail arrived, the mails accepted per 20 s, and the CPU each process spent.
@@ -80,11 +80,11 @@ async def peak_rss(pids: list[int]) -> AsyncIterator[list[int]]:
         task.cancel()
 
 
-async def runs_of(client: Client, workflow_id: str) -> list[WorkflowHandle]:
-    """Every run of a workflow id (a continue-as-new chain), oldest first."""
+async def runs_of(client: Client, prefix: str) -> list[WorkflowHandle]:
+    """Every run whose workflow id starts with ``prefix`` (a continue-as-new chain, its slices' runs), oldest first."""
     handles = []
-    async for execution in client.list_workflows(f'WorkflowId = "{workflow_id}"'):
-        handles.append((execution.start_time, client.get_workflow_handle(workflow_id, run_id=execution.run_id)))
+    async for execution in client.list_workflows(f'WorkflowId STARTS_WITH "{prefix}"'):
+        handles.append((execution.start_time, client.get_workflow_handle(execution.id, run_id=execution.run_id)))
     return [handle for _, handle in sorted(handles, key=lambda pair: pair[0])]
 
 
@@ -199,7 +199,7 @@ async def run(args, url: str, smtp: SinkProcess) -> list[dict]:
             "KiB",
             target=TWO_MB / 1024,
             lower_is_better=True,
-            note=f"largest history event of {len(runs)} runs (the event's, its pages/… chain)",
+            note=f"largest history event of {len(runs)} runs (the event's, its pages/… chain and slices)",
         ),
         measure(
             "large audience, largest run history",

@@ -60,8 +60,8 @@ from tests.services import migrated_database
 from workers.main import build_worker
 
 console = Console(stderr=True)
-#: the SMTP pool of the worker, and the raw blast's connection count
-CONNECTIONS = 10
+#: the SMTP pool of the worker (its default, NOTIFLOW_SMTP_POOL_SIZE), and the raw blast's connection count
+CONNECTIONS = Settings.model_fields["smtp_pool_size"].default
 BENCH_JWT_SECRET = "bench-secret-" + "x" * 32
 
 

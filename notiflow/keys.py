@@ -14,6 +14,7 @@ NOTIFY_WORKFLOW = "NotifyWorkflow"
 REDELIVERY_WORKFLOW = "RedeliveryWorkflow"
 #: the pages of a large plan after its first, a child of the run that planned it (id ``pages/{source id}``)
 DELIVER_PAGES_WORKFLOW = "DeliverPagesWorkflow"
+SEND_SLICE_WORKFLOW = "SendSliceWorkflow"
 SYNC_USERS_WORKFLOW = "SyncUsersWorkflow"
 
 #: The one error-spike detector of a namespace (signal-with-start from every auto-reported issue).

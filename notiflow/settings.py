@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_USERNAME"))
     smtp_password: str | None = Field(default=None, validation_alias=_tracker_name("SMTP_PASSWORD"))
     smtp_starttls: bool = Field(default=False, validation_alias=_tracker_name("SMTP_STARTTLS"))
-    smtp_pool_size: int = Field(default=10, ge=1, le=100)
+    smtp_pool_size: int = Field(default=25, ge=1, le=100)
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
     email_from: str = Field(default="notiflow@localhost", validation_alias=_tracker_name("EMAIL_FROM"))
 

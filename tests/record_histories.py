@@ -171,7 +171,8 @@ async def record_on_dev_server(url: str, smtp: MailCatcher) -> Recorded:
             )
             recorded["notify_send_test"] = await history(client.get_workflow_handle(send_test))
 
-            # A paged plan (a page of one delivery): the event's run sends the first, DeliverPagesWorkflow the rest.
+            # A paged plan (slices of one person): the event's run sends the first, DeliverPagesWorkflow the rest,
+            # each slice a SendSliceWorkflow.
             paged_settings = settings.model_copy(update={"task_queue": "record-paged", "delivery_page_size": 1})
             async with build_worker(client, paged_settings, make_current=False):
                 paged_event = event("ISSUE_CREATED")
@@ -183,6 +184,7 @@ async def record_on_dev_server(url: str, smtp: MailCatcher) -> Recorded:
                 recorded["issue_event_paged"] = await paged.fetch_history()
                 pages = client.get_workflow_handle(f"pages/{paged_event.event_id}")
                 recorded["deliver_pages"] = await history(pages)
+                recorded["send_slice"] = await history(client.get_workflow_handle(f"{pages.id}/slice/1"))
 
             recorded["summary_daily"] = await history(await triggered_summary(client, settings))
             recorded["engagement_retention"] = await history(await triggered_retention(client, settings))

@@ -22,7 +22,7 @@ from workers.main import WORKFLOW_RUNNER
 from workers.registry import ALL_WORKFLOWS
 from workflows.delivery import interface
 from workflows.delivery.notify import NotifyWorkflow
-from workflows.delivery.pages import HISTORY_BOUND, DeliverPagesWorkflow
+from workflows.delivery.pages import HISTORY_BOUND, SLICES_AT_ONCE, DeliverPagesWorkflow
 from workflows.delivery.types import (
     BatchResult,
     Delivery,
@@ -295,7 +295,7 @@ class FakeSlicedPlan(FakeSending):
         return {d.queue_id for deliveries in self.slices for d in deliveries if d.frequency != Frequency.IMMEDIATE}
 
 
-async def test_a_sliced_plan_plans_each_slice_while_the_one_before_is_sent(time_env):
+async def test_a_sliced_plan_plans_slices_while_others_are_sent(time_env):
     fake = FakeSlicedPlan(await time_env.get_current_time())
     request = NotificationRequest(
         source_id=fake.source, notification_type=NotificationType.ISSUE_CREATED, audience=Audience(admins=True)
@@ -304,11 +304,12 @@ async def test_a_sliced_plan_plans_each_slice_while_the_one_before_is_sent(time_
 
     fake.check_sent_once(fake.batches, range(SLICES))
     assert sorted(entry for entry in fake.log if entry[0] == "planned") == [("planned", k) for k in range(1, SLICES)]
-    assert fake.log.index(("planning", 2)) < fake.log.index(("planned", 1))  # two slices planned at once
-    # slice k + 1 was planned before slice k's last batch ended (the event's run sends slice 0 before the pages start)
-    for k in range(1, SLICES - 1):
+    # SLICES_AT_ONCE slices (child runs) at once, each sent as it is planned, a new one started as one ends
+    assert fake.log.index(("planning", SLICES_AT_ONCE)) < fake.log.index(("planned", 1)), fake.log
+    assert ("planning", SLICES_AT_ONCE + 1) not in fake.log[: fake.log.index(("planned", 1))], fake.log
+    for k in range(1, SLICES - SLICES_AT_ONCE):
         last_sent = max(i for i, entry in enumerate(fake.log) if entry == ("sent", k))
-        assert fake.log.index(("planned", k + 1)) < last_sent, fake.log
+        assert fake.log.index(("planning", k + SLICES_AT_ONCE)) > last_sent, fake.log  # not before one ends
     assert sorted(fake.digested) == sorted(f"q-{k}-{SLICE - 2}" for k in range(SLICES))
     assert sorted(fake.watched) == list(range(SLICES))  # each slice's read deadline, its own run
     assert outcome.channels["EMAIL"].skipped == SLICES  # every slice's planning counts reach the event's run
@@ -330,20 +331,22 @@ async def test_a_sliced_plan_continues_as_new_without_planning_a_slice_twice(tim
     assert outcome.channels["EMAIL"].sent + outcome.channels["IN_APP"].sent == (SLICES - 1) * (SLICE - 2) + SLICES
 
 
-async def test_a_sliced_plan_continues_as_new_before_plans_in_flight_pass_the_history_bound(time_env):
-    """Slices whose plans are ~300 KB each in the history, two planned at once: each run continues as new before
-    the plans in flight and the next could take its history past ``HISTORY_BOUND`` (1 MB), not after."""
+async def test_a_slices_plan_lands_in_its_own_run_and_the_pages_run_holds_counts(time_env):
+    """Slices whose plans are ~250 KB each in the history: each lands in its slice's child run, whose history
+    stays under ``HISTORY_BOUND``; the pages run's holds each child's counts, a few KB whatever the slice size
+    (before slices were children, two plans filled a run's 1 MB and it continued as new, pausing the sending)."""
     fake = FakeSlicedPlan(await time_env.get_current_time(), slices=8, per_slice=3000, batch_size=1000)
     handle, _ = await run_on_fake(time_env, fake, DeliverPagesWorkflow.run, fake.rest(), "pages")
-    sizes, run_id = [], handle.first_execution_run_id
-    while run_id:
-        history = await time_env.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        sizes.append(sum(event.ByteSize() for event in history.events))
-        last = history.events[-1]
-        continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
 
-    assert len(sizes) >= 2 and max(sizes) < HISTORY_BOUND * 1.1, sizes
+    async def size(workflow_id: str, run_id: str | None = None) -> tuple[int, bool]:
+        history = await time_env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        continued = history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        return sum(event.ByteSize() for event in history.events), continued
+
+    pages, continued = await size(handle.id, handle.first_execution_run_id)
+    slices = [(await size(f"pages/{fake.source}/slice/{k}"))[0] for k in range(1, 8)]
+    assert not continued and pages < 100_000, pages
+    assert all(250_000 < s < HISTORY_BOUND for s in slices), slices
     fake.check_sent_once(fake.batches, range(1, 8))
 
 

@@ -2,14 +2,19 @@
 that planned it (IssueEventWorkflow, NotifyWorkflow).
 
 Its input holds the plan's settings and a cursor, never the ids. A plan planned slice by slice (every plan of
-more than ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people since slices) goes on slice by slice: ``plan_slice`` plans two
-slices at once while up to two are sent, so planning and sending overlap (on other worker processes, where there
-are more) and sending starts after one slice rather than the whole audience. Each slice's rows that may go now
-are sent as a plan's deliveries are (digests, batches, critical fallback), and its read deadlines start. The
-rows waiting out quiet hours are read last, a page at a time by ``next_deliveries``, in the order they may go —
-as every page of a plan recorded before slices is. Before its history grows past ``HISTORY_BOUND`` (counting
-the slice plans still in flight) it continues as new, carrying the cursor and the counts so far, so a run's
-history stays near 1 MB at any audience size (tests/delivery/test_paging.py checks it).
+more than ``NOTIFLOW_DELIVERY_PAGE_SIZE`` people since slices) goes on slice by slice, each slice a child run of
+its own (``SendSliceWorkflow``, id ``pages/{source id}/slice/{n}``), up to ``SLICES_AT_ONCE`` at once: the child
+plans its slice (``plan_slice``), sends the rows that may go now as a plan's deliveries are (digests, batches,
+critical fallback) and starts its read deadlines. The slice's ids live in the child's history (a few hundred
+KB); this run's holds each child's counts. So planning and sending overlap without a pause: before slices were
+children, a run held about two slices' plans before it had to continue as new, and it planned nothing while
+the last of them were sent (bench.audience: slices planned in pairs every ~9.5 s, no mail sent while a pair was
+planned). The rows waiting out quiet hours are read last, a page at a time by ``next_deliveries``, in the order
+they may go — as every page of a plan recorded before slices is. Before its history grows past
+``HISTORY_BOUND`` it continues as new, carrying the cursor and the counts so far (tests/delivery/test_paging.py).
+
+Runs recorded before slices were children (no ``SLICES_AS_CHILDREN`` marker) replay their own loop:
+``_send_slices_in_this_run``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
-from notiflow.keys import DELIVER_PAGES_WORKFLOW
+from notiflow.keys import DELIVER_PAGES_WORKFLOW, SEND_SLICE_WORKFLOW
 from notiflow.runs import DeliveryOutcome
 from workflows.delivery.interface import next_deliveries, plan_slice
 from workflows.delivery.pipeline import (
@@ -30,6 +35,7 @@ from workflows.delivery.pipeline import (
     PLAN_RETRY,
     count_planned,
     deliver_deliveries,
+    merge_outcome,
     retry_for,
     watch_unread,
 )
@@ -42,7 +48,11 @@ DELIVERY_BYTES = 120
 #: A slice (NOTIFLOW_DELIVERY_PAGE_SIZE people) is planned in seconds; this bounds an attempt that heartbeats but
 #: hangs (a killed worker's attempt stops heartbeating and is retried within DELIVER_HEARTBEAT).
 SLICE_ATTEMPT_LIMIT = timedelta(minutes=5)
-#: Slices being sent at once, and being planned at once (on as many worker processes as poll, or one).
+#: Slices (child runs) planned or being sent at once: one is planned while the others are sent.
+SLICES_AT_ONCE = 3
+#: The patch marker of slices as child runs; runs recorded before it replay ``_send_slices_in_this_run``.
+SLICES_AS_CHILDREN = "slices-as-children"
+#: Before slices were children: slices being sent at once, and being planned at once, by this run.
 SLICES_IN_FLIGHT = 2
 SLICES_PLANNED_AT_ONCE = 2
 
@@ -54,7 +64,10 @@ class DeliverPagesWorkflow:
         outcome = paged.outcome
         cursor: PageCursor | None = paged.cursor
         if paged.cursor.planned_after is not None:
-            cursor = await _send_slices(paged, paged.cursor, outcome)
+            if workflow.patched(SLICES_AS_CHILDREN):
+                cursor = await _send_slices(paged, paged.cursor, outcome)
+            else:
+                cursor = await _send_slices_in_this_run(paged, paged.cursor, outcome)
         while cursor is not None:
             page = await workflow.execute_activity(
                 next_deliveries,
@@ -72,9 +85,62 @@ class DeliverPagesWorkflow:
         return outcome
 
 
+@workflow.defn(name=SEND_SLICE_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
+class SendSliceWorkflow:
+    """One slice of a large plan (``paged.cursor``), a child of DeliverPagesWorkflow: planned, sent, its read
+    deadlines started; returns its counts."""
+
+    @workflow.run
+    async def run(self, paged: PagedDelivery) -> DeliveryOutcome:
+        part = await _plan(paged, paged.cursor)
+        outcome = DeliveryOutcome()
+        count_planned(outcome, part)
+        await _send_slice(paged, part, outcome)
+        return outcome
+
+
 async def _send_slices(paged: PagedDelivery, cursor: PageCursor, outcome: DeliveryOutcome) -> PageCursor:
-    """Plan the slices, up to ``SLICES_PLANNED_AT_ONCE`` at once, and send each as it is planned, up to
-    ``SLICES_IN_FLIGHT`` at once; then the cursor to the rows held for quiet hours.
+    """Each slice a child run, up to ``SLICES_AT_ONCE`` at once, their counts added to ``outcome`` as they end;
+    then the cursor to the rows held for quiet hours. Before the history grows long no more slices are started:
+    those running end, and the run continues as new from the first slice not started."""
+    slices = _slices(cursor)
+    running: list[PageCursor] = []  # the slices whose child runs have not ended
+    children: list[asyncio.Future[None]] = []
+    started = 0
+
+    async def send(part: PageCursor) -> None:
+        try:
+            sent = await workflow.execute_child_workflow(
+                SendSliceWorkflow.run,
+                paged.model_copy(update={"cursor": part, "outcome": DeliveryOutcome()}),
+                id=f"pages/{part.source_id}/slice/{part.part}",  # the plan's, not this run's: a replay renames it
+            )
+            merge_outcome(outcome, sent)
+        finally:
+            running.remove(part)
+
+    while started < len(slices):
+        await workflow.wait_condition(lambda: len(running) < SLICES_AT_ONCE)
+        if _history_is_long(paged):
+            break
+        running.append(slices[started])
+        children.append(asyncio.ensure_future(send(slices[started])))
+        started += 1
+    await asyncio.gather(*children)
+    if started < len(slices):
+        _continue_from(paged, slices[started:], outcome)
+    return PageCursor(source_id=cursor.source_id, page_size=cursor.page_size, after_id="", held_only=True)
+
+
+def _continue_from(paged: PagedDelivery, rest: list[PageCursor], outcome: DeliveryOutcome) -> None:
+    """Continue as new from the first slice of ``rest``, the others as its ``slice_ends``."""
+    following = rest[0].model_copy(update={"slice_ends": [s.planned_through for s in rest[1:-1]]})
+    workflow.continue_as_new(paged.model_copy(update={"cursor": following, "outcome": outcome}))
+
+
+async def _send_slices_in_this_run(paged: PagedDelivery, cursor: PageCursor, outcome: DeliveryOutcome) -> PageCursor:
+    """Before slices were children: plan the slices, up to ``SLICES_PLANNED_AT_ONCE`` at once, and send each as it
+    is planned, up to ``SLICES_IN_FLIGHT`` at once; then the cursor to the rows held for quiet hours.
 
     Planning overlaps sending (on the workers' other processes, where there are more), and the SMTP connections
     do not idle while a slice's slowest batch ends. Before the history grows long, no more slices are started;
@@ -101,9 +167,7 @@ async def _send_slices(paged: PagedDelivery, cursor: PageCursor, outcome: Delive
         continuing = continuing or (started < len(slices) and (_history_is_long(paged) or expected > HISTORY_BOUND))
     await asyncio.gather(*sending)
     if started < len(slices):
-        rest = slices[started:]
-        following = rest[0].model_copy(update={"slice_ends": [s.planned_through for s in rest[1:-1]]})
-        workflow.continue_as_new(paged.model_copy(update={"cursor": following, "outcome": outcome}))
+        _continue_from(paged, slices[started:], outcome)
     return PageCursor(source_id=cursor.source_id, page_size=cursor.page_size, after_id="", held_only=True)
 
 

@@ -199,8 +199,9 @@ HIDDEN = "{{ issue.id }}{% if 'kaboom' in issue.title %}{{ ((9**100)**100)**100 
 async def timed_while_probing_healthz(api, request) -> tuple[object, float, list[float]]:
     """Run ``request`` while another task asks /healthz every 10 ms; its time and each probe's latency.
 
-    /healthz is asked once before: the first opens the database pool, which beside a render thread (one GIL) took
-    1.6 s in a CI run — the loop was turning, the connection's set-up was slow; the probes measure the loop."""
+    /healthz is asked once before the render starts: in a CI run the first probe, alone, took 1.6 s (the next ones
+    2–5 ms): the app's first request pays one-off set-up, which beside a render thread waits on the GIL for every
+    step. The probes measure whether the loop keeps turning, not that set-up."""
     done, latencies = asyncio.Event(), []
     assert (await api.get("/healthz")).status_code == 200
 

@@ -241,11 +241,11 @@ class Settings(BaseSettings):
     )
 
     planning_process_from: int = Field(
-        default=500,
+        default=2000,
         ge=0,
-        description="a slice of at least this many people is decided and rendered in a process of the worker's own "
-        "(started when first needed), so planning a large audience runs on a second core beside the sending, not "
-        "under the same GIL; smaller plans are rendered in a thread; 0: always in a thread",
+        description="a large audience's slice of at least this many people is decided and rendered in a process of "
+        "the worker's own (started with the audience's first slice), on another core than the sending, not under "
+        "the same GIL; any other plan is rendered in a thread; 0: always in a thread",
     )
 
     # Worker tuning (issue 12; README "Sizing"). Each bounds one resource of one `notiflow worker` process.

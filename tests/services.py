@@ -149,6 +149,8 @@ def service_settings(database_url: str, smtp_port: int, task_queue: str, **overr
         "smtp_host": "127.0.0.1",
         "smtp_port": smtp_port,
         "smtp_pool_size": 3,
+        # no planning process per test worker (~1.5 s of imports each); tests that want one say so
+        "planning_process_from": 0,
         "retry_initial_seconds": 0.2,
         "retry_max_seconds": 1.0,
         "notification_retry_attempts": 3,

@@ -152,6 +152,8 @@ class DeliveryActivities:
         )
         context = await self._context(session, dict(people[start:end]), audience, shared, now)
         rows, plan = await self.planner.queue_rows(request, context, now)
+        if cursor is not None or end < len(people):  # a large audience: its next slices in the planning process
+            self.planner.start()
         part = cursor.part if cursor is not None else 0
         plan.unread_watches = [
             watch.model_copy(update={"part": part}) for watch in await unread.watches_for(session, request, rows)

@@ -72,6 +72,9 @@ async def test_a_large_slice_is_planned_in_the_planning_process_into_the_same_ro
     request, context = _planning(4)
     now = datetime.now(timezone.utc)
     try:
+        rows, _ = await planner.queue_rows(request, context, now)
+        assert planner._process is None  # not started: in a thread
+        planner.start()  # a large audience's first slice starts it
         rows, plan = await planner.queue_rows(request, context, now)
         assert planner._process is not None  # it went to the process
         expected, expected_plan = queue_rows(request, context, planning_settings, now)
@@ -87,6 +90,7 @@ async def test_a_planning_process_that_died_fails_the_attempt_and_the_next_start
     planner = Planner(planning_settings)
     request, context = _planning(3)
     now = datetime.now(timezone.utc)
+    planner.start()
     try:
         await planner.queue_rows(request, context, now)
         assert planner._process is not None
@@ -95,13 +99,16 @@ async def test_a_planning_process_that_died_fails_the_attempt_and_the_next_start
         with pytest.raises(ApplicationError) as died:
             await planner.queue_rows(request, context, now)
         assert died.value.type == "PlanningProcessDied" and not died.value.non_retryable
-        rows, _ = await planner.queue_rows(request, context, now)  # the next attempt: a new process
-        assert len(rows) == 6
+        planner.start()  # the next attempt's slice: a new process
+        rows, _ = await planner.queue_rows(request, context, now)
+        assert len(rows) == 6 and planner._process is not None
     finally:
         planner.close()
 
 
 def test_planning_in_a_process_can_be_turned_off(settings: Settings):
-    assert not Planner(settings.model_copy(update={"planning_process_from": 0})).in_process(100_000)
+    off = Planner(settings.model_copy(update={"planning_process_from": 0}))
+    off.start()
+    assert off._process is None and not off.in_process(100_000)
     assert Planner(settings.model_copy(update={"planning_process_from": 500})).in_process(500)
     assert not Planner(settings.model_copy(update={"planning_process_from": 500})).in_process(499)

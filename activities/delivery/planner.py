@@ -10,8 +10,8 @@ single fan-out, and a worker that never plans a large audience never starts the 
 The process is started in the background once a large audience's first slice is planned, in a thread (``spawn``:
 the worker has the Temporal core's threads, which a ``fork`` would copy half-made; starting it takes ~1.5 s of
 imports, which the first mail should not wait for); the later slices are made in the process. It stops with
-the worker. If it dies (killed, out of memory), the slice's
-attempt fails retryably and the next one starts a fresh process.
+the worker. If it dies (killed, out of memory), the slice's attempt fails retryably and the next one starts a
+fresh process.
 """
 
 from __future__ import annotations

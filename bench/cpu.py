@@ -3,7 +3,8 @@
     python -m bench.cpu [--events 200]
 
 The same stack as ``bench.pipeline`` (a Temporal dev server, a fresh database, the SMTP sink, each worker in
-a process of its own). ``--events`` go through the bare engine, then through the pipeline; for each phase
+a process of its own). ``--events`` go through the bare engine, the bare engine with notiflow's visibility (search attributes, memo,
+summaries, the patch marker and the outcome upsert: bench/bare.py), then through the pipeline; for each phase
 it reads the CPU seconds (user + system, psutil) that the Temporal server, the worker, PostgreSQL and the
 SMTP sink spent, and prints them per event. On a machine where all of them share the cores, the total per
 event sets the throughput; the split says which process a saving has to come from.
@@ -67,9 +68,15 @@ async def measure(args, url: str, smtp: SinkProcess) -> None:
             nc = NotificationClient(env.client, bench_settings(url, smtp, queue))
             await pipeline(nc, smtp, 20)  # warm-up: imports, pools, template cache
             await bare_engine(env.client, 20, bare_queue)
+            await bare_engine(env.client, 20, bare_queue, visible=True)
             bare = [p for p in psutil.process_iter(["cmdline"]) if "bench.bare" in " ".join(p.info["cmdline"] or [])]
             for label, worker, run in (
                 ("bare engine", bare, lambda: bare_engine(env.client, args.events, bare_queue)),
+                (
+                    "bare engine + notiflow's visibility",
+                    bare,
+                    lambda: bare_engine(env.client, args.events, bare_queue, visible=True),
+                ),
                 ("notiflow", [psutil.Process(workers[0].pid)], lambda: pipeline(nc, smtp, args.events)),
             ):
                 groups = {

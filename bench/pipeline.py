@@ -43,7 +43,7 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.bare import BareActivities, BareEventWorkflow, BareTimerWorkflow
+from bench.bare import BARE_WORKFLOWS, VISIBLE_START, BareActivities, BareEventWorkflow, VisibleBareEventWorkflow
 from bench.results import measure, report
 from notiflow.client import NotificationClient
 from notiflow.contracts import User
@@ -233,16 +233,20 @@ async def run_all(args, url: str, smtp: SinkProcess) -> list[dict]:
     return results
 
 
-async def bare_engine(client, count: int, task_queue: str | None = None) -> float:
-    """Events/s through the bare engine: on an in-process worker, or on ``task_queue`` served elsewhere."""
+async def bare_engine(client, count: int, task_queue: str | None = None, *, visible: bool = False) -> float:
+    """Events/s through the bare engine: on an in-process worker, or on ``task_queue`` served elsewhere.
+
+    ``visible``: with notiflow's search attributes, memo, summary, patch marker and outcome (bench/bare.py).
+    """
     queue = task_queue or f"bench-bare-{uuid.uuid4().hex[:6]}"
+    run_method, start = (VisibleBareEventWorkflow.run, VISIBLE_START) if visible else (BareEventWorkflow.run, {})
 
     async def run() -> float:
         tag = uuid.uuid4().hex[:6]
         elapsed = await _concurrently(
             count,
             lambda i: client.execute_workflow(
-                BareEventWorkflow.run, f"{queue}-{tag}-{i}", id=f"bare-{queue}-{tag}-{i}", task_queue=queue
+                run_method, f"{queue}-{tag}-{i}", id=f"bare-{queue}-{tag}-{i}", task_queue=queue, **start
             ),
         )
         return count / elapsed
@@ -253,7 +257,7 @@ async def bare_engine(client, count: int, task_queue: str | None = None) -> floa
     async with Worker(
         client,
         task_queue=queue,
-        workflows=[BareEventWorkflow, BareTimerWorkflow],
+        workflows=BARE_WORKFLOWS,
         activities=activities.all(),
         max_concurrent_activities=50,
     ):

@@ -13,6 +13,8 @@ API token unsubscribes nobody.
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -65,11 +67,28 @@ def make_api_token(secret: str, user_id: str, roles: list[str] | tuple[str, ...]
 
 
 def read_api_token(secret: str, token: str) -> Principal:
-    """Who the bearer token speaks for; ``InvalidApiToken`` saying what is wrong with it otherwise."""
+    """Who the bearer token speaks for; ``InvalidApiToken`` saying what is wrong with it otherwise.
+
+    A token that verified is remembered (``_verified_api_token``, the last 4,096): the API reads each request's
+    token twice (the client gate, then the route), and HS256 verification was a tenth of an inbox page's time
+    (bench/inbox.py, profiled). Its expiry is checked again on every use; a token that failed is not remembered.
+    """
+    principal, expires_at = _verified_api_token(secret, token)
+    if expires_at <= time.time():  # as jwt.decode: expired from the second `exp` names
+        raise InvalidApiToken(_EXPIRED)
+    return principal
+
+
+_EXPIRED = "bearer token has expired; get a new one"
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified_api_token(secret: str, token: str) -> tuple[Principal, float]:
+    """The principal of a token that verifies now, and when it expires (raises, and is then not cached, otherwise)."""
     try:
         claims = _decode(secret, token)
     except jwt.ExpiredSignatureError:
-        raise InvalidApiToken("bearer token has expired; get a new one") from None
+        raise InvalidApiToken(_EXPIRED) from None
     except jwt.MissingRequiredClaimError as exc:
         raise InvalidApiToken(
             f"bearer token lacks the {exc.claim!r} claim; tokens need sub (user id) and exp"
@@ -83,7 +102,7 @@ def read_api_token(secret: str, token: str) -> Principal:
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidApiToken("bearer token's roles claim must be a list of strings")
-    return Principal(user_id=str(claims["sub"]), roles=frozenset(roles))
+    return Principal(user_id=str(claims["sub"]), roles=frozenset(roles)), float(claims["exp"])
 
 
 # ------------------------------------------------------------------ unsubscribe links

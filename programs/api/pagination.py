@@ -29,7 +29,7 @@ class PageRequest:
     limit: int
 
 
-def page_request(
+async def page_request(
     cursor: Annotated[
         str | None, Query(description="next_cursor from the previous page; omit for the first page")
     ] = None,

@@ -34,11 +34,9 @@ def _dependencies(dependant) -> Iterator[Any]:
 
 
 def _is_async(call: Any) -> bool:
-    return any(
-        check(target)
-        for target in (call, getattr(call, "__call__", None))
-        for check in (inspect.iscoroutinefunction, inspect.isasyncgenfunction)
-    )
+    """A coroutine or async-generator function, or an object whose call is one (HTTPBearer)."""
+    targets = [call] if inspect.isfunction(call) or inspect.ismethod(call) else [call, type(call).__call__]
+    return any(inspect.iscoroutinefunction(t) or inspect.isasyncgenfunction(t) for t in targets)
 
 
 def test_every_dependency_of_every_route_is_a_coroutine(api_settings: Settings):

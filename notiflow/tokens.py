@@ -74,7 +74,7 @@ def read_api_token(secret: str, token: str) -> Principal:
     (bench/inbox.py, profiled). Its expiry is checked again on every use; a token that failed is not remembered.
     """
     principal, expires_at = _verified_api_token(secret, token)
-    if expires_at <= time.time():  # as jwt.decode: expired from the second `exp` names
+    if expires_at <= time.time():  # expired from the `exp` second on, as jwt.decode has it
         raise InvalidApiToken(_EXPIRED)
     return principal
 

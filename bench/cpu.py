@@ -6,8 +6,8 @@ The same stack as ``bench.pipeline`` (a Temporal dev server, a fresh database, t
 a process of its own). ``--events`` go through the bare engine, the bare engine with notiflow's visibility
 (search attributes, memo, summaries, the patch marker and the outcome upsert: bench/bare.py), then through
 the pipeline; for each phase it reads the CPU seconds (user + system, psutil) that the Temporal server, the
-worker, PostgreSQL and the SMTP sink spent, and prints them per event. On a machine where all of them share the cores, the total per
-event sets the throughput; the split says which process a saving has to come from.
+worker, PostgreSQL and the SMTP sink spent, and prints them per event. On a machine where all of them share
+the cores, the total per event sets the throughput; the split says which process a saving has to come from.
 """
 
 from __future__ import annotations
